@@ -1,0 +1,1 @@
+"""preauth: loan pre-authorization decisions."""

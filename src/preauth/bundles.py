@@ -1,0 +1,247 @@
+"""Model bundles: a versioned directory per training run, and the aliases that point at them.
+
+A bundle is everything needed to score and to audit a model, with no pickle: the booster in
+XGBoost's own format, and JSON metadata (features, category levels, threshold, parameters,
+metrics, label provenance, data fingerprint, library versions). Loading checks the metadata
+against this version of preauth and refuses a bundle it cannot score correctly.
+
+Layout::
+
+    models/
+      aliases.json            {"production": "v2"}
+      v1/ model.ubj bundle.json [holdout.parquet trials.csv report.html ...]
+      v2/ ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .applications import FIELDS, field_by_name
+from .errors import ModelBundleError
+from .features import category_levels, feature_types
+
+FORMAT = "preauth-bundle"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.ubj"
+META_FILE = "bundle.json"
+ALIASES_FILE = "aliases.json"
+PRODUCTION = "production"
+_VERSION_RE = re.compile(r"^v(\d+)$")
+
+
+@dataclass
+class Bundle:
+    """A loaded model: the booster and what it was trained with."""
+
+    path: Path
+    version: str
+    booster: Any  # xgboost.Booster
+    features: list[str]
+    threshold: float
+    meta: dict[str, Any]
+
+    def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
+        """Probability of bad risk for an encoded matrix (see :func:`preauth.features.encode`)."""
+        return np.asarray(self.booster.inplace_predict(matrix), dtype=np.float64)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.meta.get("metrics", {}))
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for name in ("preauth", "xgboost-cpu", "xgboost", "optuna", "pandas", "numpy", "scikit-learn"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return versions
+
+
+def fingerprint(data: bytes) -> str:
+    """The sha256 of the training data, so a model can be traced to the exact rows it saw."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, default=_json_default)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def next_version(models_dir: Path) -> str:
+    numbers = [int(m.group(1)) for p in _list_dirs(models_dir) if (m := _VERSION_RE.match(p.name))]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def _list_dirs(models_dir: Path) -> list[Path]:
+    return [p for p in models_dir.iterdir() if p.is_dir()] if models_dir.exists() else []
+
+
+def save_bundle(
+    models_dir: Path,
+    booster: Any,
+    *,
+    features: Sequence[str],
+    threshold: float,
+    meta: Mapping[str, Any],
+    extra_files: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write a new bundle under the next free version and return its directory.
+
+    The bundle is assembled in a hidden temporary directory and renamed into place, so a reader
+    never sees a half-written version.
+    """
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=models_dir))
+    booster.save_model(str(staging / MODEL_FILE))
+    for name, data in (extra_files or {}).items():
+        (staging / name).write_bytes(data)
+    while True:
+        version = next_version(models_dir)
+        payload = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "version": version,
+            "created_at": datetime.now(UTC).isoformat(),
+            "features": list(features),
+            "feature_types": feature_types(features),
+            "category_levels": category_levels(features),
+            "schema": [schema_entry(f.name) for f in FIELDS],
+            "threshold": float(threshold),
+            "library_versions": library_versions(),
+            **dict(meta),
+        }
+        write_json_atomic(staging / META_FILE, payload)
+        target = models_dir / version
+        try:
+            staging.rename(target)
+        except OSError:
+            continue  # another run took this version a moment ago: take the next one
+        return target
+
+
+def schema_entry(name: str) -> dict[str, Any]:
+    f = field_by_name(name)
+    entry: dict[str, Any] = {"name": f.name, "kind": f.kind}
+    if f.is_category:
+        entry["categories"] = list(f.levels())
+    else:
+        entry.update(minimum=f.minimum, maximum=f.maximum, positive=f.positive)
+    return entry
+
+
+def read_aliases(models_dir: Path) -> dict[str, str]:
+    path = models_dir / ALIASES_FILE
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def resolve(models_dir: Path, ref: str | None = None) -> Path:
+    """The directory of a bundle named by version, alias, or path; by default production, else latest."""
+    if ref and Path(ref).is_dir() and (Path(ref) / META_FILE).exists():
+        return Path(ref)
+    aliases = read_aliases(models_dir)
+    if ref is None:
+        ref = aliases.get(PRODUCTION) or latest_version(models_dir)
+        if ref is None:
+            raise ModelBundleError(f"no model in {models_dir}: run `preauth train` first")
+    version = aliases.get(ref, ref)
+    path = models_dir / version
+    if not (path / META_FILE).exists():
+        known = ", ".join(list_versions(models_dir)) or "none"
+        raise ModelBundleError(f"no model '{ref}' in {models_dir} (versions: {known})")
+    return path
+
+
+def list_versions(models_dir: Path) -> list[str]:
+    found = [(int(m.group(1)), p.name) for p in _list_dirs(models_dir) if (m := _VERSION_RE.match(p.name))]
+    return [name for _, name in sorted(found)]
+
+
+def latest_version(models_dir: Path) -> str | None:
+    versions = list_versions(models_dir)
+    return versions[-1] if versions else None
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelBundleError(f"{path}: unreadable {META_FILE} ({error})") from None
+    if meta.get("format") != FORMAT:
+        raise ModelBundleError(f"{path}: not a preauth model bundle")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelBundleError(
+            f"{path}: bundle format {meta.get('format_version')} is not supported "
+            f"(this preauth reads format {FORMAT_VERSION})"
+        )
+    return dict(meta)
+
+
+def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
+    """Load and check a bundle; refuses one whose features or categories this schema cannot encode."""
+    import xgboost as xgb
+
+    path = resolve(models_dir, ref)
+    meta = read_meta(path)
+    features = list(meta.get("features", []))
+    try:
+        expected = category_levels(features)
+        types = feature_types(features)
+    except Exception:
+        raise ModelBundleError(f"{path}: its features {features} are not in this schema") from None
+    if meta.get("category_levels") != expected or meta.get("feature_types") != types:
+        raise ModelBundleError(
+            f"{path}: its category levels differ from this schema's; retrain it with this preauth"
+        )
+    try:
+        booster = xgb.Booster(model_file=str(path / MODEL_FILE))
+    except xgb.core.XGBoostError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise ModelBundleError(f"{path}: cannot load {MODEL_FILE} ({first})") from None
+    if booster.num_features() != len(features):
+        raise ModelBundleError(
+            f"{path}: the booster has {booster.num_features()} features, the bundle names {len(features)}"
+        )
+    return Bundle(path, meta["version"], booster, features, float(meta["threshold"]), meta)
+
+
+def promote(models_dir: Path, ref: str, alias: str = PRODUCTION) -> str:
+    """Point an alias (``production``) at a version; a running server picks the change up."""
+    version = resolve(models_dir, ref).name
+    aliases = read_aliases(models_dir)
+    aliases[alias] = version
+    write_json_atomic(models_dir / ALIASES_FILE, aliases)
+    return version

@@ -1,0 +1,3 @@
+"""CLI subcommands, one module per stage of the domain; each registers on :data:`preauth.cli.cli`."""
+
+from . import data  # noqa: F401

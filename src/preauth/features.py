@@ -1,0 +1,41 @@
+"""Turning validated applications into the matrix XGBoost reads.
+
+Categories are passed to XGBoost as native categorical features (integer codes into the schema's
+fixed levels), so that each original column stays one feature: one contribution per column in the
+reasons, and no encoder state to save beside the booster. The levels come from the schema, never
+from the data, so a model and a scorer cannot disagree about them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .applications import field_by_name
+
+
+def feature_types(columns: Sequence[str]) -> list[str]:
+    """XGBoost's feature types: ``c`` for categories, ``q`` for numbers."""
+    return ["c" if field_by_name(c).is_category else "q" for c in columns]
+
+
+def category_levels(columns: Sequence[str]) -> dict[str, list[str]]:
+    """The levels each categorical column is coded against, in code order."""
+    return {c: list(field_by_name(c).levels()) for c in columns if field_by_name(c).is_category}
+
+
+def encode(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """A float32 matrix in ``columns`` order; a category outside the levels becomes NaN (missing)."""
+    matrix = np.empty((len(frame), len(columns)), dtype=np.float32)
+    for j, name in enumerate(columns):
+        f = field_by_name(name)
+        values = frame[name]
+        if f.is_category:
+            codes = pd.Categorical(values, categories=list(f.levels())).codes.astype(np.float32)
+            codes[codes < 0] = np.nan
+            matrix[:, j] = codes
+        else:
+            matrix[:, j] = values.to_numpy(dtype=np.float32, na_value=np.nan)
+    return matrix

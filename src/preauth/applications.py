@@ -405,14 +405,6 @@ def validate(
     frame: dict[str, Any] = {}
     given: dict[str, Any] = {}
 
-    def flag(mask: np.ndarray, column: str, values: np.ndarray, reason: Any) -> None:
-        nonlocal bad
-        fresh = mask & ~bad
-        for i in np.flatnonzero(fresh):
-            value = str(values[i])
-            reasons[int(i)] = (column, value, reason(value) if callable(reason) else reason)
-        bad |= mask
-
     for f in (*FIELDS, OUTCOME):
         raw_name = columns.get(f.name)
         if raw_name is None:
@@ -421,21 +413,28 @@ def validate(
             elif f.name != OUTCOME.name:
                 frame[f.name] = np.full(n, None, dtype=object)
             continue
-        text = table[raw_name].astype(str).str.strip().to_numpy(dtype=object)
-        lowered = np.char.lower(text.astype(str))
-        missing = np.isin(lowered, list(MISSING_TOKENS))
+        # Work on the distinct values of the column, then spread the verdicts back to the rows:
+        # a million rows hold a few dozen distinct categories and a few thousand distinct numbers.
+        uniques, codes = _distinct(table[raw_name])
         if f.is_category:
-            values, given_values = _validate_category(f, text, lowered, missing, on_unknown, flag)
+            values_u, given_u, errors_u = _check_categories(f, uniques, on_unknown)
         else:
-            values, given_values = _validate_number(f, text, missing, flag)
-        frame[f.name] = values
+            values_u, given_u, errors_u = _check_numbers(f, uniques)
+        failing = np.array([e is not None for e in errors_u], dtype=bool)
+        if failing.any():
+            row_fails = failing[codes]
+            for i in np.flatnonzero(row_fails & ~bad):
+                code = int(codes[i])
+                reasons[int(i)] = (f.name, uniques[code].strip(), str(errors_u[code]))
+            bad |= row_fails
+        frame[f.name] = _Spread(values_u, codes, f.is_category, f.levels())
         if f.name != OUTCOME.name:
-            given[raw_name] = given_values
+            given[raw_name] = _Spread(given_u, codes, f.is_category, f.categories)
 
     keep = ~bad
     index = pd.Index(rows[keep], name="row")
-    out = pd.DataFrame({k: v[keep] for k, v in frame.items()}, index=index)
-    given_frame = pd.DataFrame({k: v[keep] for k, v in given.items()}, index=index)
+    out = pd.DataFrame({k: _spread(v, keep) for k, v in frame.items()}, index=index)
+    given_frame = pd.DataFrame({k: _spread(v, keep) for k, v in given.items()}, index=index)
     if id_column is not None:
         ids = pd.Series(table[id_column].to_numpy(dtype=object)[keep], index=index, name=ID_COLUMN)
     else:
@@ -446,61 +445,114 @@ def validate(
     return Applications(out, given_frame, ids, rejects, source, columns)
 
 
-def _validate_category(
-    f: Field,
-    text: np.ndarray,
-    lowered: np.ndarray,
-    missing: np.ndarray,
-    on_unknown: OnUnknown,
-    flag: Any,
-) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class _Spread:
+    """Per-distinct-value results and the row → distinct-value codes that spread them to rows."""
+
+    values: np.ndarray
+    codes: np.ndarray
+    categorical: bool
+    levels: tuple[str, ...] = ()
+
+
+def _spread(column: _Spread | np.ndarray, keep: np.ndarray) -> Any:
+    """The kept rows of a column; categories as pandas Categoricals, which build a million rows fast."""
+    if isinstance(column, np.ndarray):
+        return column[keep]
+    if not column.categorical:
+        return column.values[column.codes[keep]]
+    categories: list[str] = list(column.levels)
+    position: dict[str, int] = {c: i for i, c in enumerate(categories)}
+    mapped = np.full(len(column.values), -1, dtype=np.int32)
+    for k, value in enumerate(column.values):
+        if value is None:
+            continue
+        if value not in position:
+            position[value] = len(categories)
+            categories.append(value)
+        mapped[k] = position[value]
+    return pd.Categorical.from_codes(mapped[column.codes[keep]], categories=categories)
+
+
+def _distinct(column: pd.Series) -> tuple[list[str], np.ndarray]:
+    """The column's distinct texts and, per row, the position of its text among them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(column, from_pandas=True)
+    if array.type != pa.string() and array.type != pa.large_string():
+        array = pc.cast(array, pa.string())
+    encoded = pc.dictionary_encode(pc.fill_null(array, ""))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = pa.chunked_array(encoded.chunks).combine_chunks()
+    uniques = [str(u) for u in encoded.dictionary.to_pylist()]
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    return uniques, codes
+
+
+def _check_categories(
+    f: Field, uniques: list[str], on_unknown: OnUnknown
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     lookup = {c.lower(): c for c in f.levels()}
-    values = pd.Series(lowered).map(lookup).to_numpy(dtype=object)
-    known = pd.notna(values)
-    given_values = values.copy()
-    if f.missing_is_unknown:
-        values[missing] = UNKNOWN
-        given_values[missing] = None
-    else:
-        flag(missing & ~known, f.name, text, "missing value")
-    unknown = ~known & ~missing
-    if unknown.any():
-        if on_unknown == "unknown" and f.name != OUTCOME.name:
-            values[unknown] = UNKNOWN
-            given_values[unknown] = text[unknown]
+    allowed = ", ".join(f.categories)
+    values = np.empty(len(uniques), dtype=object)
+    given = np.empty(len(uniques), dtype=object)
+    errors: list[str | None] = []
+    for k, raw in enumerate(uniques):
+        text = raw.strip()
+        canonical = lookup.get(text.lower())
+        error = None
+        if canonical is not None:
+            values[k] = given[k] = canonical
+        elif text.lower() in MISSING_TOKENS:
+            values[k], given[k] = (UNKNOWN, None) if f.missing_is_unknown else (None, None)
+            error = None if f.missing_is_unknown else "missing value"
+        elif on_unknown == "unknown" and f.name != OUTCOME.name:
+            values[k], given[k] = UNKNOWN, text
         else:
-            allowed = ", ".join(f.categories)
-            flag(unknown, f.name, text, lambda v: f"'{v}' is not one of: {allowed}")
-    return values, given_values
+            error = f"'{text}' is not one of: {allowed}"
+        errors.append(error)
+    return values, given, errors
 
 
-def _validate_number(
-    f: Field, text: np.ndarray, missing: np.ndarray, flag: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    numbers = pd.to_numeric(pd.Series(text), errors="coerce").to_numpy(dtype=np.float64)
-    not_numeric = np.isnan(numbers) & ~missing
-    flag(missing, f.name, text, "missing value")
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def _check_numbers(f: Field, uniques: list[str]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(pa.array(uniques, type=pa.string()))
+    numeric = pc.match_substring_regex(text, _NUMBER).to_numpy(zero_copy_only=False)
+    parsed = pc.cast(pc.if_else(pa.array(numeric), text, "nan"), pa.float64())
+    numbers = parsed.to_numpy(zero_copy_only=False).astype(np.float64)
+    numbers[~numeric] = np.nan
     kind = "a whole number" if f.kind == "integer" else "a number"
-    flag(not_numeric, f.name, text, lambda v: f"'{v}' is not {kind}")
+    errors: list[str | None] = [None] * len(uniques)
     finite = np.isfinite(numbers)
-    flag(~finite & ~np.isnan(numbers), f.name, text, lambda v: f"'{v}' is not {kind}")
     with np.errstate(invalid="ignore"):
-        if f.kind == "integer":
-            flag(finite & (numbers != np.round(numbers)), f.name, text, lambda v: f"'{v}' is not {kind}")
+        whole = finite & (numbers == np.round(numbers))
         if f.positive:
-            flag(finite & (numbers <= 0), f.name, text, lambda v: f"{v} is not positive")
+            in_range = numbers > 0
         else:
-            low, high = f.minimum, f.maximum
-            outside = finite & ((numbers < low) | (numbers > high))
-            flag(outside, f.name, text, lambda v: f"{v} is outside {low:g}\u2013{high:g}")
-    given_values: np.ndarray
-    if f.kind == "integer":
-        given_values = np.where(finite, numbers, 0).astype(np.int64).astype(object)
-    else:
-        integral = finite & (numbers == np.round(numbers))
-        given_values = np.where(integral, numbers.astype(object), numbers.astype(object))
-        given_values[integral] = numbers[integral].astype(np.int64)
-    return numbers, given_values
+            in_range = (numbers >= (f.minimum or 0)) & (numbers <= (f.maximum or 0))
+    for k in np.flatnonzero(~(finite & in_range & (whole | (f.kind != "integer")))):
+        raw = uniques[k].strip()
+        if raw.lower() in MISSING_TOKENS:
+            errors[k] = "missing value"
+        elif not finite[k] or (f.kind == "integer" and not whole[k]):
+            errors[k] = f"'{raw}' is not {kind}"
+        elif f.positive:
+            errors[k] = f"{raw} is not positive"
+        else:
+            errors[k] = f"{raw} is outside {f.minimum:g}\u2013{f.maximum:g}"
+    # The values as given, typed for output: whole numbers stay integers (as the original wrote them).
+    safe = np.where(finite, numbers, 0.0)
+    given: np.ndarray = safe
+    ok = np.array([e is None for e in errors], dtype=bool)
+    if f.kind == "integer" or bool(np.all(whole[ok])):
+        given = safe.astype(np.int64)
+    return numbers, given, errors
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,316 @@
+"""Scoring applications with a model bundle, and writing results in the original format.
+
+A result object is, key for key, what the original pipeline wrote to
+``results/inference_results<stamp>.json``::
+
+    {"input_data": {...the row as given...}, "probability_fraud": p(bad risk), "is_fraud": p >= threshold,
+     "target": "bad risk" | "good risk", "confidence": max(p, 1 - p), "timestamp": ISO 8601}
+
+The writers build each line column by column with Arrow compute kernels instead of a Python dict per
+row: a million results are written in about the time the booster takes to score them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from .applications import Applications, Reject
+from .bundles import Bundle
+from .errors import ConfigurationError
+from .features import encode
+
+OutputFormat = Literal["json", "jsonl", "parquet", "csv"]
+FORMATS: tuple[str, ...] = ("json", "jsonl", "parquet", "csv")
+BAD_RISK = "bad risk"
+GOOD_RISK = "good risk"
+
+
+@dataclass
+class Scored:
+    """Probabilities and decisions for validated applications, with what produced them."""
+
+    applications: Applications
+    probability: np.ndarray
+    threshold: float
+    model_version: str
+    timestamp: str
+    reasons: list[list[dict[str, Any]]] | None = None
+
+    @property
+    def is_bad(self) -> np.ndarray:
+        return self.probability >= self.threshold
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return np.maximum(self.probability, 1.0 - self.probability)
+
+    def __len__(self) -> int:
+        return len(self.probability)
+
+
+def score(bundle: Bundle, applications: Applications, *, explain: bool = False) -> Scored:
+    """Score validated applications; with ``explain``, attach each decision's principal reasons."""
+    matrix = encode(applications.frame, bundle.features)
+    probability = bundle.predict_proba(matrix) if len(matrix) else np.zeros(0)
+    reasons = None
+    if explain and len(matrix):
+        from .reasons import explain as explain_rows
+
+        reasons = [[_reason_dict(r) for r in row] for row in explain_rows(bundle, matrix, applications.frame)]
+    return Scored(
+        applications,
+        probability,
+        bundle.threshold,
+        bundle.version,
+        datetime.now().isoformat(),
+        reasons,
+    )
+
+
+def _reason_dict(reason: Any) -> dict[str, Any]:
+    if isinstance(reason, dict):
+        return reason
+    if hasattr(reason, "model_dump"):
+        return dict(reason.model_dump())
+    if hasattr(reason, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(reason)
+    return {"text": str(reason)}
+
+
+def result_objects(scored: Scored) -> list[dict[str, Any]]:
+    """The original result objects as Python dicts (for small batches and the service)."""
+    given = scored.applications.given
+    records = given.to_dict(orient="records")
+    out = []
+    for i, record in enumerate(records):
+        p = float(scored.probability[i])
+        bad = p >= scored.threshold
+        item: dict[str, Any] = {
+            "input_data": {k: _plain(v) for k, v in record.items()},
+            "probability_fraud": p,
+            "is_fraud": bool(bad),
+            "target": BAD_RISK if bad else GOOD_RISK,
+            "confidence": max(p, 1.0 - p),
+            "timestamp": scored.timestamp,
+        }
+        if scored.reasons is not None:
+            item["reasons"] = scored.reasons[i]
+        out.append(item)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that is renamed onto it only when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def results_path(directory: Path, fmt: OutputFormat, now: datetime | None = None) -> Path:
+    """``inference_results_<YYYYmmdd_HHMMSS>.<ext>``, the original's name, never overwriting."""
+    stamp = (now or datetime.now()).strftime("_%Y%m%d_%H%M%S")
+    candidate = directory / f"inference_results{stamp}.{fmt}"
+    n = 1
+    while candidate.exists():
+        candidate = directory / f"inference_results{stamp}_{n}.{fmt}"
+        n += 1
+    return candidate
+
+
+def write_results(scored: Scored, path: Path, fmt: OutputFormat) -> Path:
+    """Write results atomically in one of :data:`FORMATS`."""
+    if fmt not in FORMATS:
+        raise ConfigurationError(f"unknown output format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    writer: Callable[[Scored, Path], None] = {
+        "json": _write_json,
+        "jsonl": _write_jsonl,
+        "parquet": _write_parquet,
+        "csv": _write_csv,
+    }[fmt]
+    with atomic_path(path) as tmp:
+        writer(scored, tmp)
+    return path
+
+
+def write_rejects(rejects: list[Reject], source: str, path: Path) -> Path:
+    """One row per rejected application: its row number, the column, the value and the reason."""
+    frame = pd.DataFrame(
+        {
+            "row": [r.row for r in rejects],
+            "column": [r.column or "" for r in rejects],
+            "value": [r.value or "" for r in rejects],
+            "reason": [r.reason for r in rejects],
+            "message": [r.message(source) for r in rejects],
+        }
+    )
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path
+
+
+def _json_lines(scored: Scored, separator: str) -> Any:
+    """An Arrow string array holding one JSON object per result, each followed by ``separator``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    given = scored.applications.given
+    parts: list[Any] = []
+    first = True
+    for name in given.columns:
+        key = orjson.dumps(str(name)).decode()
+        parts.append(("{\"input_data\":{" if first else ",") + key + ":")
+        parts.append(_json_values(given[name]))
+        first = False
+    p = pa.array(scored.probability, type=pa.float64())
+    bad = scored.is_bad
+    parts += [
+        '},"probability_fraud":',
+        _float_text(p),
+        ',"is_fraud":',
+        pa.array(np.where(bad, "true", "false")),
+        ',"target":',
+        pa.array(np.where(bad, '"bad risk"', '"good risk"')),
+        ',"confidence":',
+        _float_text(pa.array(scored.confidence, type=pa.float64())),
+        ',"timestamp":' + orjson.dumps(scored.timestamp).decode(),
+    ]
+    if scored.reasons is not None:
+        parts += [',"reasons":', pa.array([orjson.dumps(r).decode() for r in scored.reasons])]
+    parts.append("}" + separator)
+    n = len(scored)
+    columns = [pa.array(np.full(n, part, dtype=object), type=pa.string()) if isinstance(part, str) else part for part in parts]
+    return pc.binary_join_element_wise(*columns, "")
+
+
+def _float_text(values: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(values, pa.string())
+    # Arrow writes whole floats as "1"; JSON readers accept it, but keep floats looking like floats.
+    return pc.if_else(pc.match_substring_regex(text, r"^-?\d+$"), pc.binary_join_element_wise(text, ".0", ""), text)
+
+
+def _json_values(column: pd.Series) -> Any:
+    """JSON text for one input column: numbers as numbers, strings quoted, missing as null."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = column.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.all():
+        return pa.array(np.full(len(values), "null", dtype=object), type=pa.string())
+    sample = values[~missing][0]
+    if isinstance(sample, (int, np.integer)) and not isinstance(sample, bool):
+        numbers = np.where(missing, 0, values).astype(np.int64)
+        text = pc.cast(pa.array(numbers), pa.string())
+    elif isinstance(sample, (float, np.floating)):
+        text = pc.cast(pa.array(np.where(missing, 0.0, values).astype(np.float64)), pa.string())
+    else:
+        categories = pd.Categorical(np.where(missing, None, values).astype(object))
+        encoded = np.array([orjson.dumps(str(c)).decode() for c in categories.categories] + ["null"], dtype=object)
+        codes = np.asarray(categories.codes)
+        return pa.array(encoded[np.where(codes < 0, len(encoded) - 1, codes)], type=pa.string())
+    return pc.if_else(pa.array(missing), "null", text)
+
+
+def _write_buffer(array: Any, path: Path, prefix: bytes, suffix: bytes, trim: int) -> None:
+    """Write an Arrow string array's contiguous character data, less ``trim`` trailing bytes."""
+    import pyarrow as pa
+
+    array = pa.concat_arrays([array]) if isinstance(array, pa.ChunkedArray) else array
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32 if array.type == pa.string() else np.int64)
+    start, end = int(offsets[array.offset]), int(offsets[array.offset + len(array)])
+    data = memoryview(array.buffers()[2])[start : end - trim] if len(array) else memoryview(b"")
+    with path.open("wb") as handle:
+        handle.write(prefix)
+        handle.write(data)
+        handle.write(suffix)
+
+
+def _write_json(scored: Scored, path: Path) -> None:
+    if len(scored) == 0:
+        path.write_bytes(b"[]\n")
+        return
+    _write_buffer(_large(_json_lines(scored, ",\n  ")), path, b"[\n  ", b"\n]\n", trim=4)
+
+
+def _write_jsonl(scored: Scored, path: Path) -> None:
+    if len(scored) == 0:
+        path.write_bytes(b"")
+        return
+    _write_buffer(_large(_json_lines(scored, "\n")), path, b"", b"", trim=0)
+
+
+def _large(array: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = pa.concat_arrays(array.chunks)
+    return array.cast(pa.large_string())
+
+
+def _result_table(scored: Scored, nested: bool) -> Any:
+    import pyarrow as pa
+
+    given = scored.applications.given
+    inputs = pa.Table.from_pandas(given.reset_index(drop=True), preserve_index=False).combine_chunks()
+    columns: dict[str, Any] = {}
+    if nested:
+        columns["input_data"] = pa.StructArray.from_arrays([c.chunk(0) if c.num_chunks else pa.array([], c.type) for c in inputs.columns], names=inputs.column_names)
+    else:
+        columns.update(zip(inputs.column_names, inputs.columns, strict=True))
+    columns.update(
+        probability_fraud=pa.array(scored.probability, type=pa.float64()),
+        is_fraud=pa.array(scored.is_bad),
+        target=pa.array(np.where(scored.is_bad, BAD_RISK, GOOD_RISK)),
+        confidence=pa.array(scored.confidence, type=pa.float64()),
+        timestamp=pa.array(np.full(len(scored), scored.timestamp, dtype=object), type=pa.string()),
+    )
+    if scored.reasons is not None:
+        columns["reasons"] = pa.array([orjson.dumps(r).decode() for r in scored.reasons])
+    return pa.table(columns)
+
+
+def _write_parquet(scored: Scored, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(_result_table(scored, nested=True), path)
+
+
+def _write_csv(scored: Scored, path: Path) -> None:
+    from pyarrow import csv as pacsv
+
+    pacsv.write_csv(_result_table(scored, nested=False), path)

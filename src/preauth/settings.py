@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,9 +25,30 @@ class Settings(BaseSettings):
         description="Decision store: a SQLAlchemy URL (SQLite file by default, or postgresql+psycopg://...).",
     )
     cache_path: Path = Field(Path(".preauth-cache.sqlite"), description="Label provider response cache.")
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("PREAUTH_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="API key for `--llm openai:MODEL` (sent only as the Authorization header; never logged).",
+    )
     api_keys: str = Field("", description="Comma-separated API keys; empty means the API is open.")
     max_body_bytes: int = Field(5_000_000, description="Largest request body the service accepts.")
     log_application_data: bool = Field(False, description="Put application fields in access logs.")
+    serve_model: str | None = Field(
+        None, description="Model the service serves: version, alias or bundle path (default: production)."
+    )
+    sagemaker_model_dir: Path | None = Field(
+        Path("/opt/ml/model"), description="SageMaker's model directory; served from when it exists."
+    )
+    host: str = Field("127.0.0.1", description="Address `preauth serve` listens on.")
+    port: int = Field(
+        8080,
+        validation_alias=AliasChoices("SAGEMAKER_BIND_TO_PORT", "PREAUTH_PORT"),
+        description="Port `preauth serve` listens on (SAGEMAKER_BIND_TO_PORT when set).",
+    )
+    workers: int = Field(1, description="Service worker processes.")
+    metrics_dir: Path | None = Field(
+        None, description="Shared directory for Prometheus metrics of several workers (set by `serve`)."
+    )
 
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]

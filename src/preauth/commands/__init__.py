@@ -2,3 +2,4 @@
 
 from . import data  # noqa: F401
 from . import training  # noqa: F401
+from . import labels  # noqa: F401

@@ -99,6 +99,7 @@ FIELDS: tuple[Field, ...] = (
         "little",
         categories=("little", "moderate", "quite rich", "rich"),
         missing_is_unknown=True,
+        required=False,
         aliases=("savings account", "savings accounts", "saving account"),
     ),
     Field(
@@ -109,6 +110,7 @@ FIELDS: tuple[Field, ...] = (
         "little",
         categories=("little", "moderate", "rich"),
         missing_is_unknown=True,
+        required=False,
         aliases=("checking accounts",),
     ),
     Field(
@@ -159,10 +161,13 @@ _ID_ALIASES = frozenset({"", "id", "index", "unnamed_0", "application_id", "appl
 
 
 def field_by_name(name: str) -> Field:
-    """The field for a canonical column name (``Saving accounts``), or an error that lists them."""
+    """The field for a column name in any spelling (``saving_accounts``), or an error listing them."""
     try:
         return _BY_NAME[name]
     except KeyError:
+        canonical = canonical_column(name)
+        if canonical is not None:
+            return _BY_NAME[canonical]
         names = ", ".join(_BY_NAME)
         raise InputError(f"unknown column '{name}'; the columns are: {names}") from None
 
@@ -358,7 +363,9 @@ def _cells(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns:
         column = frame[name]
         if pd.api.types.is_float_dtype(column.dtype):
-            text = column.map(lambda v: "" if pd.isna(v) else (f"{v:.0f}" if float(v).is_integer() else repr(float(v))))
+            text = column.map(
+                lambda v: "" if pd.isna(v) else (f"{v:.0f}" if float(v).is_integer() else repr(float(v)))
+            )
         else:
             text = column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
         out[str(name)] = text.astype(object)

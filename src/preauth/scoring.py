@@ -190,7 +190,7 @@ def _json_lines(scored: Scored, separator: str) -> Any:
     first = True
     for name in given.columns:
         key = orjson.dumps(str(name)).decode()
-        parts.append(("{\"input_data\":{" if first else ",") + key + ":")
+        parts.append(('{"input_data":{' if first else ",") + key + ":")
         parts.append(_json_values(given[name]))
         first = False
     p = pa.array(scored.probability, type=pa.float64())
@@ -209,8 +209,7 @@ def _json_lines(scored: Scored, separator: str) -> Any:
     if scored.reasons is not None:
         parts += [',"reasons":', pa.array([orjson.dumps(r).decode() for r in scored.reasons])]
     parts.append("}" + separator)
-    n = len(scored)
-    columns = [pa.array(np.full(n, part, dtype=object), type=pa.string()) if isinstance(part, str) else part for part in parts]
+    columns = [pa.scalar(part, type=pa.string()) if isinstance(part, str) else part for part in parts]
     return pc.binary_join_element_wise(*columns, "")
 
 
@@ -220,7 +219,9 @@ def _float_text(values: Any) -> Any:
 
     text = pc.cast(values, pa.string())
     # Arrow writes whole floats as "1"; JSON readers accept it, but keep floats looking like floats.
-    return pc.if_else(pc.match_substring_regex(text, r"^-?\d+$"), pc.binary_join_element_wise(text, ".0", ""), text)
+    return pc.if_else(
+        pc.match_substring_regex(text, r"^-?\d+$"), pc.binary_join_element_wise(text, ".0", ""), text
+    )
 
 
 def _json_values(column: pd.Series) -> Any:
@@ -228,22 +229,20 @@ def _json_values(column: pd.Series) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = column.to_numpy(dtype=object)
-    missing = pd.isna(values)
-    if missing.all():
-        return pa.array(np.full(len(values), "null", dtype=object), type=pa.string())
-    sample = values[~missing][0]
-    if isinstance(sample, (int, np.integer)) and not isinstance(sample, bool):
-        numbers = np.where(missing, 0, values).astype(np.int64)
-        text = pc.cast(pa.array(numbers), pa.string())
-    elif isinstance(sample, (float, np.floating)):
-        text = pc.cast(pa.array(np.where(missing, 0.0, values).astype(np.float64)), pa.string())
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories
+        codes = column.cat.codes.to_numpy()
+    elif pd.api.types.is_integer_dtype(column.dtype):
+        return pc.cast(pa.array(column.to_numpy()), pa.string())
+    elif pd.api.types.is_float_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64)
+        return pc.fill_null(pc.cast(pa.array(values, from_pandas=True), pa.string()), "null")
     else:
-        categories = pd.Categorical(np.where(missing, None, values).astype(object))
-        encoded = np.array([orjson.dumps(str(c)).decode() for c in categories.categories] + ["null"], dtype=object)
-        codes = np.asarray(categories.codes)
-        return pa.array(encoded[np.where(codes < 0, len(encoded) - 1, codes)], type=pa.string())
-    return pc.if_else(pa.array(missing), "null", text)
+        as_categorical = pd.Categorical(column.to_numpy(dtype=object))
+        categories, codes = as_categorical.categories, np.asarray(as_categorical.codes)
+    encoded = [orjson.dumps(str(c)).decode() for c in categories] + ["null"]
+    indices = np.where(codes < 0, len(encoded) - 1, codes).astype(np.int32)
+    return pc.take(pa.array(encoded, type=pa.string()), pa.array(indices))
 
 
 def _write_buffer(array: Any, path: Path, prefix: bytes, suffix: bytes, trim: int) -> None:
@@ -289,7 +288,10 @@ def _result_table(scored: Scored, nested: bool) -> Any:
     inputs = pa.Table.from_pandas(given.reset_index(drop=True), preserve_index=False).combine_chunks()
     columns: dict[str, Any] = {}
     if nested:
-        columns["input_data"] = pa.StructArray.from_arrays([c.chunk(0) if c.num_chunks else pa.array([], c.type) for c in inputs.columns], names=inputs.column_names)
+        columns["input_data"] = pa.StructArray.from_arrays(
+            [c.chunk(0) if c.num_chunks else pa.array([], c.type) for c in inputs.columns],
+            names=inputs.column_names,
+        )
     else:
         columns.update(zip(inputs.column_names, inputs.columns, strict=True))
     columns.update(

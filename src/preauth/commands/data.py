@@ -1,3 +1,155 @@
 """Subcommands that read and write application files: prepare, sample, predict, run."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ..applications import Applications, read_applications
+from ..bundles import load_bundle
+from ..cli import cli, friendly_errors, settings_from
+from ..samples import write_prepared, write_sample
+from ..scoring import FORMATS, results_path, score, write_rejects, write_results
+
+SHOWN_REJECTS = 10
+on_unknown_option = click.option(
+    "--on-unknown",
+    type=click.Choice(["error", "unknown"]),
+    default="error",
+    show_default=True,
+    help="An unknown category rejects the row (error) or is read as 'unknown'.",
+)
+
+
+def report_rejects(applications: Applications, rejects_file: Path | None) -> None:
+    """Print the first rejects, one line each, and where the rest went."""
+    messages = applications.reject_messages()
+    for message in messages[:SHOWN_REJECTS]:
+        click.echo(f"preauth: rejected: {message}", err=True)
+    if len(messages) > SHOWN_REJECTS:
+        click.echo(f"preauth: ... and {len(messages) - SHOWN_REJECTS} more", err=True)
+    if rejects_file is not None:
+        click.echo(f"preauth: {len(messages)} rejected rows with reasons in {rejects_file}", err=True)
+
+
+def rejects_path_for(output: Path) -> Path:
+    return output.with_name(output.name.split(".")[0] + ".rejects.csv")
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("prepared.csv"),
+    show_default=True,
+    help="Validated applications (.csv or .parquet).",
+)
+@on_unknown_option
+@friendly_errors
+def prepare(source: Path, output: Path, on_unknown: str) -> None:
+    """Read and validate applications (CSV, Parquet, JSON) into the canonical layout.
+
+    Column names match however they are spelled; missing Saving/Checking account becomes
+    'unknown'. Bad rows go to OUTPUT's .rejects.csv with their reasons (exit code 2); the good
+    rows are written all the same.
+
+    \b
+    Example:  preauth prepare german_credit_data.csv -o prepared.csv
+    """
+    applications = read_applications(source, on_unknown=on_unknown)  # type: ignore[arg-type]
+    write_prepared(applications, output)
+    click.echo(f"{len(applications)} applications → {output}")
+    if applications.rejects:
+        report_rejects(
+            applications, write_rejects(applications.rejects, str(source), rejects_path_for(output))
+        )
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), default=Path("sample.csv"), show_default=True
+)
+@friendly_errors
+def sample(source: Path, output: Path) -> None:
+    """Turn application objects (JSON object, array, JSON Lines, or a results file) into a CSV.
+
+    The CSV is in the original column layout and can be passed to `preauth predict`.
+
+    \b
+    Example:  preauth sample application.json -o sample.csv
+    """
+    path, applications = write_sample(source, output)
+    click.echo(f"{len(applications)} applications → {path}")
+    if applications.rejects:
+        report_rejects(applications, None)
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--model", "model_ref", default=None, help="Version or alias [default: production, else latest]."
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory for the results file [default: ./results].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(FORMATS)),
+    default="json",
+    show_default=True,
+    help="json: the original array; jsonl, parquet, csv for large jobs.",
+)
+@click.option("--explain", is_flag=True, help="Add each decision's principal reasons.")
+@on_unknown_option
+@click.pass_context
+@friendly_errors
+def predict(
+    ctx: click.Context,
+    source: Path,
+    model_ref: str | None,
+    output_dir: Path | None,
+    fmt: str,
+    explain: bool,
+    on_unknown: str,
+) -> None:
+    """Score applications and write results/inference_results_<stamp>.<format>.
+
+    Each result holds input_data, probability_fraud (probability of bad risk), is_fraud,
+    target ('bad risk'/'good risk'), confidence and timestamp, as the original pipeline wrote
+    them. Rejected rows go to a .rejects.csv beside it (exit code 2); the others are scored.
+
+    \b
+    Example:  preauth predict sample.csv --model production -o results/
+    """
+    settings = settings_from(ctx)
+    console = Console(stderr=True)
+    bundle = load_bundle(settings.models_dir, model_ref)
+    with console.status(f"reading {source}"):
+        applications = read_applications(source, on_unknown=on_unknown)  # type: ignore[arg-type]
+    with console.status(f"scoring {len(applications):,} applications with model {bundle.version}"):
+        scored = score(bundle, applications, explain=explain)
+    directory = output_dir or settings.results_dir
+    path = results_path(directory, fmt)  # type: ignore[arg-type]
+    with console.status(f"writing {path}"):
+        write_results(scored, path, fmt)  # type: ignore[arg-type]
+    bad = int(scored.is_bad.sum())
+    click.echo(
+        f"{len(scored)} scored with model {bundle.version} (threshold {bundle.threshold:.3f}): "
+        f"{bad} bad risk, {len(scored) - bad} good risk → {path}"
+    )
+    if applications.rejects:
+        report_rejects(applications, write_rejects(applications.rejects, str(source), rejects_path_for(path)))
+        sys.exit(2)

@@ -1,0 +1,164 @@
+"""Reading and validating applications: formats, spellings, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from preauth.applications import (
+    FIELDS,
+    UNKNOWN,
+    applications_from_csv_text,
+    applications_from_records,
+    feature_columns,
+    read_applications,
+)
+from preauth.errors import InputError
+
+HEADER = "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose"
+GOOD = "30,male,2,own,little,moderate,1000,12,car"
+
+
+def write(tmp_path: Path, text: str, name: str = "apps.csv", encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_bundled_data_reads_whole(bundled_data: Path) -> None:
+    apps = read_applications(bundled_data)
+    assert len(apps) == 1000 and not apps.rejects
+    assert (apps.frame["Saving accounts"] == UNKNOWN).sum() == 183
+    assert (apps.frame["Checking account"] == UNKNOWN).sum() == 394
+    assert apps.ids.iloc[:3].tolist() == ["0", "1", "2"]  # the leading unnamed index column
+    assert apps.given["Saving accounts"].isna().sum() == 183  # as given: missing stays missing
+
+
+def test_original_raw_input_reads_as_it_is(original_dir: Path, bundled_data: Path) -> None:
+    raw = read_applications(original_dir / "credir_risk_reto.csv")  # semicolons, BOM, 'Savings account'
+    ours = read_applications(bundled_data)
+    assert len(raw) == 1000 and not raw.rejects
+    assert raw.columns["Saving accounts"] == "Savings account"
+    pd.testing.assert_frame_equal(raw.frame, ours.frame)
+
+
+@pytest.mark.parametrize(
+    "spelling", ["Saving accounts", "saving_accounts", "SAVING ACCOUNTS", "Savings account"]
+)
+def test_column_spellings(tmp_path: Path, spelling: str) -> None:
+    path = write(tmp_path, HEADER.replace("Saving accounts", spelling) + "\n" + GOOD + "\n")
+    apps = read_applications(path)
+    assert apps.frame["Saving accounts"].tolist() == ["little"]
+    assert list(apps.given.columns)[4] == spelling
+
+
+@pytest.mark.parametrize("token", ["", "NA", "none", "null", "NULL"])
+def test_missing_balances_become_unknown(tmp_path: Path, token: str) -> None:
+    path = write(tmp_path, f"{HEADER}\n30,male,2,own,{token},{token},1000,12,car\n")
+    apps = read_applications(path)
+    assert apps.frame.iloc[0]["Saving accounts"] == UNKNOWN
+    assert apps.frame.iloc[0]["Checking account"] == UNKNOWN
+    assert apps.given.iloc[0]["Saving accounts"] is None or pd.isna(apps.given.iloc[0]["Saving accounts"])
+
+
+def test_every_format_reads_the_same(tmp_path: Path) -> None:
+    rows = [GOOD, "45,female,3,rent,,rich,7882,42,business"]
+    reference = read_applications(write(tmp_path, HEADER + "\n" + "\n".join(rows) + "\n")).frame
+    variants = [
+        write(tmp_path, (HEADER + "\n" + "\n".join(rows)).replace(",", ";"), "semi.csv"),
+        write(tmp_path, "\ufeff" + HEADER + "\r\n" + "\r\n".join(rows) + "\r\n", "bom_crlf.csv"),
+    ]
+    records = pd.read_csv(tmp_path / "apps.csv", dtype=str, keep_default_na=False).to_dict(orient="records")
+    for record in records:
+        record["Age"] = int(record["Age"])
+        record["Saving accounts"] = record["Saving accounts"] or None
+    variants.append(write(tmp_path, json.dumps(records), "array.json"))
+    variants.append(write(tmp_path, "\n".join(json.dumps(r) for r in records), "lines.jsonl"))
+    parquet = tmp_path / "apps.parquet"
+    pd.DataFrame(records).to_parquet(parquet)
+    variants.append(parquet)
+    for path in variants:
+        pd.testing.assert_frame_equal(read_applications(path).frame, reference, obj=str(path.name))
+    single = read_applications(write(tmp_path, json.dumps(records[0]), "one.json"))
+    assert len(single) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "file is empty"),
+        (HEADER + "\n", "no applications (header only)"),
+        (HEADER.replace("Age,", "") + "\n" + GOOD.split(",", 1)[1], "missing required column 'Age'"),
+        (HEADER + ",Age\n" + GOOD + ",30\n", "duplicate columns 'Age' and 'Age'"),
+        (HEADER.replace("Saving accounts", "Saving accounts,saving_accounts") + "\n", "duplicate columns"),
+    ],
+)
+def test_unusable_files_raise_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as caught:
+        read_applications(path)
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "reason"),
+    [
+        ("abc,male,2,own,little,little,1000,12,car", "Age", "'abc' is not a whole number"),
+        ("17,male,2,own,little,little,1000,12,car", "Age", "17 is outside 18–100"),
+        ("101,male,2,own,little,little,1000,12,car", "Age", "101 is outside 18–100"),
+        ("30.5,male,2,own,little,little,1000,12,car", "Age", "'30.5' is not a whole number"),
+        ("30,male,4,own,little,little,1000,12,car", "Job", "4 is outside 0–3"),
+        ("30,male,2,own,little,little,0,12,car", "Credit amount", "0 is not positive"),
+        ("30,male,2,own,little,little,-5,12,car", "Credit amount", "-5 is not positive"),
+        ("30,male,2,own,little,little,1000,0,car", "Duration", "0 is not positive"),
+        ("30,male,2,own,little,little,1000,,car", "Duration", "missing value"),
+        ("30,male,2,castle,little,little,1000,12,car", "Housing", "'castle' is not one of: own, rent, free"),
+        ("30,male,2,own,lots,little,1000,12,car", "Saving accounts", "'lots' is not one of"),
+    ],
+)
+def test_bad_rows_are_rejected_with_reason_and_others_kept(
+    tmp_path: Path, row: str, column: str, reason: str
+) -> None:
+    path = write(tmp_path, f"{HEADER}\n{GOOD}\n{row}\n{GOOD}\n")
+    apps = read_applications(path)
+    assert len(apps) == 2 and apps.frame.index.tolist() == [1, 3]
+    [reject] = apps.rejects
+    assert (reject.row, reject.column) == (2, column)
+    assert reason in reject.reason
+    assert reject.message(str(path)) == f"{path}, row 2, column '{column}': {reject.reason}"
+
+
+def test_on_unknown_reads_unknown_categories(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{HEADER}\n30,male,2,castle,lots,little,1000,12,car\n")
+    assert len(read_applications(path).rejects) == 1
+    apps = read_applications(path, on_unknown="unknown")
+    assert not apps.rejects
+    assert apps.frame.iloc[0]["Housing"] == UNKNOWN and apps.frame.iloc[0]["Saving accounts"] == UNKNOWN
+    assert apps.given.iloc[0]["Housing"] == "castle"  # the result keeps what was given
+
+
+def test_categories_match_case_insensitively(tmp_path: Path) -> None:
+    apps = read_applications(write(tmp_path, f"{HEADER}\n30,MALE,2,Own,Little,MODERATE,1000,12,Radio/tv\n"))
+    assert apps.frame.iloc[0][["Sex", "Housing", "Purpose"]].tolist() == ["male", "own", "radio/TV"]
+
+
+def test_records_and_csv_text_front_doors() -> None:
+    record = {f.key: f.example for f in FIELDS}  # snake_case keys are accepted too
+    assert len(applications_from_records([record])) == 1
+    no_header = applications_from_csv_text(GOOD + "\n" + GOOD + "\n")
+    with_header = applications_from_csv_text(HEADER + "\n" + GOOD + "\n")
+    assert len(no_header) == 2 and len(with_header) == 1
+    with pytest.raises(InputError, match="needs 9 fields"):
+        applications_from_csv_text("30,male,2\n")
+
+
+def test_sex_is_out_of_the_model_by_default() -> None:
+    assert "Sex" not in feature_columns()
+    assert "Sex" in feature_columns(include=["Sex"])
+    assert "Purpose" not in feature_columns(exclude=["Sex", "purpose"])
+    with pytest.raises(InputError, match="unknown column 'Colour'"):
+        feature_columns(exclude=["Colour"])

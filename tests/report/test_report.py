@@ -1,0 +1,233 @@
+"""The evaluation report: every section present, numbers that match the holdout, nothing fetched."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from preauth import report
+from preauth.bundles import load_bundle
+from preauth.errors import ModelBundleError
+
+
+class _Page(HTMLParser):
+    """Collects what a self-containment check needs: element ids, URL attributes, visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.urls: list[tuple[str, str, str]] = []
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.add(value)
+            if name in {"src", "href", "xlink:href", "action", "poster", "data"} and value is not None:
+                self.urls.append((tag, name, value))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+@pytest.fixture(scope="module")
+def html(llm_bundle: Path) -> str:
+    return (llm_bundle / report.REPORT_FILE).read_text(encoding="utf-8")
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", " ".join(parse(html).text))
+
+
+def test_training_wrote_the_report_with_every_section(html: str) -> None:
+    page = parse(html)
+    assert {"summary", "performance", "effects", "fairness", "labels", "search"} <= page.ids
+    text = text_of(html)
+    for heading in (
+        "ROC curve",
+        "Precision–recall curve",
+        "Calibration",
+        "Score distributions of both classes",
+        "Cost and F1 against the threshold",
+        "Confusion matrix at threshold",
+        "Global feature effects",
+        "Dependence of the top features",
+        "By Sex",
+        "By Age band",
+        "Largest gaps",
+        "Label provenance",
+        "Agreement of",
+        "Metrics against each set of labels",
+        "Best trial: #",
+        "Parameter importances",
+        "Objective by trial",
+    ):
+        assert heading in text, heading
+    for band in ("<25", "25–35", "35–50", "50+"):
+        assert f"<td>{band.replace('<', '&lt;')}</td>" in html, band
+
+
+def test_figures_are_embedded_and_nothing_is_fetched(html: str) -> None:
+    page = parse(html)
+    # roc, pr, calibration, distributions, cost/f1, effects x2, fairness, search x2
+    assert html.count("<svg") >= 10
+    assert "<path" in html
+    for tag, name, value in page.urls:
+        assert value.startswith("#") or value.startswith("data:"), f"<{tag} {name}={value!r}> leaves the file"
+    assert "script" not in page.tags and "link" not in page.tags and "img" not in page.tags
+    assert "@import" not in html
+    assert all(ref.startswith("#") for ref in re.findall(r"url\(([^)]*)\)", html))
+
+
+def test_every_metric_names_the_labels_it_was_measured_against(llm_bundle: Path, html: str) -> None:
+    meta = json.loads((llm_bundle / "bundle.json").read_text())
+    trained = meta["metrics"]["measured_against"]
+    assert "test-rubric" in trained or "rubric-test" in trained
+    text = text_of(html)
+    assert f"measured against {trained}" in text
+    assert "measured against real outcomes (Risk)" in text
+    assert f"ROC AUC vs {trained}" in text and "ROC AUC vs real outcomes (Risk)" in text
+    # The summary shows training's own holdout AUC against each set of labels, side by side.
+    against_label = f"{meta['metrics']['holdout']['roc_auc']:.3f}"
+    against_risk = f"{meta['metrics']['against_risk']['roc_auc']:.3f}"
+    assert against_label != against_risk
+    row = re.search(r"<tr><td>ROC AUC</td><td>([0-9.]+)</td><td>([0-9.]+)</td></tr>", html)
+    assert row is not None and row.groups() == (against_label, against_risk)
+
+
+def test_fairness_rates_match_the_holdout(llm_bundle: Path, llm_holdout: pd.DataFrame, html: str) -> None:
+    threshold = json.loads((llm_bundle / "bundle.json").read_text())["threshold"]
+    refused = llm_holdout["probability"] >= threshold
+    for sex in ("female", "male"):
+        mask = llm_holdout["Sex"] == sex
+        approval = f"{100 * (~refused[mask]).mean():.1f}%"
+        bad = mask & (llm_holdout["label"] == 1)
+        tpr = f"{100 * refused[bad].mean():.1f}%"
+        row = re.search(
+            rf"<tr><td>{sex}</td><td>{int(mask.sum())}</td><td>([^<]+)</td><td>([^<]+)</td>", html
+        )
+        assert row is not None, sex
+        assert row.groups() == (approval, tpr)
+    young = llm_holdout["Age"] < 25
+    assert f"<td>&lt;25</td><td>{int(young.sum())}</td><td>{100 * (~refused[young]).mean():.1f}%</td>" in html
+    assert "Sex is <b>not</b> an input of this model" in html
+
+
+def test_fairness_gap_call_out_names_the_extreme_groups() -> None:
+    rows = [
+        {"group": "a", "n": 50, "approval": 0.9},
+        {"group": "b", "n": 40, "approval": 0.6},
+        {"group": "tiny", "n": 3, "approval": 0.1},  # too small to call out
+    ]
+    (gap,) = report._gaps(rows, [("approval", "Approval rate")])
+    assert (gap["low"], gap["high"]) == ("b", "a")
+    assert gap["gap"] == pytest.approx(0.3)
+    assert gap["ratio"] == pytest.approx(0.6 / 0.9)
+
+
+def test_age_bands_have_inclusive_lower_bounds() -> None:
+    bands = report.age_band(pd.Series([18.0, 24.0, 25.0, 34.0, 35.0, 49.0, 50.0, 75.0]))
+    assert list(bands) == ["<25", "<25", "25–35", "25–35", "35–50", "35–50", "50+", "50+"]
+
+
+def test_feature_effects_are_the_models_own_contributions(
+    llm_bundle: Path, llm_holdout: pd.DataFrame, html: str
+) -> None:
+    bundle = load_bundle(llm_bundle.parent, llm_bundle.name)
+    contrib = report.contributions(bundle.booster, bundle.meta, llm_holdout)
+    # TreeSHAP contributions plus the bias add up to the margin, i.e. to the saved probability.
+    margin = contrib.sum(axis=1)
+    p = llm_holdout["probability"].to_numpy()
+    np.testing.assert_allclose(1 / (1 + np.exp(-margin)), p, rtol=1e-4, atol=1e-5)
+    importance = np.abs(contrib[:, :-1]).mean(axis=0)
+    top = bundle.features[int(np.argmax(importance))]
+    assert f"<tr><td>{top}</td><td>{importance.max():.3f}</td>" in html
+    assert "Sex" not in bundle.features
+    assert "Left out of the model: Sex" in text_of(html)
+
+
+def test_provenance_agreement_matches_the_labels(llm_holdout: pd.DataFrame, html: str) -> None:
+    known = llm_holdout["risk"].notna()
+    accuracy = (llm_holdout.loc[known, "label"] == llm_holdout.loc[known, "risk"]).mean()
+    assert f'Accuracy vs Risk</div><div class="v">{accuracy:.3f}</div>' in html
+    assert f"On the {int(known.sum())} holdout applications with a known outcome" in html
+
+
+def test_search_best_trial_matches_trials_file(llm_bundle: Path, html: str) -> None:
+    trials = pd.read_csv(llm_bundle / "trials.csv")
+    done = trials[trials["state"] == "COMPLETE"]
+    best = done.loc[done["value"].idxmax()]
+    assert f"Best trial: #{int(best['number'])}, objective {best['value']:.4f}" in html
+
+
+def test_param_importances_from_the_trials_file(llm_bundle: Path) -> None:
+    found = report.param_importances(pd.read_csv(llm_bundle / "trials.csv"))
+    assert found and abs(sum(found.values()) - 1) < 1e-6
+    assert all(0 <= v <= 1 for v in found.values())
+
+
+def test_a_model_trained_on_risk_has_one_set_of_labels(risk_bundle: Path) -> None:
+    path = report.write_report(risk_bundle)
+    html = path.read_text(encoding="utf-8")
+    text = text_of(html)
+    assert "Trained on the real outcomes (Risk) themselves" in text
+    assert "measured against real outcomes (Risk)" in text
+    assert "TPR vs real outcomes (Risk)" in text
+    assert html.count("measured against") >= 1 and "vs rules" not in text
+
+
+def test_report_needs_the_holdout(risk_bundle: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "v1"
+    shutil.copytree(risk_bundle, broken)
+    (broken / "holdout.parquet").unlink()
+    with pytest.raises(ModelBundleError, match="no holdout.parquet"):
+        report.write_report(broken)
+    assert not (broken / report.REPORT_FILE).exists() or (broken / report.REPORT_FILE).stat().st_size > 0
+    assert not list(broken.glob(".report.html.*")), "no half-written temporary file is left"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from preauth.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_report_command_rebuilds_and_names_the_file(risk_bundle: Path) -> None:
+    target = risk_bundle / report.REPORT_FILE
+    target.unlink(missing_ok=True)
+    models = str(risk_bundle.parent)
+    built = run_cli("--models-dir", models, "report", risk_bundle.name, "--no-open")
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.strip() == f"built {target}"
+    assert target.stat().st_size > 10_000
+    again = run_cli("--models-dir", models, "report", risk_bundle.name, "--no-open")
+    assert again.returncode == 0 and again.stdout.strip() == str(target)
+    rebuilt = run_cli("--models-dir", models, "report", "--rebuild", "--no-open")
+    assert rebuilt.returncode == 0 and rebuilt.stdout.startswith("built ")
+
+
+def test_report_command_unknown_version_is_one_line(risk_bundle: Path) -> None:
+    result = run_cli("--models-dir", str(risk_bundle.parent), "report", "v99", "--no-open")
+    assert result.returncode == 3
+    assert result.stderr.strip().count("\n") == 0
+    assert "no model 'v99'" in result.stderr and "Traceback" not in result.stderr

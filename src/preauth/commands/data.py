@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -153,3 +154,93 @@ def predict(
     if applications.rejects:
         report_rejects(applications, write_rejects(applications.rejects, str(source), rejects_path_for(path)))
         sys.exit(2)
+
+
+@cli.command("run")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=Path("work"),
+    show_default=True,
+    help="Everything the run writes goes here.",
+)
+@click.option(
+    "--llm",
+    "provider",
+    default="rules",
+    show_default=True,
+    help="Label provider: rules (offline), bedrock:MODEL, openai:MODEL.",
+)
+@click.option("--trials", type=int, default=30, show_default=True, help="Hyperparameter search trials.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--data",
+    "training_data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Applications to label and train on [default: the bundled German Credit data].",
+)
+@friendly_errors
+def run_command(workdir: Path, provider: str, trials: int, seed: int, training_data: Path | None) -> None:
+    """Run the whole chain on the bundled German Credit data, offline by default.
+
+    \b
+    prepare → describe + label (rules provider) → train (Optuna-tuned XGBoost)
+            → promote to production → predict → summary
+    Files: WORKDIR/prepared.csv, labels.csv, models/<version>/ (with report.html), results/.
+
+    \b
+    Example:  preauth run --workdir work --trials 30
+    """
+    from ..pipeline import run_pipeline
+    from ..training import TrainingConfig
+
+    console = Console()
+    summary = run_pipeline(
+        workdir,
+        training_data=training_data,
+        provider=provider,
+        config=TrainingConfig(trials=trials, seed=seed),
+        on_stage=lambda name: console.rule(f"[bold]{name}"),
+    )
+    print_summary(console, summary)
+
+
+def print_summary(console: Console, summary: Any) -> None:
+    """The closing table: each stage, then what the labels and the model are worth, and against what."""
+    from rich.table import Table
+
+    stages = Table(title=f"preauth run: {summary.workdir}", title_justify="left")
+    for name in ("stage", "time", "result", "output"):
+        stages.add_column(name)
+    for s in summary.stages:
+        stages.add_row(s["stage"], f"{s['seconds']:.1f} s", s["detail"], str(s["output"] or ""))
+    console.print(stages)
+    if summary.label_agreement:
+        a = summary.label_agreement
+        console.print(
+            f"Provider labels vs {a['measured_against']}: accuracy {a['accuracy']:.3f}, "
+            f"Cohen's kappa {a['kappa']:.3f} (majority class alone: {a['majority_accuracy']:.3f})"
+        )
+    metrics = summary.metrics
+    table = Table(title=f"Model {summary.model_version} on the holdout", title_justify="left")
+    table.add_column("metric")
+    holdout = metrics.get("holdout") or {}
+    risk = metrics.get("against_risk")
+    table.add_column(f"vs {holdout.get('measured_against', metrics.get('measured_against', 'labels'))}")
+    if risk:
+        table.add_column(f"vs {risk.get('measured_against', 'Risk')}")
+    for key in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "ks", "brier"):
+        row = [key, _fmt(holdout.get(key))]
+        if risk:
+            row.append(_fmt(risk.get(key)))
+        table.add_row(*row)
+    console.print(table)
+    console.print(
+        f"Decisions on {summary.results}: {summary.decisions.get('bad risk', 0)} bad risk, "
+        f"{summary.decisions.get('good risk', 0)} good risk"
+    )
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "–"

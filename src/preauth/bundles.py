@@ -224,7 +224,8 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
         raise ModelBundleError(f"{path}: its features {features} are not in this schema") from None
     if meta.get("category_levels") != expected or meta.get("feature_types") != types:
         raise ModelBundleError(
-            f"{path}: its category levels differ from this schema's; retrain it with this preauth"
+            f"{path}: its feature types or category levels differ from this schema's; "
+            "retrain it with this preauth"
         )
     try:
         booster = xgb.Booster(model_file=str(path / MODEL_FILE))
@@ -234,6 +235,11 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
     if booster.num_features() != len(features):
         raise ModelBundleError(
             f"{path}: the booster has {booster.num_features()} features, the bundle names {len(features)}"
+        )
+    names = booster.feature_names
+    if names is not None and list(names) != features:
+        raise ModelBundleError(
+            f"{path}: the booster's features {list(names)} differ from the bundle's {features}"
         )
     return Bundle(path, meta["version"], booster, features, float(meta["threshold"]), meta)
 

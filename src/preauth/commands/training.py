@@ -149,9 +149,10 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
         f"({counts['bad_risk']} bad risk, {counts['good_risk']} good risk), "
         f"{counts['unlabeled']} unlabeled, {counts['rejected']} rejected",
         highlight=False,
+        soft_wrap=True,
     )
     for message in result.rejects[:5]:
-        console.print(f"  rejected: {message}", style="yellow", highlight=False)
+        console.print(f"  rejected: {message}", style="yellow", highlight=False, soft_wrap=True)
     if len(result.rejects) > 5:
         console.print(f"  … and {len(result.rejects) - 5} more rejected rows", style="yellow")
     agree = result.provenance.get("agreement_with_risk")
@@ -162,8 +163,9 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
             f"Labels vs real outcome (Risk): accuracy {agree['accuracy']:.3f}, Cohen's kappa {kappa_text} "
             f"(majority class alone: {agree['majority_baseline']:.3f})",
             highlight=False,
+            soft_wrap=True,
         )
-    console.print(f"Features: {', '.join(result.features)}", highlight=False)
+    console.print(f"Features: {', '.join(result.features)}", highlight=False, soft_wrap=True)
 
     metrics = result.metrics
     columns = {f"vs {metrics['measured_against']}": metrics["holdout"]}
@@ -185,16 +187,22 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
         f"{search['n_rounds']} rounds, scale_pos_weight {search['best_params']['scale_pos_weight']:.2f} "
         f"(negatives/positives = {search['scale_pos_weight_ratio']:.2f})",
         highlight=False,
+        soft_wrap=True,
     )
-    console.print(f"Threshold: {result.threshold:.3f} (p(bad risk) ≥ threshold → refuse)", highlight=False)
+    console.print(
+        f"Threshold: {result.threshold:.3f} (p(bad risk) ≥ threshold → refuse)",
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(
         f"Model bundle: {result.bundle_path} (version [bold]{result.version}[/]); "
         f"trained in {result.duration_s:.1f}s",
         highlight=False,
+        soft_wrap=True,
     )
     if result.report_path is not None:
-        console.print(f"Report: {result.report_path}", highlight=False)
-    console.print(f"Serve it with: preauth models promote {result.version}", highlight=False)
+        console.print(f"Report: {result.report_path}", highlight=False, soft_wrap=True)
+    console.print(f"Serve it with: preauth models promote {result.version}", highlight=False, soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,307 @@
+"""The training stage: labels, class weights, the holdout, determinism, exclusions, the bundle."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from training_helpers import FAST, make_labels_file
+
+from preauth.applications import FIELD_NAMES
+from preauth.bundles import load_bundle
+from preauth.errors import ConfigurationError, InputError
+from preauth.evaluation import choose_threshold, roc_auc
+from preauth.features import encode
+from preauth.training import (
+    RISK_MEASURE,
+    TrainingConfig,
+    class_weight_ratio,
+    load_labels,
+    train,
+    weight_search_range,
+)
+
+# --------------------------------------------------------------------------------------------
+# Labels
+
+
+def test_labels_bad_risk_is_the_positive_class(labels_file: Path) -> None:
+    data = load_labels(labels_file)
+    table = pd.read_csv(labels_file, keep_default_na=False)
+    used = table[table["target"] != ""]
+    assert np.array_equal(data.y, (used["target"] == "bad risk").to_numpy(dtype=int))
+    assert data.counts == {
+        "rows": 1000,
+        "rejected": 0,
+        "unlabeled": 10,
+        "used": 990,
+        "bad_risk": int(data.y.sum()),
+        "good_risk": 990 - int(data.y.sum()),
+    }
+    assert list(data.frame.index[:2]) == [11, 12]  # rows 1-10 were unlabeled
+    assert data.measured_against == "llm labels from rules/rubric-v1"
+    assert data.provenance["provider"] == "rules" and data.provenance["model"] == "rubric"
+    agree = data.provenance["agreement_with_risk"]
+    risk = (used["Risk"] == "bad").to_numpy(dtype=int)
+    assert agree["n"] == 990 and agree["accuracy"] == pytest.approx(np.mean(risk == data.y))
+
+
+def test_unreadable_labels_and_bad_rows_are_rejected_and_counted(tmp_path: Path) -> None:
+    path = make_labels_file(tmp_path / "labels.csv")
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    table.loc[4, "target"] = "maybe"
+    table.loc[7, "Age"] = "twelve"
+    table.to_csv(path, index=False)
+    data = load_labels(path)
+    assert data.counts["rejected"] == 2 and data.counts["used"] == 998
+    assert any("row 5" in m and "'target'" in m and "maybe" in m for m in data.rejects)
+    assert any("row 8" in m and "'Age'" in m for m in data.rejects)
+
+
+def test_target_risk_trains_on_the_real_outcome(risk_file: Path) -> None:
+    data = load_labels(risk_file, "risk")
+    frame = pd.read_csv(risk_file, index_col=0)
+    assert np.array_equal(data.y, (frame["Risk"] == "bad").to_numpy(dtype=int))
+    assert data.measured_against == RISK_MEASURE
+    model = train(data, FAST)
+    assert model.metrics["holdout"]["measured_against"] == RISK_MEASURE
+    assert model.metrics["against_risk"] is None  # the holdout already is against Risk
+    assert model.metrics["holdout"]["roc_auc"] > 0.6
+
+
+# --------------------------------------------------------------------------------------------
+# Class weights: bad risk is positive, and the minority is the class up-weighted
+
+
+def test_scale_pos_weight_upweights_the_minority_bad_class() -> None:
+    y = np.array([1] * 30 + [0] * 70)
+    ratio = class_weight_ratio(y)
+    assert ratio == pytest.approx(70 / 30) and ratio > 1
+    low, high = weight_search_range(ratio)
+    assert 1 <= low < ratio < high
+    # were bad the majority, the weight would go below 1, never above
+    flipped = class_weight_ratio(1 - y)
+    assert flipped == pytest.approx(30 / 70)
+    assert weight_search_range(flipped)[1] <= 1
+    # near-balanced data: the range is clipped at 1 rather than crossing it
+    assert weight_search_range(1.2) == (1.0, 2.4)
+
+
+def test_trained_model_weights_bad_risk_up_and_scores_it_higher(trained) -> None:
+    summary = trained.search.summary
+    assert summary["scale_pos_weight_ratio"] > 1
+    assert trained.params["scale_pos_weight"] >= summary["scale_pos_weight_range"][0] >= 1
+    holdout = trained.holdout
+    # the model's probability is the probability of bad risk: far higher for bad-risk labels
+    assert roc_auc(holdout["label"].to_numpy(), holdout["probability"].to_numpy()) > 0.8
+    assert (
+        holdout.loc[holdout["label"] == 1, "probability"].mean()
+        > holdout.loc[holdout["label"] == 0, "probability"].mean()
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The holdout is never seen by the search, and Risk never trains an llm-target model
+
+
+def test_holdout_is_disjoint_from_the_search(trained) -> None:
+    seen = set(trained.search.rows_seen.tolist())
+    held = set(trained.holdout_rows.tolist())
+    assert not seen & held
+    assert seen == set(trained.train_rows.tolist())
+    assert len(held) == pytest.approx(0.2 * 990, abs=1)
+    assert list(trained.holdout.index) == sorted(held)
+    # stratified: the holdout's bad-risk share matches the whole set's
+    ratio = trained.search.summary["scale_pos_weight_ratio"]
+    assert trained.holdout["label"].mean() == pytest.approx(1 / (1 + ratio), abs=0.01)
+
+
+def test_search_does_not_change_when_the_holdout_changes(labels_file: Path, trained) -> None:
+    """Scramble the holdout rows' features: everything the search decided must be identical."""
+    data = load_labels(labels_file)
+    held = trained.holdout_rows
+    frame = data.frame.copy()
+    frame.loc[held, "Credit amount"] = 250.0
+    frame.loc[held, "Duration"] = 72.0
+    frame.loc[held, "Checking account"] = "rich"
+    changed = train(dataclasses.replace(data, frame=frame), FAST)
+    assert np.array_equal(changed.holdout_rows, held)
+    pd.testing.assert_frame_equal(changed.search.trials, trained.search.trials)
+    assert changed.threshold == trained.threshold
+    assert changed.metrics["cv_auc"] == trained.metrics["cv_auc"]
+    assert changed.metrics["holdout"] != trained.metrics["holdout"]  # the holdout itself did change
+
+
+def test_risk_column_never_influences_an_llm_target_model(tmp_path: Path, trained) -> None:
+    without = load_labels(make_labels_file(tmp_path / "no-risk.csv", with_risk=False, unlabeled=10))
+    assert without.risk is None
+    model = train(without, FAST)
+    pd.testing.assert_frame_equal(model.search.trials, trained.search.trials)
+    assert model.metrics["holdout"] == trained.metrics["holdout"]
+    assert model.metrics["against_risk"] is None
+    assert trained.metrics["against_risk"]["measured_against"] == RISK_MEASURE
+
+
+# --------------------------------------------------------------------------------------------
+# Determinism, exclusions, bad configurations
+
+
+def test_same_seed_same_metrics_and_model(labels_file: Path, trained) -> None:
+    again = train(load_labels(labels_file), FAST)
+    assert again.metrics == trained.metrics
+    assert again.params == trained.params
+    x = encode(trained.holdout, trained.features)
+    assert np.array_equal(again.booster.inplace_predict(x), trained.booster.inplace_predict(x))
+    other = train(load_labels(labels_file), dataclasses.replace(FAST, seed=8))
+    assert other.metrics["cv_auc"] != trained.metrics["cv_auc"]
+
+
+def test_sex_is_excluded_by_default_and_can_be_included(labels_file: Path, trained) -> None:
+    assert "Sex" not in trained.features
+    assert trained.booster.num_features() == len(FIELD_NAMES) - 1
+    assert "Sex" in trained.holdout.columns  # kept in the data for fairness checks
+    data = load_labels(labels_file)
+    included = train(data, dataclasses.replace(FAST, include=("Sex",), exclude=("duration",), trials=2))
+    assert "Sex" in included.features and "Duration" not in included.features
+    assert included.booster.num_features() == len(FIELD_NAMES) - 1
+    assert included.booster.feature_names == included.features
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"exclude": ("Income",)}, "--exclude: unknown column 'Income'"),
+        ({"include": ("Risk",)}, "--include: unknown column 'Risk'"),
+        ({"exclude": FIELD_NAMES}, "every column is excluded"),
+        ({"folds": 1}, "--folds"),
+        ({"threshold": 1.5}, "--threshold"),
+    ],
+)
+def test_bad_configurations_are_refused(labels_file: Path, change: dict, message: str) -> None:
+    config = dataclasses.replace(FAST, **change)
+    with pytest.raises(ConfigurationError, match=message):
+        config.check()
+        config.features()
+
+
+def test_too_few_labels_of_a_class_is_a_clear_error(tmp_path: Path) -> None:
+    path = make_labels_file(tmp_path / "labels.csv")
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    table["target"] = "good risk"
+    table.loc[:2, "target"] = "bad risk"
+    table.to_csv(path, index=False)
+    with pytest.raises(InputError, match="too few 'bad risk' labels"):
+        train(load_labels(path), FAST)
+
+
+def test_given_threshold_overrides_the_cost_rule(labels_file: Path) -> None:
+    model = train(load_labels(labels_file), dataclasses.replace(FAST, threshold=0.7, trials=2))
+    assert model.threshold == 0.7
+    assert model.metrics["holdout"]["threshold"] == 0.7
+    assert model.threshold_rule["rule"] == "given by --threshold"
+
+
+def test_cost_threshold_is_chosen_on_out_of_fold_predictions(labels_file: Path, trained) -> None:
+    data = load_labels(labels_file)
+    y_train = pd.Series(data.y, index=data.frame.index).loc[trained.train_rows].to_numpy()
+    choice = choose_threshold(y_train, trained.search.oof)
+    assert trained.threshold == choice.threshold
+    validation = trained.metrics["validation"]
+    assert validation["n"] == len(trained.train_rows)
+    assert trained.threshold_rule["validation_cost"] == pytest.approx(validation["expected_cost"])
+    assert 0 < trained.threshold < 1
+
+
+# --------------------------------------------------------------------------------------------
+# The bundle
+
+
+def test_bundle_files_and_metadata(bundle_run, labels_file: Path) -> None:
+    path = bundle_run.bundle_path
+    assert bundle_run.version == path.name == "v1"
+    for name in ("model.ubj", "bundle.json", "holdout.parquet", "trials.csv"):
+        assert (path / name).is_file(), name
+    meta = json.loads((path / "bundle.json").read_text())
+    for key in (
+        "params",
+        "metrics",
+        "label_provenance",
+        "data_fingerprint",
+        "threshold_rule",
+        "excluded",
+        "search",
+        "library_versions",
+        "created_at",
+    ):
+        assert key in meta, key
+    assert meta["excluded"] == ["Sex"]
+    assert len(meta["data_fingerprint"]) == 64
+    assert meta["label_provenance"]["source"] == str(labels_file)
+    assert meta["label_provenance"]["prompt_version"] == "rubric-v1"
+    assert meta["label_provenance"]["counts"]["unlabeled"] == 10
+    assert {"xgboost", "optuna", "python"} <= set(meta["library_versions"]) or "xgboost-cpu" in meta[
+        "library_versions"
+    ]
+    metrics = meta["metrics"]
+    assert metrics["measured_against"] == "llm labels from rules/rubric-v1"
+    for block in (metrics["holdout"], metrics["against_risk"]):
+        for key in (
+            "roc_auc",
+            "pr_auc",
+            "accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "specificity",
+            "ks",
+            "brier",
+            "log_loss",
+            "confusion",
+            "threshold",
+            "n",
+            "positives",
+            "measured_against",
+        ):
+            assert key in block, key
+    assert metrics["against_risk"]["measured_against"] == RISK_MEASURE
+    assert metrics["auc_gap"] == pytest.approx(metrics["train_auc"] - metrics["cv_auc"])
+    search = meta["search"]
+    assert search["n_trials"] == 4 and search["best_trial"] in range(4)
+
+    trials = pd.read_csv(path / "trials.csv")
+    assert len(trials) == 4
+    assert {"number", "state", "value", "params_max_depth", "params_scale_pos_weight"} <= set(trials.columns)
+    assert trials["value"].max() == pytest.approx(search["best_value"])
+
+    holdout = pd.read_parquet(path / "holdout.parquet")
+    assert set(FIELD_NAMES) | {"label", "risk", "probability"} <= set(holdout.columns)
+    assert len(holdout) == metrics["holdout"]["n"]
+    assert int(holdout["label"].sum()) == metrics["holdout"]["positives"]
+    assert int(holdout["risk"].sum()) == metrics["against_risk"]["positives"]
+
+    bundle = load_bundle(path.parent, "v1")
+    p = bundle.predict_proba(encode(holdout, bundle.features))
+    np.testing.assert_allclose(p, holdout["probability"].to_numpy(), rtol=1e-6)
+    assert bundle.threshold == bundle_run.threshold == metrics["holdout"]["threshold"]
+
+
+def test_a_second_run_gets_the_next_version(bundle_run, labels_file: Path) -> None:
+    from preauth.training import train_from_file
+
+    again = train_from_file(
+        labels_file, dataclasses.replace(FAST, trials=2), bundle_run.bundle_path.parent, progress=False
+    )
+    assert again.version == "v2"
+    first = json.loads((bundle_run.bundle_path / "bundle.json").read_text())
+    second = json.loads((again.bundle_path / "bundle.json").read_text())
+    assert first["data_fingerprint"] == second["data_fingerprint"]
+
+
+def test_training_config_defaults_fit_the_brief() -> None:
+    config = TrainingConfig()
+    assert config.target == "llm" and config.holdout_fraction == 0.2 and config.threshold is None
+    assert "Sex" not in config.features()

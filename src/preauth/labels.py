@@ -287,7 +287,15 @@ def _run(
     bar = _progress_bar(progress, what, len(records))
 
     def one(i: int) -> None:
-        outcome = work(records[i], given[i])
+        if labeler.stop.is_set():
+            raise _Stopped
+        try:
+            outcome = work(records[i], given[i])
+        except _Stopped:
+            raise
+        except BaseException:
+            labeler.stop.set()  # a failure no retry fixes: the other workers stop before their next call
+            raise
         outcomes[i] = outcome
         if bar is not None:
             elapsed = time.monotonic() - started

@@ -4,3 +4,4 @@ from . import data  # noqa: F401
 from . import report  # noqa: F401
 from . import training  # noqa: F401
 from . import labels  # noqa: F401
+from . import service  # noqa: F401

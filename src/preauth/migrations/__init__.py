@@ -1,0 +1,1 @@
+"""Alembic migrations of the decision store; run by :func:`preauth.store.migrate`, never by hand."""

@@ -1,0 +1,106 @@
+"""SageMaker's inference contract: ``GET /ping`` and ``POST /invocations``.
+
+A script that called the original endpoint with boto3 (``sagemaker-runtime`` ``invoke_endpoint``)
+works against this server by pointing ``endpoint_url`` at it. ``/invocations`` takes ``text/csv``
+(with or without a header row; without one, the original column order) or ``application/json``
+(one application, a list, or ``{"instances": [...]}``) and answers with the original result
+objects: one object for one JSON object, else a list in input order. A row that fails validation
+gets ``{"input_data": ..., "error": {...}}`` in its place, so one bad row costs no other row its
+result; when every row fails the answer is 422. Every decision is stored before the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ...errors import InputError
+from ..intake import SOURCE, check_records, records_from_body, records_from_csv
+from ..runtime import runtime
+from ..schemas import ERRORS, ResultObject, invocations_body
+from ..security import error_body, json_response
+from ..serving import result_object
+
+router = APIRouter(tags=["SageMaker contract"])
+CSV_TYPES = ("text/csv", "application/csv")
+JSON_TYPES = ("application/json", "application/jsonlines", "text/json")
+SNIFFED = ("", "application/octet-stream", "text/plain")
+
+
+@router.get("/ping", summary="Health check: 200 once the model is loaded")
+async def ping(request: Request) -> Response:
+    rt = runtime(request)
+    return json_response(200, {"status": "ok", "model_version": rt.source.current.version})
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InputError(f"invalid JSON ({str(error).split(':')[0]})", source=SOURCE) from None
+
+
+def _records(content_type: str, body: bytes) -> tuple[list[Any], bool]:
+    """The request's application objects, and whether the body was one object (answer one object)."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind in SNIFFED:
+        kind = "application/json" if body.lstrip()[:1] in (b"{", b"[") else "text/csv"
+    if kind in JSON_TYPES:
+        if kind == "application/jsonlines":
+            lines = [line for line in body.splitlines() if line.strip()]
+            return [parse_json(line) for line in lines], False
+        data = parse_json(body)
+        return records_from_body(data), isinstance(data, dict) and "instances" not in data
+    if kind in CSV_TYPES:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("the CSV body is not UTF-8", source=SOURCE) from None
+        return records_from_csv(text), False
+    raise _Unsupported(kind)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+@router.post(
+    "/invocations",
+    summary="Score applications (SageMaker contract)",
+    response_model=list[ResultObject],
+    responses={**ERRORS, 415: {"description": "Content type other than text/csv or application/json."}},
+    openapi_extra={"requestBody": invocations_body()},
+)
+async def invocations(request: Request) -> Response:
+    rt = runtime(request)
+    body = await request.body()
+    try:
+        records, single = _records(request.headers.get("content-type", ""), body)
+    except _Unsupported as unsupported:
+        message = f"unsupported content type '{unsupported}'; send text/csv or application/json"
+        return json_response(415, error_body(415, message))
+    checked = check_records(records)
+    if not checked.accepted:
+        problems = [p.as_dict() for p in checked.problems]
+        return json_response(422, error_body(422, problems[0]["message"], problems))
+    served = rt.source.current
+    state = request.scope["state"]
+    decisions = served.decide(checked.accepted, request_id=state["request_id"], channel="invocations")
+    stored = await rt.keep(decisions)
+    state["model_version"] = served.version
+    state["decisions"] = len(stored)
+    if rt.settings.log_application_data:
+        state["application_data"] = [d["input"] for d in stored]
+    results: list[Any] = [None] * len(checked.records)
+    for item, decision in zip(checked.accepted, stored, strict=True):
+        results[item.row - 1] = result_object(decision)
+    for problem in checked.problems:
+        results[problem.row - 1] = {
+            "input_data": dict(checked.records[problem.row - 1]),
+            "error": problem.as_dict(),
+        }
+    payload: Any = results[0] if single else results
+    return Response(orjson.dumps(payload), media_type="application/json")

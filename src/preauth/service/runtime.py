@@ -1,0 +1,40 @@
+"""What every route needs: the served model, the store and its writer, metrics and settings."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from ..settings import Settings
+from ..store import DecisionStore, GroupCommit, StoreUnavailable
+from .observability import Telemetry
+from .serving import ModelSource
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    source: ModelSource
+    store: DecisionStore
+    writer: GroupCommit
+    telemetry: Telemetry
+
+    async def keep(self, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store decisions; returns once they are committed (or as stored under their idempotency keys)."""
+        stored = await asyncio.wrap_future(self.writer.submit(decisions))
+        for item in stored:
+            if not item.get("replayed"):
+                self.telemetry.count_decision(item["target"], item["model_version"])
+        return stored
+
+
+def runtime(request: Request) -> Runtime:
+    found = request.app.state.runtime
+    assert isinstance(found, Runtime)
+    return found
+
+
+__all__ = ["Runtime", "StoreUnavailable", "runtime"]

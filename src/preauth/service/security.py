@@ -1,0 +1,230 @@
+"""The service's front door: API keys, body limits, request ids, access logs, and error answers.
+
+One plain ASGI middleware (no per-request task or body buffering, so it costs microseconds)
+wraps every request:
+
+* ``/ping`` and the page's public assets are open; everything else needs a key from
+  ``PREAUTH_API_KEYS`` when keys are configured, sent as ``Authorization: Bearer KEY`` or
+  ``X-API-Key: KEY`` and compared in constant time (:func:`hmac.compare_digest`), else 401.
+* A body larger than ``max_body_bytes`` is refused with 413, by its ``Content-Length`` or, for a
+  chunked body, as soon as the running count passes the limit.
+* Every answer carries ``X-Request-ID``; one JSON access-log line per request, without
+  application data unless ``log_application_data`` is on.
+* Any unexpected failure is logged with its traceback and answered with a plain 500 that names the
+  request id, never the traceback or a path.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import InputError, PreauthError
+from .observability import Telemetry
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+access_log = logging.getLogger("preauth.access")
+log = logging.getLogger("preauth.service")
+OPEN_PATHS = ("/ping",)
+
+
+class BodyTooLarge(Exception):
+    """Raised from ``receive`` when a streamed body passes the limit."""
+
+
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_body(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": {"status": status, "message": message}}
+    if errors:
+        body["error"]["errors"] = errors
+    return body
+
+
+class FrontDoor:
+    """The ASGI middleware described in the module docstring."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_keys: Iterable[str] = (),
+        max_body_bytes: int = 5_000_000,
+        public_prefixes: Iterable[str] = (),
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in api_keys]
+        self.max_body = max_body_bytes
+        self.public_prefixes = tuple(public_prefixes)
+        self.telemetry = telemetry
+
+    def _is_open(self, path: str) -> bool:
+        if path in OPEN_PATHS or not self.keys:
+            return True
+        # "/" (the page) is an exact path: as a prefix it would open every route.
+        return any(
+            path == p or (p != "/" and p.endswith("/") and path.startswith(p)) for p in self.public_prefixes
+        )
+
+    def _authorized(self, scope: Scope) -> bool:
+        offered: list[bytes] = []
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                offered.append(value[7:].strip())
+            elif name == b"x-api-key":
+                offered.append(value.strip())
+        granted = False
+        for candidate in offered:
+            for key in self.keys:  # no early exit: the time taken says nothing about which key
+                granted |= hmac.compare_digest(candidate, key)
+        return granted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id = request_id[:64]
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        path = scope["path"]
+        status_holder = [500]
+        response_started = [False]
+        id_header = (b"x-request-id", request_id.encode("latin-1", "replace"))
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_started[0] = True
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        async def answer(status: int, message: str, headers: dict[str, str] | None = None) -> None:
+            response = json_response(status, error_body(status, message), headers)
+            await response(scope, receive, send_wrapper)
+
+        try:
+            if not self._is_open(path) and not self._authorized(scope):
+                await answer(401, "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
+            elif (length := _content_length(scope)) is not None and length > self.max_body:
+                await answer(413, f"request body is larger than {self.max_body} bytes")
+            else:
+                await self.app(scope, self._limited(receive), send_wrapper)
+        except BodyTooLarge:
+            if not response_started[0]:
+                await answer(413, f"request body is larger than {self.max_body} bytes")
+        except Exception:
+            log.exception(
+                "unhandled error in request %s %s (request id %s)", scope["method"], path, request_id
+            )
+            if not response_started[0]:
+                await answer(500, f"internal error; quote request id {request_id}")
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_label(scope)
+            if self.telemetry is not None:
+                self.telemetry.observe_request(route, scope["method"], status_holder[0], elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                entry: dict[str, Any] = {
+                    "event": "request",
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status_holder[0],
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": (scope.get("client") or ("", 0))[0],
+                }
+                for key in ("model_version", "decisions", "application_data"):
+                    if key in state:
+                        entry[key] = state[key]
+                access_log.info(orjson.dumps(entry).decode())
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge()
+            return message
+
+        return limited
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _route_label(scope: Scope) -> str:
+    """The route template, so that metrics do not grow a series per decision id."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if isinstance(template, str):
+        return template
+    return "other"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Errors as ``{"error": {"status", "message", "errors": [...]}}``: no traceback, no path."""
+
+    @app.exception_handler(InputError)
+    async def _input_error(request: Request, error: InputError) -> Response:
+        errors = [{"row": error.row, "field": error.column, "message": str(error)}]
+        return json_response(422, error_body(422, str(error), errors))
+
+    @app.exception_handler(PreauthError)
+    async def _preauth_error(request: Request, error: PreauthError) -> Response:
+        return json_response(error.http_status, error_body(error.http_status, str(error)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, error: RequestValidationError) -> Response:
+        errors = []
+        for item in error.errors():
+            location = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path")]
+            field = ".".join(location) or None
+            message = str(item.get("msg", "invalid value"))
+            errors.append({"field": field, "message": f"{field}: {message}" if field else message})
+        summary = "; ".join(str(e["message"]) for e in errors) or "invalid request"
+        return json_response(422, error_body(422, summary, errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
+        message = error.detail if isinstance(error.detail, str) else "request refused"
+        headers = dict(error.headers) if error.headers else None
+        return json_response(error.status_code, error_body(error.status_code, message), headers)

@@ -1,0 +1,202 @@
+"""The model a running service decides with, and how it follows ``preauth models promote``.
+
+:class:`ModelSource` holds the loaded bundle. When the service serves an alias (``production``
+by default), a background task looks at ``models/aliases.json`` once a second (one ``stat``); when
+the alias points somewhere new, the new bundle is loaded beside the old one and swapped in with a
+single assignment. Requests already running finish with the bundle they started with, so a
+promotion drops nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bundles import ALIASES_FILE, META_FILE, Bundle, load_bundle, read_aliases, resolve
+from ..reasons import BIAS, contributions, principal_reasons
+from ..settings import Settings
+from .intake import Intake, encode_rows
+
+log = logging.getLogger("preauth.service")
+BAD_RISK = "bad risk"
+GOOD_RISK = "good risk"
+
+
+@dataclass
+class Served:
+    """A loaded bundle ready to decide: booster pinned to one thread per call."""
+
+    bundle: Bundle
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        # One thread per prediction: with a row or two per call, thread hand-off costs more than
+        # the trees, and the service gets its parallelism from concurrent requests and workers.
+        self.bundle.booster.set_param({"nthread": 1})
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    def decide(
+        self,
+        accepted: Sequence[Intake],
+        *,
+        request_id: str,
+        channel: str,
+        idempotency_key: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Score, explain and describe each application as a decision (not yet stored)."""
+        bundle = self.bundle
+        matrix = encode_rows(accepted, bundle.features)
+        probability = np.asarray(bundle.booster.inplace_predict(matrix), dtype=np.float64).reshape(-1)
+        contribs = contributions(bundle, matrix)
+        now = datetime.now(UTC)
+        out = []
+        for i, item in enumerate(accepted):
+            p = float(probability[i])
+            bad = p >= bundle.threshold
+            row = contribs[i]
+            values = [item.values[name] for name in bundle.features]
+            reasons = principal_reasons(bundle.features, values, row, threshold=bundle.threshold)
+            explained = {name: float(row[j]) for j, name in enumerate(bundle.features)}
+            explained[BIAS] = float(row[-1])
+            key = idempotency_key if len(accepted) == 1 else _batch_key(idempotency_key, i)
+            out.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "request_id": request_id,
+                    "idempotency_key": key,
+                    "created_at": now,
+                    "timestamp": now.isoformat(),
+                    "channel": channel,
+                    "model_version": bundle.version,
+                    "input": item.given,
+                    "probability": p,
+                    "target": BAD_RISK if bad else GOOD_RISK,
+                    "is_fraud": bool(bad),
+                    "decision": "decline" if bad else "approve",
+                    "confidence": max(p, 1.0 - p),
+                    "threshold": bundle.threshold,
+                    "reasons": [r.as_dict() for r in reasons],
+                    "contributions": explained,
+                }
+            )
+        return out
+
+
+def _batch_key(key: str | None, index: int) -> str | None:
+    return None if key is None else f"{key}#{index}"
+
+
+def result_object(decision: dict[str, Any]) -> dict[str, Any]:
+    """The original pipeline's result object for a decision (the ``/invocations`` answer)."""
+    return {
+        "input_data": decision["input"],
+        "probability_fraud": decision["probability"],
+        "is_fraud": decision["is_fraud"],
+        "target": decision["target"],
+        "confidence": decision["confidence"],
+        "timestamp": decision["timestamp"],
+    }
+
+
+PUBLIC_KEYS = (
+    "id",
+    "request_id",
+    "timestamp",
+    "model_version",
+    "input",
+    "probability",
+    "target",
+    "is_fraud",
+    "decision",
+    "confidence",
+    "threshold",
+    "reasons",
+    "contributions",
+    "channel",
+)
+
+
+def public(decision: dict[str, Any]) -> dict[str, Any]:
+    """A decision as the API shows it (no idempotency key, no internal fields)."""
+    return {k: decision.get(k) for k in PUBLIC_KEYS}
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-300), 1 - 1e-16)
+    return math.log(p / (1 - p))
+
+
+class ModelSource:
+    """Where the served bundle comes from, and the bundle currently served."""
+
+    def __init__(self, models_dir: Path, ref: str | None = None, *, check_interval: float = 1.0) -> None:
+        self.models_dir = models_dir
+        self.ref = ref
+        self.check_interval = check_interval
+        self._lock = threading.Lock()
+        self._stamp = self._alias_stamp()
+        self.current = Served(load_bundle(models_dir, ref))
+        log.info("serving model %s from %s", self.current.version, self.current.bundle.path)
+
+    @property
+    def follows_alias(self) -> bool:
+        """True when the served version is chosen by an alias (or by default), so promotion moves it."""
+        if self.ref is None:
+            return True
+        if Path(self.ref).is_dir():
+            return False
+        return self.ref in read_aliases(self.models_dir) or self.ref == "production"
+
+    def _alias_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.models_dir / ALIASES_FILE)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def refresh(self) -> bool:
+        """Swap in the bundle the alias now names, if it changed; True when a swap happened."""
+        stamp = self._alias_stamp()
+        if stamp == self._stamp or not self.follows_alias:
+            return False
+        with self._lock:
+            self._stamp = stamp
+            try:
+                path = resolve(self.models_dir, self.ref)
+                if path.resolve() == self.current.bundle.path.resolve():
+                    return False
+                fresh = Served(load_bundle(self.models_dir, self.ref))
+            except Exception as error:  # keep serving the old model; say why in the log
+                log.error("model reload failed, still serving %s: %s", self.current.version, error)
+                return False
+            previous = self.current.version
+            self.current = fresh
+            log.info("model promoted: now serving %s (was %s)", fresh.version, previous)
+            return True
+
+
+def model_source(settings: Settings) -> ModelSource:
+    """The bundle to serve: ``/opt/ml/model`` when present (SageMaker), else the models directory.
+
+    ``/opt/ml/model`` may hold one bundle (``bundle.json`` at its top) or a whole models directory.
+    """
+    sagemaker = settings.sagemaker_model_dir
+    if sagemaker is not None and sagemaker.is_dir():
+        if (sagemaker / META_FILE).exists():
+            return ModelSource(sagemaker.parent, str(sagemaker))
+        if any(sagemaker.glob(f"*/{META_FILE}")):
+            return ModelSource(sagemaker, settings.serve_model)
+    return ModelSource(settings.models_dir, settings.serve_model)

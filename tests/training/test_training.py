@@ -305,3 +305,29 @@ def test_training_config_defaults_fit_the_brief() -> None:
     config = TrainingConfig()
     assert config.target == "llm" and config.holdout_fraction == 0.2 and config.threshold is None
     assert "Sex" not in config.features()
+
+
+def test_pruned_trials_are_counted_and_recorded(risk_file: Path) -> None:
+    model = train(load_labels(risk_file, "risk"), dataclasses.replace(FAST, trials=12))
+    summary = model.search.summary
+    states = model.search.trials["state"].value_counts().to_dict()
+    assert summary["n_trials"] == 12
+    assert summary["n_pruned"] == states.get("PRUNED", 0) >= 1
+    assert summary["n_complete"] + summary["n_pruned"] == 12
+    assert set(summary["param_importances"]) == set(summary["best_params"])
+
+
+def test_timeout_stops_the_search_early(risk_file: Path) -> None:
+    model = train(load_labels(risk_file, "risk"), dataclasses.replace(FAST, trials=500, timeout=0.5))
+    assert 1 <= model.search.summary["n_trials"] < 500
+    assert model.search.summary["timeout"] == 0.5
+
+
+def test_training_run_writes_the_report_when_the_module_exists(bundle_run) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("preauth.report") is None:
+        assert bundle_run.report_path is None
+    else:
+        assert bundle_run.report_path == bundle_run.bundle_path / "report.html"
+        assert bundle_run.report_path.stat().st_size > 0

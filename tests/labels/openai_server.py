@@ -5,7 +5,8 @@ under test talks to it through its real httpx client, over a real socket. It can
 slow (``latency``), to answer the next requests with given HTTP statuses (429 with Retry-After,
 500), to send malformed replies, to require an API key, and to answer with any text (``reply``).
 
-Used by the tests and by ``bench/label_throughput.py``; run it by hand with
+``GET /v1/stats`` tells how many chat requests it has had. Used by the tests and by
+``bench/label_throughput.py``; run it by hand with
 ``python tests/labels/openai_server.py --latency 0.2`` to try ``preauth label --llm openai:...``.
 """
 
@@ -100,11 +101,18 @@ class ChatServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out as two writes: without this each reply waits ~40 ms for an ACK
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+                if self.path.rstrip("/").endswith("/stats"):
+                    return self._send(200, {"requests": server.count()})
+                return self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+            def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not self.path.endswith("/chat/completions"):

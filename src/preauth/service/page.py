@@ -1,0 +1,300 @@
+"""The web page served at ``/``: score an applicant, browse decisions, score a file, see the model.
+
+The page is one HTML document, a stylesheet and a script, all served by this router (no CDN, so
+it works on a machine without internet). The form is generated from
+:data:`preauth.applications.FIELDS`, like every other view of an application. The page itself
+holds no data and is public; everything it shows comes from the JSON API with the user's API key
+(kept in ``sessionStorage``, sent as ``Authorization: Bearer``), so switching keys on protects
+the data without locking people out of the page.
+
+Routes of its own, besides ``/`` and its assets, all behind the API key like the JSON API:
+
+* ``GET /ui/model``: the serving model's card (version, labels it learned from, threshold, key
+  metrics, which versions have stored decisions).
+* ``GET /ui/report``: the serving model's ``report.html``, built on first request if missing.
+* ``POST /ui/batch``: a file upload (CSV, JSON or Parquet) scored and stored like API decisions;
+  answers with a results file (one line per input row, rejected rows with their reasons).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..applications import FIELDS, Field, read_table
+from ..errors import InputError, ModelBundleError
+from ..report import REPORT_FILE, trained_label_name, write_report
+from .intake import check_records
+from .runtime import runtime
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+TEMPLATES_DIR = HERE / "templates"
+STATIC_PREFIX = "/ui/static/"
+PUBLIC_PATHS: tuple[str, ...] = ("/", STATIC_PREFIX)
+"""Open without an API key: the page shell (no data) and its assets. A trailing slash = prefix."""
+BATCH_CHANNEL = "page-batch"
+UPLOAD_SUFFIXES = {".csv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".pq"}
+_MEDIA = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+KEY_METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "brier")
+
+router = APIRouter(include_in_schema=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The page and its assets
+
+
+def form_fields() -> list[dict[str, Any]]:
+    """The form's inputs, one per schema field: selects for categories, bounded numbers otherwise."""
+    out = []
+    for f in FIELDS:
+        entry: dict[str, Any] = {"name": f.name, "id": f"field-{f.key}", "description": f.description}
+        if f.is_category:
+            options = [(c, c) for c in f.categories]
+            if f.missing_is_unknown:
+                options.append(("", "unknown / not given"))
+            elif not f.required:
+                options.append(("", "not given"))
+            entry.update(kind="select", options=options, value=str(f.example), required=f.required)
+        else:
+            entry.update(kind="number", value=f.example, required=True, **_bounds(f))
+        out.append(entry)
+    return out
+
+
+def _bounds(f: Field) -> dict[str, Any]:
+    step = "1" if f.kind == "integer" else "any"
+    if f.positive:
+        return {"min": "1" if f.kind == "integer" else "0.01", "max": None, "step": step}
+    return {"min": f"{f.minimum:g}", "max": f"{f.maximum:g}", "step": step}
+
+
+_page_cache: dict[str, str] = {}
+
+
+def render_page() -> str:
+    """The page's HTML, rendered once per process (it depends only on the schema)."""
+    if "page" not in _page_cache:
+        import jinja2
+
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=jinja2.StrictUndefined
+        )
+        _page_cache["page"] = env.get_template("page.html").render(fields=form_fields(), static=STATIC_PREFIX)
+    return _page_cache["page"]
+
+
+@router.get("/", response_class=HTMLResponse)
+def page() -> HTMLResponse:
+    return HTMLResponse(render_page(), headers={"Cache-Control": "no-cache"})
+
+
+@router.get(STATIC_PREFIX + "{name}")
+def static(name: str) -> Response:
+    """Only the files shipped in ``static/`` by their plain names: no paths, no traversal."""
+    path = STATIC_DIR / name
+    if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+        return Response(status_code=404)
+    return FileResponse(path, media_type=_MEDIA.get(path.suffix), headers={"Cache-Control": "no-cache"})
+
+
+# --------------------------------------------------------------------------------------------
+# The serving model
+
+
+def model_card(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a person needs to know about the serving model, each metric with what it was measured against."""
+    metrics = meta.get("metrics") or {}
+    measured = []
+    for key in ("holdout", "against_risk"):
+        found = metrics.get(key)
+        if isinstance(found, dict):
+            against = found.get("measured_against") or (
+                trained_label_name(meta) if key == "holdout" else "real outcomes (Risk)"
+            )
+            measured.append(
+                {
+                    "measured_against": against,
+                    "n": found.get("n"),
+                    "positives": found.get("positives"),
+                    **{m: found.get(m) for m in KEY_METRICS},
+                }
+            )
+    provenance = meta.get("label_provenance") or {}
+    return {
+        "version": meta.get("version"),
+        "created_at": meta.get("created_at"),
+        "learned_from": trained_label_name(meta),
+        "label_source": provenance.get("source"),
+        "provider": provenance.get("provider"),
+        "prompt_version": provenance.get("prompt_version"),
+        "threshold": meta.get("threshold"),
+        "features": meta.get("features", []),
+        "excluded": meta.get("excluded", []),
+        "metrics": measured,
+        "train_auc": metrics.get("train_auc"),
+        "cv_auc": metrics.get("cv_auc"),
+        "auc_gap": metrics.get("auc_gap"),
+    }
+
+
+@router.get("/ui/model")
+async def ui_model(request: Request) -> dict[str, Any]:
+    rt = runtime(request)
+    bundle = rt.source.current.bundle
+    card = model_card(bundle.meta)
+    card["versions_with_decisions"] = await run_in_threadpool(rt.store.versions)
+    card["has_report"] = (bundle.path / REPORT_FILE).exists() or (bundle.path / "holdout.parquet").exists()
+    return card
+
+
+_report_lock = asyncio.Lock()
+
+
+@router.get("/ui/report")
+async def ui_report(request: Request) -> Response:
+    """The serving model's report; built once when training did not leave one."""
+    bundle = runtime(request).source.current.bundle
+    path = bundle.path / REPORT_FILE
+    if not path.exists():
+        async with _report_lock:
+            if not path.exists():
+                try:
+                    await run_in_threadpool(write_report, bundle.path)
+                except ModelBundleError as error:
+                    raise ModelBundleError(f"model {bundle.version} has no report: {error}") from None
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
+
+
+# --------------------------------------------------------------------------------------------
+# Batch: a file in, a results file out
+
+
+@router.post("/ui/batch")
+async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008
+    """Score every valid row of an uploaded file and store each decision like the JSON API does.
+
+    One bad row never costs the others their results: it gets a line in the results file with its
+    reason, in the same one-line form the CLI prints (file, row, column).
+    """
+    rt = runtime(request)
+    name = Path(file.filename or "upload.csv").name
+    data = await file.read()
+    table = await run_in_threadpool(_read_upload, name, data)
+    checked = await run_in_threadpool(check_records, table.to_dict("records"))
+    served = rt.source.current
+    request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    decisions = []
+    if checked.accepted:
+        made = await run_in_threadpool(
+            served.decide, checked.accepted, request_id=request_id, channel=BATCH_CHANNEL
+        )
+        decisions = await rt.keep(made)
+    rejects = [
+        {
+            "row": p.row,
+            "field": p.column,
+            "value": p.value,
+            "reason": p.reason,
+            "message": str(InputError(p.reason, source=name, row=p.row, column=p.column)),
+        }
+        for p in checked.problems
+    ]
+    results = results_csv(table, [a.row for a in checked.accepted], decisions, rejects)
+    stem = Path(name).stem or "upload"
+    return {
+        "source": name,
+        "rows": len(table),
+        "scored": len(decisions),
+        "rejected": len(rejects),
+        "model_version": served.version,
+        "rejects": rejects,
+        "decisions": [
+            _summary(row, d) for row, d in zip([a.row for a in checked.accepted], decisions, strict=True)
+        ][:200],
+        "filename": f"{stem}-results.csv",
+        "results_csv": results,
+    }
+
+
+def _read_upload(name: str, data: bytes) -> Any:
+    """The upload as a table of text cells, read by the same reader as the CLI (any format it knows)."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        suffix = ".csv"
+    with tempfile.TemporaryDirectory(prefix="preauth-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            return read_table(path)
+        except InputError as error:
+            raise InputError(error.message, source=name, row=error.row, column=error.column) from None
+
+
+def _summary(row: int, decision: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "row": row,
+        "id": decision["id"],
+        "probability": decision["probability"],
+        "target": decision["target"],
+        "confidence": decision["confidence"],
+        "reasons": [r.get("text") for r in decision.get("reasons") or []],
+    }
+
+
+RESULT_COLUMNS = (
+    "row",
+    "status",
+    "decision_id",
+    "probability_bad_risk",
+    "target",
+    "decision",
+    "confidence",
+    "model_version",
+    "reasons",
+    "error",
+)
+
+
+def results_csv(
+    table: Any, rows: list[int], decisions: list[dict[str, Any]], rejects: list[dict[str, Any]]
+) -> str:
+    """One line per input row, in input order: its values, then its decision or why it was rejected."""
+    by_row = dict(zip(rows, decisions, strict=True))
+    rejected = {r["row"]: r for r in rejects}
+    given = [str(c) for c in table.columns]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*RESULT_COLUMNS, *[c or "index" for c in given]])
+    for number, values in enumerate(table.itertuples(index=False, name=None), start=1):
+        decision = by_row.get(number)
+        if decision is not None:
+            reasons = "; ".join(str(r.get("text")) for r in decision.get("reasons") or [])
+            head = [
+                number,
+                "scored",
+                decision["id"],
+                f"{decision['probability']:.6f}",
+                decision["target"],
+                decision.get("decision", ""),
+                f"{decision['confidence']:.6f}",
+                decision["model_version"],
+                reasons,
+                "",
+            ]
+        else:
+            problem = rejected.get(number)
+            message = problem["message"] if problem else "not scored"
+            head = [number, "rejected", "", "", "", "", "", "", "", message]
+        writer.writerow([*head, *values])
+    return buffer.getvalue()

@@ -1,0 +1,456 @@
+// preauth's page: plain JavaScript over the JSON API. Every request carries the API key kept in
+// sessionStorage (Authorization: Bearer); a 401 asks for one.
+"use strict";
+
+const KEY_STORAGE = "preauth.apiKey";
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+class ApiError extends Error {
+  constructor(status, message, errors) {
+    super(message);
+    this.status = status;
+    this.errors = errors || [];
+  }
+}
+
+function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE) || "";
+}
+
+let afterKey = null; // what to retry once a key is entered
+
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  const key = apiKey();
+  if (key) headers.set("Authorization", "Bearer " + key);
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (error) {
+    throw new ApiError(0, "the server did not answer (" + error.message + ")");
+  }
+  if (response.status === 401) {
+    askForKey(key ? "The server refused this key. Enter a valid API key." : null);
+    throw new ApiError(401, "this server needs an API key");
+  }
+  if (!response.ok) {
+    let body = null;
+    try { body = await response.json(); } catch (_) { /* not JSON */ }
+    const error = (body && body.error) || {};
+    throw new ApiError(response.status, error.message || response.statusText, error.errors);
+  }
+  return response;
+}
+
+async function apiJson(path, options) {
+  return (await api(path, options)).json();
+}
+
+// ------------------------------------------------------------------------------------------
+// Small helpers
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const pct = (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%");
+const num = (v, d = 3) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+const when = (ts) => (ts ? new Date(ts).toLocaleString() : "–");
+
+function notify(message, kind = "error") {
+  const box = $("#notice");
+  box.textContent = message;
+  box.className = "notice " + kind;
+  box.hidden = !message;
+}
+
+function decisionPill(target) {
+  const bad = target === "bad risk";
+  return el("span", { class: "pill " + (bad ? "bad" : "good") }, bad ? "Decline · bad risk" : "Approve · good risk");
+}
+
+function inputValue(input, key) {
+  if (!input) return undefined;
+  for (const [name, value] of Object.entries(input)) {
+    if (name.toLowerCase().replace(/[^a-z0-9]+/g, "_") === key) return value;
+  }
+  return undefined;
+}
+
+// ------------------------------------------------------------------------------------------
+// API key dialog
+
+function askForKey(why) {
+  const dialog = $("#key-dialog");
+  if (why) $("#key-why").textContent = why;
+  $("#key-input").value = "";
+  if (!dialog.open) dialog.showModal();
+  $("#key-input").focus();
+}
+
+function setupKey() {
+  $("#key-button").addEventListener("click", () => askForKey(null));
+  $("#key-form").addEventListener("submit", () => {
+    const key = $("#key-input").value.trim();
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    updateKeyButton();
+    notify("");
+    const retry = afterKey;
+    afterKey = null;
+    loadBadge();
+    if (retry) retry();
+  });
+  $("#key-clear").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY_STORAGE);
+    updateKeyButton();
+    $("#key-dialog").close();
+  });
+  updateKeyButton();
+}
+
+function updateKeyButton() {
+  $("#key-button").textContent = apiKey() ? "API key ✓" : "API key";
+}
+
+// ------------------------------------------------------------------------------------------
+// Tabs
+
+const loaders = {};
+
+function showTab(name) {
+  for (const button of $$(".tabs button")) button.setAttribute("aria-selected", String(button.dataset.tab === name));
+  for (const section of $$(".tab")) section.hidden = section.id !== "tab-" + name;
+  notify("");
+  if (loaders[name]) loaders[name]();
+}
+
+function setupTabs() {
+  for (const button of $$(".tabs button")) button.addEventListener("click", () => showTab(button.dataset.tab));
+}
+
+// ------------------------------------------------------------------------------------------
+// Score an applicant
+
+function formApplication(form) {
+  const application = {};
+  for (const field of $$("input[name], select[name]", form)) {
+    if (field.type === "file") continue;
+    if (field.tagName === "SELECT") application[field.name] = field.value === "" ? null : field.value;
+    else application[field.name] = field.value === "" ? null : Number(field.value);
+  }
+  return application;
+}
+
+function showFieldErrors(form, errors) {
+  for (const small of $$(".error", form)) small.textContent = "";
+  for (const error of errors) {
+    const target = error.field && $(`[data-error-for="${CSS.escape(error.field)}"]`, form);
+    if (target) target.textContent = error.reason || error.message;
+  }
+}
+
+function clientErrors(form) {
+  const errors = [];
+  for (const field of $$("input[name], select[name]", form)) {
+    if (!field.checkValidity()) errors.push({ field: field.name, message: field.validationMessage });
+  }
+  return errors;
+}
+
+async function submitScore(event) {
+  event.preventDefault();
+  const form = event.target;
+  const local = clientErrors(form);
+  showFieldErrors(form, local);
+  if (local.length) return;
+  const button = $("#score-submit");
+  button.disabled = true;
+  try {
+    const decision = await apiJson("/v1/decisions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Preauth-Channel": "page" },
+      body: JSON.stringify(formApplication(form)),
+    });
+    renderDecision($("#score-result"), decision, true);
+  } catch (error) {
+    if (error.status === 401) afterKey = () => form.requestSubmit();
+    showFieldErrors(form, error.errors || []);
+    notify(error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function probabilityBar(p, threshold) {
+  const bar = el("div", { class: "gauge", title: "Probability of bad risk; the mark is the threshold" },
+    el("div", { class: "fill " + (p >= threshold ? "bad" : "good"), style: `width:${(100 * p).toFixed(1)}%` }),
+    el("div", { class: "mark", style: `left:${(100 * threshold).toFixed(1)}%` }));
+  return bar;
+}
+
+function reasonList(reasons) {
+  if (!reasons || !reasons.length) return el("p", { class: "hint" }, "No reasons recorded.");
+  return el("ul", { class: "reasons" }, reasons.map((r) => {
+    const bad = r.direction === "towards bad risk";
+    return el("li", { class: bad ? "bad" : "good" },
+      el("span", { class: "arrow" }, bad ? "▲" : "▼"),
+      el("span", { class: "text" }, r.text || `${r.feature} = ${r.value}`),
+      el("span", { class: "contrib", title: "contribution to the log-odds of bad risk" },
+        (r.contribution >= 0 ? "+" : "") + num(r.contribution, 2)));
+  }));
+}
+
+function fill(box, ...children) {
+  box.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
+function renderDecision(box, d, fresh) {
+  fill(box,
+    el("h2", {}, fresh ? "Decision" : "Decision detail"),
+    el("div", { class: "verdict" }, decisionPill(d.target)),
+    probabilityBar(d.probability, d.threshold),
+    el("dl", { class: "stats" },
+      el("dt", {}, "Probability of bad risk"), el("dd", { class: "probability" }, pct(d.probability)),
+      el("dt", {}, "Confidence"), el("dd", { class: "confidence" }, pct(d.confidence)),
+      el("dt", {}, "Threshold"), el("dd", {}, num(d.threshold)),
+      el("dt", {}, "Model"), el("dd", {}, d.model_version),
+      el("dt", {}, "Time"), el("dd", {}, when(d.timestamp)),
+      el("dt", {}, "Decision id"), el("dd", { class: "mono decision-id" }, d.id)),
+    el("h3", {}, "Principal reasons"),
+    reasonList(d.reasons),
+    fresh ? el("p", { class: "hint" }, "Stored. ",
+      el("a", { href: "#", onclick: (e) => { e.preventDefault(); showTab("decisions"); } }, "See it in Decisions")) : null,
+    fresh ? null : inputTable(d.input),
+  );
+}
+
+function inputTable(input) {
+  return el("div", {},
+    el("h3", {}, "Application as given"),
+    el("table", { class: "kv" }, Object.entries(input || {}).map(([k, v]) =>
+      el("tr", {}, el("td", {}, k), el("td", {}, v === null ? "–" : String(v))))));
+}
+
+// ------------------------------------------------------------------------------------------
+// Decisions
+
+const paging = { cursors: [null], index: 0 };
+
+function filterParams() {
+  const form = $("#filters");
+  const params = new URLSearchParams();
+  for (const name of ["since", "until"]) {
+    const value = form.elements[name].value;
+    if (value) params.set(name, new Date(value).toISOString());
+  }
+  for (const name of ["target", "model_version", "limit"]) {
+    const value = form.elements[name].value;
+    if (value) params.set(name, value);
+  }
+  return params;
+}
+
+async function loadDecisions() {
+  const params = filterParams();
+  const cursor = paging.cursors[paging.index];
+  if (cursor) params.set("cursor", cursor);
+  const body = $("#decisions-table tbody");
+  try {
+    const page = await apiJson("/v1/decisions?" + params.toString());
+    const items = page.items || page.decisions || page.data || [];
+    const next = page.next_cursor || page.cursor || page.next || null;
+    paging.cursors[paging.index + 1] = next;
+    body.replaceChildren(...items.map(decisionRow));
+    if (!items.length) body.append(el("tr", {}, el("td", { colspan: 10, class: "hint" }, "No decisions match.")));
+    $("#prev-page").disabled = paging.index === 0;
+    $("#next-page").disabled = !next;
+    $("#page-info").textContent = `page ${paging.index + 1} · ${items.length} shown`;
+  } catch (error) {
+    if (error.status === 401) afterKey = loadDecisions;
+    notify(error.message);
+  }
+}
+
+function decisionRow(d) {
+  const input = d.input || {};
+  return el("tr", { class: "clickable", "data-id": d.id, onclick: () => showDetail(d.id) },
+    el("td", {}, when(d.timestamp)),
+    el("td", {}, decisionPill(d.target)),
+    el("td", { class: "n" }, pct(d.probability)),
+    el("td", { class: "n" }, pct(d.confidence)),
+    el("td", { class: "n" }, inputValue(input, "credit_amount") ?? "–"),
+    el("td", { class: "n" }, inputValue(input, "duration") ?? "–"),
+    el("td", {}, inputValue(input, "purpose") ?? "–"),
+    el("td", {}, d.model_version),
+    el("td", {}, d.channel || "–"),
+    el("td", { class: "mono" }, d.id.slice(0, 8)));
+}
+
+async function showDetail(id) {
+  const box = $("#decision-detail");
+  try {
+    const d = await apiJson("/v1/decisions/" + encodeURIComponent(id));
+    renderDecision(box, d, false);
+    box.hidden = false;
+    box.scrollIntoView({ behavior: "smooth", block: "start" });
+  } catch (error) {
+    notify(error.message);
+  }
+}
+
+function setupDecisions() {
+  $("#filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    paging.cursors = [null];
+    paging.index = 0;
+    loadDecisions();
+  });
+  $("#next-page").addEventListener("click", () => { paging.index += 1; loadDecisions(); });
+  $("#prev-page").addEventListener("click", () => { paging.index = Math.max(0, paging.index - 1); loadDecisions(); });
+  loaders.decisions = () => { loadVersions(); loadDecisions(); };
+}
+
+// ------------------------------------------------------------------------------------------
+// Batch
+
+let batchUrl = null;
+
+async function submitBatch(event) {
+  event.preventDefault();
+  const file = $("#batch-file").files[0];
+  const out = $("#batch-result");
+  if (!file) { notify("Choose a file first."); return; }
+  const data = new FormData();
+  data.append("file", file);
+  $("#batch-submit").disabled = true;
+  out.replaceChildren(el("p", { class: "hint" }, "Scoring " + file.name + "…"));
+  try {
+    const result = await apiJson("/ui/batch", { method: "POST", body: data });
+    if (batchUrl) URL.revokeObjectURL(batchUrl);
+    batchUrl = URL.createObjectURL(new Blob([result.results_csv], { type: "text/csv" }));
+    fill(out,
+      el("p", { class: "summary" },
+        el("b", {}, `${result.rows} rows`), `: ${result.scored} scored and stored, `,
+        el("b", { class: result.rejected ? "bad-text" : "" }, `${result.rejected} rejected`), ` (model ${result.model_version}).`),
+      el("a", { class: "button", id: "batch-download", href: batchUrl, download: result.filename }, "Download " + result.filename),
+      result.rejects.length ? el("div", {},
+        el("h3", {}, "Rejected rows"),
+        el("table", { class: "rejects" },
+          el("tr", {}, el("th", {}, "Row"), el("th", {}, "Field"), el("th", {}, "Value"), el("th", {}, "Reason")),
+          result.rejects.map((r) => el("tr", {}, el("td", {}, r.row), el("td", {}, r.field || "–"),
+            el("td", {}, r.value ?? "–"), el("td", {}, r.message))))) : null,
+      result.decisions.length ? el("div", {},
+        el("h3", {}, "Scored rows" + (result.scored > result.decisions.length ? ` (first ${result.decisions.length})` : "")),
+        el("table", { class: "scored" },
+          el("tr", {}, el("th", {}, "Row"), el("th", {}, "Decision"), el("th", {}, "P(bad risk)"), el("th", {}, "Confidence"), el("th", {}, "Reasons")),
+          result.decisions.map((d) => el("tr", {}, el("td", {}, d.row), el("td", {}, decisionPill(d.target)),
+            el("td", { class: "n" }, pct(d.probability)), el("td", { class: "n" }, pct(d.confidence)),
+            el("td", { class: "small" }, d.reasons.join("; ")))))) : null);
+  } catch (error) {
+    if (error.status === 401) afterKey = () => $("#batch-form").requestSubmit();
+    out.replaceChildren();
+    notify(error.message);
+  } finally {
+    $("#batch-submit").disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Model
+
+let reportUrl = null;
+
+async function loadBadge() {
+  try {
+    const card = await apiJson("/ui/model");
+    $("#model-badge").textContent = "model " + card.version;
+    return card;
+  } catch (error) {
+    if (error.status === 401) afterKey = null;
+    return null;
+  }
+}
+
+async function loadVersions() {
+  try {
+    const card = await apiJson("/ui/model");
+    const select = $("#filter-version");
+    const chosen = select.value;
+    const versions = Array.from(new Set([card.version, ...(card.versions_with_decisions || [])]));
+    select.replaceChildren(el("option", { value: "" }, "any"), ...versions.map((v) => el("option", { value: v }, v)));
+    select.value = chosen;
+  } catch (_) { /* the table shows the error */ }
+}
+
+async function loadModel() {
+  const box = $("#model-card");
+  let card;
+  try {
+    card = await apiJson("/ui/model");
+  } catch (error) {
+    if (error.status === 401) afterKey = loadModel;
+    box.replaceChildren(el("h2", {}, "Serving model"), el("p", { class: "hint" }, error.message));
+    return;
+  }
+  const metricNames = [["roc_auc", "ROC AUC"], ["pr_auc", "PR AUC"], ["accuracy", "Accuracy"], ["precision", "Precision"],
+    ["recall", "Recall"], ["f1", "F1"], ["brier", "Brier"]];
+  fill(box,
+    el("h2", {}, "Serving model ", el("span", { class: "version" }, card.version)),
+    el("dl", { class: "stats" },
+      el("dt", {}, "Learned from"), el("dd", { class: "learned-from" }, card.learned_from),
+      el("dt", {}, "Threshold"), el("dd", {}, num(card.threshold) + " (refuse when P(bad risk) ≥ threshold)"),
+      el("dt", {}, "Created"), el("dd", {}, when(card.created_at)),
+      el("dt", {}, "Inputs"), el("dd", {}, (card.features || []).join(", ")),
+      el("dt", {}, "Left out"), el("dd", {}, (card.excluded || []).join(", ") || "nothing"),
+      card.cv_auc != null ? el("dt", {}, "Train / CV AUC") : null,
+      card.cv_auc != null ? el("dd", {}, `${num(card.train_auc)} / ${num(card.cv_auc)} (gap ${num(card.auc_gap)})`) : null),
+    el("h3", {}, "Holdout metrics"),
+    el("p", { class: "hint" }, "On applications set aside before the search, at the threshold; each column says which labels it was measured against."),
+    card.metrics.length ? el("table", { class: "metrics" },
+      el("tr", {}, el("th", {}, "Metric"), card.metrics.map((m) => el("th", {}, "vs " + m.measured_against))),
+      metricNames.map(([key, label]) => el("tr", {}, el("td", {}, label), card.metrics.map((m) => el("td", { class: "n" }, num(m[key]))))),
+      el("tr", {}, el("td", {}, "Applicants / bad risk"), card.metrics.map((m) => el("td", { class: "n" }, `${m.n} / ${m.positives}`))))
+      : el("p", { class: "hint" }, "This bundle carries no holdout metrics."),
+    el("p", { class: "row" },
+      el("a", { class: "button", id: "report-link", href: "#", target: "_blank", "aria-disabled": "true" }, "Open the evaluation report"),
+      el("a", { class: "button ghost", id: "report-download", href: "#", download: `report-${card.version}.html`, "aria-disabled": "true" }, "Download it"),
+      el("span", { class: "hint", id: "report-state" }, card.has_report ? "Loading the report…" : "No report for this model.")));
+  if (!card.has_report) return;
+  try {
+    const blob = await (await api("/ui/report")).blob();
+    if (reportUrl) URL.revokeObjectURL(reportUrl);
+    reportUrl = URL.createObjectURL(new Blob([blob], { type: "text/html" }));
+    for (const id of ["#report-link", "#report-download"]) {
+      $(id).href = reportUrl;
+      $(id).removeAttribute("aria-disabled");
+    }
+    $("#report-state").textContent = `report.html of ${card.version}, ${(blob.size / 1024).toFixed(0)} kB`;
+  } catch (error) {
+    $("#report-state").textContent = error.message;
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  setupKey();
+  setupTabs();
+  setupDecisions();
+  loaders.model = loadModel;
+  $("#score-form").addEventListener("submit", submitScore);
+  $("#batch-form").addEventListener("submit", submitBatch);
+  loadBadge();
+});

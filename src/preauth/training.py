@@ -62,6 +62,8 @@ TARGET_COLUMN = "target"
 GOOD, BAD = "good risk", "bad risk"
 _LABEL_CODES = {"good risk": 0, "bad risk": 1, "good": 0, "bad": 1}
 RISK_MEASURE = "real outcome (Risk)"
+MAX_REJECTS_KEPT = 100
+"""Rejected rows whose reasons go into the bundle's label provenance (all are counted)."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
         target=target,
         measured_against=provenance["measured_against"],
         counts=counts,
-        provenance={**provenance, "counts": counts},
+        provenance={**provenance, "counts": counts, "rejected_rows": rejects[:MAX_REJECTS_KEPT]},
         rejects=rejects,
     )
 

@@ -331,3 +331,29 @@ def test_training_run_writes_the_report_when_the_module_exists(bundle_run) -> No
     else:
         assert bundle_run.report_path == bundle_run.bundle_path / "report.html"
         assert bundle_run.report_path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_labels_in_other_formats_read_the_same(labels_file: Path, tmp_path: Path, suffix: str) -> None:
+    table = pd.read_csv(labels_file, keep_default_na=False, dtype=str)
+    path = tmp_path / f"labels{suffix}"
+    if suffix == ".parquet":
+        table.to_parquet(path)
+    else:
+        table.to_json(path, orient="records", lines=True)
+    csv, other = load_labels(labels_file), load_labels(path)
+    assert np.array_equal(csv.y, other.y) and np.array_equal(csv.risk, other.risk)
+    assert csv.counts == other.counts
+    from preauth.training import data_fingerprint
+
+    assert data_fingerprint(csv.frame, csv.y) == data_fingerprint(other.frame, other.y)
+
+
+def test_rejected_row_reasons_are_kept_in_the_provenance(tmp_path: Path) -> None:
+    path = make_labels_file(tmp_path / "labels.csv")
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    table.loc[2, "Duration"] = "-3"
+    table.to_csv(path, index=False)
+    data = load_labels(path)
+    assert data.provenance["counts"]["rejected"] == 1
+    assert data.provenance["rejected_rows"] == [f"{path}, row 3, column 'Duration': -3 is not positive"]

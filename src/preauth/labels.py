@@ -311,16 +311,19 @@ def _run(
             for i in range(len(records)):
                 one(i)
         else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="label") as pool:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="label")
+            try:
                 futures = [pool.submit(one, i) for i in range(len(records))]
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = [
-                    f for f in done if f.exception() is not None and not isinstance(f.exception(), _Stopped)
-                ]
-                if failed:
-                    labeler.stop.set()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise failed[0].exception()  # type: ignore[misc]
+                failed = [f.exception() for f in done if f.exception() is not None]
+                real = [e for e in failed if not isinstance(e, _Stopped)]
+                if real:
+                    raise real[0]  # type: ignore[misc]
+            except BaseException:
+                labeler.stop.set()  # also on Ctrl-C: workers stop before their next call
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         if bar is not None:
             bar.stop()

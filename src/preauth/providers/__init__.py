@@ -7,8 +7,9 @@ limits, retries, parsing, repair) lives in :mod:`preauth.labels`, so a provider 
 
 Providers are chosen by a spec string, ``NAME`` or ``NAME:MODEL``: ``rules``,
 ``bedrock:meta.llama3-70b-instruct-v1:0``, ``openai:llama3.1``. ``NAME`` is the module
-``preauth.providers.NAME`` (or an alias below) and the module exposes ``create(model, **options)``.
-Adding a provider means adding one module; neither the pipeline nor the CLI changes.
+``preauth.providers.NAME`` (or an alias below), or a module another package registers under the
+``preauth.providers`` entry point group; the module exposes ``create(model, **options)``. Adding a
+provider means adding one module; neither the pipeline nor the CLI changes.
 
 Errors: a provider raises :class:`RetryableError` for what waiting may fix (throttling, 5xx,
 timeouts, a garbled reply) and :class:`preauth.errors.ProviderError` for what it will not
@@ -123,6 +124,16 @@ def available() -> list[str]:
     return ["rules", "bedrock", "openai"]
 
 
+def _plugin(name: str) -> Any:
+    """A provider from another package, registered under the ``preauth.providers`` entry point group."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="preauth.providers"):
+        if entry.name == name:
+            return entry.load()
+    raise ConfigurationError(f"unknown provider '{name}'; choose one of: {', '.join(available())}")
+
+
 def get_provider(spec: str, **options: Any) -> LabelProvider:
     """Build the provider a spec names; options the provider does not take are an error.
 
@@ -133,16 +144,14 @@ def get_provider(spec: str, **options: Any) -> LabelProvider:
     if not module_name.isidentifier():
         raise ConfigurationError(f"unknown provider '{parsed.name}'; choose one of: {', '.join(available())}")
     try:
-        module = importlib.import_module(f"{__name__}.{module_name}")
+        module: Any = importlib.import_module(f"{__name__}.{module_name}")
     except ModuleNotFoundError as error:
         if error.name != f"{__name__}.{module_name}":
             raise
-        raise ConfigurationError(
-            f"unknown provider '{parsed.name}'; choose one of: {', '.join(available())}"
-        ) from None
+        module = _plugin(parsed.name)
     create = getattr(module, "create", None)
     if create is None:
-        raise ConfigurationError(f"provider module '{module.__name__}' has no create() function")
+        raise ConfigurationError(f"provider '{parsed.name}' has no create() function")
     given = {k: v for k, v in options.items() if v is not None}
     accepted = inspect.signature(create).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())

@@ -38,6 +38,7 @@ AGE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("35\u201350", 35, 50),
     ("50+", 50, float("inf")),
 )
+RISK_NAME = "real outcome (Risk)"
 MIN_GROUP = 10
 """Groups smaller than this are shown but left out of the gap call-outs: their rates are noise."""
 TOP_EFFECTS = 4
@@ -146,7 +147,9 @@ def _targets(meta: Mapping[str, Any], holdout: pd.DataFrame) -> list[Target]:
         risk = holdout["risk"].to_numpy(dtype=np.float64, na_value=np.nan)
         same = known.all() and np.array_equal(risk.astype(np.int64), label)
         if known.sum() >= 2 and not same:
-            targets.append(Target("risk", "real outcomes (Risk)", risk[known].astype(np.int64), p[known]))
+            saved = (meta.get("metrics") or {}).get("against_risk") or {}
+            name = str(saved.get("measured_against") or RISK_NAME)
+            targets.append(Target("risk", name, risk[known].astype(np.int64), p[known]))
     return targets
 
 
@@ -598,7 +601,9 @@ def _provenance(meta: Mapping[str, Any], holdout: pd.DataFrame, trained: Target)
                 "label_bad_share": float(np.mean(label)),
                 "risk_bad_share": float(np.mean(risk)),
             }
-    trained_on_risk = "risk" in holdout.columns and agreement is None and holdout["risk"].notna().all()
+    trained_on_risk = provenance.get("target") == "risk" or (
+        "risk" in holdout.columns and agreement is None and bool(holdout["risk"].notna().all())
+    )
     return {
         "name": trained.name,
         "items": items,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "report"))
-from bundle_factory import labels_file  # noqa: E402
+from rubric_labels import labels_file  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 API_KEY = "page-test-key-7f3a"

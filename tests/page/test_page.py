@@ -31,6 +31,11 @@ def test_page_shell_is_public_and_data_needs_the_key(server: Any) -> None:
         assert client.get("/ui/model").status_code == 200
         report = client.get("/ui/report")
         assert report.status_code == 200 and "evaluation report" in report.text
+        # A bundle without its report gets one built on first request.
+        built = server.models_dir / "v1" / "report.html"
+        built.unlink()
+        again = client.get("/ui/report")
+        assert again.status_code == 200 and "evaluation report" in again.text and built.exists()
 
 
 def test_form_is_built_from_the_schema(server: Any) -> None:
@@ -111,6 +116,14 @@ def test_score_an_applicant_and_find_the_decision(page: Any, server: Any, screen
     page.wait_for_function(f"!document.querySelector(\"#decisions-table tr[data-id='{decision_id}']\")")
     page.select_option("#filters select[name=target]", stored["target"])
     page.select_option("#filters select[name=model_version]", stored["model_version"])
+    page.click("#filters button[type=submit]")
+    row.wait_for()
+    # The time filter: from tomorrow there is nothing; from yesterday it is back.
+    page.fill("#filters input[name=since]", "2099-01-01T00:00:00")
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("#decisions-table td:has-text('No decisions match.')")
+    page.fill("#filters input[name=since]", "2000-01-01T00:00:00")
+    page.fill("#filters input[name=until]", "2099-01-01T00:00:00")
     page.click("#filters button[type=submit]")
     row.wait_for()
 

@@ -102,8 +102,8 @@ def test_every_metric_names_the_labels_it_was_measured_against(llm_bundle: Path,
     assert "test-rubric" in trained or "rubric-test" in trained
     text = text_of(html)
     assert f"measured against {trained}" in text
-    assert "measured against real outcomes (Risk)" in text
-    assert f"ROC AUC vs {trained}" in text and "ROC AUC vs real outcomes (Risk)" in text
+    assert "measured against real outcome (Risk)" in text
+    assert f"ROC AUC vs {trained}" in text and "ROC AUC vs real outcome (Risk)" in text
     # The summary shows training's own holdout AUC against each set of labels, side by side.
     against_label = f"{meta['metrics']['holdout']['roc_auc']:.3f}"
     against_risk = f"{meta['metrics']['against_risk']['roc_auc']:.3f}"
@@ -188,8 +188,8 @@ def test_a_model_trained_on_risk_has_one_set_of_labels(risk_bundle: Path) -> Non
     html = path.read_text(encoding="utf-8")
     text = text_of(html)
     assert "Trained on the real outcomes (Risk) themselves" in text
-    assert "measured against real outcomes (Risk)" in text
-    assert "TPR vs real outcomes (Risk)" in text
+    assert "measured against real outcome (Risk)" in text
+    assert "TPR vs real outcome (Risk)" in text
     assert html.count("measured against") >= 1 and "vs rules" not in text
 
 

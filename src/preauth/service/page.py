@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..applications import FIELDS, Field, read_table
 from ..errors import InputError, ModelBundleError
-from ..report import REPORT_FILE, trained_label_name, write_report
+from ..report import REPORT_FILE, RISK_NAME, trained_label_name, write_report
 from .intake import check_records
 from .runtime import runtime
 
@@ -120,7 +120,7 @@ def model_card(meta: dict[str, Any]) -> dict[str, Any]:
         found = metrics.get(key)
         if isinstance(found, dict):
             against = found.get("measured_against") or (
-                trained_label_name(meta) if key == "holdout" else "real outcomes (Risk)"
+                trained_label_name(meta) if key == "holdout" else RISK_NAME
             )
             measured.append(
                 {

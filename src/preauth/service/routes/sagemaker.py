@@ -4,7 +4,8 @@ A script that called the original endpoint with boto3 (``sagemaker-runtime`` ``i
 works against this server by pointing ``endpoint_url`` at it. ``/invocations`` takes ``text/csv``
 (with or without a header row; without one, the original column order) or ``application/json``
 (one application, a list, or ``{"instances": [...]}``) and answers with the original result
-objects: one object for one JSON object, else a list in input order. A row that fails validation
+objects: one object for one JSON object, else a list in input order. boto3 posts to
+``/endpoints/{name}/invocations``, which is served the same way. A row that fails validation
 gets ``{"input_data": ..., "error": {...}}`` in its place, so one bad row costs no other row its
 result; when every row fails the answer is 422. Every decision is stored before the answer.
 """
@@ -75,6 +76,21 @@ class _Unsupported(Exception):
     openapi_extra={"requestBody": invocations_body()},
 )
 async def invocations(request: Request) -> Response:
+    return await _invoke(request)
+
+
+@router.post(
+    "/endpoints/{endpoint_name}/invocations",
+    summary="Score applications, at the path boto3's invoke_endpoint calls (endpoint name ignored)",
+    response_model=list[ResultObject],
+    responses={**ERRORS, 415: {"description": "Content type other than text/csv or application/json."}},
+    openapi_extra={"requestBody": invocations_body()},
+)
+async def endpoint_invocations(request: Request, endpoint_name: str) -> Response:
+    return await _invoke(request)
+
+
+async def _invoke(request: Request) -> Response:
     rt = runtime(request)
     body = await request.body()
     try:

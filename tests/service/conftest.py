@@ -1,0 +1,132 @@
+"""Fixtures for the service: a real small model, real uvicorn servers on free ports, real databases."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from service_helpers import free_port
+
+from preauth import applications, bundles, features
+from preauth.settings import Settings
+
+DATA = Path(applications.__file__).parent / "data" / "german_credit_risk.csv"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def train_bundle(models_dir: Path, *, rounds: int, depth: int, threshold: float, seed: int = 0) -> Path:
+    """A real (small) XGBoost model on the bundled data, saved as a real bundle."""
+    import xgboost as xgb
+
+    apps = applications.read_applications(DATA)
+    columns = applications.feature_columns()
+    matrix = features.encode(apps.frame, columns)
+    label = (apps.frame["Risk"] == "bad").to_numpy(dtype=np.float32)
+    data = xgb.DMatrix(
+        matrix,
+        label=label,
+        feature_names=columns,
+        feature_types=features.feature_types(columns),
+        enable_categorical=True,
+    )
+    params = {"objective": "binary:logistic", "max_depth": depth, "eta": 0.2, "nthread": 1, "seed": seed}
+    booster = xgb.train(params, data, num_boost_round=rounds)
+    meta = {"params": params, "metrics": {"measured_against": "real Risk (test fixture)"}}
+    return bundles.save_bundle(models_dir, booster, features=columns, threshold=threshold, meta=meta)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v1 (production) and v2, different enough that a promotion is visible in the answers."""
+    root = tmp_path_factory.mktemp("models")
+    train_bundle(root, rounds=40, depth=3, threshold=0.5)
+    train_bundle(root, rounds=60, depth=4, threshold=0.4, seed=1)
+    bundles.promote(root, "v1")
+    return root
+
+
+@pytest.fixture
+def own_models(tmp_path: Path, models_dir: Path) -> Path:
+    """A private copy of the models directory, for tests that promote."""
+    import shutil
+
+    target = tmp_path / "models"
+    shutil.copytree(models_dir, target)
+    return target
+
+
+@dataclass
+class Running:
+    url: str
+    app: Any
+    settings: Settings
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+
+@pytest.fixture
+def serve(tmp_path: Path, models_dir: Path) -> Iterator[Callable[..., Running]]:
+    """Start a real uvicorn server (in a thread, on a free port) for an app built from settings."""
+    from preauth.service.app import create_app
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(**overrides: Any) -> Running:
+        values: dict[str, Any] = {
+            "models_dir": models_dir,
+            "database_url": f"sqlite:///{tmp_path / 'decisions.db'}",
+            "sagemaker_model_dir": None,
+        }
+        values.update(overrides)
+        reload_interval = values.pop("reload_interval", 0.2)
+        settings = Settings(**values)
+        app = create_app(settings, reload_interval=reload_interval)
+        port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return Running(f"http://127.0.0.1:{port}", app, settings)
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A schema of its own on the local PostgreSQL server, dropped afterwards; skip when none runs."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/test", autocommit=True, connect_timeout=3
+        )
+    except Exception as error:  # no server on this machine
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432/test ({type(error).__name__}: {error})")
+    schema = f"preauth_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()

@@ -1,0 +1,22 @@
+"""Helpers shared by the service tests (a module of its own: `conftest` names collide across areas)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from preauth import applications
+
+
+def application(**changes: Any) -> dict[str, Any]:
+    """The schema's example application with some fields changed."""
+    record = applications.example_application()
+    record.update(changes)
+    return record
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,77 @@
+"""The service's fast intake agrees with the vectorised validation, message for message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from service_helpers import application
+
+from preauth import applications, features
+from preauth.errors import InputError
+from preauth.service.intake import check_records, encode_rows, records_from_csv
+
+BAD = [
+    application(Age=7),
+    application(Age="abc"),
+    application(Age=35.5),
+    application(Age=None),
+    application(Job=9),
+    application(Housing="castle"),
+    application(Housing=""),
+    application(Purpose="boat"),
+    application(**{"Credit amount": -5}),
+    application(**{"Credit amount": "inf"}),
+    application(Duration=0),
+    application(Sex="other"),
+]
+GOOD = [
+    application(),
+    application(
+        **{"Saving accounts": None, "Checking account": "", "Housing": "RENT", "Credit amount": 1234.5}
+    ),
+    application(**{"Saving accounts": "unknown", "Age": "41", "Duration": 24.0}),
+]
+
+
+def test_same_rejects_and_reasons_as_validate():
+    records = GOOD + BAD
+    checked = check_records(records)
+    slow = applications.applications_from_records(records)
+    assert [(p.row, p.column, p.reason) for p in checked.problems] == [
+        (r.row, r.column, r.reason) for r in slow.rejects
+    ]
+    assert [a.row for a in checked.accepted] == list(slow.frame.index)
+
+
+def test_same_matrix_as_features_encode():
+    columns = applications.feature_columns(exclude=())
+    checked = check_records(GOOD)
+    slow = applications.applications_from_records(GOOD)
+    np.testing.assert_array_equal(
+        encode_rows(checked.accepted, columns), features.encode(slow.frame, columns)
+    )
+    assert [a.given for a in checked.accepted] == [
+        {k: (None if pd.isna(v) else v) for k, v in row.items()}
+        for row in slow.given.to_dict(orient="records")
+    ]
+
+
+def test_snake_case_keys_and_results_objects_are_accepted():
+    snake = {f.key: f.example for f in applications.FIELDS}
+    result_object = {"input_data": application(), "probability_fraud": 0.1}
+    for records in ([snake], [result_object]):
+        checked = check_records(records)
+        assert len(checked.accepted) == 1 and not checked.problems
+    assert check_records([snake]).accepted[0].values == check_records([result_object]).accepted[0].values
+
+
+def test_request_level_errors():
+    with pytest.raises(InputError, match="missing required column 'Duration'"):
+        check_records([{k: v for k, v in application().items() if k != "Duration"}])
+    with pytest.raises(InputError, match="expected an application object"):
+        check_records([1, 2])
+    with pytest.raises(InputError, match="duplicate columns"):
+        check_records([{**application(), "age": 40}])
+    with pytest.raises(InputError, match="without a header needs 9 fields"):
+        records_from_csv("35,male,2\n")

@@ -1,0 +1,130 @@
+"""The SageMaker contract over real HTTP: /ping, /invocations in CSV and JSON, and boto3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from service_helpers import application
+
+from preauth import applications, bundles, features
+
+RESULT_KEYS = ["input_data", "probability_fraud", "is_fraud", "target", "confidence", "timestamp"]
+ORIGINAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "original"
+
+
+def batch_probabilities(models_dir: Path, records: list[dict]) -> np.ndarray:
+    """What batch scoring (the vectorised validate + encode path) gives for the same applications."""
+    bundle = bundles.load_bundle(models_dir)
+    apps = applications.applications_from_records(records)
+    return bundle.predict_proba(features.encode(apps.frame, bundle.features))
+
+
+def test_ping_answers_once_the_model_is_loaded(serve):
+    server = serve()
+    with server.client() as client:
+        answer = client.get("/ping")
+    assert answer.status_code == 200
+    assert answer.json()["model_version"] == "v1"
+
+
+def test_json_invocations_answer_original_result_objects(serve, models_dir):
+    server = serve()
+    second = application(Age=22, Job=1, Housing="rent", **{"Credit amount": 15000, "Duration": 48})
+    second.update({"Saving accounts": None, "Checking account": None, "Purpose": "business"})
+    with server.client() as client:
+        one = client.post("/invocations", json=application())
+        many = client.post("/invocations", json=[application(), second])
+        instances = client.post("/invocations", json={"instances": [application(), second]})
+    assert one.status_code == 200 and list(one.json()) == RESULT_KEYS
+    assert many.status_code == 200 and instances.status_code == 200
+    assert [r["probability_fraud"] for r in many.json()] == [r["probability_fraud"] for r in instances.json()]
+    expected = batch_probabilities(models_dir, [application(), second])
+    got = np.array([r["probability_fraud"] for r in many.json()])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    first = many.json()[1]
+    assert first["input_data"]["Saving accounts"] is None
+    assert first["is_fraud"] == (first["probability_fraud"] >= 0.5)
+    assert first["target"] == ("bad risk" if first["is_fraud"] else "good risk")
+    assert first["confidence"] == pytest.approx(
+        max(first["probability_fraud"], 1 - first["probability_fraud"])
+    )
+
+
+def test_csv_invocations_with_and_without_header(serve, models_dir):
+    server = serve()
+    header = ",".join(applications.FIELD_NAMES)
+    rows = "35,male,2,own,little,little,2500,12,car\n22,male,1,rent,,,15000,48,business\n"
+    with server.client() as client:
+        with_header = client.post(
+            "/invocations", content=f"{header}\n{rows}", headers={"Content-Type": "text/csv"}
+        )
+        without = client.post(
+            "/invocations", content=rows, headers={"Content-Type": "text/csv; charset=utf-8"}
+        )
+    assert with_header.status_code == 200 and without.status_code == 200
+    assert [r["probability_fraud"] for r in with_header.json()] == [
+        r["probability_fraud"] for r in without.json()
+    ]
+    assert without.json()[1]["input_data"]["Checking account"] is None
+    assert len(without.json()) == 2 and list(without.json()[0]) == RESULT_KEYS
+
+
+def test_the_original_sample_file_scores_as_sent(serve):
+    sample = ORIGINAL / "sample_transactions.csv"
+    if not sample.exists():
+        pytest.skip(f"original pipeline files not found at {ORIGINAL}")
+    server = serve()
+    with server.client() as client:
+        answer = client.post(
+            "/invocations", content=sample.read_bytes(), headers={"Content-Type": "text/csv"}
+        )
+    assert answer.status_code == 200
+    results = answer.json()
+    assert len(results) == len(sample.read_text().strip().splitlines()) - 1
+    assert results[0]["input_data"]["Savings account"] == "little"  # the user's own column name
+
+
+def test_one_bad_row_costs_no_other_row_its_result(serve):
+    server = serve()
+    with server.client() as client:
+        answer = client.post(
+            "/invocations", json=[application(), application(Age=7), application(Purpose="boat")]
+        )
+    assert answer.status_code == 200
+    good, young, boat = answer.json()
+    assert "probability_fraud" in good
+    assert young["error"]["field"] == "Age" and young["error"]["reason"] == "7 is outside 18\u2013100"
+    assert boat["error"]["field"] == "Purpose" and "'boat' is not one of" in boat["error"]["reason"]
+
+
+def test_boto3_invoke_endpoint_works_by_pointing_endpoint_url_at_the_server(serve, models_dir):
+    import boto3
+
+    server = serve()
+    runtime = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=server.url,
+        region_name="eu-central-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    csv_answer = runtime.invoke_endpoint(
+        EndpointName="credit-risk-endpoint",
+        ContentType="text/csv",
+        Body="35,male,2,own,little,little,2500,12,car",
+    )
+    json_answer = runtime.invoke_endpoint(
+        EndpointName="credit-risk-endpoint",
+        ContentType="application/json",
+        Accept="application/json",
+        Body=json.dumps(application()),
+    )
+    (from_csv,) = json.loads(csv_answer["Body"].read())
+    from_json = json.loads(json_answer["Body"].read())
+    assert csv_answer["ContentType"].startswith("application/json")
+    expected = batch_probabilities(models_dir, [application(**{"Saving accounts": "little"})])[0]
+    assert from_csv["probability_fraud"] == pytest.approx(expected, abs=1e-9)
+    assert list(from_json) == RESULT_KEYS

@@ -136,7 +136,7 @@ def test_fairness_gap_call_out_names_the_extreme_groups() -> None:
         {"group": "b", "n": 40, "approval": 0.6},
         {"group": "tiny", "n": 3, "approval": 0.1},  # too small to call out
     ]
-    (gap,) = report._gaps(rows, [("approval", "Approval rate")])
+    (gap,) = report.fairness.gaps(rows, [("approval", "Approval rate")])
     assert (gap["low"], gap["high"]) == ("b", "a")
     assert gap["gap"] == pytest.approx(0.3)
     assert gap["ratio"] == pytest.approx(0.6 / 0.9)

@@ -1,0 +1,108 @@
+"""The evaluation report: one self-contained HTML page per model bundle.
+
+Training calls :func:`write_report` once it has written ``bundle.json``, ``holdout.parquet`` and
+``trials.csv``; ``preauth report V --rebuild`` calls it again. The page opens from disk with no
+network: figures are inline SVG, the stylesheet is inline. Everything is computed from the holdout
+rows the search never saw, and every number says which labels it was measured against, because a
+model trained on provider labels can look excellent against them and mediocre against real outcomes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bundles import read_meta
+from . import effects, fairness, performance, provenance, search
+from .effects import contributions
+from .fairness import AGE_BANDS, age_band
+from .figures import readable
+from .performance import COST_BAD_APPROVED, COST_GOOD_REFUSED, metric_table, threshold_metrics
+from .search import param_importances, read_trials
+from .targets import HOLDOUT_FILE, RISK_NAME, Target, read_holdout, targets, trained_label_name
+
+REPORT_FILE = "report.html"
+
+
+def write_report(bundle_path: Path) -> Path:
+    """Build ``report.html`` in the bundle directory (atomically) and return its path."""
+    bundle_path = Path(bundle_path)
+    html = render_report(bundle_path)
+    target = bundle_path / REPORT_FILE
+    fd, tmp = tempfile.mkstemp(prefix=f".{REPORT_FILE}.", dir=bundle_path)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(html)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; the report is meant to be read and served
+    os.replace(tmp, target)
+    return target
+
+
+def render_report(bundle_path: Path) -> str:
+    """The report's HTML for a bundle directory."""
+    import jinja2
+
+    meta = read_meta(bundle_path)
+    holdout = read_holdout(bundle_path)
+    threshold = float(meta["threshold"])
+    measured = targets(meta, holdout)
+    trained = measured[0]
+    context = {
+        "meta": meta,
+        "version": meta.get("version", bundle_path.name),
+        "threshold": threshold,
+        "threshold_rule": _threshold_rule(meta.get("threshold_rule")),
+        "targets": measured,
+        "n_holdout": len(holdout),
+        "summary": metric_table(meta, measured, threshold),
+        "performance": performance.section(measured, threshold),
+        "effects": effects.section(bundle_path, meta, holdout),
+        "fairness": fairness.section(holdout, threshold, measured, meta),
+        "provenance": provenance.section(meta, holdout, trained),
+        "search": search.section(bundle_path, meta),
+    }
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("preauth", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["pct"] = lambda v: "\u2013" if v is None or np.isnan(v) else f"{100 * v:.1f}%"
+    env.filters["num"] = lambda v, d=3: "\u2013" if v is None or np.isnan(float(v)) else f"{float(v):.{d}f}"
+    return env.get_template("report.html.j2").render(**context)
+
+
+def _threshold_rule(rule: Any) -> str:
+    if not isinstance(rule, Mapping):
+        return readable(rule) if rule else ""
+    text = str(rule.get("rule", ""))
+    if rule.get("validation_cost") is not None:
+        text += f"; expected cost {readable(rule['validation_cost'])} per applicant there"
+    if rule.get("validation_rows"):
+        text += f" ({rule['validation_rows']} rows)"
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+__all__ = [
+    "AGE_BANDS",
+    "COST_BAD_APPROVED",
+    "COST_GOOD_REFUSED",
+    "HOLDOUT_FILE",
+    "REPORT_FILE",
+    "RISK_NAME",
+    "Target",
+    "age_band",
+    "contributions",
+    "param_importances",
+    "read_trials",
+    "render_report",
+    "threshold_metrics",
+    "trained_label_name",
+    "write_report",
+]

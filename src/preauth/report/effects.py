@@ -1,0 +1,94 @@
+"""Global feature effects from the model's own per-prediction contributions (TreeSHAP)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..applications import field_by_name
+from ..bundles import MODEL_FILE
+from ..errors import ModelBundleError
+from ..features import encode
+from .figures import ACCENT, NEGATIVE_COLOR, POSITIVE_COLOR, svg
+
+TOP_EFFECTS = 4
+
+
+def contributions(booster: Any, meta: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
+    """Per-row, per-feature contributions to the log-odds of bad risk; the last column is the bias."""
+    import xgboost as xgb
+
+    features = list(meta["features"])
+    matrix = encode(frame, features)
+    dmatrix = xgb.DMatrix(
+        matrix, feature_names=features, feature_types=list(meta["feature_types"]), enable_categorical=True
+    )
+    return np.asarray(booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
+
+
+def section(bundle_path: Path, meta: Mapping[str, Any], holdout: pd.DataFrame) -> dict[str, Any]:
+    """Mean |contribution| per feature and dependence plots of the top features, on the holdout."""
+    import xgboost as xgb
+
+    try:
+        booster = xgb.Booster(model_file=str(bundle_path / MODEL_FILE))
+    except xgb.core.XGBoostError as error:
+        raise ModelBundleError(
+            f"{bundle_path}: cannot load {MODEL_FILE} ({str(error).strip()[:120]})"
+        ) from None
+    features = list(meta["features"])
+    contrib = contributions(booster, meta, holdout)[:, : len(features)]
+    importance = np.abs(contrib).mean(axis=0)
+    order = list(np.argsort(importance)[::-1])
+    top = order[: min(TOP_EFFECTS, len(features))]
+
+    def bars(_f: Any, ax: Any) -> None:
+        names = [features[i] for i in order][::-1]
+        ax[0, 0].barh(names, importance[order][::-1], color=ACCENT)
+        ax[0, 0].set(xlabel="Mean |contribution| to the log-odds of bad risk")
+
+    def dependence(_f: Any, ax: Any) -> None:
+        rng = np.random.default_rng(0)
+        for k, i in enumerate(top):
+            a = ax[k // 2, k % 2]
+            name = features[i]
+            f = field_by_name(name)
+            y = contrib[:, i]
+            colors = np.where(y > 0, POSITIVE_COLOR, NEGATIVE_COLOR)
+            if f.is_category:
+                levels = list(f.levels())
+                codes = pd.Categorical(holdout[name], categories=levels).codes
+                a.scatter(codes + rng.uniform(-0.2, 0.2, len(codes)), y, s=9, c=colors, alpha=0.6)
+                a.set_xticks(range(len(levels)), levels, rotation=30, ha="right", fontsize=7)
+            else:
+                a.scatter(holdout[name].to_numpy(dtype=np.float64), y, s=9, c=colors, alpha=0.6)
+            a.axhline(0, color="grey", lw=0.8)
+            a.set(title=name, ylabel="contribution (log-odds)")
+        for k in range(len(top), 4):
+            ax[k // 2, k % 2].set_visible(False)
+
+    rows = [
+        {
+            "feature": features[i],
+            "mean_abs": float(importance[i]),
+            "towards_bad": float(np.mean(contrib[:, i] > 0)),
+            "max_push": float(contrib[:, i].max()),
+        }
+        for i in order
+    ]
+    excluded = list(meta.get("excluded") or [])
+    return {
+        "bars": svg("importance", bars, height=0.35 * len(features) + 1.0),
+        "dependence": svg("dependence", dependence, ncols=2, nrows=2, width=9.0, height=6.4),
+        "rows": rows,
+        "top": [features[i] for i in top],
+        "excluded": excluded,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Fairness

@@ -1,0 +1,143 @@
+"""Fairness: approval, true and false positive rates by Sex and by age band, with the gaps called out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .figures import NEGATIVE_COLOR, svg
+from .targets import Target
+
+AGE_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("<25", 0, 25),
+    ("25\u201335", 25, 35),
+    ("35\u201350", 35, 50),
+    ("50+", 50, float("inf")),
+)
+MIN_GROUP = 10
+"""Groups smaller than this are shown but left out of the gap call-outs: their rates are noise."""
+
+
+def age_band(age: pd.Series) -> pd.Series:
+    """The report's age bands: <25, 25–35, 35–50, 50+ (lower bound inclusive)."""
+    values = age.to_numpy(dtype=np.float64)
+    out = np.full(len(values), None, dtype=object)
+    for name, low, high in AGE_BANDS:
+        out[(values >= low) & (values < high)] = name
+    return pd.Series(out, index=age.index)
+
+
+def _group_rates(
+    groups: pd.Series, refused: np.ndarray, targets: Sequence[Target], holdout: pd.DataFrame
+) -> list[dict[str, Any]]:
+    rows = []
+    known_risk = (
+        holdout["risk"].notna().to_numpy() if "risk" in holdout.columns else np.zeros(len(holdout), bool)
+    )
+    order = [g for g in _group_order(groups) if g is not None]
+    for group in order:
+        mask = (groups == group).to_numpy()
+        row: dict[str, Any] = {
+            "group": str(group),
+            "n": int(mask.sum()),
+            "approval": float(np.mean(~refused[mask])),
+        }
+        for t in targets:
+            sub = mask if t.key == "label" else mask[known_risk]
+            r = refused if t.key == "label" else refused[known_risk]
+            bad, good = sub & (t.y == 1), sub & (t.y == 0)
+            row[f"tpr_{t.key}"] = float(np.mean(r[bad])) if bad.any() else float("nan")
+            row[f"fpr_{t.key}"] = float(np.mean(r[good])) if good.any() else float("nan")
+        rows.append(row)
+    return rows
+
+
+def _group_order(groups: pd.Series) -> list[Any]:
+    bands = [b[0] for b in AGE_BANDS]
+    present = list(pd.unique(groups.dropna()))
+    return [b for b in bands if b in present] if set(present) <= set(bands) else sorted(present)
+
+
+def gaps(rows: Sequence[Mapping[str, Any]], metrics: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The largest difference per rate between groups large enough to mean something."""
+    sized = [r for r in rows if r["n"] >= MIN_GROUP]
+    gaps = []
+    for key, label in metrics:
+        valid = [r for r in sized if not np.isnan(r[key])]
+        if len(valid) < 2:
+            continue
+        low = min(valid, key=lambda r: r[key])
+        high = max(valid, key=lambda r: r[key])
+        gap = {
+            "metric": label,
+            "low": low["group"],
+            "low_value": low[key],
+            "high": high["group"],
+            "high_value": high[key],
+            "gap": high[key] - low[key],
+        }
+        if key == "approval" and high[key] > 0:
+            gap["ratio"] = low[key] / high[key]
+        gaps.append(gap)
+    return sorted(gaps, key=lambda g: -g["gap"])
+
+
+def section(
+    holdout: pd.DataFrame, threshold: float, targets: Sequence[Target], meta: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Rates by group against every set of labels, an approval chart, and the largest gaps."""
+    refused = holdout["probability"].to_numpy(dtype=np.float64) >= threshold
+    metrics = [("approval", "Approval rate")]
+    for t in targets:
+        metrics += [(f"tpr_{t.key}", f"TPR vs {t.name}"), (f"fpr_{t.key}", f"FPR vs {t.name}")]
+    groupings = []
+    if "Sex" in holdout.columns and holdout["Sex"].notna().any():
+        groupings.append(("Sex", holdout["Sex"].astype(object).where(holdout["Sex"].notna(), None)))
+    if "Age" in holdout.columns:
+        groupings.append(("Age band", age_band(holdout["Age"])))
+    sections: list[dict[str, Any]] = []
+    for title, groups in groupings:
+        rows = _group_rates(groups, refused, targets, holdout)
+        sections.append({"title": title, "rows": rows, "gaps": gaps(rows, metrics)})
+    # The approval gap of each grouping always, then its largest TPR/FPR gaps.
+    largest: list[dict[str, Any]] = []
+    for section in sections:
+        approval = [g for g in section["gaps"] if g["metric"] == "Approval rate"]
+        others = [g for g in section["gaps"] if g["metric"] != "Approval rate"][:2]
+        largest += [dict(g, grouping=section["title"]) for g in approval + others]
+
+    def chart(_f: Any, ax: Any) -> None:
+        for j, section in enumerate(sections):
+            a = ax[0, j]
+            names = [r["group"] for r in section["rows"]]
+            a.bar(names, [r["approval"] for r in section["rows"]], color=NEGATIVE_COLOR)
+            for x, r in enumerate(section["rows"]):
+                a.annotate(
+                    f"{100 * r['approval']:.0f}%\nn={r['n']}",
+                    (x, r["approval"]),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                )
+            a.set(title=f"Approval rate by {section['title']}", ylim=(0, 1.2), ylabel="Share approved")
+
+    features = list(meta.get("features") or [])
+    return {
+        "sections": sections,
+        "metrics": metrics,
+        "largest": largest,
+        "chart": svg("fairness", chart, ncols=max(1, len(sections)), width=4.5 * max(1, len(sections)))
+        if sections
+        else "",
+        "sex_in_model": "Sex" in features,
+        "min_group": MIN_GROUP,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Label provenance

@@ -16,6 +16,8 @@ from ..features import encode
 from .figures import ACCENT, NEGATIVE_COLOR, POSITIVE_COLOR, svg
 
 TOP_EFFECTS = 4
+MAX_POINTS = 1500
+"""Dots per dependence plot: a seeded sample of a large holdout keeps the SVG small and readable."""
 
 
 def contributions(booster: Any, meta: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
@@ -51,21 +53,26 @@ def section(bundle_path: Path, meta: Mapping[str, Any], holdout: pd.DataFrame) -
         ax[0, 0].barh(names, importance[order][::-1], color=ACCENT)
         ax[0, 0].set(xlabel="Mean |contribution| to the log-odds of bad risk")
 
+    rng = np.random.default_rng(0)
+    shown = (
+        np.sort(rng.choice(len(holdout), MAX_POINTS, replace=False)) if len(holdout) > MAX_POINTS else None
+    )
+
     def dependence(_f: Any, ax: Any) -> None:
-        rng = np.random.default_rng(0)
+        sample = holdout if shown is None else holdout.iloc[shown]
         for k, i in enumerate(top):
             a = ax[k // 2, k % 2]
             name = features[i]
             f = field_by_name(name)
-            y = contrib[:, i]
+            y = contrib[:, i] if shown is None else contrib[shown, i]
             colors = np.where(y > 0, POSITIVE_COLOR, NEGATIVE_COLOR)
             if f.is_category:
                 levels = list(f.levels())
-                codes = pd.Categorical(holdout[name], categories=levels).codes
+                codes = pd.Categorical(sample[name], categories=levels).codes
                 a.scatter(codes + rng.uniform(-0.2, 0.2, len(codes)), y, s=9, c=colors, alpha=0.6)
                 a.set_xticks(range(len(levels)), levels, rotation=30, ha="right", fontsize=7)
             else:
-                a.scatter(holdout[name].to_numpy(dtype=np.float64), y, s=9, c=colors, alpha=0.6)
+                a.scatter(sample[name].to_numpy(dtype=np.float64), y, s=9, c=colors, alpha=0.6)
             a.axhline(0, color="grey", lw=0.8)
             a.set(title=name, ylabel="contribution (log-odds)")
         for k in range(len(top), 4):
@@ -86,6 +93,7 @@ def section(bundle_path: Path, meta: Mapping[str, Any], holdout: pd.DataFrame) -
         "dependence": svg("dependence", dependence, ncols=2, nrows=2, width=9.0, height=6.4),
         "rows": rows,
         "top": [features[i] for i in top],
+        "sampled": None if shown is None else len(shown),
         "excluded": excluded,
     }
 

@@ -162,3 +162,11 @@ def test_sex_is_out_of_the_model_by_default() -> None:
     assert "Purpose" not in feature_columns(exclude=["Sex", "purpose"])
     with pytest.raises(InputError, match="unknown column 'Colour'"):
         feature_columns(exclude=["Colour"])
+
+
+def test_a_missing_outcome_keeps_the_row(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{HEADER},Risk\n{GOOD},good\n{GOOD},\n{GOOD},maybe\n")
+    apps = read_applications(path)
+    assert apps.frame.index.tolist() == [1, 2]
+    assert apps.frame["Risk"].iloc[0] == "good" and pd.isna(apps.frame["Risk"].iloc[1])
+    assert [(r.row, r.column) for r in apps.rejects] == [(3, "Risk")]

@@ -513,7 +513,8 @@ def _check_categories(
             values[k] = given[k] = canonical
         elif text.lower() in MISSING_TOKENS:
             values[k], given[k] = (UNKNOWN, None) if f.missing_is_unknown else (None, None)
-            error = None if f.missing_is_unknown else "missing value"
+            # An application may come without its outcome: Risk is only ever used to measure.
+            error = None if f.missing_is_unknown or f.name == OUTCOME.name else "missing value"
         elif on_unknown == "unknown" and f.name != OUTCOME.name:
             values[k], given[k] = UNKNOWN, text
         else:

@@ -6,12 +6,8 @@ fails these tests with the command that installs it: the page is not tested by s
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "report"))
 from rubric_labels import labels_file  # noqa: E402
+from serving_support import preauth_serve  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 API_KEY = "page-test-key-7f3a"
@@ -44,12 +41,6 @@ class Server:
     def client(self, key: str | None = API_KEY) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -87,53 +78,8 @@ def page_models(tmp_path_factory: pytest.TempPathFactory, bundled_risk: Path) ->
 def server(tmp_path_factory: pytest.TempPathFactory, page_models: Path) -> Iterator[Server]:
     """`preauth serve` on a free port with API keys switched on, until the session ends."""
     work = tmp_path_factory.mktemp("page-server")
-    port = free_port()
-    database = work / "decisions.db"
-    log = work / "serve.log"
-    env = {
-        **os.environ,
-        "PREAUTH_API_KEYS": f"other-key,{API_KEY}",
-        "PREAUTH_DATABASE_URL": f"sqlite:///{database}",
-    }
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from preauth.cli import main; main()",
-                "--models-dir",
-                str(page_models),
-                "serve",
-                "--port",
-                str(port),
-                "--host",
-                "127.0.0.1",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=work,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"preauth serve did not start:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield Server(url, page_models, database, log)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with preauth_serve(page_models, work, api_keys=f"other-key,{API_KEY}") as url:
+        yield Server(url, page_models, work / "decisions.db", work / "serve.log")
 
 
 @pytest.fixture(scope="session")

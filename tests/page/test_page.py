@@ -252,3 +252,19 @@ def test_a_wrong_key_is_asked_again(browser: Any, server: Any, api_key: str) -> 
         assert tab.evaluate("sessionStorage.getItem('preauth.apiKey')") == api_key
     finally:
         context.close()
+
+
+def test_without_api_keys_the_page_never_asks(browser: Any, page_models: Path, tmp_path: Path) -> None:
+    from serving_support import preauth_serve
+
+    context = browser.new_context()
+    try:
+        with preauth_serve(page_models, tmp_path, api_keys=None) as url:
+            tab = context.new_page()
+            tab.goto(url + "/")
+            tab.wait_for_function("document.querySelector('#model-badge').textContent === 'model v1'")
+            tab.click("#score-submit")  # the schema's example application
+            tab.wait_for_selector("#score-result .decision-id")
+            assert not tab.is_visible("#key-dialog")
+    finally:
+        context.close()

@@ -231,3 +231,19 @@ def test_report_command_unknown_version_is_one_line(risk_bundle: Path) -> None:
     assert result.returncode == 3
     assert result.stderr.strip().count("\n") == 0
     assert "no model 'v99'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_on_the_originals_llm_labels_without_outcomes(original_dir: Path, tmp_path: Path) -> None:
+    """The original pipeline's Llama 3 labels have no Risk beside them: one set of labels, said so."""
+    from preauth.training import TrainingConfig, train_from_file
+
+    labels = original_dir / "credit_data_with_targets.csv"
+    result = train_from_file(
+        labels, TrainingConfig(trials=3, folds=3, seed=1), tmp_path / "models", progress=False
+    )
+    html = (Path(result.bundle_path) / report.REPORT_FILE).read_text(encoding="utf-8")
+    text = text_of(html)
+    assert "No real outcomes in the holdout" in text
+    assert "credit_data_with_targets.csv" in text
+    assert "vs real outcome" not in text and "TPR vs real" not in text
+    assert "By Sex" in text and "By Age band" in text

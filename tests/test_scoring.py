@@ -177,3 +177,33 @@ def test_prepare_writes_canonical_layout(bundled_risk: Path, tmp_path: Path) -> 
     frame = pd.read_csv(out)
     assert list(frame.columns)[:2] == ["id", "Age"] and "Risk" in frame.columns
     assert (frame["Saving accounts"] == "unknown").sum() == 183
+
+
+def test_predict_explain_adds_reasons_in_every_format(
+    small_models_dir: Path, bundled_data: Path, tmp_path: Path
+) -> None:
+    result = preauth("--models-dir", small_models_dir, "predict", bundled_data, "-o", tmp_path, "--explain")
+    assert result.returncode == 0, result.stderr
+    [path] = tmp_path.glob("*.json")
+    decisions = json.loads(path.read_text())
+    for decision in decisions[:50]:
+        reasons = decision["reasons"]
+        assert 1 <= len(reasons) <= 4
+        assert {r["feature"] for r in reasons} <= set(load_bundle(small_models_dir).features)
+        toward_bad = [r for r in reasons if r["contribution"] > 0]
+        assert all("bad" in r["direction"] for r in toward_bad)
+    result = preauth(
+        "--models-dir",
+        small_models_dir,
+        "predict",
+        bundled_data,
+        "-o",
+        tmp_path,
+        "--explain",
+        "--format",
+        "parquet",
+    )
+    assert result.returncode == 0, result.stderr
+    [parquet] = tmp_path.glob("*.parquet")
+    # Values mix numbers and categories, so columnar formats keep each row's reasons as JSON text.
+    assert json.loads(pq.read_table(parquet).to_pylist()[0]["reasons"]) == decisions[0]["reasons"]

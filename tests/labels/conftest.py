@@ -6,16 +6,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from labels_support import DATA, first  # noqa: E402
 from openai_server import ChatServer  # noqa: E402
 
-from preauth.applications import Applications, read_applications, validate  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "src" / "preauth" / "data"
+from preauth.applications import Applications, read_applications  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -36,12 +34,6 @@ def chat_server(_server: ChatServer) -> Iterator[ChatServer]:
 @pytest.fixture(scope="session")
 def german() -> Applications:
     return read_applications(DATA / "german_credit_risk.csv")
-
-
-def first(applications: Applications, n: int) -> Applications:
-    """The first n applications as their own set (all distinct in the bundled data)."""
-    table = pd.read_csv(applications.source, dtype=str, keep_default_na=False).head(n)
-    return validate(table, source=applications.source)
 
 
 @pytest.fixture

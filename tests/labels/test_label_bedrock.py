@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from labels_support import first
 
-from conftest import first
 from preauth.applications import Applications
 from preauth.errors import ConfigurationError, ProviderError
 from preauth.labels import label_applications

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from labels_support import first
 from openai_server import ChatServer, default_reply
 
-from conftest import first
 from preauth.applications import Applications
 from preauth.errors import ConfigurationError, ProviderError
 from preauth.labels import LABEL_COLUMNS, label_applications

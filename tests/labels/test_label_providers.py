@@ -7,8 +7,8 @@ import sys
 import types
 
 import pytest
+from labels_support import first
 
-from conftest import first
 from preauth.applications import Applications
 from preauth.labels import label_applications
 from preauth.providers import Completion, LabelProvider, Params, Prompt, get_provider

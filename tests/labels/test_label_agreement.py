@@ -128,3 +128,18 @@ def test_write_is_atomic(tmp_path: Path, german) -> None:
         write_labels(Broken(frame), target)
     assert [p.name for p in target.parent.iterdir()] == ["labels.csv"]
     assert pd.read_csv(target, dtype=str, keep_default_na=False).shape[0] == len(frame)
+
+
+def test_original_descriptions_are_classified_as_given(original_dir: Path, chat_server) -> None:
+    from labels_support import first
+
+    from preauth.providers import get_provider
+
+    labels = read_labels(original_dir / "credit_data_with_targets.csv")
+    apps = first(labels.applications, 3)
+    provider = get_provider("openai:m", base_url=chat_server.url)
+    frame = label_applications(apps, provider, descriptions=labels.description.head(3), progress=False)
+    assert chat_server.count("describe") == 0 and chat_server.count("classify") == 3
+    assert frame["description"].iloc[0].startswith("The customer is a 67-year-old male")
+    sent = chat_server.requests[0]["messages"][-1]["content"]
+    assert "Description: The customer is a 67-year-old male" in sent

@@ -208,6 +208,7 @@ class Labeler:
 
     def label(self, application: dict[str, Any], description: str | None = None) -> Outcome:
         """Describe (unless a description is given), then classify one applicant."""
+        description = clean_description(description or "")  # files from elsewhere carry stray quotes
         if not description:
             described = self.describe(application)
             if not described.description:

@@ -80,3 +80,23 @@ def test_killed_run_resumes_exactly(chat_server: ChatServer, tmp_path: Path) -> 
     assert again.returncode == 0
     assert chat_server.count() - first_calls == 2 * N - saved  # a third run asks nothing at all
     assert f"0 calls, {2 * N} cached" in stderr.decode()
+
+
+def test_ctrl_c_stops_promptly_and_keeps_what_was_answered(chat_server: ChatServer, tmp_path: Path) -> None:
+    source = tmp_path / "apps.csv"
+    data = Path(__file__).resolve().parents[2] / "src" / "preauth" / "data" / "german_credit_risk.csv"
+    pd.read_csv(data, dtype=str, keep_default_na=False).head(N).to_csv(source, index=False)
+    output, cache = tmp_path / "labels.csv", tmp_path / "cache.sqlite"
+    chat_server.latency = 0.3  # the whole run would take about 6 s
+    process = run_label(chat_server, source, output, cache)
+    deadline = time.monotonic() + 60
+    while chat_server.count() < 8 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+    assert time.monotonic() - interrupted < 3.0  # in-flight calls finish; nothing new is started
+    assert process.returncode != 0
+    assert not output.exists()
+    assert chat_server.count() <= 8 + 4
+    assert cached(cache) >= 8

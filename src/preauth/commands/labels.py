@@ -70,7 +70,13 @@ def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Retries per call on throttling and transient errors (exponential backoff, jitter).",
         ),
-        click.option("--temperature", type=click.FloatRange(0, 2), default=0.0, show_default=True),
+        click.option(
+            "--temperature",
+            type=click.FloatRange(0, 2),
+            default=0.0,
+            show_default=True,
+            help="Sampling temperature; 0 keeps answers repeatable.",
+        ),
         click.option(
             "--cache",
             "cache_path",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import re
 import tempfile
@@ -32,6 +31,7 @@ import numpy as np
 from .applications import FIELDS, field_by_name
 from .errors import ModelBundleError
 from .features import category_levels, feature_types
+from .files import write_text_atomic
 
 FORMAT = "preauth-bundle"
 FORMAT_VERSION = 1
@@ -81,12 +81,8 @@ def fingerprint(data: bytes) -> str:
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON to a temporary file beside ``path``, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, default=_json_default)
-        handle.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(payload, indent=2, default=_json_default) + "\n"
+    write_text_atomic(path, text)
 
 
 def _json_default(value: Any) -> Any:
@@ -124,6 +120,7 @@ def save_bundle(
     """
     models_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=models_dir))
+    staging.chmod(0o755)
     booster.save_model(str(staging / MODEL_FILE))
     for name, data in (extra_files or {}).items():
         (staging / name).write_bytes(data)

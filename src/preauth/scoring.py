@@ -12,10 +12,7 @@ row: a million results are written in about the time the booster takes to score 
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +26,7 @@ from .applications import Applications, Reject
 from .bundles import Bundle
 from .errors import ConfigurationError
 from .features import encode
+from .files import atomic_path
 
 OutputFormat = Literal["json", "jsonl", "parquet", "csv"]
 FORMATS: tuple[str, ...] = ("json", "jsonl", "parquet", "csv")
@@ -122,20 +120,6 @@ def _plain(value: Any) -> Any:
 
 # --------------------------------------------------------------------------------------------
 # Files
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` that is renamed onto it only when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def results_path(directory: Path, fmt: OutputFormat, now: datetime | None = None) -> Path:

@@ -15,8 +15,6 @@ column, and :func:`measure_labels` measures it against real outcomes.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ..applications import FIELDS, OUTCOME, Applications
+from ..files import atomic_path
 from ..prompts import DEFAULT_VERSION
 from ..providers import LabelProvider, Params, get_provider
 from ..providers.cache import CompletionCache
@@ -199,16 +198,9 @@ def write_labels(frame: pd.DataFrame, path: str | Path) -> Path:
     ``.parquet`` writes Parquet; anything else CSV with empty cells for missing values.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as temporary:
         if path.suffix.lower() in {".parquet", ".pq"}:
             frame.astype(str).replace({"None": ""}).to_parquet(temporary, index=False)
         else:
             frame.to_csv(temporary, index=False, na_rep="")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path

@@ -9,8 +9,6 @@ model trained on provider labels can look excellent against them and mediocre ag
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..bundles import read_meta
+from ..files import write_text_atomic
 from . import effects, fairness, performance, provenance, search
 from .effects import contributions
 from .fairness import AGE_BANDS, age_band
@@ -34,11 +33,7 @@ def write_report(bundle_path: Path) -> Path:
     bundle_path = Path(bundle_path)
     html = render_report(bundle_path)
     target = bundle_path / REPORT_FILE
-    fd, tmp = tempfile.mkstemp(prefix=f".{REPORT_FILE}.", dir=bundle_path)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(html)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the report is meant to be read and served
-    os.replace(tmp, target)
+    write_text_atomic(target, html)
     return target
 
 

@@ -209,7 +209,9 @@ def test_predict_explain_adds_reasons_in_every_format(
     assert json.loads(pq.read_table(parquet).to_pylist()[0]["reasons"]) == decisions[0]["reasons"]
 
 
-def test_written_files_are_readable_by_others(small_models_dir: Path, bundled_data: Path, tmp_path: Path) -> None:
+def test_written_files_are_readable_by_others(
+    small_models_dir: Path, bundled_data: Path, tmp_path: Path
+) -> None:
     scored = score(load_bundle(small_models_dir), read_applications(bundled_data))
     path = write_results(scored, tmp_path / "out.json", "json")
     assert path.stat().st_mode & 0o777 == 0o644

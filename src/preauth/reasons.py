@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -42,7 +42,13 @@ class Reason:
     text: str
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "feature": self.feature,
+            "value": self.value,
+            "contribution": self.contribution,
+            "direction": self.direction,
+            "text": self.text,
+        }
 
 
 def contributions(bundle: Bundle, matrix: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ same key race each other.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import queue
@@ -64,6 +65,11 @@ decisions = sa.Table(
 )
 
 _COLUMNS = tuple(c.name for c in decisions.columns if c.name != "seq")
+_JSON_COLUMNS = frozenset({"input", "reasons", "contributions"})
+_SQLITE_INSERT = (
+    f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
+)
 MAX_PAGE = 500
 
 
@@ -133,11 +139,17 @@ class DecisionStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)
+        self._raw: Any = None
+        self._raw_lock = threading.Lock()
 
     def migrate(self) -> None:
         migrate(self.engine)
 
     def close(self) -> None:
+        with self._raw_lock:
+            if self._raw is not None:
+                self._raw.close()
+                self._raw = None
         self.engine.dispose()
 
     # -- writing ---------------------------------------------------------------------------
@@ -150,18 +162,22 @@ class DecisionStore:
         """
         if not items:
             return []
-        rows = [{c: item.get(c) for c in _COLUMNS} for item in items]
-        for row in rows:
-            row["created_at"] = _parse_time(row["created_at"])
-        keys = [row["idempotency_key"] for row in rows if row["idempotency_key"]]
-        with self.engine.begin() as connection:
-            connection.execute(self._insert(bool(keys)), rows)
-            stored: dict[str, dict[str, Any]] = {}
-            if keys:
-                found = connection.execute(
-                    sa.select(decisions).where(decisions.c.idempotency_key.in_(set(keys)))
-                ).mappings()
-                stored = {row["idempotency_key"]: _to_api(row) for row in found}
+        keys = [item["idempotency_key"] for item in items if item.get("idempotency_key")]
+        if self.engine.dialect.name == "sqlite":
+            self._save_sqlite(items)
+        else:
+            rows = [{c: item.get(c) for c in _COLUMNS} for item in items]
+            for row in rows:
+                row["created_at"] = _parse_time(row["created_at"])
+            with self.engine.begin() as connection:
+                connection.execute(self._insert(bool(keys)), rows)
+        if not keys:
+            return list(items)
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(decisions).where(decisions.c.idempotency_key.in_(set(keys)))
+            ).mappings()
+            stored = {row["idempotency_key"]: _to_api(row) for row in found}
         out: list[dict[str, Any]] = []
         for item in items:
             key = item.get("idempotency_key")
@@ -170,6 +186,46 @@ class DecisionStore:
             else:
                 out.append(item)
         return out
+
+    def _save_sqlite(self, items: Sequence[dict[str, Any]]) -> None:
+        """SQLite's insert on one raw connection with one prepared statement.
+
+        SQLAlchemy costs ~0.1 ms per transaction, more than SQLite's own insert and commit in WAL
+        mode; the values are written in exactly the formats SQLAlchemy reads back (naive UTC
+        ``YYYY-MM-DD HH:MM:SS.ffffff`` timestamps, JSON text, 0/1 booleans).
+        """
+        rows = []
+        for item in items:
+            row = []
+            for column in _COLUMNS:
+                value = item.get(column)
+                if column == "created_at":
+                    value = _parse_time(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+                elif column in _JSON_COLUMNS:
+                    value = None if value is None and column == "contributions" else _json_dumps(value)
+                elif column == "is_fraud":
+                    value = 1 if value else 0
+                row.append(value)
+            rows.append(row)
+        with self._raw_lock:
+            if self._raw is None:
+                self._raw = self.engine.raw_connection()
+                # checkpoints happen in checkpoint(), off the request path
+                self._raw.cursor().execute("PRAGMA wal_autocheckpoint=0")
+            try:
+                cursor = self._raw.cursor()
+                cursor.executemany(_SQLITE_INSERT, rows)
+                self._raw.commit()
+            except BaseException:
+                self._raw.rollback()
+                raise
+
+    def checkpoint(self) -> None:
+        """Move SQLite's write-ahead log into the database file (PASSIVE: never blocks writers)."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _insert(self, with_keys: bool) -> Any:
         name = self.engine.dialect.name
@@ -344,4 +400,48 @@ class GroupCommit:
         start = 0
         for items, future in batch:
             future.set_result(stored[start : start + len(items)])
+            start += len(items)
+
+
+class LoopCommit:
+    """Group commit on the event loop's own thread, for SQLite.
+
+    A SQLite commit in WAL mode with ``synchronous=NORMAL`` takes tens of microseconds, less than
+    handing the work to a thread and back; so the decisions of every request that reached this
+    point in one turn of the event loop are inserted and committed together, right there, and
+    their requests resumed. (PostgreSQL's commit waits for the server and its disk: it goes
+    through :class:`GroupCommit`'s thread instead.)
+    """
+
+    def __init__(self, store: DecisionStore) -> None:
+        self.store = store
+        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]] = []
+        self._scheduled = False
+
+    async def keep(self, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        self._pending.append((list(items), future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        rows = [row for items, _ in batch for row in items]
+        try:
+            stored = self.store.save(rows)
+        except Exception as error:  # nobody in this batch is acknowledged
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(
+                        StoreUnavailable(f"the decision store refused the write ({type(error).__name__})")
+                    )
+            return
+        start = 0
+        for items, future in batch:
+            if not future.done():  # a client that went away cancels its wait, not the commit
+                future.set_result(stored[start : start + len(items)])
             start += len(items)

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from ..settings import Settings
-from ..store import DecisionStore, GroupCommit, StoreUnavailable
+from ..store import DecisionStore, GroupCommit, LoopCommit, StoreUnavailable
 from .observability import Telemetry
 from .routes import decisions, metrics, model, sagemaker
 from .runtime import Runtime
@@ -57,16 +57,23 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        writer = GroupCommit(store)
+        writer: GroupCommit | LoopCommit
+        writer = LoopCommit(store) if store.engine.dialect.name == "sqlite" else GroupCommit(store)
         app.state.runtime = Runtime(settings, source, store, writer, telemetry)
-        watcher = asyncio.create_task(_follow_promotions(source, telemetry, reload_interval))
+        chores = [
+            asyncio.create_task(_follow_promotions(source, telemetry, reload_interval)),
+            asyncio.create_task(_checkpoints(store)),
+        ]
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            await asyncio.to_thread(writer.close)
+            for chore in chores:
+                chore.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chore
+            if isinstance(writer, GroupCommit):
+                await asyncio.to_thread(writer.close)
+            store.checkpoint()
             store.close()
 
     app = FastAPI(
@@ -123,6 +130,16 @@ def _mount_page(app: FastAPI) -> tuple[str, ...]:
         return ()
     app.include_router(page.router)
     return tuple(getattr(page, "PUBLIC_PATHS", DEFAULT_PUBLIC))
+
+
+async def _checkpoints(store: DecisionStore, interval: float = 1.0) -> None:
+    """Fold SQLite's write-ahead log into the database once a second, off the request path."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(store.checkpoint)
+        except Exception:
+            log.exception("checkpointing the decision store failed")
 
 
 async def _follow_promotions(source: ModelSource, telemetry: Telemetry, interval: float) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from ..settings import Settings
-from ..store import DecisionStore, GroupCommit, StoreUnavailable
+from ..store import DecisionStore, GroupCommit, LoopCommit, StoreUnavailable
 from .observability import Telemetry
 from .serving import ModelSource
 
@@ -19,12 +19,15 @@ class Runtime:
     settings: Settings
     source: ModelSource
     store: DecisionStore
-    writer: GroupCommit
+    writer: GroupCommit | LoopCommit
     telemetry: Telemetry
 
     async def keep(self, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store decisions; returns once they are committed (or as stored under their idempotency keys)."""
-        stored = await asyncio.wrap_future(self.writer.submit(decisions))
+        if isinstance(self.writer, LoopCommit):
+            stored = await self.writer.keep(decisions)
+        else:
+            stored = await asyncio.wrap_future(self.writer.submit(decisions))
         for item in stored:
             if not item.get("replayed"):
                 self.telemetry.count_decision(item["target"], item["model_version"])

@@ -25,6 +25,7 @@ import numpy as np
 from ..bundles import ALIASES_FILE, META_FILE, Bundle, load_bundle, read_aliases, resolve
 from ..reasons import BIAS, contributions, principal_reasons
 from ..settings import Settings
+from .booster_calls import BoosterCalls, fast_calls
 from .intake import Intake, encode_rows
 
 log = logging.getLogger("preauth.service")
@@ -39,10 +40,23 @@ class Served:
     bundle: Bundle
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    calls: BoosterCalls | None = None
+
     def __post_init__(self) -> None:
         # One thread per prediction: with a row or two per call, thread hand-off costs more than
         # the trees, and the service gets its parallelism from concurrent requests and workers.
         self.bundle.booster.set_param({"nthread": 1})
+        self.calls = fast_calls(self.bundle, _probe(self.bundle.features))
+
+    def probability(self, matrix: np.ndarray) -> np.ndarray:
+        if self.calls is not None:
+            return self.calls.probability(matrix)
+        return np.asarray(self.bundle.booster.inplace_predict(matrix), dtype=np.float64).reshape(-1)
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        if self.calls is not None:
+            return self.calls.contributions(matrix)
+        return contributions(self.bundle, matrix)
 
     @property
     def version(self) -> str:
@@ -59,8 +73,8 @@ class Served:
         """Score, explain and describe each application as a decision (not yet stored)."""
         bundle = self.bundle
         matrix = encode_rows(accepted, bundle.features)
-        probability = np.asarray(bundle.booster.inplace_predict(matrix), dtype=np.float64).reshape(-1)
-        contribs = contributions(bundle, matrix)
+        probability = self.probability(matrix)
+        contribs = self.contributions(matrix)
         now = datetime.now(UTC)
         out = []
         for i, item in enumerate(accepted):
@@ -93,6 +107,19 @@ class Served:
                 }
             )
         return out
+
+
+def _probe(features: Sequence[str]) -> np.ndarray:
+    """Rows that exercise every level of every category, and missing values, for checking calls."""
+    from ..applications import FIELDS, example_application
+    from .intake import check_records
+
+    records = [example_application()]
+    for f in FIELDS:
+        for level in f.levels() if f.is_category else ():
+            records.append({**example_application(), f.name: level})
+    records.append({**example_application(), "Saving accounts": None, "Checking account": None, "Age": 99})
+    return encode_rows(check_records(records).accepted, features)
 
 
 def _batch_key(key: str | None, index: int) -> str | None:

@@ -65,6 +65,7 @@ decisions = sa.Table(
 )
 
 _COLUMNS = tuple(c.name for c in decisions.columns if c.name != "seq")
+INLINE_ROWS = 256  # LoopCommit writes up to this many rows on the event loop itself
 _JSON_COLUMNS = frozenset({"input", "reasons", "contributions"})
 _SQLITE_INSERT = (
     f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
@@ -417,6 +418,7 @@ class LoopCommit:
         self.store = store
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]] = []
         self._scheduled = False
+        self._in_thread = 0
 
     async def keep(self, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -431,15 +433,45 @@ class LoopCommit:
         self._scheduled = False
         batch, self._pending = self._pending, []
         rows = [row for items, _ in batch for row in items]
+        if len(rows) > INLINE_ROWS or self._in_thread:
+            # A big batch is written beside the loop, not on it; while it is, so are the others,
+            # so that the loop never waits for the connection's lock.
+            self._in_thread += 1
+            done = asyncio.get_running_loop().run_in_executor(None, self.store.save, rows)
+            done.add_done_callback(lambda finished: self._settle(batch, finished))
+            return
         try:
             stored = self.store.save(rows)
-        except Exception as error:  # nobody in this batch is acknowledged
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(
-                        StoreUnavailable(f"the decision store refused the write ({type(error).__name__})")
-                    )
+        except Exception as error:
+            self._fail(batch, error)
             return
+        self._resolve(batch, stored)
+
+    def _settle(
+        self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]], finished: Any
+    ) -> None:
+        self._in_thread -= 1
+        error = finished.exception()
+        if error is not None:
+            self._fail(batch, error)
+        else:
+            self._resolve(batch, finished.result())
+
+    @staticmethod
+    def _fail(
+        batch: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]], error: BaseException
+    ) -> None:
+        """Nobody in this batch is acknowledged."""
+        failure = StoreUnavailable(f"the decision store refused the write ({type(error).__name__})")
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(failure)
+
+    @staticmethod
+    def _resolve(
+        batch: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]],
+        stored: list[dict[str, Any]],
+    ) -> None:
         start = 0
         for items, future in batch:
             if not future.done():  # a client that went away cancels its wait, not the commit

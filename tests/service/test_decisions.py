@@ -158,3 +158,27 @@ def test_openapi_is_published_with_examples_from_the_schema(serve):
     assert props["Purpose"]["enum"] == list(applications.field_by_name("Purpose").categories)
     assert props["Age"]["minimum"] == 18 and props["Age"]["maximum"] == 100
     assert not math.isnan(props["Credit amount"]["exclusiveMinimum"])
+
+
+def test_a_big_batch_beside_single_requests(serve):
+    """A batch large enough to be scored and written off the event loop, with small requests beside it."""
+    server = serve()
+    big = [application(Age=18 + i % 80, Duration=1 + i % 60) for i in range(1500)]
+    with ThreadPoolExecutor(5) as pool:
+        batch = pool.submit(lambda: server.client().post("/v1/decisions/batch", json=big))
+        singles = list(
+            pool.map(lambda _: server.client().post("/v1/decisions", json=application()), range(40))
+        )
+        answer = batch.result()
+    assert answer.status_code == 200 and len(answer.json()["decisions"]) == 1500
+    assert all(s.status_code == 201 for s in singles)
+    with server.client() as client:
+        listed, cursor = 0, None
+        while True:
+            page = client.get(
+                "/v1/decisions", params={"limit": 500, **({"cursor": cursor} if cursor else {})}
+            ).json()
+            listed += len(page["decisions"])
+            if not (cursor := page["next_cursor"]):
+                break
+    assert listed == 1540

@@ -9,6 +9,7 @@ promotion drops nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -29,6 +30,7 @@ from .booster_calls import BoosterCalls, fast_calls
 from .intake import Intake, encode_rows
 
 log = logging.getLogger("preauth.service")
+INLINE_ROWS = 32
 BAD_RISK = "bad risk"
 GOOD_RISK = "good risk"
 
@@ -61,6 +63,27 @@ class Served:
     @property
     def version(self) -> str:
         return self.bundle.version
+
+    async def decide_soon(
+        self,
+        accepted: Sequence[Intake],
+        *,
+        request_id: str,
+        channel: str,
+        idempotency_key: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """:meth:`decide`, on the event loop for a few rows, in a thread for many.
+
+        TreeSHAP costs ~0.15 ms a row: a 10,000-row batch would hold the event loop for seconds,
+        while XGBoost's C calls release the GIL and can run beside it.
+        """
+        if len(accepted) <= INLINE_ROWS:
+            return self.decide(
+                accepted, request_id=request_id, channel=channel, idempotency_key=idempotency_key
+            )
+        return await asyncio.to_thread(
+            self.decide, accepted, request_id=request_id, channel=channel, idempotency_key=idempotency_key
+        )
 
     def decide(
         self,

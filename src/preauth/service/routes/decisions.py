@@ -61,7 +61,7 @@ async def create_decision(request: Request, idempotency_key: IdempotencyKey = No
         return _problems_answer([p.as_dict() for p in checked.problems])
     served = rt.source.current
     state = request.scope["state"]
-    decisions = served.decide(
+    decisions = await served.decide_soon(
         checked.accepted,
         request_id=state["request_id"],
         channel=_channel(request),
@@ -101,7 +101,7 @@ async def create_batch(request: Request, idempotency_key: IdempotencyKey = None)
         return _problems_answer(problems)
     served = rt.source.current
     state = request.scope["state"]
-    decisions = served.decide(
+    decisions = await served.decide_soon(
         checked.accepted,
         request_id=state["request_id"],
         channel=_channel(request),

@@ -104,7 +104,9 @@ async def _invoke(request: Request) -> Response:
         return json_response(422, error_body(422, problems[0]["message"], problems))
     served = rt.source.current
     state = request.scope["state"]
-    decisions = served.decide(checked.accepted, request_id=state["request_id"], channel="invocations")
+    decisions = await served.decide_soon(
+        checked.accepted, request_id=state["request_id"], channel="invocations"
+    )
     stored = await rt.keep(decisions)
     state["model_version"] = served.version
     state["decisions"] = len(stored)

@@ -83,7 +83,7 @@ def explain(bundle: Bundle, matrix: np.ndarray, frame: pd.DataFrame) -> list[lis
 def principal_reasons(
     features: Sequence[str],
     values: Sequence[Any],
-    contribution: Sequence[float],
+    contribution: Sequence[float] | np.ndarray,
     *,
     threshold: float = 0.5,
     limit: int = MAX_REASONS,

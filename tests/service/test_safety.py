@@ -136,7 +136,7 @@ def test_unexpected_failures_answer_500_without_a_traceback(serve, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("/secret/internal/path exploded")
 
-    server.app.state.runtime.source.current.decide = broken
+    server.app.state.runtime.source.current.decide_many = broken
     with caplog.at_level(logging.ERROR, logger="preauth.service"), server.client() as client:
         answer = client.post("/v1/decisions", json=application())
     assert answer.status_code == 500

@@ -23,7 +23,7 @@ from .observability import Telemetry
 from .routes import decisions, metrics, model, sagemaker
 from .runtime import Runtime
 from .security import FrontDoor, error_body, install_error_handlers, json_response
-from .serving import ModelSource, model_source
+from .serving import Decider, ModelSource, model_source
 
 log = logging.getLogger("preauth.service")
 DEFAULT_PUBLIC = ("/", "/static/", "/favicon.ico")
@@ -59,7 +59,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         writer: GroupCommit | LoopCommit
         writer = LoopCommit(store) if store.engine.dialect.name == "sqlite" else GroupCommit(store)
-        app.state.runtime = Runtime(settings, source, store, writer, telemetry)
+        app.state.runtime = Runtime(settings, source, store, writer, telemetry, Decider(source))
         chores = [
             asyncio.create_task(_follow_promotions(source, telemetry, reload_interval)),
             asyncio.create_task(_checkpoints(store)),

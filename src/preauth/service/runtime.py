@@ -11,7 +11,7 @@ from fastapi import Request
 from ..settings import Settings
 from ..store import DecisionStore, GroupCommit, LoopCommit, StoreUnavailable
 from .observability import Telemetry
-from .serving import ModelSource
+from .serving import Decider, ModelSource
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Runtime:
     store: DecisionStore
     writer: GroupCommit | LoopCommit
     telemetry: Telemetry
+    decider: Decider
 
     async def keep(self, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store decisions; returns once they are committed (or as stored under their idempotency keys)."""

@@ -64,27 +64,6 @@ class Served:
     def version(self) -> str:
         return self.bundle.version
 
-    async def decide_soon(
-        self,
-        accepted: Sequence[Intake],
-        *,
-        request_id: str,
-        channel: str,
-        idempotency_key: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """:meth:`decide`, on the event loop for a few rows, in a thread for many.
-
-        TreeSHAP costs ~0.15 ms a row: a 10,000-row batch would hold the event loop for seconds,
-        while XGBoost's C calls release the GIL and can run beside it.
-        """
-        if len(accepted) <= INLINE_ROWS:
-            return self.decide(
-                accepted, request_id=request_id, channel=channel, idempotency_key=idempotency_key
-            )
-        return await asyncio.to_thread(
-            self.decide, accepted, request_id=request_id, channel=channel, idempotency_key=idempotency_key
-        )
-
     def decide(
         self,
         accepted: Sequence[Intake],
@@ -94,42 +73,116 @@ class Served:
         idempotency_key: str | None = None,
     ) -> list[dict[str, Any]]:
         """Score, explain and describe each application as a decision (not yet stored)."""
+        meta = Request(request_id, channel, idempotency_key)
+        return self.decide_many([(accepted, meta)])[0]
+
+    def decide_many(self, requests: Sequence[tuple[Sequence[Intake], Request]]) -> list[list[dict[str, Any]]]:
+        """The decisions of several requests, scored with one call to the booster for all their rows."""
         bundle = self.bundle
-        matrix = encode_rows(accepted, bundle.features)
+        rows = [item for accepted, _ in requests for item in accepted]
+        matrix = encode_rows(rows, bundle.features)
         probability = self.probability(matrix)
         contribs = self.contributions(matrix)
         now = datetime.now(UTC)
-        out = []
-        for i, item in enumerate(accepted):
-            p = float(probability[i])
-            bad = p >= bundle.threshold
-            row = contribs[i]
-            values = [item.values[name] for name in bundle.features]
-            reasons = principal_reasons(bundle.features, values, row, threshold=bundle.threshold)
-            explained = {name: float(row[j]) for j, name in enumerate(bundle.features)}
-            explained[BIAS] = float(row[-1])
-            key = idempotency_key if len(accepted) == 1 else _batch_key(idempotency_key, i)
-            out.append(
-                {
-                    "id": str(uuid.uuid4()),
-                    "request_id": request_id,
-                    "idempotency_key": key,
-                    "created_at": now,
-                    "timestamp": now.isoformat(),
-                    "channel": channel,
-                    "model_version": bundle.version,
-                    "input": item.given,
-                    "probability": p,
-                    "target": BAD_RISK if bad else GOOD_RISK,
-                    "is_fraud": bool(bad),
-                    "decision": "decline" if bad else "approve",
-                    "confidence": max(p, 1.0 - p),
-                    "threshold": bundle.threshold,
-                    "reasons": [r.as_dict() for r in reasons],
-                    "contributions": explained,
-                }
-            )
+        stamp = now.isoformat()
+        out: list[list[dict[str, Any]]] = []
+        i = 0
+        for accepted, meta in requests:
+            decisions = []
+            for position, item in enumerate(accepted):
+                decisions.append(self._decision(item, float(probability[i]), contribs[i], now, stamp, meta))
+                if len(accepted) > 1:
+                    decisions[-1]["idempotency_key"] = _batch_key(meta.idempotency_key, position)
+                i += 1
+            out.append(decisions)
         return out
+
+    def _decision(
+        self, item: Intake, p: float, row: np.ndarray, now: datetime, stamp: str, meta: Request
+    ) -> dict[str, Any]:
+        bundle = self.bundle
+        bad = p >= bundle.threshold
+        values = [item.values[name] for name in bundle.features]
+        reasons = principal_reasons(bundle.features, values, row, threshold=bundle.threshold)
+        explained = {name: float(row[j]) for j, name in enumerate(bundle.features)}
+        explained[BIAS] = float(row[-1])
+        return {
+            "id": str(uuid.uuid4()),
+            "request_id": meta.request_id,
+            "idempotency_key": meta.idempotency_key,
+            "created_at": now,
+            "timestamp": stamp,
+            "channel": meta.channel,
+            "model_version": bundle.version,
+            "input": item.given,
+            "probability": p,
+            "target": BAD_RISK if bad else GOOD_RISK,
+            "is_fraud": bool(bad),
+            "decision": "decline" if bad else "approve",
+            "confidence": max(p, 1.0 - p),
+            "threshold": bundle.threshold,
+            "reasons": [r.as_dict() for r in reasons],
+            "contributions": explained,
+        }
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a decision records about the request that asked for it."""
+
+    request_id: str
+    channel: str
+    idempotency_key: str | None = None
+
+
+class Decider:
+    """Decides the applications of concurrent requests together.
+
+    Every request that reaches :meth:`decide` in one turn of the event loop joins one call to the
+    booster: XGBoost's fixed cost per call (a DMatrix, node statistics for TreeSHAP, thread set-up)
+    is paid once for all of them. A lone request waits for nothing: the batch is decided as soon
+    as the loop comes round. A request with many rows is decided in a thread, beside the loop
+    (TreeSHAP costs ~0.15 ms a row; XGBoost's C calls release the GIL).
+    """
+
+    def __init__(self, source: ModelSource) -> None:
+        self.source = source
+        self._pending: list[tuple[Sequence[Intake], Request, asyncio.Future[list[dict[str, Any]]]]] = []
+        self._scheduled = False
+
+    async def decide(
+        self,
+        accepted: Sequence[Intake],
+        *,
+        request_id: str,
+        channel: str,
+        idempotency_key: str | None = None,
+    ) -> list[dict[str, Any]]:
+        meta = Request(request_id, channel, idempotency_key)
+        if len(accepted) > INLINE_ROWS:
+            served = self.source.current
+            return (await asyncio.to_thread(served.decide_many, [(accepted, meta)]))[0]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        self._pending.append((accepted, meta, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        try:
+            results = self.source.current.decide_many([(accepted, meta) for accepted, meta, _ in batch])
+        except Exception as error:  # each waiting request fails the way it would have alone
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (_, _, future), decisions in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(decisions)
 
 
 def _probe(features: Sequence[str]) -> np.ndarray:

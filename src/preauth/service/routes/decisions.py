@@ -59,16 +59,15 @@ async def create_decision(request: Request, idempotency_key: IdempotencyKey = No
     checked = check_records([data])
     if checked.problems:
         return _problems_answer([p.as_dict() for p in checked.problems])
-    served = rt.source.current
     state = request.scope["state"]
-    decisions = await served.decide_soon(
+    decisions = await rt.decider.decide(
         checked.accepted,
         request_id=state["request_id"],
         channel=_channel(request),
         idempotency_key=idempotency_key,
     )
     (stored,) = await rt.keep(decisions)
-    state["model_version"] = served.version
+    state["model_version"] = decisions[0]["model_version"]
     if rt.settings.log_application_data:
         state["application_data"] = stored["input"]
     if stored.get("replayed"):
@@ -99,16 +98,15 @@ async def create_batch(request: Request, idempotency_key: IdempotencyKey = None)
     problems = [p.as_dict() for p in checked.problems]
     if not checked.accepted:
         return _problems_answer(problems)
-    served = rt.source.current
     state = request.scope["state"]
-    decisions = await served.decide_soon(
+    decisions = await rt.decider.decide(
         checked.accepted,
         request_id=state["request_id"],
         channel=_channel(request),
         idempotency_key=idempotency_key if idempotency_key is None else f"{idempotency_key}#batch",
     )
     stored = await rt.keep(decisions)
-    state["model_version"] = served.version
+    state["model_version"] = decisions[0]["model_version"]
     state["decisions"] = len(stored)
     return json_response(200, {"decisions": [public(d) for d in stored], "rejects": problems})
 

@@ -102,13 +102,12 @@ async def _invoke(request: Request) -> Response:
     if not checked.accepted:
         problems = [p.as_dict() for p in checked.problems]
         return json_response(422, error_body(422, problems[0]["message"], problems))
-    served = rt.source.current
     state = request.scope["state"]
-    decisions = await served.decide_soon(
+    decisions = await rt.decider.decide(
         checked.accepted, request_id=state["request_id"], channel="invocations"
     )
     stored = await rt.keep(decisions)
-    state["model_version"] = served.version
+    state["model_version"] = decisions[0]["model_version"]
     state["decisions"] = len(stored)
     if rt.settings.log_application_data:
         state["application_data"] = [d["input"] for d in stored]

@@ -18,7 +18,7 @@
 MLflow is not a preauth dependency. It needs its own environment (it pins an older pyarrow than
 preauth uses); make one once with:
 
-    python -m venv ../mlflow-venv && ../mlflow-venv/bin/pip install mlflow xgboost-cpu scikit-learn pandas
+    python3 -m venv ../mlflow-venv && ../mlflow-venv/bin/pip install mlflow xgboost-cpu scikit-learn pandas
 
 and pass ``--mlflow-python ../mlflow-venv/bin/python`` (default: this interpreter, if it has mlflow).
 ab comes from Debian: ``apt-get install -y apache2-utils``. Goal: preauth >= 10x MLflow's requests/s at
@@ -34,7 +34,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -161,6 +160,40 @@ def run_ab(url: str, body: str, concurrency: int, requests: int, workdir: Path) 
     }
 
 
+def store_url(postgres: str | None, work: Path) -> tuple[str, str | None]:
+    """The decision store's URL: a SQLite file, or a fresh schema on the PostgreSQL server."""
+    if not postgres:
+        return f"sqlite:///{work / 'decisions.db'}", None
+    import sqlalchemy as sa
+
+    schema = f"preauth_bench_{os.getpid()}_{int(time.time())}"
+    engine = sa.create_engine(postgres)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine.dispose()
+    joiner = "&" if "?" in postgres else "?"
+    return f"{postgres}{joiner}options=-csearch_path%3D{schema}", schema
+
+
+def drop_schema(postgres: str, schema: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    engine.dispose()
+
+
+def count_decisions(database_url: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        count = int(connection.exec_driver_sql("SELECT count(*) FROM decisions").scalar_one())
+    engine.dispose()
+    return count
+
+
 def acknowledged(metrics_url: str) -> int:
     """Decisions preauth answered 201 to, from its own /metrics (summed over its workers)."""
     with urllib.request.urlopen(metrics_url, timeout=10) as answer:
@@ -187,6 +220,13 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=200, help="Trees in the model (default 200).")
     parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=None,
+        help="Store decisions in PostgreSQL (a schema of its own, dropped afterwards), e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test; default: a SQLite file.",
+    )
     args = parser.parse_args()
 
     if shutil.which("ab") is None:
@@ -280,7 +320,7 @@ def main() -> None:
             start_new_session=True,
         )
         processes.append(mlflow_server)
-        db = work / "decisions.db"
+        database_url, schema = store_url(args.postgres, work)
         preauth_log = (work / "preauth.log").open("w")
         preauth_server = subprocess.Popen(
             [
@@ -295,7 +335,7 @@ def main() -> None:
                 "--workers",
                 str(args.workers),
                 "--database-url",
-                f"sqlite:///{db}",
+                database_url,
                 "--no-access-log",
             ],
             stdout=preauth_log,
@@ -318,6 +358,7 @@ def main() -> None:
         if abs(ours - theirs) > 1e-5:
             raise SystemExit("the two servers disagree: not the same model")
 
+        print(f"preauth stores its decisions in {'PostgreSQL' if args.postgres else 'SQLite (WAL)'}")
         print(
             f"warming up, then ab: one-application JSON POSTs (preauth {args.workers} worker(s), "
             f"MLflow {args.mlflow_workers} worker(s), {os.cpu_count()} cores)",
@@ -338,8 +379,7 @@ def main() -> None:
             )
 
         answered = acknowledged(f"http://127.0.0.1:{preauth_port}/metrics")
-        with sqlite3.connect(db) as connection:
-            stored = connection.execute("SELECT count(*) FROM decisions").fetchone()[0]
+        stored = count_decisions(database_url)
 
         print()
         print(
@@ -376,6 +416,8 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         shutil.rmtree(work, ignore_errors=True)
+        if args.postgres and schema:
+            drop_schema(args.postgres, schema)
 
 
 if __name__ == "__main__":

@@ -79,8 +79,11 @@ class Telemetry:
         if self._served == version:
             return
         if self._served is not None:
-            with contextlib.suppress(KeyError):
-                self.model.remove(self._served)
+            if self.multiprocess_dir is not None:  # samples live in files: a removed label would linger
+                self.model.labels(self._served).set(0)
+            else:
+                with contextlib.suppress(KeyError):
+                    self.model.remove(self._served)
         self.model.labels(version).set(1)
         self._served = version
 

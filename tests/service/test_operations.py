@@ -113,3 +113,26 @@ def test_preauth_serve_with_two_workers_and_sagemaker_port(models_dir, tmp_path)
     assert "Traceback" not in err, err
     assert f"serving model v1 on http://127.0.0.1:{port} (2 workers)" in err
     assert Path(tmp_path / "served.db").exists()
+
+
+def test_a_broken_promotion_keeps_the_served_model(serve, own_models):
+    server = serve(models_dir=own_models, reload_interval=0.05)
+    bundles.write_json_atomic(own_models / bundles.ALIASES_FILE, {"production": "v9"})
+    time.sleep(0.5)
+    with httpx.Client(base_url=server.url) as client:
+        assert client.post("/v1/decisions", json=application()).json()["model_version"] == "v1"
+        assert client.get("/ping").json()["model_version"] == "v1"
+    bundles.promote(own_models, "v2")
+    deadline = time.monotonic() + 5
+    while httpx.get(f"{server.url}/ping").json()["model_version"] != "v2":
+        assert time.monotonic() < deadline, "the fixed alias was not picked up"
+        time.sleep(0.05)
+
+
+def test_request_ids_are_echoed_only_when_tame(serve):
+    server = serve()
+    with httpx.Client(base_url=server.url) as client:
+        tame = client.get("/ping", headers={"X-Request-ID": "abc-123"})
+        wild = client.get("/ping", headers={"X-Request-ID": "<script>" + "x" * 100})
+    assert tame.headers["x-request-id"] == "abc-123"
+    assert wild.headers["x-request-id"] != "<script>" and len(wild.headers["x-request-id"]) == 32

@@ -17,6 +17,7 @@ wraps every request:
 from __future__ import annotations
 
 import hmac
+import re
 import logging
 import time
 import uuid
@@ -41,6 +42,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 access_log = logging.getLogger("preauth.access")
 log = logging.getLogger("preauth.service")
 OPEN_PATHS = ("/ping",)
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a caller's X-Request-ID is kept only if it is this tame
 
 
 class BodyTooLarge(Exception):
@@ -102,8 +104,8 @@ class FrontDoor:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
-        request_id = request_id[:64]
+        offered_id = _header(scope, b"x-request-id")
+        request_id = offered_id if offered_id and _SAFE_ID.fullmatch(offered_id) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         path = scope["path"]

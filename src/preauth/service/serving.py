@@ -263,12 +263,13 @@ class ModelSource:
             return False
         return self.ref in read_aliases(self.models_dir) or self.ref == "production"
 
-    def _alias_stamp(self) -> tuple[int, int] | None:
+    def _alias_stamp(self) -> tuple[int, int, int] | None:
+        """Changes whenever the alias file is replaced (promote writes a new file and renames it)."""
         try:
             st = os.stat(self.models_dir / ALIASES_FILE)
         except OSError:
             return None
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def refresh(self) -> bool:
         """Swap in the bundle the alias now names, if it changed; True when a swap happened."""

@@ -17,8 +17,8 @@ wraps every request:
 from __future__ import annotations
 
 import hmac
-import re
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping

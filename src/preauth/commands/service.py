@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,10 @@ def serve(
     )
     if settings.serve_model:
         os.environ["PREAUTH_SERVE_MODEL"] = settings.serve_model
-    uvicorn.run("preauth.service.app:app_from_environment", factory=True, workers=workers, **common)
+    try:
+        uvicorn.run("preauth.service.app:app_from_environment", factory=True, workers=workers, **common)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _redacted(url: str) -> str:

@@ -56,9 +56,11 @@ def test_results_match_the_original_format_key_for_key(
         datetime.fromisoformat(mine["timestamp"])
 
 
+@pytest.mark.parametrize("small", [scoring.SMALL, 0], ids=["indented", "native-writer"])
 def test_every_format_holds_the_same_results(
-    small_models_dir: Path, bundled_data: Path, tmp_path: Path
+    small_models_dir: Path, bundled_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: int
 ) -> None:
+    monkeypatch.setattr(scoring, "SMALL", small)
     bundle = load_bundle(small_models_dir)
     scored = score(bundle, read_applications(bundled_data))
     expected = result_objects(scored)

@@ -46,6 +46,7 @@ class Field:
     required: bool = True
     aliases: tuple[str, ...] = ()
     readable: Mapping[str, str] = field(default_factory=dict)
+    unit: str = ""
 
     @property
     def is_category(self) -> bool:
@@ -64,7 +65,7 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("Age", "age", "integer", "Applicant's age in years", 35, minimum=18, maximum=100),
+    Field("Age", "age", "integer", "Applicant's age in years", 35, minimum=18, maximum=100, unit="years"),
     Field(
         "Sex",
         "sex",
@@ -82,6 +83,12 @@ FIELDS: tuple[Field, ...] = (
         2,
         minimum=0,
         maximum=3,
+        readable={
+            "0": "unskilled, non-resident",
+            "1": "unskilled, resident",
+            "2": "skilled",
+            "3": "highly skilled",
+        },
     ),
     Field(
         "Housing",
@@ -121,8 +128,9 @@ FIELDS: tuple[Field, ...] = (
         2500,
         positive=True,
         aliases=("amount",),
+        unit="DM",
     ),
-    Field("Duration", "duration", "integer", "Loan duration in months", 12, positive=True),
+    Field("Duration", "duration", "integer", "Loan duration in months", 12, positive=True, unit="months"),
     Field(
         "Purpose",
         "purpose",

@@ -114,7 +114,7 @@ def _reason(feature: str, value: Any, contribution: float) -> Reason:
         value=shown,
         contribution=round(contribution, 6),
         direction=direction,
-        text=f"{describe(feature, shown)} pushed {direction}",
+        text=f"{describe(feature, shown)} {'raised' if contribution > 0 else 'lowered'} the risk",
     )
 
 
@@ -131,14 +131,17 @@ def plain_value(value: Any) -> Any:
 
 
 def describe(feature: str, value: Any) -> str:
-    """``Checking account is little``, ``Duration is 48``, ``Saving accounts is not known``."""
+    """``Credit amount of 15,000 DM``, ``Job: skilled (2)``, ``Checking account: little``."""
     f = field_by_name(feature)
     if value is None or value == UNKNOWN:
-        return f"{f.name} is not known"
+        return f"{f.name} not known"
     readable = f.readable.get(str(value)) if f.readable else None
     if readable:
-        return f"{f.name} is {value} ({readable})"
-    return f"{f.name} is {value}"
+        return f"{f.name}: {readable} ({value})"
+    if f.is_category:
+        return f"{f.name}: {value}"
+    amount = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+    return f"{f.name} of {amount} {f.unit}".rstrip()
 
 
 def sigmoid(margin: float) -> float:

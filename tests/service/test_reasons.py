@@ -35,7 +35,8 @@ def test_contributions_sum_to_the_margin_of_the_answered_probability(serve):
             assert reason["direction"] == (
                 "towards bad risk" if reason["contribution"] > 0 else "towards good risk"
             )
-            assert reason["text"].startswith(reason["feature"]) and reason["direction"] in reason["text"]
+            verb = "raised the risk" if reason["contribution"] > 0 else "lowered the risk"
+            assert reason["text"].startswith(reason["feature"]) and reason["text"].endswith(verb)
         strongest = max((c for f, c in decision["contributions"].items() if f != "bias"), key=abs)
         assert any(abs(r["contribution"] - strongest) < 1e-6 for r in decision["reasons"])
 
@@ -66,6 +67,14 @@ def test_principal_reasons_split_between_both_directions():
     assert [r.feature for r in only_bad] == ["Age", "Job", "Housing", "Duration"]
     good_first = reasons.principal_reasons(names, values, [0.1, 0.0, 0.0, -0.8, -0.3, 0.0, -1.0])
     assert [r.direction for r in good_first] == ["towards good risk", "towards good risk", "towards bad risk"]
-    assert good_first[0].text == "Duration is 24 pushed towards good risk"
+    assert good_first[0].text == "Duration of 24 months lowered the risk"
     unknown = reasons.principal_reasons(["Saving accounts"], ["unknown"], [0.4, 0.0])
-    assert unknown[0].text == "Saving accounts is not known pushed towards bad risk"
+    assert unknown[0].text == "Saving accounts not known raised the risk"
+    wording = reasons.principal_reasons(
+        ["Credit amount", "Job", "Housing"], [15000.0, 2.0, "rent"], [0.9, 0.5, 0.3, 0.0]
+    )
+    assert [r.text for r in wording] == [
+        "Credit amount of 15,000 DM raised the risk",
+        "Job: skilled (2) raised the risk",
+        "Housing: rent raised the risk",
+    ]

@@ -125,7 +125,7 @@ class Reason(BaseModel):
     value: Any = Field(examples=["little"])
     contribution: float = Field(description="Push on the log-odds of bad risk (TreeSHAP).", examples=[0.42])
     direction: str = Field(examples=["towards bad risk"])
-    text: str = Field(examples=["Checking account is little pushed towards bad risk"])
+    text: str = Field(examples=["Checking account: little raised the risk"])
 
 
 class Decision(BaseModel):

@@ -247,9 +247,9 @@ def _provenance(
     model = _most_common(table, "model", positions)
     prompt = _most_common(table, "prompt_version", positions)
     if provider:
-        measured = f"llm labels from {provider}/{prompt or model or 'unknown prompt'}"
+        measured = f"labels from {provider}/{prompt or model or 'unknown prompt'}"
     else:
-        measured = f"llm labels from {Path(source).name}"
+        measured = f"labels from {Path(source).name}"
     return {
         "source": source,
         "target": "llm",

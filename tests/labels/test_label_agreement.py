@@ -72,7 +72,7 @@ def test_labels_file_round_trip_joined_by_id(german, tmp_path: Path) -> None:
     itself = measure_labels(path)  # its own Risk column
     assert itself.accuracy == direct.accuracy
     labels = read_labels(path)
-    assert labels.provenance == "llm labels from rules/rubric-v1"
+    assert labels.provenance == "labels from rules/rubric-v1"
     assert labels.has_id_column
 
 
@@ -141,5 +141,6 @@ def test_original_descriptions_are_classified_as_given(original_dir: Path, chat_
     frame = label_applications(apps, provider, descriptions=labels.description.head(3), progress=False)
     assert chat_server.count("describe") == 0 and chat_server.count("classify") == 3
     assert frame["description"].iloc[0].startswith("The customer is a 67-year-old male")
-    sent = chat_server.requests[0]["messages"][-1]["content"]
-    assert "Description: The customer is a 67-year-old male" in sent
+    # Requests run concurrently, so find the first applicant's among them rather than by position.
+    sent = [r["messages"][-1]["content"] for r in chat_server.requests]
+    assert any("Description: The customer is a 67-year-old male" in text for text in sent)

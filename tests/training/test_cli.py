@@ -34,7 +34,7 @@ def test_train_end_to_end_shows_both_labellings(tmp_path: Path, labels_file: Pat
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "990 used" in out and "10 unlabeled" in out
-    assert "vs llm labels from rules/rubric-v1" in out and "vs real outcome (Risk)" in out
+    assert "vs labels from rules/rubric-v1" in out and "vs real outcome (Risk)" in out
     assert "Cohen's kappa" in out and "ROC AUC" in out and "Train − validation AUC gap" in out
     assert "version v1" in out
     assert (models / "v1" / "model.ubj").is_file()
@@ -63,7 +63,7 @@ def test_train_the_original_pipelines_labels_directly(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "v1" / "bundle.json").read_text())
     assert meta["label_provenance"]["counts"]["used"] == 1000
     assert meta["label_provenance"]["counts"]["bad_risk"] == 274
-    assert meta["metrics"]["measured_against"] == "llm labels from credit_data_with_targets.csv"
+    assert meta["metrics"]["measured_against"] == "labels from credit_data_with_targets.csv"
     assert meta["metrics"]["against_risk"] is None  # that file has no Risk column
 
 

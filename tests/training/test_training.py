@@ -43,7 +43,7 @@ def test_labels_bad_risk_is_the_positive_class(labels_file: Path) -> None:
         "good_risk": 990 - int(data.y.sum()),
     }
     assert list(data.frame.index[:2]) == [11, 12]  # rows 1-10 were unlabeled
-    assert data.measured_against == "llm labels from rules/rubric-v1"
+    assert data.measured_against == "labels from rules/rubric-v1"
     assert data.provenance["provider"] == "rules" and data.provenance["model"] == "rubric"
     agree = data.provenance["agreement_with_risk"]
     risk = (used["Risk"] == "bad").to_numpy(dtype=int)
@@ -247,7 +247,7 @@ def test_bundle_files_and_metadata(bundle_run, labels_file: Path) -> None:
         "library_versions"
     ]
     metrics = meta["metrics"]
-    assert metrics["measured_against"] == "llm labels from rules/rubric-v1"
+    assert metrics["measured_against"] == "labels from rules/rubric-v1"
     for block in (metrics["holdout"], metrics["against_risk"]):
         for key in (
             "roc_auc",

@@ -244,7 +244,7 @@ def label(
     )
     if "Risk" in frame.columns and bad + good:
         labels = [t or None for t in frame["target"]]
-        provenance = f"llm labels from {run['provider']}/{run['model']}"
+        provenance = f"labels from {run['provider']}/{run['model']}"
         show_agreement(
             agreement(labels, frame["Risk"], measured_against=f"Risk in {source.name}", provenance=provenance)
         )

@@ -69,7 +69,7 @@ def _provenance(table: pd.DataFrame, source: str) -> str:
     provider, model = _column(table, "provider"), _column(table, "model")
     if provider and model:
         pairs = (table[provider].astype(str) + "/" + table[model].astype(str)).unique()
-        return "llm labels from " + ", ".join(sorted(p for p in pairs if p != "/"))
+        return "labels from " + ", ".join(sorted(p for p in pairs if p != "/"))
     return f"labels from {Path(source).name}"
 
 

@@ -132,6 +132,15 @@ def test_bad_rows_are_rejected_with_reason_and_others_kept(
     assert reject.message(str(path)) == f"{path}, row 2, column '{column}': {reject.reason}"
 
 
+def test_a_row_with_the_wrong_number_of_fields_is_rejected_and_others_kept(tmp_path: Path) -> None:
+    path = write(tmp_path, f"{HEADER}\n{GOOD}\n{GOOD},extra\n{GOOD}\n30,male\n17{GOOD[2:]}\n{GOOD}\n")
+    apps = read_applications(path)
+    assert apps.frame.index.tolist() == [1, 3, 6]
+    assert [(r.row, r.column) for r in apps.rejects] == [(2, None), (4, None), (5, "Age")]
+    assert apps.rejects[0].message(str(path)) == f"{path}, row 2: has 10 fields, the header has 9"
+    assert apps.rejects[1].reason == "has 2 fields, the header has 9"
+
+
 def test_on_unknown_reads_unknown_categories(tmp_path: Path) -> None:
     path = write(tmp_path, f"{HEADER}\n30,male,2,castle,lots,little,1000,12,car\n")
     assert len(read_applications(path).rejects) == 1

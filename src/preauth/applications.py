@@ -264,6 +264,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return _read_csv(path)
 
 
+MALFORMED_ROWS = "preauth.malformed_rows"
+"""Key in a read table's ``attrs``: {row: (text, reason)} for CSV rows that could not be split into cells."""
+
+
 def _check_header(names: Sequence[str], source: str) -> None:
     seen: dict[str, str] = {}
     for raw in names:
@@ -292,25 +296,50 @@ def _read_csv(path: Path) -> pd.DataFrame:
     header = [h.strip() for h in header]
     _check_header(header, source)
     names = [f"c{i}" for i in range(len(header))]
-    try:
-        table = pacsv.read_csv(
+    malformed: dict[int, tuple[str, str]] = {}
+
+    def reject_row(row: Any) -> str:
+        # ``number`` counts the header as row 1; rows are numbered from the first data row.
+        reason = f"has {row.actual_columns} fields, the header has {row.expected_columns}"
+        malformed[int(row.number) - 1] = (row.text, reason)
+        return "skip"
+
+    def read(threaded: bool) -> Any:
+        return pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=1 << 24, use_threads=threaded
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=False,
+                invalid_row_handler=None if threaded else reject_row,
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
+
+    try:
+        try:
+            table = read(threaded=True)
+        except pa.ArrowInvalid as error:
+            if "columns, got" not in str(error):
+                raise
+            # A row with the wrong number of fields is a bad row, not a bad file: read again on one
+            # thread, where the parser knows each bad row's number, and keep a blank row in its place.
+            table = read(threaded=False)
     except pa.ArrowInvalid as error:
-        detail = str(error).splitlines()[0]
-        match = re.search(r"Expected (\d+) columns, got (\d+)", detail)
-        if match:
-            detail = f"expected {match.group(1)} fields, got {match.group(2)}"
-        raise InputError(f"malformed CSV: {detail}", source=source) from None
+        raise InputError(f"malformed CSV: {str(error).splitlines()[0]}", source=source) from None
     frame = table.to_pandas()
     frame.columns = pd.Index(header)
+    if malformed:
+        total = len(frame) + len(malformed)
+        frame.index = pd.Index([r for r in range(1, total + 1) if r not in malformed])
+        frame = frame.reindex(pd.RangeIndex(1, total + 1), fill_value="").reset_index(drop=True)
+        frame.attrs[MALFORMED_ROWS] = malformed
     return frame
 
 
@@ -416,7 +445,10 @@ def validate(
     n = len(table)
     rows = np.arange(1, n + 1)
     bad = np.zeros(n, dtype=bool)
-    reasons: dict[int, tuple[str, str, str]] = {}
+    reasons: dict[int, tuple[str | None, str, str]] = {}
+    for row, (text, reason) in table.attrs.get(MALFORMED_ROWS, {}).items():
+        bad[row - 1] = True
+        reasons[row - 1] = (None, text, reason)
     frame: dict[str, Any] = {}
     given: dict[str, Any] = {}
 

@@ -120,6 +120,19 @@ def test_404_and_415(serve):
         unknown = client.get("/v1/decisions/no-such-id")
         nowhere = client.get("/v2/anything")
         xml = client.post("/invocations", content=b"<app/>", headers={"Content-Type": "application/xml"})
+        body = json.dumps(application()).encode()
+        not_json = [
+            client.post(path, content=body, headers={"Content-Type": kind})
+            for path in ("/v1/decisions", "/v1/decisions/batch")
+            for kind in ("text/plain", "text/csv", "application/x-www-form-urlencoded")
+        ]
+        as_json = client.post(
+            "/v1/decisions", content=body, headers={"Content-Type": "application/json; charset=utf-8"}
+        )
+    assert as_json.status_code == 201
+    for answer in not_json:
+        assert answer.status_code == 415 and "send application/json" in answer.json()["error"]["message"]
+        assert_clean(answer)
     assert (
         unknown.status_code == 404
         and "no decision with id 'no-such-id'" in unknown.json()["error"]["message"]
@@ -128,6 +141,21 @@ def test_404_and_415(serve):
     assert xml.status_code == 415 and "text/csv or application/json" in xml.json()["error"]["message"]
     for answer in (unknown, nowhere, xml):
         assert_clean(answer)
+
+
+def test_model_cards_name_the_labels_file_without_its_directories(serve, own_models, tmp_path):
+    meta_file = own_models / "v1" / "bundle.json"
+    meta = json.loads(meta_file.read_text())
+    meta["label_provenance"] = {"source": str(tmp_path / "work" / "labels.csv"), "provider": "rules"}
+    meta_file.write_text(json.dumps(meta))
+    server = serve(models_dir=own_models)
+    with server.client() as client:
+        card = client.get("/v1/model")
+        page_card = client.get("/ui/model")
+    assert card.json()["label_provenance"] == {"source": "labels.csv", "provider": "rules"}
+    assert page_card.json()["label_source"] == "labels.csv"
+    for answer in (card, page_card):
+        assert str(tmp_path) not in answer.text and "/tmp/" not in answer.text
 
 
 def test_unexpected_failures_answer_500_without_a_traceback(serve, caplog):

@@ -37,16 +37,30 @@ def _problems_answer(problems: list[dict[str, Any]]) -> Response:
     return json_response(422, error_body(422, problems[0]["message"], problems))
 
 
+def _not_json(request: Request) -> Response | None:
+    """415 for a body declared as anything but JSON (a missing content type is read as JSON)."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind in ("", "application/json", "text/json") or kind.endswith("+json"):
+        return None
+    return json_response(415, error_body(415, f"unsupported content type '{kind}'; send application/json"))
+
+
 @router.post(
     "",
     summary="Decide one application (stored before the answer)",
     response_model=Decision,
-    responses={**ERRORS, 200: {"description": "The decision, replayed for a repeated Idempotency-Key."}},
+    responses={
+        **ERRORS,
+        200: {"description": "The decision, replayed for a repeated Idempotency-Key."},
+        415: {"description": "Content type other than application/json."},
+    },
     status_code=201,
     openapi_extra={"requestBody": single_body()},
 )
 async def create_decision(request: Request, idempotency_key: IdempotencyKey = None) -> Response:
     rt = runtime(request)
+    if (refused := _not_json(request)) is not None:
+        return refused
     if idempotency_key:
         earlier = await asyncio.to_thread(rt.store.by_idempotency_key, idempotency_key)
         if earlier is not None:
@@ -84,11 +98,13 @@ def _channel(request: Request) -> str:
     "/batch",
     summary="Decide several applications; bad rows are returned as rejects, the others decided",
     response_model=BatchAnswer,
-    responses=ERRORS,
+    responses={**ERRORS, 415: {"description": "Content type other than application/json."}},
     openapi_extra={"requestBody": batch_body()},
 )
 async def create_batch(request: Request, idempotency_key: IdempotencyKey = None) -> Response:
     rt = runtime(request)
+    if (refused := _not_json(request)) is not None:
+        return refused
     data = parse_json(await request.body())
     if isinstance(data, dict):
         data = data.get("instances", data.get("applications"))

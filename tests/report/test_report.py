@@ -170,6 +170,13 @@ def test_provenance_agreement_matches_the_labels(llm_holdout: pd.DataFrame, html
     assert f"On the {int(known.sum())} holdout applications with a known outcome" in html
 
 
+def test_provenance_names_the_labels_file_without_its_directories(llm_bundle: Path, html: str) -> None:
+    """The report is served over HTTP (/v1/model/report), where no internal path may appear."""
+    source = json.loads((llm_bundle / "bundle.json").read_text())["label_provenance"]["source"]
+    assert Path(source).is_absolute() and str(Path(source).parent) not in html
+    assert f'<td style="text-align:left">{Path(source).name}</td>' in html
+
+
 def test_search_best_trial_matches_trials_file(llm_bundle: Path, html: str) -> None:
     trials = pd.read_csv(llm_bundle / "trials.csv")
     done = trials[trials["state"] == "COMPLETE"]

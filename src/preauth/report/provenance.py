@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,9 @@ def section(meta: Mapping[str, Any], holdout: pd.DataFrame, trained: Target) -> 
     """The provenance saved by training, and the labels' agreement with Risk on the holdout."""
     provenance = meta.get("label_provenance") or {}
     items = [(str(k), readable(v)) for k, v in provenance.items() if not isinstance(v, Mapping)]
+    # the labels file by name: the trainer's directories mean nothing to a reader, and the
+    # report is served over HTTP, where no internal path may appear
+    items = [(k, PurePath(v).name if k == "source" and v else v) for k, v in items]
     nested = {
         NESTED_TITLES.get(str(k), str(k)): [(str(kk), readable(vv)) for kk, vv in v.items()]
         for k, v in provenance.items()

@@ -23,7 +23,7 @@ import csv
 import io
 import tempfile
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from fastapi import APIRouter, File, Request, UploadFile
@@ -135,7 +135,7 @@ def model_card(meta: dict[str, Any]) -> dict[str, Any]:
         "version": meta.get("version"),
         "created_at": meta.get("created_at"),
         "learned_from": trained_label_name(meta),
-        "label_source": provenance.get("source"),
+        "label_source": PurePath(provenance["source"]).name if provenance.get("source") else None,
         "provider": provenance.get("provider"),
         "prompt_version": provenance.get("prompt_version"),
         "threshold": meta.get("threshold"),

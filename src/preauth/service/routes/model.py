@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
@@ -31,13 +34,20 @@ async def model_card(request: Request) -> Response:
         "features": served.bundle.features,
         "excluded": meta.get("excluded"),
         "metrics": meta.get("metrics", {}),
-        "label_provenance": meta.get("label_provenance"),
+        "label_provenance": without_paths(meta.get("label_provenance")),
         "params": meta.get("params"),
         "library_versions": meta.get("library_versions"),
         "loaded_at": served.loaded_at.isoformat(),
         "report_url": "/v1/model/report" if has_report else None,
     }
     return json_response(200, card)
+
+
+def without_paths(provenance: Any) -> Any:
+    """Label provenance with the labels file by name only: no answer may carry an internal path."""
+    if not isinstance(provenance, dict) or not isinstance(provenance.get("source"), str):
+        return provenance
+    return {**provenance, "source": PurePath(provenance["source"]).name}
 
 
 @router.get(

@@ -128,3 +128,27 @@ def test_boto3_invoke_endpoint_works_by_pointing_endpoint_url_at_the_server(serv
     expected = batch_probabilities(models_dir, [application(**{"Saving accounts": "little"})])[0]
     assert from_csv["probability_fraud"] == pytest.approx(expected, abs=1e-9)
     assert list(from_json) == RESULT_KEYS
+
+
+def test_boto3_reads_the_reason_of_a_refused_invocation(serve):
+    import boto3
+
+    server = serve()
+    runtime = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=server.url,
+        region_name="eu-central-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    for content_type, body, status, reason in (
+        ("text/csv", "150,male,2,own,little,little,2500,12,car", 422, "row 1, column 'Age': 150 is outside"),
+        ("text/csv", "1,2,3", 422, "needs 9 fields"),
+        ("application/json", "{not json", 422, "invalid JSON"),
+        ("application/xml", "<app/>", 415, "send text/csv or application/json"),
+    ):
+        with pytest.raises(runtime.exceptions.ModelError) as refused:
+            runtime.invoke_endpoint(EndpointName="preauth", ContentType=content_type, Body=body)
+        answer = refused.value.response
+        assert answer["ResponseMetadata"]["HTTPStatusCode"] == status
+        assert reason in answer["Error"]["Message"], answer

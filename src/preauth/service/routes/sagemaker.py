@@ -90,18 +90,27 @@ async def endpoint_invocations(request: Request, endpoint_name: str) -> Response
     return await _invoke(request)
 
 
+def _refused(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response:
+    """An error answer boto3 can read: the message also at the top level, where botocore looks for
+    it (else a script sees an empty message), and the error type SageMaker gives a model's refusal,
+    so ``except runtime.exceptions.ModelError`` in an old script still catches it."""
+    body = {**error_body(status, message, errors), "message": message}
+    return json_response(status, body, {"x-amzn-ErrorType": "ModelError"})
+
+
 async def _invoke(request: Request) -> Response:
     rt = runtime(request)
     body = await request.body()
     try:
         records, single = _records(request.headers.get("content-type", ""), body)
+        checked = check_records(records)
     except _Unsupported as unsupported:
-        message = f"unsupported content type '{unsupported}'; send text/csv or application/json"
-        return json_response(415, error_body(415, message))
-    checked = check_records(records)
+        return _refused(415, f"unsupported content type '{unsupported}'; send text/csv or application/json")
+    except InputError as error:
+        return _refused(422, str(error), [{"row": error.row, "field": error.column, "message": str(error)}])
     if not checked.accepted:
         problems = [p.as_dict() for p in checked.problems]
-        return json_response(422, error_body(422, problems[0]["message"], problems))
+        return _refused(422, problems[0]["message"], problems)
     state = request.scope["state"]
     decisions = await rt.decider.decide(
         checked.accepted, request_id=state["request_id"], channel="invocations"

@@ -141,6 +141,39 @@ def test_a_row_with_the_wrong_number_of_fields_is_rejected_and_others_kept(tmp_p
     assert apps.rejects[1].reason == "has 2 fields, the header has 9"
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        (
+            "apps.csv",
+            f"{HEADER}\n{GOOD}\n30,male,2,own,little,little,1000,12,caf\xe9\n".encode("latin-1"),
+            "row 2",
+        ),
+        ("apps.csv", "\n".join([HEADER, *[GOOD] * 3000, GOOD + "\xe9"]).encode("latin-1"), "row 3001"),
+        ("apps.json", '{"Age": 30, "Purpose": "caf\xe9"}'.encode("latin-1"), "not UTF-8"),
+        ("apps.csv", HEADER.encode("utf-16"), "not UTF-8"),
+    ],
+)
+def test_text_that_is_not_utf8_is_one_line(tmp_path: Path, name: str, data: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(InputError) as caught:
+        read_applications(path)
+    assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+    assert "UTF-8" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_directory_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a directory"):
+        read_applications(tmp_path)
+
+
+def test_json_with_a_byte_order_mark_and_no_suffix_reads(tmp_path: Path) -> None:
+    record = dict(zip(HEADER.split(","), GOOD.split(","), strict=True))
+    path = write(tmp_path, "\ufeff" + json.dumps(record), "apps.txt")
+    assert len(read_applications(path)) == 1
+
+
 def test_on_unknown_reads_unknown_categories(tmp_path: Path) -> None:
     path = write(tmp_path, f"{HEADER}\n30,male,2,castle,lots,little,1000,12,car\n")
     assert len(read_applications(path).rejects) == 1

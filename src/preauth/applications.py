@@ -251,17 +251,35 @@ def read_table(path: str | Path) -> pd.DataFrame:
     source = str(path)
     if not path.exists():
         raise InputError("file not found", source=source)
+    if path.is_dir():
+        raise InputError("is a directory, not a file", source=source)
     if path.stat().st_size == 0:
         raise InputError("file is empty", source=source)
     suffix = path.suffix.lower()
     if suffix in {".parquet", ".pq"}:
         return _read_parquet(path)
-    if suffix in {".json", ".jsonl", ".ndjson"}:
-        return _read_json(path.read_bytes(), source)
-    head = path.open("rb").read(1).lstrip(b"\xef\xbb\xbf")
-    if head in (b"[", b"{"):
-        return _read_json(path.read_bytes(), source)
-    return _read_csv(path)
+    with path.open("rb") as handle:
+        head = handle.read(4).lstrip(b"\xef\xbb\xbf")[:1]
+    is_json = suffix in {".json", ".jsonl", ".ndjson"} or head in (b"[", b"{")
+    try:
+        return _read_json(path.read_bytes(), source) if is_json else _read_csv(path)
+    except UnicodeDecodeError:
+        raise _not_utf8(path, csv_rows=not is_json) from None
+
+
+def _not_utf8(path: Path, *, csv_rows: bool) -> InputError:
+    """The one-line error for text that is not UTF-8, naming the line (and a CSV's data row)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return InputError(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x} on line {line}); save the file as UTF-8",
+            source=str(path),
+            row=line - 1 if csv_rows and line > 1 else None,  # line 1 of a CSV is its header
+        )
+    return InputError("not UTF-8 text; save the file as UTF-8", source=str(path))
 
 
 MALFORMED_ROWS = "preauth.malformed_rows"
@@ -332,6 +350,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
             # thread, where the parser knows each bad row's number, and keep a blank row in its place.
             table = read(threaded=False)
     except pa.ArrowInvalid as error:
+        if "invalid UTF8" in str(error):
+            raise _not_utf8(path, csv_rows=True) from None
         raise InputError(f"malformed CSV: {str(error).splitlines()[0]}", source=source) from None
     frame = table.to_pandas()
     frame.columns = pd.Index(header)

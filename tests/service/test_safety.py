@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import httpx
 import pytest
@@ -173,17 +174,28 @@ def test_unexpected_failures_answer_500_without_a_traceback(serve, caplog):
     assert any("exploded" in r.getMessage() or r.exc_info for r in caplog.records)
 
 
+def access_lines(caplog) -> list[dict]:
+    """The access-log lines so far; the server writes its line just after the answer has gone out,
+    so the client may hold the answer a moment before the line exists."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "preauth.access"]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.01)
+
+
 def test_access_log_is_json_without_application_data_unless_asked(serve, caplog):
     with caplog.at_level(logging.INFO, logger="preauth.access"):
         quiet = serve()
         with quiet.client() as client:
             client.post("/v1/decisions", json=application(Purpose="vacation/others"))
-        lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "preauth.access"]
+        lines = access_lines(caplog)
         assert lines and lines[-1]["status"] == 201 and lines[-1]["path"] == "/v1/decisions"
         assert "vacation" not in caplog.text
         caplog.clear()
         chatty = serve(log_application_data=True)
         with chatty.client() as client:
             client.post("/v1/decisions", json=application(Purpose="vacation/others"))
-        last = [json.loads(r.getMessage()) for r in caplog.records if r.name == "preauth.access"][-1]
+        last = access_lines(caplog)[-1]
     assert last["application_data"]["Purpose"] == "vacation/others"

@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly_errors(func: F) -> F:
-    """Turn a PreauthError into ``preauth: <message>`` and its exit code."""
+    """Turn a PreauthError into ``preauth: <message>`` and its exit code; an OSError into exit code 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -31,6 +31,13 @@ def friendly_errors(func: F) -> F:
         except PreauthError as error:
             click.echo(f"preauth: error: {error}", err=True)
             sys.exit(error.exit_code)
+        except OSError as error:
+            # A file that cannot be read or written (a directory, no permission, a full disk): the
+            # path and the system's reason, in one line. A rename names its destination second.
+            path = error.filename2 or error.filename
+            reason = error.strerror or str(error)
+            click.echo(f"preauth: error: {path}: {reason}" if path else f"preauth: error: {reason}", err=True)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 

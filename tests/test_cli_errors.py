@@ -1,0 +1,36 @@
+"""The command line's promise for bad input and unusable paths: one line, the path, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PREAUTH = [sys.executable, "-m", "preauth"]
+
+
+def preauth(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PREAUTH, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_an_output_that_is_a_directory_is_one_line_not_a_traceback(
+    tmp_path: Path, bundled_data: Path
+) -> None:
+    (tmp_path / "taken").mkdir()
+    result = preauth("prepare", bundled_data, "-o", "taken", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "preauth: error: taken: Is a directory"
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "taken"]  # no temporary file left
+
+
+def test_an_input_that_is_not_utf8_is_one_line_with_its_row(tmp_path: Path) -> None:
+    source = tmp_path / "apps.csv"
+    source.write_bytes(
+        b"Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose\n"
+        b"30,male,2,own,little,little,1000,12,caf\xe9\n"
+    )
+    result = preauth("prepare", source, "-o", tmp_path / "out.csv")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"preauth: error: {source}, row 1: not UTF-8 text (byte 0xe9 on line 2); save the file as UTF-8"
+    )

@@ -96,6 +96,24 @@ def test_invalid_bodies_get_422_in_the_schemas_words(serve, body, field, reason)
     assert reject.reason == reason and reject.column == field
 
 
+def test_one_application_with_several_bad_fields_hears_of_each(serve):
+    body = application(Age=150, Housing="castle", **{"Credit amount": -5})
+    server = serve()
+    with server.client() as client:
+        answer = client.post("/v1/decisions", json=body)
+        batch = client.post("/v1/decisions/batch", json=[body, application()])
+    assert answer.status_code == 422
+    assert_clean(answer)
+    assert [(e["field"], e["reason"]) for e in answer.json()["error"]["errors"]] == [
+        ("Age", "150 is outside 18\u2013100"),
+        ("Housing", "'castle' is not one of: own, rent, free"),
+        ("Credit amount", "-5 is not positive"),
+    ]
+    assert answer.json()["error"]["message"].endswith("column 'Age': 150 is outside 18\u2013100")
+    # a batch keeps one reject per refused row, as file validation does
+    assert [r["field"] for r in batch.json()["rejects"]] == ["Age"]
+
+
 def test_other_422s(serve):
     server = serve()
     missing = {k: v for k, v in application().items() if k != "Purpose"}

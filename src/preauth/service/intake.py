@@ -92,9 +92,12 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def check_records(records: Sequence[Any]) -> Checked:
+def check_records(records: Sequence[Any], *, all_fields: bool = False) -> Checked:
     """Validate application objects; raises :class:`InputError` only when the request as a whole
-    is unusable (not objects, no applications, a required field absent from every object)."""
+    is unusable (not objects, no applications, a required field absent from every object).
+
+    A refused object has one problem (its first bad field, as file validation reports it), or with
+    ``all_fields`` one per bad field: a person fixing one application wants every mistake at once."""
     rows: list[Mapping[str, Any]] = []
     for number, record in enumerate(records, start=1):
         if isinstance(record, Mapping) and isinstance(record.get("input_data"), Mapping):
@@ -122,7 +125,10 @@ def check_records(records: Sequence[Any]) -> Checked:
     problems: list[Problem] = []
     for number, record in enumerate(rows, start=1):
         outcome = check_one(record, columns, number)
-        (problems if isinstance(outcome, Problem) else accepted).append(outcome)  # type: ignore[arg-type]
+        if isinstance(outcome, Intake):
+            accepted.append(outcome)
+        else:
+            problems.extend(field_problems(record, columns, number) if all_fields else [outcome])
     return Checked(accepted, problems, rows)
 
 
@@ -141,6 +147,19 @@ def check_one(record: Mapping[str, Any], columns: Mapping[str, str], row: int) -
             return outcome
         values[f.name], given[key] = outcome
     return Intake(row, values, given)
+
+
+def field_problems(record: Mapping[str, Any], columns: Mapping[str, str], row: int) -> list[Problem]:
+    """Every field of one object that fails its check (:func:`check_one` stops at the first)."""
+    problems = []
+    for f in FIELDS:
+        key = columns.get(f.name)
+        if key is not None:
+            text = _cell(record.get(key)).strip()
+            outcome = _category(f, text, row) if f.is_category else _number(f, text, row)
+            if isinstance(outcome, Problem):
+                problems.append(outcome)
+    return problems
 
 
 def _category(f: Field, text: str, row: int) -> tuple[Any, Any] | Problem:

@@ -70,7 +70,7 @@ async def create_decision(request: Request, idempotency_key: IdempotencyKey = No
         raise InputError(
             "expected one application object (for several, POST /v1/decisions/batch)", source=SOURCE
         )
-    checked = check_records([data])
+    checked = check_records([data], all_fields=True)
     if checked.problems:
         return _problems_answer([p.as_dict() for p in checked.problems])
     state = request.scope["state"]

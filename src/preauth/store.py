@@ -91,7 +91,11 @@ def open_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=8, max_overflow=8)
-    engine = sa.create_engine(parsed, **kwargs)
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (sa.exc.NoSuchModuleError, ImportError) as error:
+        shown = parsed.render_as_string(hide_password=True)
+        raise ConfigurationError(f"database_url '{shown}': {str(error).splitlines()[0]}") from None
     if parsed.get_backend_name() == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -144,7 +148,13 @@ class DecisionStore:
         self._raw_lock = threading.Lock()
 
     def migrate(self) -> None:
-        migrate(self.engine)
+        """Also the first connection: an unreachable or refusing database is one clear line."""
+        try:
+            migrate(self.engine)
+        except sa.exc.DBAPIError as error:
+            shown = self.engine.url.render_as_string(hide_password=True)
+            reason = str(error.orig or error).strip().splitlines()[0]
+            raise ConfigurationError(f"decision store {shown}: {reason}") from None
 
     def close(self) -> None:
         with self._raw_lock:

@@ -107,3 +107,42 @@ def test_group_commit_and_idempotency_in_one_batch(backend, tmp_path, request):
     assert store.count() == 2
     assert store.by_idempotency_key("k-1")["id"] == first["id"]
     store.close()
+
+
+def test_an_unreachable_or_unknown_database_is_one_clear_line(models_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from service_helpers import free_port
+
+    from preauth.errors import ConfigurationError
+
+    nobody = f"postgresql+psycopg://postgres:s3cret@127.0.0.1:{free_port()}/test"
+    with pytest.raises(ConfigurationError) as refused:
+        DecisionStore(nobody).migrate()
+    assert "Connection refused" in str(refused.value) and "s3cret" not in str(refused.value)
+    with pytest.raises(ConfigurationError, match="database_url 'nonsense://x': Can't load plugin"):
+        DecisionStore("nonsense://x")
+    env = {
+        **os.environ,
+        "PREAUTH_DATABASE_URL": nobody,
+        "PREAUTH_SAGEMAKER_MODEL_DIR": str(tmp_path / "none"),
+    }
+    served = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from preauth.cli import main; main()",
+            "--models-dir",
+            str(models_dir),
+            "serve",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode == 2
+    (line,) = served.stderr.strip().splitlines()
+    assert line.startswith("preauth: error: decision store postgresql+psycopg://postgres:***@127.0.0.1:")

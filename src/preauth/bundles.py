@@ -162,7 +162,13 @@ def read_aliases(models_dir: Path) -> dict[str, str]:
     path = models_dir / ALIASES_FILE
     if not path.exists():
         return {}
-    return dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        aliases = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelBundleError(f"{path}: unreadable aliases file ({error})") from None
+    if not isinstance(aliases, dict):
+        raise ModelBundleError(f"{path}: unreadable aliases file (not a JSON object)")
+    return dict(aliases)
 
 
 def resolve(models_dir: Path, ref: str | None = None) -> Path:
@@ -176,6 +182,8 @@ def resolve(models_dir: Path, ref: str | None = None) -> Path:
             raise ModelBundleError(f"no model in {models_dir}: run `preauth train` first")
     version = aliases.get(ref, ref)
     path = models_dir / version
+    if path.is_dir() and not (path / META_FILE).exists():
+        raise ModelBundleError(f"{path}: not a model bundle (no {META_FILE}); retrain or remove it")
     if not (path / META_FILE).exists():
         known = ", ".join(list_versions(models_dir)) or "none"
         raise ModelBundleError(f"no model '{ref}' in {models_dir} (versions: {known})")

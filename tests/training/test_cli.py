@@ -202,6 +202,7 @@ def test_a_good_copy_loads(bundle_copy: Path) -> None:
             lambda m: _edit_meta(m, lambda meta: meta["category_levels"]["Housing"].reverse()),
             "category levels differ",
         ),
+        (lambda m: (m / "v1" / "bundle.json").unlink(), "v1: not a model bundle"),
     ],
     ids=[
         "format-version",
@@ -212,6 +213,7 @@ def test_a_good_copy_loads(bundle_copy: Path) -> None:
         "fewer-features",
         "swapped-features",
         "levels",
+        "missing-meta",
     ],
 )
 def test_incompatible_bundles_are_refused(bundle_copy: Path, damage, message: str) -> None:
@@ -222,3 +224,13 @@ def test_incompatible_bundles_are_refused(bundle_copy: Path, damage, message: st
     assert result.exit_code == 3
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (bundle_copy / "aliases.json").exists()
+
+
+def test_a_damaged_aliases_file_is_one_line(bundle_copy: Path) -> None:
+    (bundle_copy / "aliases.json").write_text('{"production": ')
+    with pytest.raises(ModelBundleError, match="unreadable aliases file"):
+        load_bundle(bundle_copy)
+    result = CliRunner().invoke(cli, ["--models-dir", str(bundle_copy), "models", "promote", "v1"])
+    assert result.exit_code == 3
+    assert "aliases.json: unreadable aliases file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -201,6 +201,23 @@ def test_agreement_bad_input(tmp_path: Path, original_dir: Path) -> None:
     one_line_error(invoke("agreement", out, "--truth", tmp_path / "dup.csv"), 2, "id '7' appears twice")
 
 
+def test_agreement_names_rejected_rows_and_exits_2(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    assert invoke("label", RISK, "-o", labels, "--no-progress").exit_code == 0
+    table = pd.read_csv(labels, dtype=str, keep_default_na=False)
+    table.loc[4, "target"] = "maybe"
+    table.loc[6, "Age"] = "300"
+    table.to_csv(labels, index=False)
+    result = invoke("agreement", labels)
+    assert result.exit_code == 2
+    assert "applicants compared" in result.stdout and "rejected rows (left out)" in result.stdout
+    assert result.stderr.splitlines() == [
+        f"preauth: rejected: {labels}, row 5, column 'target': 'maybe' is not one of: good risk, bad risk, or empty",
+        f"preauth: rejected: {labels}, row 7, column 'Age': 300 is outside 18–100",
+    ]
+    assert '"n": 998' in invoke("agreement", labels, "--json").stdout
+
+
 def test_help_explains() -> None:
     for command in ("describe", "label", "agreement"):
         result = invoke(command, "--help")

@@ -25,7 +25,7 @@ from ..labels import (
 from ..prompts import BAD, GOOD
 from ..providers import LabelProvider, get_provider
 from ..scoring import write_rejects
-from .data import on_unknown_option, rejects_path_for, report_rejects
+from .data import SHOWN_REJECTS, on_unknown_option, rejects_path_for, report_rejects
 
 
 def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -282,8 +282,14 @@ def agreement_command(labels_file: Path, truth: Path | None, as_json: bool) -> N
     result = measure_labels(labels_file, truth)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
-        return
-    show_agreement(result)
+    else:
+        show_agreement(result)
+    if result.rejected:
+        for message in result.rejected[:SHOWN_REJECTS]:
+            click.echo(f"preauth: rejected: {message}", err=True)
+        if len(result.rejected) > SHOWN_REJECTS:
+            click.echo(f"preauth: ... and {len(result.rejected) - SHOWN_REJECTS} more", err=True)
+        sys.exit(2)
 
 
 def show_agreement(result: Agreement) -> None:
@@ -297,6 +303,8 @@ def show_agreement(result: Agreement) -> None:
     table.add_row("applicants compared", f"{result.n:,}")
     if result.unlabeled:
         table.add_row("unlabeled (left out)", f"{result.unlabeled:,}")
+    if result.rejected:
+        table.add_row("rejected rows (left out)", f"{len(result.rejected):,}")
     table.add_row("accuracy", f"{result.accuracy:.3f}")
     table.add_row("Cohen's kappa", f"{result.kappa:.3f}")
     table.add_row(f"majority class ({result.majority_label}) accuracy", f"{result.majority_accuracy:.3f}")

@@ -6,7 +6,7 @@ Internal to :mod:`preauth.labels`, which re-exports everything public here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,8 @@ class Agreement:
     label_bad_rate: float
     truth_bad_rate: float
     labels: str = ""
+    rejected: tuple[str, ...] = ()
+    """One line per row of the labels file left out as invalid (file, row, column: reason)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,6 +221,13 @@ def measure_labels(
     which case the files must have the same number of rows.
     """
     labels = read_labels(labels_path, on_unknown=on_unknown)
+    result = _measure(labels, labels_path, truth_path, on_unknown)
+    return replace(result, rejected=tuple(labels.applications.reject_messages()))
+
+
+def _measure(
+    labels: LabelSet, labels_path: str | Path, truth_path: str | Path | None, on_unknown: OnUnknown
+) -> Agreement:
     if truth_path is None:
         if not labels.applications.has_outcome:
             raise InputError(

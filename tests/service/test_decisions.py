@@ -182,3 +182,19 @@ def test_a_big_batch_beside_single_requests(serve):
             if not (cursor := page["next_cursor"]):
                 break
     assert listed == 1540
+
+
+def test_the_api_docs_work_without_a_network(serve):
+    """Swagger UI and ReDoc load their scripts from the app itself, never from a CDN."""
+    import re
+
+    server = serve()
+    with server.client() as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page).text
+            assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+            assert assets, page
+            for asset in assets:
+                assert asset.startswith("/"), f"{page} loads {asset} from elsewhere"
+                assert client.get(asset).status_code == 200, asset
+            assert "cdn" not in html.lower() and "fonts.googleapis" not in html

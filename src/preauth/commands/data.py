@@ -240,6 +240,11 @@ def print_summary(console: Console, summary: Any) -> None:
         f"Decisions on {summary.results}: {summary.decisions.get('bad risk', 0)} bad risk, "
         f"{summary.decisions.get('good risk', 0)} good risk"
     )
+    models = summary.workdir / "models"
+    console.print(f"Report: preauth --models-dir {models} report {summary.model_version}")
+    console.print(
+        f"Serve it (API and web page on http://127.0.0.1:8080/): preauth --models-dir {models} serve"
+    )
 
 
 def _fmt(value: Any) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from .applications import read_applications
 from .bundles import load_bundle, promote
 from .labels import agreement, label_applications, write_labels
+from .providers import LabelProvider
 from .samples import write_prepared
 from .scoring import results_path, score, write_rejects, write_results
 from .training import TrainingConfig, train_from_file
@@ -45,7 +46,7 @@ def run_pipeline(
     *,
     training_data: Path | None = None,
     scoring_data: Path | None = None,
-    provider: str = "rules",
+    provider: LabelProvider | str = "rules",
     provider_options: dict[str, Any] | None = None,
     config: TrainingConfig | None = None,
     concurrency: int = 4,
@@ -94,7 +95,7 @@ def run_pipeline(
     stage(
         "describe + label",
         started,
-        f"{provider}: {counts.get('bad risk', 0)} bad risk, {counts.get('good risk', 0)} good risk",
+        f"{getattr(provider, 'name', provider)}: {counts.get('bad risk', 0)} bad risk, {counts.get('good risk', 0)} good risk",
         labels_path,
     )
     if applications.has_outcome:

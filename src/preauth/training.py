@@ -247,7 +247,11 @@ def _provenance(
     model = _most_common(table, "model", positions)
     prompt = _most_common(table, "prompt_version", positions)
     if provider:
-        measured = f"labels from {provider}/{prompt or model or 'unknown prompt'}"
+        # The model names the labeller (two LLMs behind one prompt are different labels); the
+        # prompt version is added when it is not the model's own (rules: rubric-v1 is both).
+        measured = f"labels from {provider}/{model or prompt or 'unknown model'}"
+        if prompt and model and prompt != model:
+            measured += f" (prompts {prompt})"
     else:
         measured = f"labels from {Path(source).name}"
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -216,6 +217,21 @@ def test_agreement_names_rejected_rows_and_exits_2(tmp_path: Path) -> None:
         f"preauth: rejected: {labels}, row 7, column 'Age': 300 is outside 18–100",
     ]
     assert '"n": 998' in invoke("agreement", labels, "--json").stdout
+
+
+def test_run_labels_with_an_openai_compatible_server(tmp_path: Path, chat_server: ChatServer) -> None:
+    data = tmp_path / "apps.csv"
+    pd.read_csv(RISK, dtype=str, keep_default_na=False).head(120).to_csv(data, index=False)
+    work = tmp_path / "work"
+    args = ["run", "--workdir", work, "--data", data, "--trials", "2", "--llm", "openai:llama3.1"]
+    result = invoke(*args, "--base-url", chat_server.url, env={"PREAUTH_OPENAI_API_KEY": "sk-run"})
+    assert result.exit_code == 0, result.output
+    assert chat_server.count("describe") == 120 and chat_server.count("classify") == 120
+    assert chat_server.headers[0]["authorization"] == "Bearer sk-run"
+    labels = pd.read_csv(work / "labels.csv", keep_default_na=False)
+    assert set(labels["provider"]) == {"openai"} and set(labels["model"]) == {"llama3.1"}
+    meta = json.loads((work / "models" / "v1" / "bundle.json").read_text())
+    assert meta["metrics"]["measured_against"] == "labels from openai/llama3.1 (prompts v1)"
 
 
 def test_help_explains() -> None:

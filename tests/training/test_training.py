@@ -44,10 +44,18 @@ def test_labels_bad_risk_is_the_positive_class(labels_file: Path) -> None:
     }
     assert list(data.frame.index[:2]) == [11, 12]  # rows 1-10 were unlabeled
     assert data.measured_against == "labels from rules/rubric-v1"
-    assert data.provenance["provider"] == "rules" and data.provenance["model"] == "rubric"
+    assert data.provenance["provider"] == "rules" and data.provenance["model"] == "rubric-v1"
     agree = data.provenance["agreement_with_risk"]
     risk = (used["Risk"] == "bad").to_numpy(dtype=int)
     assert agree["n"] == 990 and agree["accuracy"] == pytest.approx(np.mean(risk == data.y))
+
+
+def test_llm_labels_are_named_by_their_model_and_prompt_version(tmp_path: Path) -> None:
+    path = make_labels_file(tmp_path / "labels.csv")
+    table = pd.read_csv(path, keep_default_na=False)
+    table["provider"], table["model"], table["prompt_version"] = "openai", "llama3.1", "v1"
+    table.to_csv(path, index=False)
+    assert load_labels(path).measured_against == "labels from openai/llama3.1 (prompts v1)"
 
 
 def test_unreadable_labels_and_bad_rows_are_rejected_and_counted(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def make_labels_file(
     if provider:
         out["rationale"] = "rule"
         out["provider"] = "rules"
-        out["model"] = "rubric"
+        out["model"] = "rubric-v1"
         out["prompt_version"] = "rubric-v1"
         out["raw_answer"] = out["target"]
     out.to_csv(path, index=False)

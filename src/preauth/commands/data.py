@@ -169,8 +169,11 @@ def predict(
     "provider",
     default="rules",
     show_default=True,
-    help="Label provider: rules (offline), bedrock:MODEL, openai:MODEL.",
+    help="Label provider: rules (offline), bedrock:MODEL, openai:MODEL (with --base-url).",
 )
+@click.option("--base-url", default=None, help="OpenAI-compatible server, e.g. http://localhost:11434/v1.")
+@click.option("--aws-profile", default=None, help="AWS named profile for Bedrock.")
+@click.option("--aws-region", default=None, help="AWS region for Bedrock, e.g. us-east-1.")
 @click.option("--trials", type=int, default=30, show_default=True, help="Hyperparameter search trials.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option(
@@ -180,8 +183,19 @@ def predict(
     default=None,
     help="Applications to label and train on [default: the bundled German Credit data].",
 )
+@click.pass_context
 @friendly_errors
-def run_command(workdir: Path, provider: str, trials: int, seed: int, training_data: Path | None) -> None:
+def run_command(
+    ctx: click.Context,
+    workdir: Path,
+    provider: str,
+    base_url: str | None,
+    aws_profile: str | None,
+    aws_region: str | None,
+    trials: int,
+    seed: int,
+    training_data: Path | None,
+) -> None:
     """Run the whole chain on the bundled German Credit data, offline by default.
 
     \b
@@ -193,13 +207,22 @@ def run_command(workdir: Path, provider: str, trials: int, seed: int, training_d
     Example:  preauth run --workdir work --trials 30
     """
     from ..pipeline import run_pipeline
+    from ..providers import get_provider
     from ..training import TrainingConfig
 
+    key = settings_from(ctx).openai_api_key
+    chosen = get_provider(
+        provider,
+        base_url=base_url,
+        aws_profile=aws_profile,
+        aws_region=aws_region,
+        api_key=key.get_secret_value() if key else None,
+    )
     console = Console()
     summary = run_pipeline(
         workdir,
         training_data=training_data,
-        provider=provider,
+        provider=chosen,
         config=TrainingConfig(trials=trials, seed=seed),
         on_stage=lambda name: console.rule(f"[bold]{name}"),
     )

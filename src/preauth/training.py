@@ -162,7 +162,13 @@ def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
         raise InputError("no 'Risk' column: --target risk needs the real outcome", source=source)
     positions = apps.frame.index.to_numpy() - 1
     rejects = apps.reject_messages()
-    risk_all = (apps.frame[OUTCOME.name] == "bad").to_numpy(dtype=np.int64) if apps.has_outcome else None
+    # 1 bad, 0 good, NaN where a row has no outcome: such a row is neither trained on with
+    # --target risk nor counted when measuring against Risk. It is never read as good risk.
+    known_risk = apps.frame[OUTCOME.name].notna().to_numpy() if apps.has_outcome else None
+    risk_all = None
+    if known_risk is not None and known_risk.any():
+        bad = (apps.frame[OUTCOME.name] == "bad").to_numpy(dtype=np.float64)
+        risk_all = np.where(known_risk, bad, np.nan)
 
     if target == "llm":
         assert target_column is not None
@@ -182,10 +188,10 @@ def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
         keep = ~unlabeled & ~unreadable
         y = codes[keep].astype(np.int64)
     else:
-        assert risk_all is not None
-        unlabeled = np.zeros(len(positions), dtype=bool)
-        keep = np.ones(len(positions), dtype=bool)
-        y = risk_all
+        assert known_risk is not None
+        unlabeled = ~known_risk
+        keep = known_risk
+        y = (apps.frame[OUTCOME.name] == "bad").to_numpy(dtype=np.int64)[keep]
 
     counts = {
         "rows": len(table),
@@ -213,6 +219,21 @@ def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
         provenance={**provenance, "counts": counts, "rejected_rows": rejects[:MAX_REJECTS_KEPT]},
         rejects=rejects,
     )
+
+
+def _known(risk: np.ndarray | None) -> np.ndarray | None:
+    """Where the outcome is known, or None when it is known nowhere."""
+    if risk is None:
+        return None
+    known = ~np.isnan(risk)
+    return known if known.any() else None
+
+
+def _agreement_where_known(y: np.ndarray, risk: np.ndarray | None) -> dict[str, Any] | None:
+    known = _known(risk)
+    if risk is None or known is None:
+        return None
+    return agreement(y[known], risk[known].astype(np.int64))
 
 
 def _most_common(table: pd.DataFrame, name: str, positions: np.ndarray) -> str | None:
@@ -262,7 +283,7 @@ def _provenance(
         "provider": provider,
         "model": model,
         "prompt_version": prompt,
-        "agreement_with_risk": agreement(y, risk) if risk is not None else None,
+        "agreement_with_risk": _agreement_where_known(y, risk),
     }
 
 
@@ -552,8 +573,12 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     y_hold = y[hold_pos]
     holdout_metrics = binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against)
     against_risk = None
-    if data.target == "llm" and data.risk is not None:
-        against_risk = binary_metrics(data.risk[hold_pos], p_hold, threshold, measured_against=RISK_MEASURE)
+    known = _known(data.risk[hold_pos]) if data.risk is not None else None
+    if data.target == "llm" and data.risk is not None and known is not None:
+        risk_hold_known = data.risk[hold_pos][known].astype(np.int64)
+        against_risk = binary_metrics(
+            risk_hold_known, p_hold[known], threshold, measured_against=RISK_MEASURE
+        )
     train_auc = roc_auc(y_train, p_train)
     metrics = {
         "measured_against": data.measured_against,

@@ -81,6 +81,27 @@ def test_target_risk_trains_on_the_real_outcome(risk_file: Path) -> None:
     assert model.metrics["holdout"]["roc_auc"] > 0.6
 
 
+def test_a_missing_outcome_is_never_read_as_good_risk(tmp_path: Path) -> None:
+    path = make_labels_file(tmp_path / "labels.csv")
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    truth = table["Risk"].copy()
+    table.loc[:49, "Risk"] = ""
+    table.to_csv(path, index=False)
+    known = truth.iloc[50:]
+
+    by_risk = load_labels(path, "risk")
+    assert by_risk.counts["unlabeled"] == 50 and by_risk.counts["used"] == 950
+    assert np.array_equal(by_risk.y, (known == "bad").to_numpy(dtype=int))
+
+    by_labels = load_labels(path)
+    assert by_labels.counts["used"] == 1000
+    assert by_labels.provenance["agreement_with_risk"]["n"] == 950
+    model = train(by_labels, FAST)
+    holdout_risk = model.holdout["risk"]
+    assert holdout_risk.isna().any()
+    assert model.metrics["against_risk"]["n"] == int(holdout_risk.notna().sum())
+
+
 # --------------------------------------------------------------------------------------------
 # Class weights: bad risk is positive, and the minority is the class up-weighted
 

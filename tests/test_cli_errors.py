@@ -34,3 +34,32 @@ def test_an_input_that_is_not_utf8_is_one_line_with_its_row(tmp_path: Path) -> N
     assert result.stderr.strip() == (
         f"preauth: error: {source}, row 1: not UTF-8 text (byte 0xe9 on line 2); save the file as UTF-8"
     )
+
+
+def test_predict_needs_every_column_the_model_uses(tmp_path: Path, bundled_risk: Path) -> None:
+    import xgboost as xgb
+
+    from preauth.applications import feature_columns, read_applications
+    from preauth.bundles import save_bundle
+    from preauth.features import encode, feature_types
+
+    applications = read_applications(bundled_risk)
+    columns = feature_columns(include=["Sex"])
+    y = (applications.frame["Risk"] == "bad").to_numpy()
+    data = xgb.DMatrix(
+        encode(applications.frame, columns),
+        label=y,
+        feature_types=feature_types(columns),
+        enable_categorical=True,
+        feature_names=columns,
+    )
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2}, data, 5)
+    save_bundle(tmp_path / "models", booster, features=columns, threshold=0.5, meta={})
+    source = tmp_path / "apps.csv"
+    source.write_text(
+        "Age,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose\n"
+        "30,2,own,little,little,1000,12,car\n"
+    )
+    result = preauth("--models-dir", tmp_path / "models", "predict", source, "-o", tmp_path / "results")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"preauth: error: {source}: missing required column 'Sex'"

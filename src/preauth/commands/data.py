@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from ..applications import Applications, read_applications
+from ..applications import FIELDS, Applications, read_applications
 from ..bundles import load_bundle
 from ..cli import cli, friendly_errors, settings_from
 from ..samples import write_prepared, write_sample
@@ -138,8 +138,16 @@ def predict(
     settings = settings_from(ctx)
     console = Console(stderr=True)
     bundle = load_bundle(settings.models_dir, model_ref)
+    # A column the model uses must be in the file even when the schema makes it optional (Sex,
+    # for a model trained with --include Sex), unless its absence means 'unknown' (the balances).
+    used = set(bundle.features)
+    required = {f.name for f in FIELDS if f.required or (f.name in used and not f.missing_is_unknown)}
     with console.status(f"reading {source}"):
-        applications = read_applications(source, on_unknown=on_unknown)  # type: ignore[arg-type]
+        applications = read_applications(
+            source,
+            on_unknown=on_unknown,  # type: ignore[arg-type]
+            required=required,
+        )
     with console.status(f"scoring {len(applications):,} applications with model {bundle.version}"):
         scored = score(bundle, applications, explain=explain)
     directory = output_dir or settings.results_dir

@@ -541,6 +541,12 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
 
     config.check()
     features = config.features()
+    absent = [name for name in features if data.frame[name].isna().all()]
+    if absent:  # only an optional column the file lacks is empty on every row (Sex, by --include Sex)
+        raise InputError(
+            f"no '{absent[0]}' column, yet the model is to use it (--include {absent[0]})",
+            source=data.provenance["source"],
+        )
     _check_class_sizes(data.y, config, data.provenance["source"])
     x = encode(data.frame, features)
     y = data.y

@@ -200,6 +200,14 @@ def test_sex_is_excluded_by_default_and_can_be_included(labels_file: Path, train
     assert included.booster.feature_names == included.features
 
 
+def test_include_needs_the_column_in_the_file(tmp_path: Path) -> None:
+    path = make_labels_file(tmp_path / "labels.csv")
+    pd.read_csv(path, keep_default_na=False, dtype=str).drop(columns=["Sex"]).to_csv(path, index=False)
+    data = load_labels(path)
+    with pytest.raises(InputError, match=r"labels.csv: no 'Sex' column, yet the model is to use it"):
+        train(data, dataclasses.replace(FAST, include=("Sex",)))
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -63,3 +63,13 @@ def test_predict_needs_every_column_the_model_uses(tmp_path: Path, bundled_risk:
     result = preauth("--models-dir", tmp_path / "models", "predict", source, "-o", tmp_path / "results")
     assert result.returncode == 2
     assert result.stderr.strip() == f"preauth: error: {source}: missing required column 'Sex'"
+
+
+def test_an_output_named_json_is_refused_before_any_work(tmp_path: Path, bundled_data: Path) -> None:
+    for command in ("prepare", "describe", "label", "sample"):
+        result = preauth(command, bundled_data, "-o", "out.json", cwd=tmp_path)
+        assert result.returncode == 2, command
+        assert "'out.json' would hold CSV; name it .csv" in result.stderr
+    result = preauth("sample", bundled_data, "-o", "out.parquet", cwd=tmp_path)
+    assert result.returncode == 2 and "'out.parquet' would hold CSV; name it .csv" in result.stderr
+    assert not list(tmp_path.iterdir())

@@ -25,6 +25,20 @@ on_unknown_option = click.option(
 )
 
 
+def table_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """An -o that names a JSON file would get CSV text that no reader, preauth included, reads as JSON."""
+    if value.suffix.lower() in {".json", ".jsonl", ".ndjson"}:
+        raise click.BadParameter(f"'{value}' would hold CSV; name it .csv (or .parquet)", ctx, param)
+    return value
+
+
+def csv_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """`sample` writes CSV only: a .json or .parquet name would be a file of the wrong kind."""
+    if value.suffix.lower() in {".json", ".jsonl", ".ndjson", ".parquet", ".pq"}:
+        raise click.BadParameter(f"'{value}' would hold CSV; name it .csv", ctx, param)
+    return value
+
+
 def report_rejects(applications: Applications, rejects_file: Path | None) -> None:
     """Print the first rejects, one line each, and where the rest went."""
     messages = applications.reject_messages()
@@ -48,6 +62,7 @@ def rejects_path_for(output: Path) -> Path:
     type=click.Path(path_type=Path),
     default=Path("prepared.csv"),
     show_default=True,
+    callback=table_output,
     help="Validated applications (.csv or .parquet).",
 )
 @on_unknown_option
@@ -75,7 +90,13 @@ def prepare(source: Path, output: Path, on_unknown: str) -> None:
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), default=Path("sample.csv"), show_default=True
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("sample.csv"),
+    show_default=True,
+    callback=csv_output,
+    help="The CSV to write.",
 )
 @friendly_errors
 def sample(source: Path, output: Path) -> None:

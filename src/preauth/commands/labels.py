@@ -25,7 +25,7 @@ from ..labels import (
 from ..prompts import BAD, GOOD
 from ..providers import LabelProvider, get_provider
 from ..scoring import write_rejects
-from .data import SHOWN_REJECTS, on_unknown_option, rejects_path_for, report_rejects
+from .data import SHOWN_REJECTS, on_unknown_option, rejects_path_for, report_rejects, table_output
 
 
 def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -143,6 +143,7 @@ def _print_run(run: dict[str, Any]) -> None:
     type=click.Path(path_type=Path),
     default=Path("descriptions.csv"),
     show_default=True,
+    callback=table_output,
     help="Applications with a description column (.csv or .parquet).",
 )
 @provider_options
@@ -192,6 +193,7 @@ def describe(
     type=click.Path(path_type=Path),
     default=Path("labels.csv"),
     show_default=True,
+    callback=table_output,
     help="The labels file (.csv or .parquet) that `preauth train` reads.",
 )
 @provider_options

@@ -254,3 +254,14 @@ def test_report_on_the_originals_llm_labels_without_outcomes(original_dir: Path,
     assert "credit_data_with_targets.csv" in text
     assert "vs real outcome" not in text and "TPR vs real" not in text
     assert "By Sex" in text and "By Age band" in text
+
+
+def test_importances_of_a_search_whose_trials_all_scored_the_same() -> None:
+    import pandas as pd
+
+    from preauth.report import param_importances
+
+    trials = pd.DataFrame(
+        {"number": [0, 1, 2], "state": "COMPLETE", "value": [0.5, 0.5, 0.5], "params_max_depth": [2, 3, 4]}
+    )
+    assert param_importances(trials) == {}

@@ -63,7 +63,11 @@ def param_importances(trials: pd.DataFrame) -> dict[str, float]:
             optuna.trial.create_trial(params=params, distributions=distributions, value=float(row["value"]))
         )
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-    return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+    try:
+        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+    except (RuntimeError, ValueError):
+        # fANOVA has nothing to apportion when every trial scored the same ("zero total variance").
+        return {}
 
 
 def section(bundle_path: Path, meta: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -184,9 +184,9 @@ def test_spec_errors() -> None:
         get_provider("openai:m", aws_profile="p")
 
 
-def test_unreachable_server_is_unlabeled_not_fatal(german: Applications) -> None:
-    apps = first(german, 2)
+def test_a_server_never_reached_stops_the_run(german: Applications) -> None:
+    """A wrong address is not one bad answer: stop, rather than spend every applicant's backoff."""
+    apps = first(german, 20)
     dead = get_provider("openai:m", base_url="http://127.0.0.1:9/v1")
-    frame = label_applications(apps, dead, max_retries=1, **FAST)
-    assert (frame["target"] == "").all()
-    assert frame["raw_answer"].str.contains("cannot reach").all()
+    with pytest.raises(ProviderError, match="cannot reach http://127.0.0.1:9/v1.*has not answered once"):
+        label_applications(apps, dead, concurrency=2, max_retries=1, **FAST)

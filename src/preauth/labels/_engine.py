@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..applications import Applications
+from ..errors import ProviderError
 from ..prompts import DEFAULT_VERSION, clean_description, parse_verdict, render
 from ..prompts import repair_messages as _repair_messages
 from ..providers import Completion, LabelProvider, Message, Params, Prompt, RetryableError, Task
@@ -129,6 +130,8 @@ class Labeler:
         self.stats.provider, self.stats.model = provider.name, provider.model
         self.stats.prompt_version = self.prompt_version
         self.stop = threading.Event()
+        self.answered = False
+        """Whether the provider has answered at all in this run: until it has, giving up stops the run."""
 
     def ask(self, prompt: Prompt) -> Completion:
         """One answer: from the cache, or from the provider with retries (then cached)."""
@@ -148,9 +151,17 @@ class Labeler:
             try:
                 self.stats.add(calls=1)
                 completion = self.provider.complete(prompt, self.params, self.timeout)
+                self.answered = True
                 break
             except RetryableError as error:
                 if attempt >= self.max_retries:
+                    if error.unreachable and not self.answered:
+                        # Nothing has ever answered: a wrong URL or a dead network, not one bad call.
+                        # Stop rather than spend the whole backoff on every applicant in turn.
+                        raise ProviderError(
+                            f"{error} (gave up after {self.max_retries} retries, and the provider has "
+                            "not answered once in this run: check its address, the network and the model)"
+                        ) from None
                     raise
                 delay = min(self.max_backoff, self.backoff * 2**attempt)
                 delay = delay / 2 + random.uniform(0, delay / 2)  # equal jitter: spread, never zero

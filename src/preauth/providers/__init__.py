@@ -71,11 +71,16 @@ class Completion:
 
 
 class RetryableError(Exception):
-    """A failure that waiting may fix; ``retry_after`` is the server's hint in seconds, if any."""
+    """A failure that waiting may fix; ``retry_after`` is the server's hint in seconds, if any.
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    ``unreachable`` marks a connection that could not be made at all (refused, no route, unknown
+    host), as opposed to a server that answered badly or slowly.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 @runtime_checkable

@@ -63,7 +63,13 @@ class BedrockProvider:
         return request
 
     def complete(self, prompt: Prompt, params: Params, timeout: float) -> Completion:
-        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionError,
+            EndpointConnectionError,
+            ReadTimeoutError,
+        )
 
         try:
             response = self._client.converse(**self.request(prompt, params))
@@ -74,6 +80,8 @@ class BedrockProvider:
                 raise RetryableError(f"Bedrock {code}: {message}") from None
             hint = STOP_CODES.get(code, "the request failed")
             raise ProviderError(f"Bedrock model '{self.model}': {code}: {hint} ({message})") from None
+        except EndpointConnectionError as error:
+            raise RetryableError(f"cannot reach Bedrock: {error}", unreachable=True) from None
         except (ReadTimeoutError, ConnectionError) as error:
             raise RetryableError(f"Bedrock did not answer: {error}") from None
         except BotoCoreError as error:

@@ -59,6 +59,8 @@ class OpenAICompatibleProvider:
             response = self._client.post("/chat/completions", json=body, timeout=timeout)
         except httpx.TimeoutException:
             raise RetryableError(f"no answer from {self.base_url} within {timeout:g} s") from None
+        except httpx.ConnectError as error:
+            raise RetryableError(f"cannot reach {self.base_url}: {error}", unreachable=True) from None
         except httpx.TransportError as error:
             raise RetryableError(f"cannot reach {self.base_url}: {error}") from None
         self._check_status(response)

@@ -17,9 +17,10 @@ import uvicorn
 from service_helpers import free_port
 
 from preauth import applications, bundles, features
+from preauth.pipeline import bundled_data
 from preauth.settings import Settings
 
-DATA = Path(applications.__file__).parent / "data" / "german_credit_risk.csv"
+DATA = bundled_data("german_credit_risk.csv")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

@@ -9,6 +9,7 @@ import pytest
 from service_helpers import application
 
 from preauth import applications, bundles, features, reasons
+from preauth.pipeline import bundled_data
 
 
 def test_contributions_sum_to_the_margin_of_the_answered_probability(serve):
@@ -43,9 +44,7 @@ def test_contributions_sum_to_the_margin_of_the_answered_probability(serve):
 
 def test_explain_for_batch_scoring_matches_the_booster(models_dir):
     bundle = bundles.load_bundle(models_dir)
-    apps = applications.read_applications(
-        applications.__file__.replace("applications.py", "data/german_credit_data.csv")
-    )
+    apps = applications.read_applications(str(bundled_data("german_credit_data.csv")))
     frame = apps.frame.iloc[:50]
     matrix = features.encode(frame, bundle.features)
     margins = np.log(bundle.predict_proba(matrix) / (1 - bundle.predict_proba(matrix)))

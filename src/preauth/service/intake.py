@@ -25,8 +25,8 @@ from ..applications import (
     MISSING_TOKENS,
     UNKNOWN,
     Field,
-    _check_header,
     canonical_column,
+    check_header,
     field_by_name,
 )
 from ..errors import InputError
@@ -114,7 +114,7 @@ def check_records(records: Sequence[Any], *, all_fields: bool = False) -> Checke
             if name is None or columns.get(name) == key:
                 continue
             if name in columns:
-                _check_header([columns[name], str(key)], SOURCE)
+                check_header([columns[name], str(key)], SOURCE)
             columns[name] = str(key)
     for f in FIELDS:
         if f.required and f.name not in columns:
@@ -246,7 +246,7 @@ def records_from_csv(text: str) -> list[dict[str, Any]]:
         raise InputError("empty body", source=SOURCE)
     first = [c.strip() for c in lines[0]]
     if any(canonical_column(c) is not None for c in first):
-        _check_header(first, SOURCE)
+        check_header(first, SOURCE)
         header, body = first, lines[1:]
         if not body:
             raise InputError("no applications (header only)", source=SOURCE)

@@ -1,0 +1,268 @@
+"""Reading applications from CSV, Parquet and JSON into a table of text cells, and the front doors.
+
+All formats meet as text cells under the file's own column names, so that one validator
+(:mod:`.validation`) gives the same verdicts and messages whatever the file was.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .schema import FIELD_NAMES, FIELDS, OnUnknown, canonical_column, normalize_name
+from .validation import MALFORMED_ROWS, Applications, validate
+
+# --------------------------------------------------------------------------------------------
+# Reading files into a table of text cells
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read CSV, Parquet or JSON into a frame of text cells with the file's own column names.
+
+    Raises :class:`InputError` for files that hold no applications at all or whose header is
+    unusable; row-level problems are left to :func:`validate`.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise InputError("file not found", source=source)
+    if path.is_dir():
+        raise InputError("is a directory, not a file", source=source)
+    if path.stat().st_size == 0:
+        raise InputError("file is empty", source=source)
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return _read_parquet(path)
+    with path.open("rb") as handle:
+        head = handle.read(4).lstrip(b"\xef\xbb\xbf")[:1]
+    is_json = suffix in {".json", ".jsonl", ".ndjson"} or head in (b"[", b"{")
+    try:
+        return _read_json(path.read_bytes(), source) if is_json else _read_csv(path)
+    except UnicodeDecodeError:
+        raise _not_utf8(path, csv_rows=not is_json) from None
+
+
+def _not_utf8(path: Path, *, csv_rows: bool) -> InputError:
+    """The one-line error for text that is not UTF-8, naming the line (and a CSV's data row)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return InputError(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x} on line {line}); save the file as UTF-8",
+            source=str(path),
+            row=line - 1 if csv_rows and line > 1 else None,  # line 1 of a CSV is its header
+        )
+    return InputError("not UTF-8 text; save the file as UTF-8", source=str(path))
+
+
+def check_header(names: Sequence[str], source: str) -> None:
+    """Refuse a header that names one field twice, however the two are spelled."""
+    seen: dict[str, str] = {}
+    for raw in names:
+        key = canonical_column(raw) or normalize_name(raw)
+        if key == "" and not seen.get(""):
+            seen[""] = raw
+            continue
+        if key in seen:
+            raise InputError(
+                f"duplicate columns '{seen[key]}' and '{raw}' (both mean '{key}')", source=source
+            )
+        seen[key] = raw
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    source = str(path)
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        first = handle.readline()
+    if not first.strip():
+        raise InputError("file is empty", source=source)
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    header = next(csv.reader([first], delimiter=delimiter))
+    header = [h.strip() for h in header]
+    check_header(header, source)
+    names = [f"c{i}" for i in range(len(header))]
+    malformed: dict[int, tuple[str, str]] = {}
+
+    def reject_row(row: Any) -> str:
+        # ``number`` counts the header as row 1; rows are numbered from the first data row.
+        reason = f"has {row.actual_columns} fields, the header has {row.expected_columns}"
+        malformed[int(row.number) - 1] = (row.text, reason)
+        return "skip"
+
+    def read(threaded: bool) -> Any:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=1 << 24, use_threads=threaded
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=False,
+                invalid_row_handler=None if threaded else reject_row,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    try:
+        try:
+            table = read(threaded=True)
+        except pa.ArrowInvalid as error:
+            if "columns, got" not in str(error):
+                raise
+            # A row with the wrong number of fields is a bad row, not a bad file: read again on one
+            # thread, where the parser knows each bad row's number, and keep a blank row in its place.
+            table = read(threaded=False)
+    except pa.ArrowInvalid as error:
+        if "invalid UTF8" in str(error):
+            raise _not_utf8(path, csv_rows=True) from None
+        raise InputError(f"malformed CSV: {str(error).splitlines()[0]}", source=source) from None
+    frame = table.to_pandas()
+    frame.columns = pd.Index(header)
+    if malformed:
+        total = len(frame) + len(malformed)
+        frame.index = pd.Index([r for r in range(1, total + 1) if r not in malformed])
+        frame = frame.reindex(pd.RangeIndex(1, total + 1), fill_value="").reset_index(drop=True)
+        frame.attrs[MALFORMED_ROWS] = malformed
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # pyarrow raises several unrelated types for a broken file
+        raise InputError(f"not a readable Parquet file ({error})", source=str(path)) from None
+    check_header(table.column_names, str(path))
+    return _cells(table.to_pandas())
+
+
+def _read_json(data: bytes, source: str) -> pd.DataFrame:
+    text = data.decode("utf-8-sig")
+    stripped = text.strip()
+    if not stripped:
+        raise InputError("file is empty", source=source)
+    try:
+        parsed: Any = json.loads(stripped)
+        records = parsed if isinstance(parsed, list) else [parsed]
+    except json.JSONDecodeError:
+        records = []
+        for number, line in enumerate(stripped.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise InputError(f"invalid JSON ({error.msg})", source=source, row=number) from None
+    return records_to_table(records, source)
+
+
+def records_to_table(records: Iterable[Any], source: str = "<request>") -> pd.DataFrame:
+    """Turn application objects (dicts) into a frame of text cells; non-objects are an error."""
+    rows: list[dict[str, Any]] = []
+    for number, record in enumerate(records, start=1):
+        if isinstance(record, dict) and isinstance(record.get("input_data"), dict):
+            record = record["input_data"]  # a results file's object
+        if not isinstance(record, dict):
+            raise InputError("expected an application object", source=source, row=number)
+        rows.append(record)
+    if not rows:
+        raise InputError("no applications (empty list)", source=source)
+    names: list[str] = []
+    for record in rows:
+        for key in record:
+            if key not in names:
+                names.append(key)
+    check_header(names, source)
+    return _cells(pd.DataFrame.from_records(rows, columns=names))
+
+
+def _cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as text, missing as the empty string: the common ground of all formats."""
+    out = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_float_dtype(column.dtype):
+            text = column.map(
+                lambda v: "" if pd.isna(v) else (f"{v:.0f}" if float(v).is_integer() else repr(float(v)))
+            )
+        else:
+            text = column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        out[str(name)] = text.astype(object)
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Front doors
+
+
+def read_applications(
+    path: str | Path,
+    *,
+    on_unknown: OnUnknown = "error",
+    required: Iterable[str] | None = None,
+) -> Applications:
+    """Read and validate an applications file in any supported format."""
+    table = read_table(path)
+    return validate(table, source=str(path), on_unknown=on_unknown, required=required)
+
+
+def applications_from_records(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    source: str = "<request>",
+    on_unknown: OnUnknown = "error",
+    required: Iterable[str] | None = None,
+) -> Applications:
+    """Validate application objects, e.g. from a JSON request body."""
+    return validate(
+        records_to_table(records, source), source=source, on_unknown=on_unknown, required=required
+    )
+
+
+def applications_from_csv_text(
+    text: str, *, source: str = "<request>", on_unknown: OnUnknown = "error"
+) -> Applications:
+    """Validate CSV text, with or without a header row (without one, the original column order)."""
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise InputError("empty body", source=source)
+    first = text.splitlines()[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    cells = list(csv.reader([first], delimiter=delimiter))[0]
+    has_header = any(canonical_column(c) is not None for c in cells)
+    frame = pd.read_csv(
+        io.StringIO(text),
+        sep=delimiter,
+        dtype=str,
+        keep_default_na=False,
+        header=0 if has_header else None,
+    )
+    if not has_header:
+        if frame.shape[1] != len(FIELDS):
+            raise InputError(
+                f"a CSV without a header needs {len(FIELDS)} fields in the order "
+                f"{', '.join(FIELD_NAMES)}; got {frame.shape[1]}",
+                source=source,
+            )
+        frame.columns = pd.Index(FIELD_NAMES)
+    else:
+        check_header([str(c) for c in frame.columns], source)
+    return validate(frame, source=source, on_unknown=on_unknown)

@@ -27,6 +27,9 @@ def test_run_chains_every_stage_on_the_bundled_data(tmp_path: Path) -> None:
     bundle = work / "models" / aliases["production"]
     meta = json.loads((bundle / "bundle.json").read_text())
     assert "Sex" not in meta["features"]
+    assert (
+        "<html" in (bundle / "report.html").read_text()[:500].lower()
+    )  # every training run writes its report
     assert meta["metrics"]["against_risk"]["measured_against"] != meta["metrics"]["measured_against"]
     [results] = (work / "results").glob("inference_results_*.json")
     decisions = json.loads(results.read_text())

@@ -1,0 +1,57 @@
+"""Training: a labels file → a tuned XGBoost model in a versioned bundle, with an honest holdout.
+
+The steps, in the order they touch the data:
+
+1. read the labels (provider labels in ``target``, or the real outcome ``Risk``) and leave out
+   unlabeled rows; ``Risk`` is carried along only to *measure*, never to train or tune, unless
+   the user asked for ``--target risk``;
+2. set a stratified holdout aside before anything else looks at the data;
+3. search hyperparameters with Optuna's TPE sampler, maximising ROC AUC under stratified k-fold
+   cross-validation on the training part only, with early stopping and median pruning;
+4. choose the decision threshold on the best trial's out-of-fold predictions (lowest expected
+   cost with the German Credit cost matrix);
+5. refit on the whole training part with the best parameters and the cross-validated number of
+   boosting rounds, then evaluate once on the holdout.
+
+Bad risk is the positive class (1). ``scale_pos_weight`` starts from negatives/positives, so the
+minority class is the one up-weighted (the original pipeline encoded *good* as 1 and up-weighted
+the majority by mistake); the search moves it around that ratio but never across 1.
+
+Runs are reproducible: the sampler, the folds, the holdout and XGBoost are all seeded, and
+XGBoost runs on a fixed number of threads.
+"""
+
+from .config import RISK_MEASURE, TARGET_COLUMN, Target, TrainingConfig
+from .data import LabeledData, data_fingerprint, load_labels
+from .fit import TrainedModel, TrainingResult, bundle_meta, train, train_from_file
+from .search import (
+    SearchOutcome,
+    base_params,
+    class_weight_ratio,
+    search,
+    split_holdout,
+    suggest_params,
+    weight_search_range,
+)
+
+__all__ = [
+    "RISK_MEASURE",
+    "TARGET_COLUMN",
+    "LabeledData",
+    "SearchOutcome",
+    "Target",
+    "TrainedModel",
+    "TrainingConfig",
+    "TrainingResult",
+    "base_params",
+    "bundle_meta",
+    "class_weight_ratio",
+    "data_fingerprint",
+    "load_labels",
+    "search",
+    "split_holdout",
+    "suggest_params",
+    "train",
+    "train_from_file",
+    "weight_search_range",
+]

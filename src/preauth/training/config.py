@@ -1,0 +1,81 @@
+"""What a training run is asked to do: the options, checked, and the model's input columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from ..applications import (
+    DEFAULT_EXCLUDED,
+    FIELD_NAMES,
+    canonical_column,
+    feature_columns,
+)
+from ..errors import ConfigurationError
+
+Target = Literal["llm", "risk"]
+TARGET_COLUMN = "target"
+GOOD, BAD = "good risk", "bad risk"
+_LABEL_CODES = {"good risk": 0, "bad risk": 1, "good": 0, "bad": 1}
+RISK_MEASURE = "real outcome (Risk)"
+MAX_REJECTS_KEPT = 100
+"""Rejected rows whose reasons go into the bundle's label provenance (all are counted)."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Every choice a training run makes; saved in the bundle so a run can be repeated.
+
+    ``exclude`` lists columns left out *in addition to* the default (``Sex``); ``include`` brings
+    a default-excluded column back.
+    """
+
+    trials: int = 30
+    timeout: float | None = None
+    seed: int = 42
+    folds: int = 5
+    holdout_fraction: float = 0.2
+    target: Target = "llm"
+    exclude: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    threshold: float | None = None
+    threads: int = 1
+    """XGBoost threads. Fixed so that a seed gives the same model on any machine; on 1,000 rows one
+    thread is also the fastest (thread start-up costs more than the work it shares)."""
+    max_rounds: int = 1000
+    early_stopping_rounds: int = 50
+
+    def check(self) -> None:
+        if self.trials < 1:
+            raise ConfigurationError("--trials must be at least 1")
+        if self.folds < 2:
+            raise ConfigurationError("--folds must be at least 2")
+        if not 0 < self.holdout_fraction < 1:
+            raise ConfigurationError("the holdout fraction must be between 0 and 1")
+        if self.threshold is not None and not 0 < self.threshold < 1:
+            raise ConfigurationError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigurationError("--timeout must be positive")
+        if self.target not in ("llm", "risk"):
+            raise ConfigurationError(f"--target must be llm or risk, got '{self.target}'")
+
+    def features(self) -> list[str]:
+        """The model's input columns: the schema minus the default and the asked-for exclusions."""
+        exclude = _canonical_fields(self.exclude, "--exclude")
+        include = _canonical_fields(self.include, "--include")
+        columns = feature_columns(exclude=(*DEFAULT_EXCLUDED, *exclude), include=include)
+        if not columns:
+            raise ConfigurationError("every column is excluded: the model needs at least one input")
+        return columns
+
+
+def _canonical_fields(names: Sequence[str], option: str) -> list[str]:
+    out = []
+    for name in names:
+        canonical = canonical_column(name)
+        if canonical not in FIELD_NAMES:
+            known = ", ".join(FIELD_NAMES)
+            raise ConfigurationError(f"{option}: unknown column '{name}'; the model's columns are: {known}")
+        out.append(canonical)
+    return out

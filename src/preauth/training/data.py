@@ -1,0 +1,196 @@
+"""The labelled data a model learns from: read, validated, and traced to where it came from.
+
+``Risk`` is carried along only to *measure*, never to train or tune, unless the run asked for
+``--target risk``; rows without a label are left out and counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..applications import (
+    FIELD_NAMES,
+    OUTCOME,
+    normalize_name,
+    read_table,
+    validate,
+)
+from ..errors import InputError
+from ..evaluation import agreement
+from .config import _LABEL_CODES, MAX_REJECTS_KEPT, RISK_MEASURE, TARGET_COLUMN, Target
+
+# --------------------------------------------------------------------------------------------
+# Labels
+
+
+@dataclass
+class LabeledData:
+    """Validated applications with a 0/1 label each (1 = bad risk) and, when known, the outcome."""
+
+    frame: pd.DataFrame  # canonical columns, index = 1-based row in the source
+    y: np.ndarray
+    risk: np.ndarray | None  # 1 = bad, the real outcome; None when the file has no Risk column
+    target: Target
+    measured_against: str
+    counts: dict[str, int]
+    provenance: dict[str, Any]
+    rejects: list[str] = field(default_factory=list)
+
+
+def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
+    """Read a labels file: the application columns plus ``target`` (good risk/bad risk) or ``Risk``.
+
+    Rows with an empty ``target`` are unlabeled and left out; rows that fail validation or carry
+    an unreadable label are rejected with their reason; both are counted, never silently dropped.
+    """
+    source = str(path)
+    table = read_table(path)
+    target_column = next((c for c in table.columns if normalize_name(str(c)) == TARGET_COLUMN), None)
+    if target == "llm" and target_column is None:
+        raise InputError(
+            "no 'target' column (good risk / bad risk); label the file with `preauth label`, "
+            "or train on the real outcome with --target risk",
+            source=source,
+        )
+    apps = validate(table, source=source)
+    if target == "risk" and not apps.has_outcome:
+        raise InputError("no 'Risk' column: --target risk needs the real outcome", source=source)
+    positions = apps.frame.index.to_numpy() - 1
+    rejects = apps.reject_messages()
+    # 1 bad, 0 good, NaN where a row has no outcome: such a row is neither trained on with
+    # --target risk nor counted when measuring against Risk. It is never read as good risk.
+    known_risk = apps.frame[OUTCOME.name].notna().to_numpy() if apps.has_outcome else None
+    risk_all = None
+    if known_risk is not None and known_risk.any():
+        bad = (apps.frame[OUTCOME.name] == "bad").to_numpy(dtype=np.float64)
+        risk_all = np.where(known_risk, bad, np.nan)
+
+    if target == "llm":
+        assert target_column is not None
+        text = table[target_column].iloc[positions].astype(str).str.strip().str.lower().to_numpy()
+        unlabeled = np.isin(text, ["", "nan", "none", "null", "na"])
+        codes = pd.Series(text).map(_LABEL_CODES).to_numpy(dtype=np.float64)
+        unreadable = np.isnan(codes) & ~unlabeled
+        for i in np.flatnonzero(unreadable):
+            raw = table[target_column].iloc[positions[i]]
+            error = InputError(
+                f"'{raw}' is not a label (good risk / bad risk)",
+                source=source,
+                row=int(positions[i]) + 1,
+                column=str(target_column),
+            )
+            rejects.append(str(error))
+        keep = ~unlabeled & ~unreadable
+        y = codes[keep].astype(np.int64)
+    else:
+        assert known_risk is not None
+        unlabeled = ~known_risk
+        keep = known_risk
+        y = (apps.frame[OUTCOME.name] == "bad").to_numpy(dtype=np.int64)[keep]
+
+    counts = {
+        "rows": len(table),
+        "rejected": len(rejects),
+        "unlabeled": int(unlabeled.sum()),
+        "used": int(keep.sum()),
+        "bad_risk": int(y.sum()),
+        "good_risk": int(len(y) - y.sum()),
+    }
+    if counts["used"] == 0:
+        raise InputError(
+            f"no labeled rows to train on ({counts['unlabeled']} unlabeled, {counts['rejected']} rejected)",
+            source=source,
+        )
+    frame = apps.frame[keep]
+    risk = risk_all[keep] if risk_all is not None else None
+    provenance = _provenance(table, positions[keep], source, target, target_column, y, risk)
+    return LabeledData(
+        frame=frame,
+        y=y,
+        risk=risk,
+        target=target,
+        measured_against=provenance["measured_against"],
+        counts=counts,
+        provenance={**provenance, "counts": counts, "rejected_rows": rejects[:MAX_REJECTS_KEPT]},
+        rejects=rejects,
+    )
+
+
+def _known(risk: np.ndarray | None) -> np.ndarray | None:
+    """Where the outcome is known, or None when it is known nowhere."""
+    if risk is None:
+        return None
+    known = ~np.isnan(risk)
+    return known if known.any() else None
+
+
+def _agreement_where_known(y: np.ndarray, risk: np.ndarray | None) -> dict[str, Any] | None:
+    known = _known(risk)
+    if risk is None or known is None:
+        return None
+    return agreement(y[known], risk[known].astype(np.int64))
+
+
+def _most_common(table: pd.DataFrame, name: str, positions: np.ndarray) -> str | None:
+    column = next((c for c in table.columns if normalize_name(str(c)) == name), None)
+    if column is None:
+        return None
+    values = [v.strip() for v in table[column].iloc[positions].astype(str) if v.strip()]
+    return Counter(values).most_common(1)[0][0] if values else None
+
+
+def _provenance(
+    table: pd.DataFrame,
+    positions: np.ndarray,
+    source: str,
+    target: Target,
+    target_column: str | None,
+    y: np.ndarray,
+    risk: np.ndarray | None,
+) -> dict[str, Any]:
+    if target == "risk":
+        return {
+            "source": source,
+            "target": "risk",
+            "target_column": OUTCOME.name,
+            "measured_against": RISK_MEASURE,
+            "provider": None,
+            "model": None,
+            "prompt_version": None,
+            "agreement_with_risk": None,
+        }
+    provider = _most_common(table, "provider", positions)
+    model = _most_common(table, "model", positions)
+    prompt = _most_common(table, "prompt_version", positions)
+    if provider:
+        # The model names the labeller (two LLMs behind one prompt are different labels); the
+        # prompt version is added when it is not the model's own (rules: rubric-v1 is both).
+        measured = f"labels from {provider}/{model or prompt or 'unknown model'}"
+        if prompt and model and prompt != model:
+            measured += f" (prompts {prompt})"
+    else:
+        measured = f"labels from {Path(source).name}"
+    return {
+        "source": source,
+        "target": "llm",
+        "target_column": target_column,
+        "measured_against": measured,
+        "provider": provider,
+        "model": model,
+        "prompt_version": prompt,
+        "agreement_with_risk": _agreement_where_known(y, risk),
+    }
+
+
+def data_fingerprint(frame: pd.DataFrame, y: np.ndarray) -> str:
+    """sha256 of the training rows as the model saw them (canonical values and the 0/1 label)."""
+    rows = frame[list(FIELD_NAMES)].copy()
+    rows["label"] = y
+    return hashlib.sha256(rows.to_csv(index=True, lineterminator="\n").encode("utf-8")).hexdigest()

@@ -1,0 +1,252 @@
+"""The whole run: holdout, search, threshold, refit, evaluation, and the bundle it is saved in."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..applications import FIELD_NAMES
+from ..bundles import save_bundle
+from ..errors import InputError
+from ..evaluation import (
+    COST_FALSE_NEGATIVE,
+    COST_FALSE_POSITIVE,
+    binary_metrics,
+    choose_threshold,
+    roc_auc,
+)
+from ..features import encode
+from .config import RISK_MEASURE, TrainingConfig
+from .data import LabeledData, _known, data_fingerprint, load_labels
+from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, split_holdout
+
+# --------------------------------------------------------------------------------------------
+# The whole run
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model and everything measured about it, before it is written anywhere."""
+
+    booster: Any
+    features: list[str]
+    threshold: float
+    threshold_rule: dict[str, Any]
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    search: SearchOutcome
+    train_rows: np.ndarray
+    holdout_rows: np.ndarray
+    holdout: pd.DataFrame
+
+
+def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) -> TrainedModel:
+    """Holdout split, search, threshold, refit and holdout evaluation; pure (writes no files)."""
+    import xgboost as xgb
+
+    config.check()
+    features = config.features()
+    absent = [name for name in features if data.frame[name].isna().all()]
+    if absent:  # only an optional column the file lacks is empty on every row (Sex, by --include Sex)
+        raise InputError(
+            f"no '{absent[0]}' column, yet the model is to use it (--include {absent[0]})",
+            source=data.provenance["source"],
+        )
+    _check_class_sizes(data.y, config, data.provenance["source"])
+    x = encode(data.frame, features)
+    y = data.y
+    rows = data.frame.index.to_numpy()
+    train_pos, hold_pos = split_holdout(y, config.holdout_fraction, config.seed)
+
+    with _SearchProgress(config.trials, progress) as on_trial:
+        found = search(x[train_pos], y[train_pos], rows[train_pos], features, config, on_trial)
+
+    y_train = y[train_pos]
+    if config.threshold is None:
+        choice = choose_threshold(y_train, found.oof)
+        threshold = choice.threshold
+        rule = {
+            "rule": "lowest expected cost on the best trial's out-of-fold predictions (training part)",
+            "validation_cost": choice.cost,
+            "validation_rows": choice.n,
+        }
+    else:
+        threshold = float(config.threshold)
+        rule = {"rule": "given by --threshold", "validation_cost": None, "validation_rows": len(y_train)}
+    rule.update(cost_false_negative=COST_FALSE_NEGATIVE, cost_false_positive=COST_FALSE_POSITIVE)
+    rule["costs"] = "approving a bad applicant costs 5, refusing a good one costs 1"
+
+    dtrain = _dmatrix(x[train_pos], y_train, features, config.threads)
+    booster = xgb.train(found.params, dtrain, num_boost_round=found.n_rounds)
+    p_train = booster.predict(dtrain)
+    p_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads))
+
+    y_hold = y[hold_pos]
+    holdout_metrics = binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against)
+    against_risk = None
+    known = _known(data.risk[hold_pos]) if data.risk is not None else None
+    if data.target == "llm" and data.risk is not None and known is not None:
+        risk_hold_known = data.risk[hold_pos][known].astype(np.int64)
+        against_risk = binary_metrics(
+            risk_hold_known, p_hold[known], threshold, measured_against=RISK_MEASURE
+        )
+    train_auc = roc_auc(y_train, p_train)
+    metrics = {
+        "measured_against": data.measured_against,
+        "holdout": holdout_metrics,
+        "validation": binary_metrics(y_train, found.oof, threshold, measured_against=data.measured_against),
+        "train_auc": train_auc,
+        "cv_auc": found.cv_auc,
+        "auc_gap": (train_auc - found.cv_auc) if train_auc is not None else None,
+        "against_risk": against_risk,
+    }
+
+    holdout = data.frame.iloc[hold_pos][list(FIELD_NAMES)].copy()
+    holdout["label"] = y_hold.astype(np.int64)
+    risk_hold = data.risk[hold_pos] if data.risk is not None else [pd.NA] * len(hold_pos)
+    holdout["risk"] = pd.array(risk_hold, dtype="Int64")
+    holdout["probability"] = p_hold.astype(np.float64)
+
+    params = {**found.params, "num_boost_round": found.n_rounds}
+    return TrainedModel(
+        booster=booster,
+        features=features,
+        threshold=threshold,
+        threshold_rule=rule,
+        params=params,
+        metrics=metrics,
+        search=found,
+        train_rows=rows[train_pos],
+        holdout_rows=rows[hold_pos],
+        holdout=holdout,
+    )
+
+
+class _SearchProgress:
+    """A rich progress bar over the search trials on stderr, or nothing."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[int, float | None], None] | None:
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]search[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._progress.start()
+        task = self._progress.add_task("", total=self.total)
+
+        def on_trial(number: int, best: float | None) -> None:
+            text = f"best CV AUC {best:.3f}" if best is not None else ""
+            self._progress.update(task, advance=1, description=text)
+
+        return on_trial
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@dataclass
+class TrainingResult:
+    """What ``train_from_file`` wrote and measured."""
+
+    bundle_path: Path
+    version: str
+    metrics: dict[str, Any]
+    label_counts: dict[str, int]
+    threshold: float
+    features: list[str]
+    search: dict[str, Any]
+    provenance: dict[str, Any]
+    rejects: list[str]
+    duration_s: float
+    report_path: Path | None = None
+
+
+def bundle_meta(
+    data: LabeledData, model: TrainedModel, config: TrainingConfig, duration_s: float
+) -> dict[str, Any]:
+    """The training half of ``bundle.json`` (bundles.save_bundle adds format, schema, versions)."""
+    return {
+        "target": data.target,
+        "params": model.params,
+        "metrics": model.metrics,
+        "label_provenance": data.provenance,
+        "data_fingerprint": data_fingerprint(data.frame, data.y),
+        "threshold_rule": model.threshold_rule,
+        "excluded": [c for c in FIELD_NAMES if c not in model.features],
+        "search": model.search.summary,
+        "training": {
+            "config": {**asdict(config), "exclude": list(config.exclude), "include": list(config.include)},
+            "rows": {"train": len(model.train_rows), "holdout": len(model.holdout_rows)},
+            "duration_s": round(duration_s, 3),
+        },
+    }
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, engine="pyarrow", index=True)
+    return buffer.getvalue()
+
+
+def train_from_file(
+    labels_path: str | Path, config: TrainingConfig, models_dir: Path, progress: bool = True
+) -> TrainingResult:
+    """Train on a labels file and write a new bundle under ``models_dir``; the library front door."""
+    started = time.perf_counter()
+    config.check()
+    config.features()  # fail on a bad --exclude/--include before reading any data
+    data = load_labels(labels_path, config.target)
+    model = train(data, config, progress=progress)
+    duration = time.perf_counter() - started
+    trials_csv = model.search.trials.to_csv(index=False).encode("utf-8")
+    path = save_bundle(
+        Path(models_dir),
+        model.booster,
+        features=model.features,
+        threshold=model.threshold,
+        meta=bundle_meta(data, model, config, duration),
+        extra_files={"holdout.parquet": _parquet_bytes(model.holdout), "trials.csv": trials_csv},
+    )
+    report_path = _write_report(path)
+    return TrainingResult(
+        bundle_path=path,
+        version=path.name,
+        metrics=model.metrics,
+        label_counts=data.counts,
+        threshold=model.threshold,
+        features=model.features,
+        search=model.search.summary,
+        provenance=data.provenance,
+        rejects=data.rejects,
+        duration_s=time.perf_counter() - started,
+        report_path=report_path,
+    )
+
+
+def _write_report(bundle_path: Path) -> Path | None:
+    """Build the bundle's report.html (imported here: matplotlib is only needed once a model exists)."""
+    from ..report import write_report
+
+    return Path(write_report(bundle_path))

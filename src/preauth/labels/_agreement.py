@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import evaluation
 from ..applications import (
     OUTCOME,
     Applications,
@@ -165,24 +166,18 @@ def agreement(
     n = len(pairs)
     if n == 0:
         raise InputError("no labelled applicant has a known outcome; nothing to measure")
-    tp = sum(a == BAD and b == BAD for a, b in pairs)
-    tn = sum(a == GOOD and b == GOOD for a, b in pairs)
-    fp = sum(a == BAD and b == GOOD for a, b in pairs)
-    fn = sum(a == GOOD and b == BAD for a, b in pairs)
-    accuracy = (tp + tn) / n
-    label_bad, truth_bad = (tp + fp) / n, (tp + fn) / n
-    expected = label_bad * truth_bad + (1 - label_bad) * (1 - truth_bad)
-    kappa = 0.0 if expected == 1 else (accuracy - expected) / (1 - expected)
-    majority = BAD if truth_bad > 0.5 else GOOD
+    codes = np.array([[a == BAD, b == BAD] for a, b in pairs], dtype=np.int64)
+    measured = evaluation.agreement(codes[:, 0], codes[:, 1])
+    label_bad, truth_bad = float(codes[:, 0].mean()), float(codes[:, 1].mean())
     return Agreement(
         measured_against=measured_against,
         n=n,
         unlabeled=unlabeled,
-        accuracy=accuracy,
-        kappa=kappa,
-        confusion={"tn": tn, "fp": fp, "fn": fn, "tp": tp},
-        majority_label=majority,
-        majority_accuracy=max(truth_bad, 1 - truth_bad),
+        accuracy=measured["accuracy"],
+        kappa=measured["cohen_kappa"] or 0.0,  # no kappa when both sides are one class throughout
+        confusion=measured["confusion"],
+        majority_label=BAD if truth_bad > 0.5 else GOOD,
+        majority_accuracy=measured["majority_baseline"],
         label_bad_rate=label_bad,
         truth_bad_rate=truth_bad,
         labels=provenance,

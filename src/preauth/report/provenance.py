@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import evaluation
 from .figures import readable
 from .targets import Target
 
@@ -29,18 +30,16 @@ def section(meta: Mapping[str, Any], holdout: pd.DataFrame, trained: Target) -> 
     }
     agreement = None
     if "risk" in holdout.columns and holdout["risk"].notna().sum() >= 2:
-        from sklearn.metrics import cohen_kappa_score
-
         known = holdout["risk"].notna().to_numpy()
         risk = holdout["risk"].to_numpy(dtype=np.float64, na_value=np.nan)[known].astype(np.int64)
         label = holdout["label"].to_numpy(dtype=np.int64)[known]
         if not np.array_equal(risk, label):
-            majority = max(np.mean(risk), 1 - np.mean(risk))
+            measured = evaluation.agreement(label, risk)
             agreement = {
-                "n": int(known.sum()),
-                "accuracy": float(np.mean(risk == label)),
-                "kappa": float(cohen_kappa_score(risk, label)),
-                "majority": float(majority),
+                "n": measured["n"],
+                "accuracy": measured["accuracy"],
+                "kappa": measured["cohen_kappa"],
+                "majority": measured["majority_baseline"],
                 "both_good": int(np.sum((risk == 0) & (label == 0))),
                 "label_bad_risk_good": int(np.sum((risk == 0) & (label == 1))),
                 "label_good_risk_bad": int(np.sum((risk == 1) & (label == 0))),

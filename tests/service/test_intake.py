@@ -23,6 +23,9 @@ BAD = [
     application(**{"Credit amount": -5}),
     application(**{"Credit amount": "inf"}),
     application(Duration=0),
+    application(**{"Credit amount": 10**20}),
+    application(**{"Credit amount": 9e307}),
+    application(Duration=2**63),
     application(Sex="other"),
 ]
 GOOD = [

@@ -8,6 +8,7 @@
 from .reading import (
     applications_from_csv_text,
     applications_from_records,
+    cell_text,
     check_header,
     read_applications,
     read_table,
@@ -18,6 +19,7 @@ from .schema import (
     FIELD_NAMES,
     FIELDS,
     ID_COLUMN,
+    LARGEST_NUMBER,
     MISSING_TOKENS,
     OUTCOME,
     UNKNOWN,
@@ -28,6 +30,7 @@ from .schema import (
     feature_columns,
     field_by_name,
     normalize_name,
+    too_large_reason,
 )
 from .validation import MALFORMED_ROWS, Applications, Reject, validate
 
@@ -36,6 +39,7 @@ __all__ = [
     "FIELDS",
     "FIELD_NAMES",
     "ID_COLUMN",
+    "LARGEST_NUMBER",
     "MALFORMED_ROWS",
     "MISSING_TOKENS",
     "OUTCOME",
@@ -47,6 +51,7 @@ __all__ = [
     "applications_from_csv_text",
     "applications_from_records",
     "canonical_column",
+    "cell_text",
     "check_header",
     "example_application",
     "feature_columns",
@@ -55,5 +60,6 @@ __all__ = [
     "read_applications",
     "read_table",
     "records_to_table",
+    "too_large_reason",
     "validate",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .schema import FIELD_NAMES, FIELDS, OnUnknown, canonical_column, normalize_name
+from .schema import FIELD_NAMES, FIELDS, LARGEST_NUMBER, OnUnknown, canonical_column, normalize_name
 from .validation import MALFORMED_ROWS, Applications, validate
 
 # --------------------------------------------------------------------------------------------
@@ -191,21 +192,36 @@ def records_to_table(records: Iterable[Any], source: str = "<request>") -> pd.Da
             if key not in names:
                 names.append(key)
     check_header(names, source)
-    return _cells(pd.DataFrame.from_records(rows, columns=names))
+    # Cell by cell, not through pandas' type inference: an integer past int64 must reach
+    # validation as the digits given, not as a float or a wrapped-around int64.
+    return pd.DataFrame(
+        {name: pd.Series([cell_text(r.get(name)) for r in rows], dtype=object) for name in names}
+    )
+
+
+def cell_text(value: Any) -> str:
+    """The text of one cell, whatever the format gave: the one rule for files and requests alike.
+
+    Missing is the empty string; a whole float is written without its ``.0`` (JSON and Parquet give
+    ``35.0`` for ``35``), unless it is too large to be whole exactly, where ``repr`` keeps it short.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if math.isnan(number):
+            return ""
+        if number.is_integer() and abs(number) <= LARGEST_NUMBER:
+            return f"{number:.0f}"
+        return repr(number)
+    return str(value)
 
 
 def _cells(frame: pd.DataFrame) -> pd.DataFrame:
     """Every cell as text, missing as the empty string: the common ground of all formats."""
-    out = {}
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_float_dtype(column.dtype):
-            text = column.map(
-                lambda v: "" if pd.isna(v) else (f"{v:.0f}" if float(v).is_integer() else repr(float(v)))
-            )
-        else:
-            text = column.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-        out[str(name)] = text.astype(object)
+    out = {str(name): frame[name].map(cell_text).astype(object) for name in frame.columns}
     return pd.DataFrame(out)
 
 

@@ -16,6 +16,14 @@ from ..errors import InputError
 OnUnknown = Literal["error", "unknown"]
 UNKNOWN = "unknown"
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "none", "null"})
+LARGEST_NUMBER = 2**53 - 1
+"""No number beyond this is accepted: past it a float64 no longer keeps every whole number exactly,
+so the value stored, echoed and scored would silently differ from the one given."""
+
+
+def too_large_reason(text: str) -> str:
+    """The one wording of the refusal of a number past :data:`LARGEST_NUMBER`."""
+    return f"{text} is too large (at most {LARGEST_NUMBER:,})"
 
 
 @dataclass(frozen=True)

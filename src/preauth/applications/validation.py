@@ -19,6 +19,7 @@ from .schema import (
     _ID_ALIASES,
     FIELDS,
     ID_COLUMN,
+    LARGEST_NUMBER,
     MISSING_TOKENS,
     OUTCOME,
     UNKNOWN,
@@ -26,6 +27,7 @@ from .schema import (
     OnUnknown,
     canonical_column,
     normalize_name,
+    too_large_reason,
 )
 
 MALFORMED_ROWS = "preauth.malformed_rows"
@@ -243,23 +245,26 @@ def _check_numbers(f: Field, uniques: list[str]) -> tuple[np.ndarray, np.ndarray
     errors: list[str | None] = [None] * len(uniques)
     finite = np.isfinite(numbers)
     with np.errstate(invalid="ignore"):
+        exact = np.abs(numbers) <= LARGEST_NUMBER
         whole = finite & (numbers == np.round(numbers))
         if f.positive:
             in_range = numbers > 0
         else:
             in_range = (numbers >= (f.minimum or 0)) & (numbers <= (f.maximum or 0))
-    for k in np.flatnonzero(~(finite & in_range & (whole | (f.kind != "integer")))):
+    for k in np.flatnonzero(~(finite & exact & in_range & (whole | (f.kind != "integer")))):
         raw = uniques[k].strip()
         if raw.lower() in MISSING_TOKENS:
             errors[k] = "missing value"
         elif not finite[k] or (f.kind == "integer" and not whole[k]):
             errors[k] = f"'{raw}' is not {kind}"
+        elif not exact[k]:
+            errors[k] = too_large_reason(raw)
         elif f.positive:
             errors[k] = f"{raw} is not positive"
         else:
             errors[k] = f"{raw} is outside {f.minimum:g}\u2013{f.maximum:g}"
     # The values as given, typed for output: whole numbers stay integers (as the original wrote them).
-    safe = np.where(finite, numbers, 0.0)
+    safe = np.where(finite & exact, numbers, 0.0)
     given: np.ndarray = safe
     ok = np.array([e is None for e in errors], dtype=bool)
     if f.kind == "integer" or bool(np.all(whole[ok])):

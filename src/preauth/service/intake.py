@@ -22,12 +22,15 @@ import numpy as np
 from ..applications import (
     FIELD_NAMES,
     FIELDS,
+    LARGEST_NUMBER,
     MISSING_TOKENS,
     UNKNOWN,
     Field,
     canonical_column,
+    cell_text,
     check_header,
     field_by_name,
+    too_large_reason,
 )
 from ..errors import InputError
 
@@ -79,19 +82,6 @@ def _canonical(key: str) -> str | None:
     return canonical_column(key)
 
 
-def _cell(value: Any) -> str:
-    """The text a cell would have after reading a file (see ``applications._cells``)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return f"{value:.0f}" if value.is_integer() else repr(value)
-    return str(value)
-
-
 def check_records(records: Sequence[Any], *, all_fields: bool = False) -> Checked:
     """Validate application objects; raises :class:`InputError` only when the request as a whole
     is unusable (not objects, no applications, a required field absent from every object).
@@ -141,7 +131,7 @@ def check_one(record: Mapping[str, Any], columns: Mapping[str, str], row: int) -
         if key is None:
             values[f.name] = UNKNOWN if f.missing_is_unknown else None
             continue
-        text = _cell(record.get(key)).strip()
+        text = cell_text(record.get(key)).strip()
         outcome = _category(f, text, row) if f.is_category else _number(f, text, row)
         if isinstance(outcome, Problem):
             return outcome
@@ -155,7 +145,7 @@ def field_problems(record: Mapping[str, Any], columns: Mapping[str, str], row: i
     for f in FIELDS:
         key = columns.get(f.name)
         if key is not None:
-            text = _cell(record.get(key)).strip()
+            text = cell_text(record.get(key)).strip()
             outcome = _category(f, text, row) if f.is_category else _number(f, text, row)
             if isinstance(outcome, Problem):
                 problems.append(outcome)
@@ -191,6 +181,8 @@ def _number(f: Field, text: str, row: int) -> tuple[Any, Any] | Problem:
         return Problem(row, f.name, text, f"'{text}' is not {kind}")
     if not math.isfinite(number) or (f.kind == "integer" and number != round(number)):
         return Problem(row, f.name, text, f"'{text}' is not {kind}")
+    if abs(number) > LARGEST_NUMBER:
+        return Problem(row, f.name, text, too_large_reason(text))
     if f.positive:
         if number <= 0:
             return Problem(row, f.name, text, f"{text} is not positive")

@@ -5,25 +5,23 @@ process; a power cut may lose the last commits), PostgreSQL when ``PREAUTH_DATAB
 The schema evolves through the Alembic migrations in :mod:`preauth.migrations`, applied by
 :func:`migrate` when the service starts.
 
-Writes go through :class:`GroupCommit`: one writer thread takes every decision waiting at that
-moment, inserts them in one transaction, commits, and only then releases the requests. Each
-request is still answered only after its decision is committed, but a hundred concurrent requests
-share one commit instead of queueing for a hundred.
+:meth:`DecisionStore.save` commits the decisions of many requests in one transaction (the service
+feeds it through :class:`preauth.coalescing.Coalescer`, so a hundred concurrent requests share one
+commit); each request is answered only after its decisions are committed.
 
-An ``Idempotency-Key`` is a unique column: a repeated key inserts nothing (``ON CONFLICT DO
-NOTHING``) and the caller gets the decision stored under that key, even when two requests with the
-same key race each other.
+An ``Idempotency-Key`` is a row of its own table (key, route, fingerprint of the request, the ids
+of its decisions), inserted in the same transaction as the decisions with ``ON CONFLICT DO
+NOTHING``: a repeated key stores nothing and gets the decisions stored under it, even when two
+requests with the same key race each other; the same key with a different request is refused.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import queue
+import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,12 +62,25 @@ decisions = sa.Table(
     sa.Index("ix_decisions_target", "target"),
 )
 
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("route", sa.String(16), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=True),
+    sa.Column("decision_ids", sa.JSON(), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 _COLUMNS = tuple(c.name for c in decisions.columns if c.name != "seq")
-INLINE_ROWS = 256  # LoopCommit writes up to this many rows on the event loop itself
+_KEY_COLUMNS = tuple(c.name for c in idempotency_keys.columns)
+INLINE_ROWS = 256
+"""Up to this many rows are committed on the event loop itself (SQLite); more go to a thread."""
 _JSON_COLUMNS = frozenset({"input", "reasons", "contributions"})
-_SQLITE_INSERT = (
-    f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
-    "ON CONFLICT (idempotency_key) DO NOTHING"
+_SQLITE_INSERT = f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_SQLITE_CLAIM = (
+    f"INSERT INTO idempotency_keys ({', '.join(_KEY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _KEY_COLUMNS)}) ON CONFLICT (key) DO NOTHING"
 )
 MAX_PAGE = 500
 
@@ -131,6 +142,35 @@ def migrate(engine: Engine) -> None:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """An ``Idempotency-Key`` a request claims: the key, the route, and its body's fingerprint.
+
+    The same key on another route, or with another body, is a different request reusing a key:
+    refused, never answered with the first request's decisions."""
+
+    key: str
+    route: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Keep:
+    """One request's decisions, to be committed together, and the key it claims (if any)."""
+
+    decisions: list[dict[str, Any]]
+    claim: Claim | None = None
+
+
+def key_reused(key: str) -> InputError:
+    """The refusal of a key that already stands for a different request."""
+    error = InputError(
+        f"Idempotency-Key '{key}' was already used for a different request; send a new key for a new request"
+    )
+    error.column = "Idempotency-Key"  # the field, for the 422 answer; the message already names it
+    return error
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of decisions, newest first, and the cursor of the next page (None at the end)."""
 
@@ -165,59 +205,60 @@ class DecisionStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def save(self, items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Insert decisions in one transaction; returns what is stored for each, in order.
+    def save(self, keeps: Sequence[Keep]) -> list[list[dict[str, Any]] | InputError]:
+        """Commit the decisions of several requests in one transaction; per request, what is stored.
 
-        For an item whose ``idempotency_key`` was already used (earlier, or earlier in this very
-        batch) nothing is inserted and the stored decision is returned in its place.
+        A request that claims an ``Idempotency-Key`` first inserts the key (``ON CONFLICT DO
+        NOTHING``); only when the key is new are its decisions inserted, in the same transaction.
+        When the key was taken (earlier, or by a racing request in this very batch), nothing of
+        that request is inserted and it gets the decisions stored under the key, or an
+        :class:`~preauth.errors.InputError` when the key was used for a different request.
+        Every decision returned was committed: nothing is acknowledged that is not stored.
         """
-        if not items:
+        if not keeps:
             return []
-        keys = [item["idempotency_key"] for item in items if item.get("idempotency_key")]
+        now = datetime.now(UTC)
         if self.engine.dialect.name == "sqlite":
-            self._save_sqlite(items)
+            won = self._save_sqlite(keeps, now)
         else:
-            rows = [{c: item.get(c) for c in _COLUMNS} for item in items]
-            for row in rows:
-                row["created_at"] = _parse_time(row["created_at"])
-            with self.engine.begin() as connection:
-                connection.execute(self._insert(bool(keys)), rows)
-        if not keys:
-            return list(items)
-        with self.engine.connect() as connection:
-            found = connection.execute(
-                sa.select(decisions).where(decisions.c.idempotency_key.in_(set(keys)))
-            ).mappings()
-            stored = {row["idempotency_key"]: _to_api(row) for row in found}
-        out: list[dict[str, Any]] = []
-        for item in items:
-            key = item.get("idempotency_key")
-            if key and key in stored and stored[key]["id"] != item["id"]:
-                out.append({**stored[key], "replayed": True})
-            else:
-                out.append(item)
-        return out
+            won = self._save_sqlalchemy(keeps, now)
+        return [
+            keep.decisions if new or keep.claim is None else self._replay_or_error(keep.claim)
+            for keep, new in zip(keeps, won, strict=True)
+        ]
 
-    def _save_sqlite(self, items: Sequence[dict[str, Any]]) -> None:
-        """SQLite's insert on one raw connection with one prepared statement.
+    def _save_sqlalchemy(self, keeps: Sequence[Keep], now: datetime) -> list[bool]:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect: Any = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        # RETURNING, not rowcount: drivers may report -1 for an INSERT ... ON CONFLICT DO NOTHING
+        claim_key = (
+            dialect.insert(idempotency_keys)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(idempotency_keys.c.key)
+        )
+        won: list[bool] = []
+        rows: list[dict[str, Any]] = []
+        with self.engine.begin() as connection:
+            for keep in keeps:
+                new = True
+                if keep.claim is not None:
+                    claimed = connection.execute(claim_key, _claim_row(keep, now))
+                    new = claimed.first() is not None
+                if new:
+                    rows.extend(_row(item) for item in keep.decisions)
+                won.append(new)
+            if rows:
+                connection.execute(decisions.insert(), rows)
+        return won
+
+    def _save_sqlite(self, keeps: Sequence[Keep], now: datetime) -> list[bool]:
+        """SQLite's inserts on one raw connection with prepared statements.
 
         SQLAlchemy costs ~0.1 ms per transaction, more than SQLite's own insert and commit in WAL
         mode; the values are written in exactly the formats SQLAlchemy reads back (naive UTC
         ``YYYY-MM-DD HH:MM:SS.ffffff`` timestamps, JSON text, 0/1 booleans).
         """
-        rows = []
-        for item in items:
-            row = []
-            for column in _COLUMNS:
-                value = item.get(column)
-                if column == "created_at":
-                    value = _parse_time(value).strftime("%Y-%m-%d %H:%M:%S.%f")
-                elif column in _JSON_COLUMNS:
-                    value = None if value is None and column == "contributions" else _json_dumps(value)
-                elif column == "is_fraud":
-                    value = 1 if value else 0
-                row.append(value)
-            rows.append(row)
         with self._raw_lock:
             if self._raw is None:
                 self._raw = self.engine.raw_connection()
@@ -225,11 +266,53 @@ class DecisionStore:
                 self._raw.cursor().execute("PRAGMA wal_autocheckpoint=0")
             try:
                 cursor = self._raw.cursor()
-                cursor.executemany(_SQLITE_INSERT, rows)
+                won: list[bool] = []
+                rows: list[list[Any]] = []
+                for keep in keeps:
+                    new = True
+                    if keep.claim is not None:
+                        claim = _claim_row(keep, now)
+                        claim["created_at"] = _sqlite_time(now)
+                        claim["decision_ids"] = _json_dumps(claim["decision_ids"])
+                        cursor.execute(_SQLITE_CLAIM, [claim[c] for c in _KEY_COLUMNS])
+                        new = cursor.rowcount == 1
+                    if new:
+                        rows.extend(_sqlite_row(item) for item in keep.decisions)
+                    won.append(new)
+                if rows:
+                    cursor.executemany(_SQLITE_INSERT, rows)
                 self._raw.commit()
             except BaseException:
                 self._raw.rollback()
                 raise
+        return won
+
+    def replay(self, claim: Claim) -> list[dict[str, Any]] | InputError | None:
+        """What a key already stands for: its decisions (marked ``replayed``), an error when the key
+        was used for a different request, or None when the key is new."""
+        with self.engine.connect() as connection:
+            row = (
+                connection.execute(sa.select(idempotency_keys).where(idempotency_keys.c.key == claim.key))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            same_route = row["route"] == claim.route
+            # A key stored before fingerprints existed has none: it replays on the key alone.
+            same_body = row["fingerprint"] is None or row["fingerprint"] == claim.fingerprint
+            if not (same_route and same_body):
+                return key_reused(claim.key)
+            ids = list(row["decision_ids"])
+            found = connection.execute(sa.select(decisions).where(decisions.c.id.in_(ids))).mappings()
+            by_id = {r["id"]: r for r in found}
+        return [{**_to_api(by_id[i]), "replayed": True} for i in ids if i in by_id]
+
+    def _replay_or_error(self, claim: Claim) -> list[dict[str, Any]] | InputError:
+        found = self.replay(claim)
+        if found is None:  # cannot happen: the key was there when the insert skipped it
+            raise RuntimeError(f"idempotency key {claim.key!r} vanished")
+        return found
 
     def checkpoint(self) -> None:
         """Move SQLite's write-ahead log into the database file (PASSIVE: never blocks writers)."""
@@ -238,30 +321,12 @@ class DecisionStore:
         with self.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _insert(self, with_keys: bool) -> Any:
-        name = self.engine.dialect.name
-        if with_keys and name in ("sqlite", "postgresql"):
-            from sqlalchemy.dialects import postgresql, sqlite
-
-            dialect: Any = sqlite if name == "sqlite" else postgresql
-            return dialect.insert(decisions).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        return decisions.insert()
-
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, decision_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as connection:
             row = (
                 connection.execute(sa.select(decisions).where(decisions.c.id == decision_id))
-                .mappings()
-                .first()
-            )
-        return _to_api(row) if row else None
-
-    def by_idempotency_key(self, key: str) -> dict[str, Any] | None:
-        with self.engine.connect() as connection:
-            row = (
-                connection.execute(sa.select(decisions).where(decisions.c.idempotency_key == key))
                 .mappings()
                 .first()
             )
@@ -322,6 +387,39 @@ def decode_cursor(cursor: str) -> int:
         raise InputError("not a cursor from this API", column="cursor") from None
 
 
+def _row(item: dict[str, Any]) -> dict[str, Any]:
+    """A decision as a row of the decisions table (the key lives in ``idempotency_keys``)."""
+    row = {c: item.get(c) for c in _COLUMNS}
+    row["created_at"] = _parse_time(row["created_at"])
+    row["idempotency_key"] = None
+    return row
+
+
+def _sqlite_row(item: dict[str, Any]) -> list[Any]:
+    row = _row(item)
+    row["created_at"] = _sqlite_time(row["created_at"])
+    for column in _JSON_COLUMNS:
+        value = row[column]
+        row[column] = None if value is None and column == "contributions" else _json_dumps(value)
+    row["is_fraud"] = 1 if row["is_fraud"] else 0
+    return [row[c] for c in _COLUMNS]
+
+
+def _claim_row(keep: Keep, now: datetime) -> dict[str, Any]:
+    assert keep.claim is not None
+    return {
+        "key": keep.claim.key,
+        "route": keep.claim.route,
+        "fingerprint": keep.claim.fingerprint,
+        "decision_ids": [item["id"] for item in keep.decisions],
+        "created_at": now,
+    }
+
+
+def _sqlite_time(moment: datetime) -> str:
+    return _utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -354,136 +452,17 @@ def _to_api(row: Any) -> dict[str, Any]:
 
 
 class StoreUnavailable(Exception):
-    """The database refused a write; the decision was not stored and must not be acknowledged."""
+    """The database could not take the write; the decision was not stored and is not acknowledged.
+
+    Answered with 503 and ``Retry-After``: the same request may well succeed in a moment."""
 
 
-class GroupCommit:
-    """One writer thread committing every waiting decision in one transaction.
-
-    ``submit`` returns a future that completes only after the transaction holding those decisions
-    has committed (or fails with :class:`StoreUnavailable`).
-    """
-
-    def __init__(self, store: DecisionStore, max_batch: int = 1024) -> None:
-        self.store = store
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[list[dict[str, Any]], Future[list[dict[str, Any]]]] | None]
-        self._queue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="preauth-decision-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, items: Iterable[dict[str, Any]]) -> Future[list[dict[str, Any]]]:
-        future: Future[list[dict[str, Any]]] = Future()
-        self._queue.put((list(items), future))
-        return future
-
-    def close(self, timeout: float = 10.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        running = True
-        while running:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    running = False
-                    break
-                batch.append(more)
-            self._commit(batch)
-
-    def _commit(self, batch: list[tuple[list[dict[str, Any]], Future[list[dict[str, Any]]]]]) -> None:
-        rows = [row for items, _ in batch for row in items]
-        try:
-            stored = self.store.save(rows)
-        except Exception as error:  # any database failure: nobody in this batch is acknowledged
-            failure = StoreUnavailable(f"the decision store refused the write ({type(error).__name__})")
-            for _, future in batch:
-                future.set_exception(failure)
-            return
-        start = 0
-        for items, future in batch:
-            future.set_result(stored[start : start + len(items)])
-            start += len(items)
+_RETRYABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, sqlite3.OperationalError)
 
 
-class LoopCommit:
-    """Group commit on the event loop's own thread, for SQLite.
-
-    A SQLite commit in WAL mode with ``synchronous=NORMAL`` takes tens of microseconds, less than
-    handing the work to a thread and back; so the decisions of every request that reached this
-    point in one turn of the event loop are inserted and committed together, right there, and
-    their requests resumed. (PostgreSQL's commit waits for the server and its disk: it goes
-    through :class:`GroupCommit`'s thread instead.)
-    """
-
-    def __init__(self, store: DecisionStore) -> None:
-        self.store = store
-        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]] = []
-        self._scheduled = False
-        self._in_thread = 0
-
-    async def keep(self, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
-        self._pending.append((list(items), future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        batch, self._pending = self._pending, []
-        rows = [row for items, _ in batch for row in items]
-        if len(rows) > INLINE_ROWS or self._in_thread:
-            # A big batch is written beside the loop, not on it; while it is, so are the others,
-            # so that the loop never waits for the connection's lock.
-            self._in_thread += 1
-            done = asyncio.get_running_loop().run_in_executor(None, self.store.save, rows)
-            done.add_done_callback(lambda finished: self._settle(batch, finished))
-            return
-        try:
-            stored = self.store.save(rows)
-        except Exception as error:
-            self._fail(batch, error)
-            return
-        self._resolve(batch, stored)
-
-    def _settle(
-        self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]], finished: Any
-    ) -> None:
-        self._in_thread -= 1
-        error = finished.exception()
-        if error is not None:
-            self._fail(batch, error)
-        else:
-            self._resolve(batch, finished.result())
-
-    @staticmethod
-    def _fail(
-        batch: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]], error: BaseException
-    ) -> None:
-        """Nobody in this batch is acknowledged."""
-        failure = StoreUnavailable(f"the decision store refused the write ({type(error).__name__})")
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(failure)
-
-    @staticmethod
-    def _resolve(
-        batch: list[tuple[list[dict[str, Any]], asyncio.Future[list[dict[str, Any]]]]],
-        stored: list[dict[str, Any]],
-    ) -> None:
-        start = 0
-        for items, future in batch:
-            if not future.done():  # a client that went away cancels its wait, not the commit
-                future.set_result(stored[start : start + len(items)])
-            start += len(items)
+def unavailable(error: BaseException) -> BaseException:
+    """A failed write as the caller should see it: a database that cannot be reached or is busy is
+    :class:`StoreUnavailable` (worth retrying: 503); anything else is that request's own failure."""
+    if isinstance(error, _RETRYABLE):
+        return StoreUnavailable(f"the decision store refused the write ({type(error).__name__})")
+    return error

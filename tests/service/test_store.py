@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -11,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 from service_helpers import application
 
-from preauth.store import DecisionStore, GroupCommit, decisions
+from preauth.errors import InputError
+from preauth.service.runtime import store_writer
+from preauth.store import Claim, DecisionStore, Keep, decisions
 
 THREADS, PER_THREAD = 8, 250
 
@@ -68,11 +71,10 @@ def test_postgresql_keeps_every_decision_once(serve, postgres_url):
     assert fetched["id"] == ids[0] and fetched["timestamp"].endswith("+00:00")
 
 
-def decision(key: str | None = None) -> dict:
-    return {
+def decision(**changes) -> dict:
+    made = {
         "id": str(uuid.uuid4()),
         "request_id": "r",
-        "idempotency_key": key,
         "created_at": datetime.now(UTC),
         "channel": "api",
         "model_version": "v1",
@@ -85,10 +87,11 @@ def decision(key: str | None = None) -> dict:
         "reasons": [],
         "contributions": {"Age": 0.1, "bias": -1.2},
     }
+    made.update(changes)
+    return made
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_group_commit_and_idempotency_in_one_batch(backend, tmp_path, request):
+def fresh_store(backend: str, tmp_path, request) -> DecisionStore:
     url = (
         f"sqlite:///{tmp_path / 'gc.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     )
@@ -96,16 +99,61 @@ def test_group_commit_and_idempotency_in_one_batch(backend, tmp_path, request):
     store.migrate()
     store.migrate()  # a second run is a no-op
     with store.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM idempotency_keys")
         connection.execute(decisions.delete())
-    writer = GroupCommit(store)
-    first, twin, plain = decision("k-1"), decision("k-1"), decision()
-    futures = [writer.submit([first]), writer.submit([twin]), writer.submit([plain])]
-    results = [f.result(timeout=30)[0] for f in futures]
-    writer.close()
-    assert results[0]["id"] == results[1]["id"] == first["id"]
-    assert results[1].get("replayed") is True
+    return store
+
+
+def claim(key: str, fingerprint: str = "f1", route: str = "decision") -> Claim:
+    return Claim(key, route, fingerprint)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_group_commit_and_idempotency_in_one_batch(backend, tmp_path, request):
+    store = fresh_store(backend, tmp_path, request)
+    first, twin, plain = decision(), decision(), decision()
+    other_body = decision()
+
+    async def together() -> list:
+        writer = store_writer(store)
+        return await asyncio.gather(
+            writer.submit(Keep([first], claim("k-1"))),
+            writer.submit(Keep([twin], claim("k-1"))),
+            writer.submit(Keep([plain])),
+            writer.submit(Keep([other_body], claim("k-1", fingerprint="f2"))),
+            return_exceptions=True,
+        )
+
+    results = asyncio.run(together())
+    assert results[0] == [first]
+    assert results[1][0]["id"] == first["id"] and results[1][0]["replayed"] is True
+    assert results[2] == [plain]
+    assert isinstance(results[3], InputError) and results[3].column == "Idempotency-Key"
     assert store.count() == 2
-    assert store.by_idempotency_key("k-1")["id"] == first["id"]
+    assert store.replay(claim("k-1"))[0]["id"] == first["id"]
+    assert store.replay(claim("k-2")) is None
+    assert isinstance(store.replay(claim("k-1", route="batch")), InputError)
+    store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_request_the_database_refuses_fails_alone(backend, tmp_path, request):
+    """One request's unstorable decision (an int past 64 bits cannot be written as JSON) is refused
+    by the database layer; the requests committed with it are stored and acknowledged all the same."""
+    store = fresh_store(backend, tmp_path, request)
+    good = [decision() for _ in range(6)]
+    poison = decision(input={"Credit amount": 10**30})
+
+    async def together() -> list:
+        writer = store_writer(store)
+        keeps = [Keep([d]) for d in good[:3]] + [Keep([poison])] + [Keep([d]) for d in good[3:]]
+        return await asyncio.gather(*(writer.submit(k) for k in keeps), return_exceptions=True)
+
+    results = asyncio.run(together())
+    assert [r for r in results if isinstance(r, BaseException)] == [results[3]]
+    assert [r[0]["id"] for r in results if not isinstance(r, BaseException)] == [d["id"] for d in good]
+    assert store.count() == 6 and store.get(poison["id"]) is None
+    assert all(store.get(d["id"]) is not None for d in good)
     store.close()
 
 
@@ -146,3 +194,34 @@ def test_an_unreachable_or_unknown_database_is_one_clear_line(models_dir, tmp_pa
     assert served.returncode == 2
     (line,) = served.stderr.strip().splitlines()
     assert line.startswith("preauth: error: decision store postgresql+psycopg://postgres:***@127.0.0.1:")
+
+
+def test_keys_stored_before_the_key_table_still_replay(tmp_path):
+    """A database written by the previous version (keys in the decisions table, a batch's rows as
+    KEY#batch#i) is migrated: its keys replay what they stood for, on the route they came from."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    import preauth.store as store_module
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = DecisionStore(url)
+    config = Config()
+    config.set_main_option("script_location", str(Path(store_module.__file__).parent / "migrations"))
+    with store.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.commit()
+    old = {"single": decision(), "b0": decision(), "b1": decision()}
+    with store.engine.begin() as connection:
+        for key, made in zip(["order-1", "order-2#batch#0", "order-2#batch#1"], old.values(), strict=True):
+            connection.execute(decisions.insert(), {**made, "idempotency_key": key})
+    store.migrate()
+    single = store.replay(Claim("order-1", "decision", "any"))
+    batch = store.replay(Claim("order-2", "batch", "any"))
+    assert [d["id"] for d in single] == [old["single"]["id"]]
+    assert [d["id"] for d in batch] == [old["b0"]["id"], old["b1"]["id"]]
+    assert isinstance(store.replay(Claim("order-2", "decision", "any")), InputError)
+    store.close()

@@ -19,10 +19,10 @@ from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 
 from ..settings import Settings
-from ..store import DecisionStore, GroupCommit, LoopCommit, StoreUnavailable
+from ..store import DecisionStore, StoreUnavailable
 from .observability import Telemetry
 from .routes import decisions, metrics, model, sagemaker
-from .runtime import Runtime
+from .runtime import Runtime, store_writer
 from .security import FrontDoor, error_body, install_error_handlers, json_response
 from .serving import Decider, ModelSource, model_source
 
@@ -58,9 +58,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        writer: GroupCommit | LoopCommit
-        writer = LoopCommit(store) if store.engine.dialect.name == "sqlite" else GroupCommit(store)
-        app.state.runtime = Runtime(settings, source, store, writer, telemetry, Decider(source))
+        app.state.runtime = Runtime(settings, source, store, store_writer(store), telemetry, Decider(source))
         chores = [
             asyncio.create_task(_follow_promotions(source, telemetry, reload_interval)),
             asyncio.create_task(_checkpoints(store)),
@@ -72,8 +70,6 @@ def create_app(
                 chore.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await chore
-            if isinstance(writer, GroupCommit):
-                await asyncio.to_thread(writer.close)
             store.checkpoint()
             store.close()
 

@@ -9,7 +9,6 @@ promotion drops nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import os
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..bundles import ALIASES_FILE, META_FILE, Bundle, load_bundle, read_aliases, resolve
+from ..coalescing import Coalescer
 from ..reasons import BIAS, contributions, principal_reasons
 from ..settings import Settings
 from .booster_calls import BoosterCalls, fast_calls
@@ -31,6 +31,7 @@ from .intake import Intake, encode_rows
 
 log = logging.getLogger("preauth.service")
 INLINE_ROWS = 32
+MAX_ROWS_PER_CALL = 4096
 BAD_RISK = "bad risk"
 GOOD_RISK = "good risk"
 
@@ -64,17 +65,9 @@ class Served:
     def version(self) -> str:
         return self.bundle.version
 
-    def decide(
-        self,
-        accepted: Sequence[Intake],
-        *,
-        request_id: str,
-        channel: str,
-        idempotency_key: str | None = None,
-    ) -> list[dict[str, Any]]:
+    def decide(self, accepted: Sequence[Intake], *, request_id: str, channel: str) -> list[dict[str, Any]]:
         """Score, explain and describe each application as a decision (not yet stored)."""
-        meta = Request(request_id, channel, idempotency_key)
-        return self.decide_many([(accepted, meta)])[0]
+        return self.decide_many([(accepted, Request(request_id, channel))])[0]
 
     def decide_many(self, requests: Sequence[tuple[Sequence[Intake], Request]]) -> list[list[dict[str, Any]]]:
         """The decisions of several requests, scored with one call to the booster for all their rows."""
@@ -89,10 +82,8 @@ class Served:
         i = 0
         for accepted, meta in requests:
             decisions = []
-            for position, item in enumerate(accepted):
+            for item in accepted:
                 decisions.append(self._decision(item, float(probability[i]), contribs[i], now, stamp, meta))
-                if len(accepted) > 1:
-                    decisions[-1]["idempotency_key"] = _batch_key(meta.idempotency_key, position)
                 i += 1
             out.append(decisions)
         return out
@@ -109,7 +100,6 @@ class Served:
         return {
             "id": str(uuid.uuid4()),
             "request_id": meta.request_id,
-            "idempotency_key": meta.idempotency_key,
             "created_at": now,
             "timestamp": stamp,
             "channel": meta.channel,
@@ -132,57 +122,35 @@ class Request:
 
     request_id: str
     channel: str
-    idempotency_key: str | None = None
 
 
 class Decider:
     """Decides the applications of concurrent requests together.
 
     Every request that reaches :meth:`decide` in one turn of the event loop joins one call to the
-    booster: XGBoost's fixed cost per call (a DMatrix, node statistics for TreeSHAP, thread set-up)
-    is paid once for all of them. A lone request waits for nothing: the batch is decided as soon
-    as the loop comes round. A request with many rows is decided in a thread, beside the loop
-    (TreeSHAP costs ~0.15 ms a row; XGBoost's C calls release the GIL).
+    booster (see :class:`~preauth.coalescing.Coalescer`): XGBoost's fixed cost per call (a DMatrix,
+    node statistics for TreeSHAP, thread set-up) is paid once for all of them. A lone request waits
+    for nothing; up to ``INLINE_ROWS`` rows are decided on the loop, more in a thread beside it
+    (TreeSHAP costs ~0.15 ms a row; XGBoost's C calls release the GIL). A request whose rows make
+    the booster fail fails alone: its neighbours are decided without it.
     """
 
     def __init__(self, source: ModelSource) -> None:
         self.source = source
-        self._pending: list[tuple[Sequence[Intake], Request, asyncio.Future[list[dict[str, Any]]]]] = []
-        self._scheduled = False
+        self._together: Coalescer[tuple[Sequence[Intake], Request], list[dict[str, Any]]] = Coalescer(
+            self._decide_many,
+            weight=lambda request: len(request[0]),
+            inline_weight=INLINE_ROWS,
+            max_weight=MAX_ROWS_PER_CALL,
+        )
 
     async def decide(
-        self,
-        accepted: Sequence[Intake],
-        *,
-        request_id: str,
-        channel: str,
-        idempotency_key: str | None = None,
+        self, accepted: Sequence[Intake], *, request_id: str, channel: str
     ) -> list[dict[str, Any]]:
-        meta = Request(request_id, channel, idempotency_key)
-        if len(accepted) > INLINE_ROWS:
-            served = self.source.current
-            return (await asyncio.to_thread(served.decide_many, [(accepted, meta)]))[0]
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
-        self._pending.append((accepted, meta, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return await future
+        return await self._together.submit((accepted, Request(request_id, channel)))
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        batch, self._pending = self._pending, []
-        try:
-            results = self.source.current.decide_many([(accepted, meta) for accepted, meta, _ in batch])
-        except Exception as error:  # each waiting request fails the way it would have alone
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        for (_, _, future), decisions in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(decisions)
+    def _decide_many(self, requests: list[tuple[Sequence[Intake], Request]]) -> list[list[dict[str, Any]]]:
+        return self.source.current.decide_many(requests)
 
 
 def _probe(features: Sequence[str]) -> np.ndarray:
@@ -196,10 +164,6 @@ def _probe(features: Sequence[str]) -> np.ndarray:
             records.append({**example_application(), f.name: level})
     records.append({**example_application(), "Saving accounts": None, "Checking account": None, "Age": 99})
     return encode_rows(check_records(records).accepted, features)
-
-
-def _batch_key(key: str | None, index: int) -> str | None:
-    return None if key is None else f"{key}#{index}"
 
 
 def result_object(decision: dict[str, Any]) -> dict[str, Any]:

@@ -1,20 +1,25 @@
 """The JSON API's decisions: score one application or a batch (stored), list them, get one.
 
 ``Idempotency-Key`` makes a retry safe: the first request with a key decides and stores; every
-later request with the same key gets that stored decision back (``Idempotent-Replayed: true``),
-never a second record, even when the two race.
+later request with the same key and the same body gets what was stored back
+(``Idempotent-Replayed: true``), never a second record, even when the two race. The same key with
+a different body, or on the other route, is refused (422): it is a new request reusing a key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from ...errors import InputError
+from ...store import Claim
 from ..intake import SOURCE, check_records
 from ..runtime import runtime
 from ..schemas import ERRORS, BatchAnswer, Decision, DecisionPage, batch_body, single_body
@@ -27,10 +32,35 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        max_length=255,
-        description="Any unique string; a repeated key returns the decision stored under it.",
+        description=(
+            "1–255 visible ASCII characters, unique per request; a retry with the same key and body "
+            "returns what was stored under it, the same key with another body is refused (422)."
+        ),
     ),
 ]
+_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
+
+
+def _claim(key: str | None, route: str, body: Any) -> Claim | None:
+    """The key this request claims, checked, with its body's fingerprint (key order ignored)."""
+    if key is None:
+        return None
+    if not _KEY.fullmatch(key):
+        error = InputError("Idempotency-Key must be 1–255 visible ASCII characters (got an unusable value)")
+        error.column = "Idempotency-Key"
+        raise error
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return Claim(key, route, hashlib.sha256(canonical).hexdigest())
+
+
+async def _replayed(request: Request, claim: Claim | None) -> list[dict[str, Any]] | None:
+    """The decisions already stored under the claimed key, or None when the key is new."""
+    if claim is None:
+        return None
+    earlier = await asyncio.to_thread(runtime(request).store.replay, claim)
+    if isinstance(earlier, InputError):
+        raise earlier
+    return earlier
 
 
 def _problems_answer(problems: list[dict[str, Any]]) -> Response:
@@ -61,11 +91,8 @@ async def create_decision(request: Request, idempotency_key: IdempotencyKey = No
     rt = runtime(request)
     if (refused := _not_json(request)) is not None:
         return refused
-    if idempotency_key:
-        earlier = await asyncio.to_thread(rt.store.by_idempotency_key, idempotency_key)
-        if earlier is not None:
-            return json_response(200, public(earlier), {"Idempotent-Replayed": "true"})
     data = parse_json(await request.body())
+    claim = _claim(idempotency_key, "decision", data)
     if not isinstance(data, dict):
         raise InputError(
             "expected one application object (for several, POST /v1/decisions/batch)", source=SOURCE
@@ -73,14 +100,14 @@ async def create_decision(request: Request, idempotency_key: IdempotencyKey = No
     checked = check_records([data], all_fields=True)
     if checked.problems:
         return _problems_answer([p.as_dict() for p in checked.problems])
+    earlier = await _replayed(request, claim)
+    if earlier:
+        return json_response(200, public(earlier[0]), {"Idempotent-Replayed": "true"})
     state = request.scope["state"]
     decisions = await rt.decider.decide(
-        checked.accepted,
-        request_id=state["request_id"],
-        channel=_channel(request),
-        idempotency_key=idempotency_key,
+        checked.accepted, request_id=state["request_id"], channel=_channel(request)
     )
-    (stored,) = await rt.keep(decisions)
+    (stored,) = await rt.keep(decisions, claim)
     state["model_version"] = decisions[0]["model_version"]
     if rt.settings.log_application_data:
         state["application_data"] = stored["input"]
@@ -105,7 +132,8 @@ async def create_batch(request: Request, idempotency_key: IdempotencyKey = None)
     rt = runtime(request)
     if (refused := _not_json(request)) is not None:
         return refused
-    data = parse_json(await request.body())
+    body = data = parse_json(await request.body())
+    claim = _claim(idempotency_key, "batch", body)
     if isinstance(data, dict):
         data = data.get("instances", data.get("applications"))
     if not isinstance(data, list):
@@ -114,17 +142,19 @@ async def create_batch(request: Request, idempotency_key: IdempotencyKey = None)
     problems = [p.as_dict() for p in checked.problems]
     if not checked.accepted:
         return _problems_answer(problems)
+    earlier = await _replayed(request, claim)
+    if earlier is not None:
+        answer = {"decisions": [public(d) for d in earlier], "rejects": problems}
+        return json_response(200, answer, {"Idempotent-Replayed": "true"})
     state = request.scope["state"]
     decisions = await rt.decider.decide(
-        checked.accepted,
-        request_id=state["request_id"],
-        channel=_channel(request),
-        idempotency_key=idempotency_key if idempotency_key is None else f"{idempotency_key}#batch",
+        checked.accepted, request_id=state["request_id"], channel=_channel(request)
     )
-    stored = await rt.keep(decisions)
+    stored = await rt.keep(decisions, claim)
     state["model_version"] = decisions[0]["model_version"]
     state["decisions"] = len(stored)
-    return json_response(200, {"decisions": [public(d) for d in stored], "rejects": problems})
+    headers = {"Idempotent-Replayed": "true"} if stored and stored[0].get("replayed") else None
+    return json_response(200, {"decisions": [public(d) for d in stored], "rejects": problems}, headers)
 
 
 @router.get("", summary="List stored decisions, newest first", response_model=DecisionPage, responses=ERRORS)

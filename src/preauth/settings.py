@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         description="Port `preauth serve` listens on (SAGEMAKER_BIND_TO_PORT when set).",
     )
     workers: int = Field(1, description="Service worker processes.")
+    fast_booster_calls: bool = Field(
+        True,
+        description=(
+            "Score through XGBoost's C API (checked against the Python API at load, tested XGBoost "
+            "versions only); false uses the Python API everywhere."
+        ),
+    )
     metrics_dir: Path | None = Field(
         None, description="Shared directory for Prometheus metrics of several workers (set by `serve`)."
     )

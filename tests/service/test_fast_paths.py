@@ -54,3 +54,44 @@ def test_a_failed_commit_is_never_acknowledged(serve, tmp_path):
     assert refused.json()["error"]["message"].startswith("the decision store refused the write")
     assert "decisions_gone" not in refused.text and "Traceback" not in refused.text
     assert again.status_code == 201
+
+
+def test_the_setting_turns_the_c_api_off_and_decisions_stay_the_same(serve, tmp_path):
+    fast = serve(database_url=f"sqlite:///{tmp_path / 'fast.db'}", fast_booster_calls=True)
+    plain = serve(database_url=f"sqlite:///{tmp_path / 'plain.db'}", fast_booster_calls=False)
+    assert fast.app.state.runtime.source.current.calls is not None
+    assert plain.app.state.runtime.source.current.calls is None
+    answers = []
+    for server in (fast, plain):
+        with server.client() as client:
+            answers.append(client.post("/v1/decisions", json=application(Age=52)).json())
+    assert answers[0]["probability"] == answers[1]["probability"]
+    assert answers[0]["contributions"] == answers[1]["contributions"]
+
+
+def test_c_api_calls_only_on_tested_xgboost_versions(models_dir, monkeypatch, caplog):
+    import xgboost
+
+    from preauth.service import booster_calls
+
+    assert booster_calls.tested_version(xgboost.__version__), "pin the XGBoost these calls were tested on"
+    assert booster_calls.tested_version("3.2.1rc1")
+    assert not booster_calls.tested_version("3.3.0") and not booster_calls.tested_version("2.1.4")
+    assert not booster_calls.tested_version("nonsense")
+    monkeypatch.setattr(xgboost, "__version__", "9.0.0")
+    with caplog.at_level("WARNING", logger="preauth.service"):
+        served = Served(bundles.load_bundle(models_dir, "v1"))
+    assert served.calls is None
+    assert "not tested on XGBoost 9.0.0" in caplog.text
+
+
+def test_the_c_api_has_its_own_library_handle_with_declared_types():
+    import xgboost.core
+
+    from preauth.service.booster_calls import _library
+
+    lib = _library()
+    assert lib is not xgboost.core._LIB
+    for name in ("XGBoosterPredictFromDense", "XGBoosterPredictFromDMatrix", "XGDMatrixCreateFromDense"):
+        assert getattr(lib, name).argtypes is not None
+        assert getattr(xgboost.core._LIB, name).argtypes is None  # XGBoost's own handle is untouched

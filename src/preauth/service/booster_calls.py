@@ -6,8 +6,12 @@ an ``inplace_predict`` takes, and ~0.2 ms of a ``pred_contribs`` call, while the
 need microseconds. This module makes the same calls through XGBoost's C API with everything that
 does not depend on the row prepared once per model.
 
-Both calls are checked against the Python API on probe rows when a model is loaded; if anything
-differs (or this XGBoost lacks a symbol) :func:`fast_calls` returns None and the service uses
+The calls go through a library handle of this module's own, with every argument and result type
+declared (so ctypes converts and checks them, and XGBoost's own handle is left as it is), and only
+on the XGBoost versions this was tested on (:data:`TESTED_XGBOOST`): a C API can change its
+meaning without changing a symbol. Both calls are also checked against the Python API on probe
+rows when a model is loaded; if anything differs, the version is untested, a symbol is missing,
+or the setting ``fast_booster_calls`` is off, :func:`fast_calls` returns None and the service uses
 the ordinary Python API. Calls are serialised by a lock: the booster's output buffer is shared.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import threading
@@ -24,15 +29,62 @@ import numpy as np
 
 log = logging.getLogger("preauth.service")
 
+TESTED_XGBOOST = ((3, 2),)
+"""XGBoost (major, minor) series these calls were tested on; any other uses the Python API."""
+
+_ULONG = ctypes.c_uint64  # XGBoost's bst_ulong
+_HANDLE = ctypes.c_void_p
+_OUT_SHAPE = ctypes.POINTER(ctypes.POINTER(_ULONG))
+_OUT_FLOATS = ctypes.POINTER(ctypes.POINTER(ctypes.c_float))
+_SIGNATURES: dict[str, tuple[list[Any], Any]] = {
+    "XGBGetLastError": ([], ctypes.c_char_p),
+    "XGProxyDMatrixCreate": ([ctypes.POINTER(_HANDLE)], ctypes.c_int),
+    "XGDMatrixFree": ([_HANDLE], ctypes.c_int),
+    "XGDMatrixCreateFromDense": ([ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(_HANDLE)], ctypes.c_int),
+    "XGDMatrixSetStrFeatureInfo": (
+        [_HANDLE, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), _ULONG],
+        ctypes.c_int,
+    ),
+    "XGBoosterPredictFromDense": (
+        [_HANDLE, ctypes.c_char_p, ctypes.c_char_p, _HANDLE, _OUT_SHAPE, ctypes.POINTER(_ULONG), _OUT_FLOATS],
+        ctypes.c_int,
+    ),
+    "XGBoosterPredictFromDMatrix": (
+        [_HANDLE, _HANDLE, ctypes.c_char_p, _OUT_SHAPE, ctypes.POINTER(_ULONG), _OUT_FLOATS],
+        ctypes.c_int,
+    ),
+}
+
+
+def tested_version(version: str) -> bool:
+    """True when ``version`` (``3.2.0``, ``3.2.1rc1``) belongs to a series in :data:`TESTED_XGBOOST`."""
+    parts = version.split(".")
+    try:
+        series = (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or -1))
+    except (IndexError, ValueError):
+        return False
+    return series in TESTED_XGBOOST
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> ctypes.CDLL:
+    """XGBoost's shared library under a handle of our own, every call's signature declared."""
+    from xgboost.libpath import find_lib_path
+
+    lib = ctypes.CDLL(find_lib_path()[0])
+    for name, (arguments, result) in _SIGNATURES.items():
+        function = getattr(lib, name)
+        function.argtypes = arguments
+        function.restype = result
+    return lib
+
 
 class BoosterCalls:
     """``probability(matrix)`` and ``contributions(matrix)`` through the C API."""
 
     def __init__(self, booster: Any, feature_types: list[str]) -> None:
-        from xgboost.core import _LIB, c_bst_ulong
-
-        self._lib = _LIB
-        self._ulong = c_bst_ulong
+        self._lib = _LIB = _library()
+        self._ulong = c_bst_ulong = _ULONG
         self._booster = booster  # keeps the handle alive
         self._handle = booster.handle
         self._lock = threading.Lock()
@@ -49,9 +101,7 @@ class BoosterCalls:
 
     def _check(self, code: int) -> None:
         if code != 0:
-            from xgboost.core import _LIB
-
-            raise RuntimeError(_LIB.XGBGetLastError().decode(errors="replace").splitlines()[0])
+            raise RuntimeError((self._lib.XGBGetLastError() or b"").decode(errors="replace").splitlines()[0])
 
     @staticmethod
     def _interface(matrix: np.ndarray) -> bytes:
@@ -126,10 +176,20 @@ class BoosterCalls:
             self._lib.XGDMatrixFree(self._proxy)
 
 
-def fast_calls(bundle: Any, probe: np.ndarray) -> BoosterCalls | None:
-    """C-API calls for this bundle when they agree exactly with the Python API on ``probe``."""
+def fast_calls(bundle: Any, probe: np.ndarray, *, enabled: bool = True) -> BoosterCalls | None:
+    """C-API calls for this bundle when enabled, on a tested XGBoost, and in exact agreement with the
+    Python API on ``probe``; else None (the Python API)."""
+    import xgboost
+
     from ..reasons import contributions
 
+    if not enabled:
+        return None
+    if not tested_version(xgboost.__version__):
+        log.warning(
+            "fast XGBoost calls are not tested on XGBoost %s; using the Python API", xgboost.__version__
+        )
+        return None
     try:
         types = list(bundle.booster.feature_types or bundle.meta.get("feature_types") or [])
         calls = BoosterCalls(bundle.booster, types)

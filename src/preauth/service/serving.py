@@ -41,6 +41,7 @@ class Served:
     """A loaded bundle ready to decide: booster pinned to one thread per call."""
 
     bundle: Bundle
+    fast: bool = True
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     calls: BoosterCalls | None = None
@@ -49,7 +50,7 @@ class Served:
         # One thread per prediction: with a row or two per call, thread hand-off costs more than
         # the trees, and the service gets its parallelism from concurrent requests and workers.
         self.bundle.booster.set_param({"nthread": 1})
-        self.calls = fast_calls(self.bundle, _probe(self.bundle.features))
+        self.calls = fast_calls(self.bundle, _probe(self.bundle.features), enabled=self.fast)
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:
         if self.calls is not None:
@@ -209,13 +210,21 @@ def logit(p: float) -> float:
 class ModelSource:
     """Where the served bundle comes from, and the bundle currently served."""
 
-    def __init__(self, models_dir: Path, ref: str | None = None, *, check_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        models_dir: Path,
+        ref: str | None = None,
+        *,
+        check_interval: float = 1.0,
+        fast_calls: bool = True,
+    ) -> None:
         self.models_dir = models_dir
         self.ref = ref
         self.check_interval = check_interval
+        self.fast_calls = fast_calls
         self._lock = threading.Lock()
         self._stamp = self._alias_stamp()
-        self.current = Served(load_bundle(models_dir, ref))
+        self.current = Served(load_bundle(models_dir, ref), fast_calls)
         log.info("serving model %s from %s", self.current.version, self.current.bundle.path)
 
     @property
@@ -246,7 +255,7 @@ class ModelSource:
                 path = resolve(self.models_dir, self.ref)
                 if path.resolve() == self.current.bundle.path.resolve():
                     return False
-                fresh = Served(load_bundle(self.models_dir, self.ref))
+                fresh = Served(load_bundle(self.models_dir, self.ref), self.fast_calls)
             except Exception as error:  # keep serving the old model; say why in the log
                 log.error("model reload failed, still serving %s: %s", self.current.version, error)
                 return False
@@ -262,9 +271,10 @@ def model_source(settings: Settings) -> ModelSource:
     ``/opt/ml/model`` may hold one bundle (``bundle.json`` at its top) or a whole models directory.
     """
     sagemaker = settings.sagemaker_model_dir
+    fast = settings.fast_booster_calls
     if sagemaker is not None and sagemaker.is_dir():
         if (sagemaker / META_FILE).exists():
-            return ModelSource(sagemaker.parent, str(sagemaker))
+            return ModelSource(sagemaker.parent, str(sagemaker), fast_calls=fast)
         if any(sagemaker.glob(f"*/{META_FILE}")):
-            return ModelSource(sagemaker, settings.serve_model)
-    return ModelSource(settings.models_dir, settings.serve_model)
+            return ModelSource(sagemaker, settings.serve_model, fast_calls=fast)
+    return ModelSource(settings.models_dir, settings.serve_model, fast_calls=fast)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from service_helpers import application
+from service_helpers import application, run_async
 
 from preauth.coalescing import Coalescer
 from preauth.service.intake import Intake, check_records
@@ -80,7 +80,7 @@ def test_a_request_the_booster_cannot_score_fails_alone(models_dir):
             return_exceptions=True,
         )
 
-    first, failed, third = asyncio.run(together())
+    first, failed, third = run_async(together())
     assert isinstance(failed, Exception)
     assert [d["request_id"] for d in first] == ["a"] and [d["request_id"] for d in third] == ["c"]
     assert 0 <= first[0]["probability"] <= 1 and 0 <= third[0]["probability"] <= 1
@@ -100,7 +100,7 @@ def test_the_coalescer_bounds_the_work_of_one_turn_and_isolates_failures():
     async def run() -> list:
         return await asyncio.gather(*(together.submit(i) for i in range(10, 20)), return_exceptions=True)
 
-    results = asyncio.run(run())
+    results = run_async(run())
     assert [r for r in results if isinstance(r, ValueError)] == [results[3]]
     assert [r for i, r in enumerate(results) if i != 3] == [i * 2 for i in range(10, 20) if i != 13]
     assert max(len(c) for c in calls) <= 4  # no turn did more than its bound

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import sqlalchemy as sa
-from service_helpers import application
+from service_helpers import application, run_async
 
 from preauth.errors import InputError
 from preauth.service.runtime import store_writer
@@ -124,7 +124,7 @@ def test_group_commit_and_idempotency_in_one_batch(backend, tmp_path, request):
             return_exceptions=True,
         )
 
-    results = asyncio.run(together())
+    results = run_async(together())
     assert results[0] == [first]
     assert results[1][0]["id"] == first["id"] and results[1][0]["replayed"] is True
     assert results[2] == [plain]
@@ -149,7 +149,7 @@ def test_a_request_the_database_refuses_fails_alone(backend, tmp_path, request):
         keeps = [Keep([d]) for d in good[:3]] + [Keep([poison])] + [Keep([d]) for d in good[3:]]
         return await asyncio.gather(*(writer.submit(k) for k in keeps), return_exceptions=True)
 
-    results = asyncio.run(together())
+    results = run_async(together())
     assert [r for r in results if isinstance(r, BaseException)] == [results[3]]
     assert [r[0]["id"] for r in results if not isinstance(r, BaseException)] == [d["id"] for d in good]
     assert store.count() == 6 and store.get(poison["id"]) is None

@@ -21,7 +21,7 @@ from fastapi_offline import FastAPIOffline
 from ..settings import Settings
 from ..store import DecisionStore, StoreUnavailable
 from .observability import Telemetry
-from .routes import decisions, metrics, model, sagemaker
+from .routes import decisions, metrics, model, outcomes, sagemaker
 from .runtime import Runtime, store_writer
 from .security import FrontDoor, error_body, install_error_handlers, json_response
 from .serving import Decider, ModelSource, model_source
@@ -82,6 +82,10 @@ def create_app(
         openapi_tags=[
             {"name": "SageMaker contract", "description": "The original endpoint's contract."},
             {"name": "Decisions", "description": "Decide, list and fetch stored decisions."},
+            {
+                "name": "Outcomes",
+                "description": "What happened to decided applications: repaid or defaulted.",
+            },
             {"name": "Model", "description": "The model being served."},
             {"name": "Operations", "description": "Health and metrics."},
         ],
@@ -92,7 +96,7 @@ def create_app(
     async def _store_unavailable(request: Request, error: StoreUnavailable) -> Response:
         return json_response(503, error_body(503, str(error)), {"Retry-After": "1"})
 
-    for module in (sagemaker, decisions, model, metrics):
+    for module in (sagemaker, decisions, outcomes, model, metrics):
         app.include_router(module.router)
     public = _mount_page(app)
     app.add_middleware(

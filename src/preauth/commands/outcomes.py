@@ -1,0 +1,69 @@
+"""``preauth outcomes``: real outcomes of stored decisions, brought back from the loan book."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..cli import cli, friendly_errors, settings_from
+from .data import SHOWN_REJECTS
+
+
+@cli.group()
+def outcomes() -> None:
+    """Real outcomes (repaid or defaulted) of decisions kept in the decision store."""
+
+
+@outcomes.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--database-url",
+    default=None,
+    help="Decision store URL [env PREAUTH_DATABASE_URL; default sqlite:///preauth.db].",
+)
+@click.option(
+    "--rejects",
+    "rejects_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where rejected rows go [default: <FILE's name>.rejects.csv in the current directory].",
+)
+@click.pass_context
+@friendly_errors
+def import_outcomes(
+    ctx: click.Context, file: Path, database_url: str | None, rejects_file: Path | None
+) -> None:
+    """Record outcomes from FILE (CSV, Parquet or JSON) with the columns decision_id, outcome
+    (repaid or defaulted) and known_at (the date it became known).
+
+    \b
+    Importing the same file twice changes nothing; an outcome never overwrites a different one.
+    A row with a bad value, an unknown decision id or a conflicting outcome is rejected with its
+    reason (exit 2); the good rows are recorded all the same.
+    """
+    from ..outcomes import import_file
+    from ..scoring import write_rejects
+    from ..store import DecisionStore
+
+    settings = settings_from(ctx)
+    store = DecisionStore(database_url or settings.database_url)
+    try:
+        store.migrate()
+        done = import_file(store, file)
+    finally:
+        store.close()
+    click.echo(
+        f"preauth: {done.created} outcomes recorded, {done.unchanged} already known, "
+        f"{len(done.rejects)} rejected"
+    )
+    if done.rejects:
+        messages = done.reject_messages()
+        for message in messages[:SHOWN_REJECTS]:
+            click.echo(f"preauth: rejected: {message}", err=True)
+        if len(messages) > SHOWN_REJECTS:
+            click.echo(f"preauth: ... and {len(messages) - SHOWN_REJECTS} more", err=True)
+        target = rejects_file or Path(file.name.split(".")[0] + ".rejects.csv")
+        write_rejects(done.rejects, str(file), target)
+        click.echo(f"preauth: {len(messages)} rejected rows with reasons in {target}", err=True)
+        ctx.exit(2)

@@ -1,0 +1,244 @@
+"""Real outcomes of decided applications: whether the loan was repaid, and when that became known.
+
+The original pipeline labelled with an LLM because it had no outcomes; a lender gets them months
+after the decision. An outcome is kept beside its decision in the decision store (table
+``outcomes``, one row per decision, never overwritten): recording the same outcome again is a
+no-op, recording a different one is refused. Outcomes come one at a time through the API
+(``POST /v1/decisions/{id}/outcome``) or as a file (``preauth outcomes import``), and go back out as
+a labels file of real outcomes that ``preauth train`` learns from (``train --from-store``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from .applications import Reject
+from .errors import InputError
+from .store import DecisionStore, decisions, metadata
+
+OutcomeValue = Literal["repaid", "defaulted"]
+OUTCOMES: tuple[str, ...] = ("repaid", "defaulted")
+
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("decision_id", sa.String(36), sa.ForeignKey("decisions.id"), primary_key=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("known_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Index("ix_outcomes_outcome", "outcome"),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one decided application."""
+
+    decision_id: str
+    outcome: str
+    known_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "outcome": self.outcome,
+            "known_at": self.known_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The store's answer for one outcome: ``created``, ``unchanged`` (already known, the same),
+    ``conflict`` (a different outcome is known: never overwritten) or ``unknown`` (no such decision)."""
+
+    status: Literal["created", "unchanged", "conflict", "unknown"]
+    outcome: Outcome
+    stored: Outcome | None = None
+
+
+def parse_outcome(value: Any, known_at: Any, decision_id: Any, *, source: str, row: int | None) -> Outcome:
+    """One outcome checked: the one value check for the API and for files."""
+    ident = "" if decision_id is None else str(decision_id).strip()
+    if not ident or len(ident) > 36:
+        raise InputError("needs the id of a stored decision", source=source, row=row, column="decision_id")
+    text = "" if value is None else str(value).strip().lower()
+    if text not in OUTCOMES:
+        shown = "" if value is None else str(value)[:40]
+        raise InputError(
+            f"'{shown}' is not one of: {', '.join(OUTCOMES)}", source=source, row=row, column="outcome"
+        )
+    return Outcome(ident, text, parse_moment(known_at, source=source, row=row))
+
+
+def parse_moment(value: Any, *, source: str, row: int | None) -> datetime:
+    """A date (``2026-10-01``) or an ISO 8601 time; a date means midnight UTC; not in the future."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    else:
+        text = "" if value is None else str(value).strip()
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            shown = text[:40]
+            raise InputError(
+                f"'{shown}' is not a date (YYYY-MM-DD) or an ISO 8601 time",
+                source=source,
+                row=row,
+                column="known_at",
+            ) from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment > datetime.now(UTC):
+        raise InputError("is in the future", source=source, row=row, column="known_at")
+    return moment
+
+
+def record(store: DecisionStore, items: Sequence[Outcome], *, source: str) -> list[Recorded]:
+    """Keep outcomes in one transaction; per outcome, what happened (see :class:`Recorded`).
+
+    Concurrent writers of the same decision's outcome are safe: the insert is ``ON CONFLICT DO
+    NOTHING`` on the decision id, and whoever loses reads what the winner stored.
+    """
+    if not items:
+        return []
+    ids = list({item.decision_id for item in items})
+    now = datetime.now(UTC)
+    insert = _insert_ignoring_conflicts(store).returning(outcomes.c.decision_id)
+    answers: list[Recorded] = []
+    with store.engine.begin() as connection:
+        known = set(connection.execute(sa.select(decisions.c.id).where(decisions.c.id.in_(ids))).scalars())
+        for item in items:
+            if item.decision_id not in known:
+                answers.append(Recorded("unknown", item))
+                continue
+            row = {**item.as_dict(), "known_at": item.known_at, "recorded_at": now, "source": source}
+            if connection.execute(insert, row).first() is not None:
+                answers.append(Recorded("created", item))
+                continue
+            stored = _stored(connection, item.decision_id)
+            same = stored is not None and (stored.outcome, stored.known_at) == (item.outcome, item.known_at)
+            answers.append(Recorded("unchanged" if same else "conflict", item, stored))
+    return answers
+
+
+def outcome_of(store: DecisionStore, decision_id: str) -> Outcome | None:
+    with store.engine.connect() as connection:
+        return _stored(connection, decision_id)
+
+
+def _stored(connection: sa.Connection, decision_id: str) -> Outcome | None:
+    row = (
+        connection.execute(sa.select(outcomes).where(outcomes.c.decision_id == decision_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    known = row["known_at"]
+    known = known.replace(tzinfo=UTC) if known.tzinfo is None else known.astimezone(UTC)
+    return Outcome(row["decision_id"], row["outcome"], known)
+
+
+def _insert_ignoring_conflicts(store: DecisionStore) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect: Any = sqlite if store.engine.dialect.name == "sqlite" else postgresql
+    return dialect.insert(outcomes).on_conflict_do_nothing(index_elements=["decision_id"])
+
+
+def decided_with_outcomes(store: DecisionStore, *, since: datetime | None = None) -> Iterable[dict[str, Any]]:
+    """Stored decisions that have an outcome: their application as given, the outcome, the decision."""
+    query = (
+        sa.select(
+            decisions.c.id,
+            decisions.c.input,
+            decisions.c.created_at,
+            decisions.c.model_version,
+            decisions.c.probability,
+            outcomes.c.outcome,
+        )
+        .join(outcomes, outcomes.c.decision_id == decisions.c.id)
+        .order_by(decisions.c.seq)
+    )
+    if since is not None:
+        moment = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+        query = query.where(decisions.c.created_at >= moment)
+    with store.engine.connect() as connection:
+        yield from (dict(row) for row in connection.execute(query).mappings())
+
+
+@dataclass
+class Imported:
+    """What ``preauth outcomes import`` did with a file."""
+
+    created: int
+    unchanged: int
+    rejects: list[Reject]
+    source: str
+
+    def reject_messages(self) -> list[str]:
+        return [r.message(self.source) for r in self.rejects]
+
+
+_COLUMNS = {
+    "decision_id": ("decision_id", "decision", "id"),
+    "outcome": ("outcome", "result", "status"),
+    "known_at": ("known_at", "known", "date", "outcome_date"),
+}
+
+
+def import_file(store: DecisionStore, path: Path) -> Imported:
+    """Record every good row of an outcomes file (CSV, Parquet or JSON: ``decision_id``, ``outcome``,
+    ``known_at``); a bad row, an unknown decision or a conflicting outcome is a rejected row."""
+    from .applications import normalize_name, read_table
+
+    source = str(path)
+    table = read_table(path)
+    names = {normalize_name(str(c)): str(c) for c in table.columns}
+    found: dict[str, str] = {}
+    for wanted, spellings in _COLUMNS.items():
+        column = next((names[s] for s in spellings if s in names), None)
+        if column is None:
+            raise InputError(f"missing required column '{wanted}'", source=source)
+        found[wanted] = column
+    rejects: list[Reject] = []
+    good: list[tuple[int, Outcome]] = []
+    cells = zip(*(table[found[c]].tolist() for c in ("decision_id", "outcome", "known_at")), strict=True)
+    for row, (decision_id, value, known_at) in enumerate(cells, start=1):
+        try:
+            good.append((row, parse_outcome(value, known_at, decision_id, source=source, row=row)))
+        except InputError as error:
+            rejects.append(
+                Reject(row, error.column, _cell(error, decision_id, value, known_at), error.message)
+            )
+    answers = record(store, [outcome for _, outcome in good], source="import")
+    created = unchanged = 0
+    for (row, outcome), done in zip(good, answers, strict=True):
+        if done.status == "created":
+            created += 1
+        elif done.status == "unchanged":
+            unchanged += 1
+        elif done.status == "unknown":
+            rejects.append(Reject(row, "decision_id", outcome.decision_id, "no stored decision has this id"))
+        else:
+            assert done.stored is not None
+            reason = (
+                f"the decision already has the outcome '{done.stored.outcome}' "
+                f"(known {done.stored.known_at.date().isoformat()}); outcomes are never overwritten"
+            )
+            rejects.append(Reject(row, "outcome", outcome.outcome, reason))
+    rejects.sort(key=lambda r: r.row)
+    return Imported(created, unchanged, rejects, source)
+
+
+def _cell(error: InputError, decision_id: Any, value: Any, known_at: Any) -> str:
+    given = {"decision_id": decision_id, "outcome": value, "known_at": known_at}.get(error.column or "")
+    return "" if given is None else str(given)[:200]

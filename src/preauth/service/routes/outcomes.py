@@ -1,0 +1,107 @@
+"""Outcomes of stored decisions: ``POST`` records whether the loan was repaid, ``GET`` reads it back.
+
+Recording is idempotent: the same outcome (and date) again answers 200 with what is stored; a
+different outcome for a decision that already has one is 409 (outcomes are never overwritten);
+a decision that does not exist is 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from ...errors import InputError
+from ...outcomes import OUTCOMES, outcome_of, parse_outcome, record
+from ..runtime import runtime
+from ..schemas import ERRORS
+from ..security import error_body, json_response
+from .sagemaker import parse_json
+
+router = APIRouter(prefix="/v1/decisions", tags=["Outcomes"])
+SOURCE = "<request>"
+
+
+class OutcomeAnswer(BaseModel):
+    decision_id: str
+    outcome: Literal["repaid", "defaulted"]
+    known_at: str = Field(description="When the outcome became known (ISO 8601, UTC).")
+
+
+OUTCOME_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "title": "Outcome",
+                "required": ["outcome", "known_at"],
+                "properties": {
+                    "outcome": {"type": "string", "enum": list(OUTCOMES)},
+                    "known_at": {
+                        "type": "string",
+                        "description": "The date (YYYY-MM-DD) or time (ISO 8601) it became known; not in the future.",
+                    },
+                },
+            },
+            "example": {"outcome": "repaid", "known_at": "2026-10-01"},
+        }
+    },
+}
+
+
+@router.post(
+    "/{decision_id}/outcome",
+    summary="Record what happened to a decided application (repaid or defaulted)",
+    response_model=OutcomeAnswer,
+    status_code=201,
+    responses={
+        **ERRORS,
+        200: {"description": "The same outcome was already recorded: nothing changed."},
+        404: {"description": "No decision with this id."},
+        409: {"description": "A different outcome is already recorded (never overwritten)."},
+    },
+    openapi_extra={"requestBody": OUTCOME_BODY},
+)
+async def record_outcome(request: Request, decision_id: str) -> Response:
+    body = parse_json(await request.body())
+    if not isinstance(body, dict):
+        raise InputError(
+            'expected {"outcome": "repaid" | "defaulted", "known_at": "YYYY-MM-DD"}', source=SOURCE
+        )
+    if "\x00" in decision_id or len(decision_id) > 36:  # no stored id looks like this
+        return json_response(404, error_body(404, "no decision with that id"))
+    outcome = parse_outcome(
+        body.get("outcome"), body.get("known_at"), decision_id[:64], source=SOURCE, row=None
+    )
+    store = runtime(request).store
+    (done,) = await asyncio.to_thread(record, store, [outcome], source="api")
+    if done.status == "unknown":
+        return json_response(404, error_body(404, f"no decision with id '{outcome.decision_id}'"))
+    if done.status == "conflict":
+        assert done.stored is not None
+        message = (
+            f"decision '{outcome.decision_id}' already has the outcome '{done.stored.outcome}' "
+            f"(known {done.stored.known_at.date().isoformat()}); outcomes are never overwritten"
+        )
+        errors = [{"row": None, "field": "outcome", "message": message}]
+        return json_response(409, error_body(409, message, errors))
+    return json_response(201 if done.status == "created" else 200, outcome.as_dict())
+
+
+@router.get(
+    "/{decision_id}/outcome",
+    summary="The recorded outcome of a decision",
+    response_model=OutcomeAnswer,
+    responses={**ERRORS, 404: {"description": "No outcome recorded for this id."}},
+)
+async def get_outcome(request: Request, decision_id: str) -> Response:
+    if "\x00" in decision_id:
+        return json_response(404, error_body(404, "no outcome recorded for that id"))
+    found = await asyncio.to_thread(outcome_of, runtime(request).store, decision_id[:64])
+    if found is None:
+        return json_response(404, error_body(404, f"no outcome recorded for decision '{decision_id[:64]}'"))
+    return json_response(200, found.as_dict())

@@ -1,0 +1,134 @@
+"""Outcomes come back: over the API and from a file, on both stores, idempotent, never overwritten."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from service_helpers import application
+
+from preauth.outcomes import decided_with_outcomes
+from preauth.store import DecisionStore
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request, serve, tmp_path):
+    if request.param == "sqlite":
+        return serve(database_url=f"sqlite:///{tmp_path / 'outcomes.db'}")
+    return serve(database_url=request.getfixturevalue("fresh_postgres_url"))
+
+
+def test_an_outcome_is_recorded_once_and_never_overwritten(server):
+    with server.client() as client:
+        decision = client.post("/v1/decisions", json=application()).json()
+        path = f"/v1/decisions/{decision['id']}/outcome"
+        first = client.post(path, json={"outcome": "repaid", "known_at": "2026-10-01"})
+        again = client.post(path, json={"outcome": "Repaid", "known_at": "2026-10-01T00:00:00+00:00"})
+        changed = client.post(path, json={"outcome": "defaulted", "known_at": "2026-11-01"})
+        read = client.get(path)
+        unknown = client.post(
+            "/v1/decisions/nope/outcome", json={"outcome": "repaid", "known_at": "2026-10-01"}
+        )
+        nothing = client.get("/v1/decisions/nope/outcome")
+    assert first.status_code == 201, first.text
+    assert first.json() == {
+        "decision_id": decision["id"],
+        "outcome": "repaid",
+        "known_at": "2026-10-01T00:00:00+00:00",
+    }
+    assert again.status_code == 200 and again.json() == first.json()
+    assert changed.status_code == 409 and "never overwritten" in changed.json()["error"]["message"]
+    assert read.status_code == 200 and read.json() == first.json()
+    assert unknown.status_code == 404 and nothing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"outcome": "maybe", "known_at": "2026-10-01"}, "outcome"),
+        ({"known_at": "2026-10-01"}, "outcome"),
+        ({"outcome": "repaid", "known_at": "last week"}, "known_at"),
+        ({"outcome": "repaid"}, "known_at"),
+        (
+            {"outcome": "repaid", "known_at": (datetime.now(UTC) + timedelta(days=2)).date().isoformat()},
+            "known_at",
+        ),
+    ],
+)
+def test_a_bad_outcome_is_422_naming_the_field(serve, tmp_path, body, field):
+    server = serve(database_url=f"sqlite:///{tmp_path / 'bad.db'}")
+    with server.client() as client:
+        decision = client.post("/v1/decisions", json=application()).json()
+        answer = client.post(f"/v1/decisions/{decision['id']}/outcome", json=body)
+        assert client.get(f"/v1/decisions/{decision['id']}/outcome").status_code == 404
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["errors"][0]["field"] == field
+
+
+def test_outcomes_import_records_good_rows_and_rejects_the_rest(server, tmp_path):
+    with server.client() as client:
+        made = [client.post("/v1/decisions", json=application(Age=30 + i)).json()["id"] for i in range(4)]
+        client.post(f"/v1/decisions/{made[3]}/outcome", json={"outcome": "repaid", "known_at": "2026-09-01"})
+    lines = [
+        "decision_id,outcome,known_at",
+        f"{made[0]},repaid,2026-10-01",
+        f"{made[1]},DEFAULTED,2026-10-02",
+        "no-such-decision,repaid,2026-10-01",
+        f"{made[2]},maybe,2026-10-01",
+        f"{made[2]},repaid,yesterday",
+        f"{made[3]},defaulted,2026-10-01",
+    ]
+    book = tmp_path / "book.csv"
+    book.write_text("\n".join(lines) + "\n")
+    rejects = tmp_path / "book.rejects.csv"
+    command = [
+        sys.executable,
+        "-c",
+        "from preauth.cli import main; main()",
+        "outcomes",
+        "import",
+        str(book),
+        "--database-url",
+        server.settings.database_url,
+        "--rejects",
+        str(rejects),
+    ]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 2, first.stderr
+    assert "2 outcomes recorded, 0 already known, 4 rejected" in first.stdout
+    assert f"{book}, row 3, column 'decision_id': no stored decision has this id" in first.stderr
+    assert f"{book}, row 4, column 'outcome': 'maybe' is not one of: repaid, defaulted" in first.stderr
+    assert f"{book}, row 5, column 'known_at'" in first.stderr
+    assert f"{book}, row 6, column 'outcome': the decision already has the outcome 'repaid'" in first.stderr
+    assert "Traceback" not in first.stderr
+    assert rejects.read_text().count("\n") == 5  # a header and four rows
+    assert "0 outcomes recorded, 2 already known, 4 rejected" in again.stdout
+    store = DecisionStore(server.settings.database_url)
+    joined = {row["id"]: row["outcome"] for row in decided_with_outcomes(store)}
+    store.close()
+    assert joined == {made[0]: "repaid", made[1]: "defaulted", made[3]: "repaid"}
+
+
+def test_outcomes_import_of_an_unusable_file_is_one_line(tmp_path):
+    book = tmp_path / "book.csv"
+    book.write_text("decision,when\nx,2026-10-01\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from preauth.cli import main; main()",
+            "outcomes",
+            "import",
+            str(book),
+            "--database-url",
+            f"sqlite:///{tmp_path / 'x.db'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"preauth: error: {book}: missing required column 'outcome'"

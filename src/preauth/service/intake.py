@@ -33,6 +33,7 @@ from ..applications import (
     too_large_reason,
 )
 from ..errors import InputError
+from .security import ECHO_LIMIT, shorten
 
 SOURCE = "<request>"
 
@@ -59,13 +60,12 @@ class Problem:
         return str(InputError(self.reason, source=SOURCE, row=self.row, column=self.column))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "row": self.row,
-            "field": self.column,
-            "value": self.value,
-            "reason": self.reason,
-            "message": self.message(),
-        }
+        """The problem as answered, the value echoed at most ``ECHO_LIMIT`` characters long."""
+        value, reason = self.value, self.reason
+        if value is not None and len(value) > ECHO_LIMIT:
+            value, reason = shorten(value, ECHO_LIMIT), reason.replace(value, shorten(value, ECHO_LIMIT))
+        message = str(InputError(reason, source=SOURCE, row=self.row, column=self.column))
+        return {"row": self.row, "field": self.column, "value": value, "reason": reason, "message": message}
 
 
 @dataclass

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .applications import FIELDS, field_by_name
-from .errors import ModelBundleError
+from .errors import ConfigurationError, ModelBundleError
 from .features import category_levels, feature_types
 from .files import write_text_atomic
 
@@ -40,6 +40,8 @@ META_FILE = "bundle.json"
 ALIASES_FILE = "aliases.json"
 PRODUCTION = "production"
 _VERSION_RE = re.compile(r"^v(\d+)$")
+_ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+ALIAS_RULE = "lower-case letters, digits, '-' and '_', starting with a letter, at most 40, not a version name"
 
 
 @dataclass
@@ -172,21 +174,31 @@ def read_aliases(models_dir: Path) -> dict[str, str]:
 
 
 def resolve(models_dir: Path, ref: str | None = None) -> Path:
-    """The directory of a bundle named by version, alias, or path; by default production, else latest."""
-    if ref and Path(ref).is_dir() and (Path(ref) / META_FILE).exists():
-        return Path(ref)
+    """The directory of a bundle named by version, alias, or path; by default production, else latest.
+
+    A version or alias name is looked up in ``models_dir`` before any directory of that name
+    elsewhere, and an alias is followed only to a version of ``models_dir``.
+    """
     aliases = read_aliases(models_dir)
+    by_name = ref is not None and (ref in aliases or _VERSION_RE.match(ref) is not None)
+    if ref and not by_name and Path(ref).is_dir() and (Path(ref) / META_FILE).exists():
+        return Path(ref)
     if ref is None:
-        ref = aliases.get(PRODUCTION) or latest_version(models_dir)
+        ref = PRODUCTION if PRODUCTION in aliases else latest_version(models_dir)
         if ref is None:
             raise ModelBundleError(f"no model in {models_dir}: run `preauth train` first")
     version = aliases.get(ref, ref)
+    if ref in aliases and not _VERSION_RE.match(version):
+        raise ModelBundleError(
+            f"{models_dir / ALIASES_FILE}: alias '{ref}' points at {version!r}, not a version of this directory"
+        )
     path = models_dir / version
     if path.is_dir() and not (path / META_FILE).exists():
         raise ModelBundleError(f"{path}: not a model bundle (no {META_FILE}); retrain or remove it")
     if not (path / META_FILE).exists():
         known = ", ".join(list_versions(models_dir)) or "none"
-        raise ModelBundleError(f"no model '{ref}' in {models_dir} (versions: {known})")
+        named = f"'{version}' (alias '{ref}')" if ref in aliases else f"'{ref}'"
+        raise ModelBundleError(f"no model {named} in {models_dir} (versions: {known})")
     return path
 
 
@@ -250,9 +262,22 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
 
 
 def promote(models_dir: Path, ref: str, alias: str = PRODUCTION) -> str:
-    """Point an alias (``production``) at a version; a running server picks the change up."""
-    version = resolve(models_dir, ref).name
+    """Point an alias (``production``) at a version of ``models_dir``; a running server picks the change up.
+
+    Only a version named ``vN`` (or by another alias) that loads: an alias written from a path
+    would point at a name this directory does not have, and every server following it would lose
+    its model. Returns the version.
+    """
+    if not _ALIAS_RE.fullmatch(alias) or _VERSION_RE.match(alias):
+        raise ConfigurationError(f"alias {alias!r} is not a valid alias name ({ALIAS_RULE})")
     aliases = read_aliases(models_dir)
+    version = aliases.get(ref, ref)
+    if not _VERSION_RE.match(version):
+        known = ", ".join(list_versions(models_dir)) or "none"
+        raise ConfigurationError(
+            f"cannot promote {ref!r}: name a version of {models_dir} (v1, v2, ...) or an alias; versions: {known}"
+        )
+    load_bundle(models_dir, version)
     aliases[alias] = version
     write_json_atomic(models_dir / ALIASES_FILE, aliases)
     return version

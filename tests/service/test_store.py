@@ -60,7 +60,8 @@ def test_sqlite_keeps_every_decision_once(serve, tmp_path):
     assert_exactly_stored(url, hammer(server.url))
 
 
-def test_postgresql_keeps_every_decision_once(serve, postgres_url):
+def test_postgresql_keeps_every_decision_once(serve, fresh_postgres_url):
+    postgres_url = fresh_postgres_url
     server = serve(database_url=postgres_url)
     ids = hammer(server.url)
     assert_exactly_stored(postgres_url, ids)

@@ -219,8 +219,9 @@ def _check_categories(
             values[k] = given[k] = canonical
         elif text.lower() in MISSING_TOKENS:
             values[k], given[k] = (UNKNOWN, None) if f.missing_is_unknown else (None, None)
-            # An application may come without its outcome: Risk is only ever used to measure.
-            error = None if f.missing_is_unknown or f.name == OUTCOME.name else "missing value"
+            # A blank optional field (Sex; Risk, only ever used to measure) is missing, exactly as
+            # if its column were absent; only a required one is refused.
+            error = None if f.missing_is_unknown or not f.required else "missing value"
         elif on_unknown == "unknown" and f.name != OUTCOME.name:
             values[k], given[k] = UNKNOWN, text
         else:

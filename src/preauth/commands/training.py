@@ -271,12 +271,16 @@ def show_model(ctx: click.Context, version: str | None) -> None:
 
 @models.command("promote")
 @click.argument("version")
-@click.option("--alias", default=bundles.PRODUCTION, show_default=True, help="The alias to point at VERSION.")
+@click.option(
+    "--alias",
+    default=bundles.PRODUCTION,
+    show_default=True,
+    help="The alias to point at VERSION (lower-case letters, digits, - and _).",
+)
 @click.pass_context
 @friendly_errors
 def promote_model(ctx: click.Context, version: str, alias: str) -> None:
-    """Point the production alias at VERSION, after checking that the bundle loads."""
+    """Point the production alias at VERSION (v1, v2, ... in --models-dir), after checking that it loads."""
     models_dir = Path(settings_from(ctx).models_dir)
-    bundles.load_bundle(models_dir, version)
     target = bundles.promote(models_dir, version, alias)
     click.echo(f"{alias} → {target}")

@@ -33,6 +33,7 @@ from ..applications import (
     too_large_reason,
 )
 from ..errors import InputError
+from .security import ECHO_LIMIT, shorten
 
 SOURCE = "<request>"
 
@@ -59,13 +60,12 @@ class Problem:
         return str(InputError(self.reason, source=SOURCE, row=self.row, column=self.column))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "row": self.row,
-            "field": self.column,
-            "value": self.value,
-            "reason": self.reason,
-            "message": self.message(),
-        }
+        """The problem as answered, the value echoed at most ``ECHO_LIMIT`` characters long."""
+        value, reason = self.value, self.reason
+        if value is not None and len(value) > ECHO_LIMIT:
+            value, reason = shorten(value, ECHO_LIMIT), reason.replace(value, shorten(value, ECHO_LIMIT))
+        message = str(InputError(reason, source=SOURCE, row=self.row, column=self.column))
+        return {"row": self.row, "field": self.column, "value": value, "reason": reason, "message": message}
 
 
 @dataclass
@@ -97,29 +97,42 @@ def check_records(records: Sequence[Any], *, all_fields: bool = False) -> Checke
         rows.append(record)
     if not rows:
         raise InputError("no applications (empty list)", source=SOURCE)
-    columns: dict[str, str] = {}
-    for record in rows:
-        for key in record:
-            name = _canonical(str(key))
-            if name is None or columns.get(name) == key:
-                continue
-            if name in columns:
-                check_header([columns[name], str(key)], SOURCE)
-            columns[name] = str(key)
+    # Each object's keys are its own: an object is checked the same alone or in a batch, whatever
+    # keys (or spellings of them) its neighbours use.
+    mapped = [_columns(record, number) for number, record in enumerate(rows, start=1)]
+    present = {name for columns, _ in mapped for name in columns}
     for f in FIELDS:
-        if f.required and f.name not in columns:
+        if f.required and f.name not in present:
             error = InputError(f"missing required column '{f.name}'", source=SOURCE)
             error.column = f.name  # the field, for the 422 answer; the message already names it
             raise error
     accepted: list[Intake] = []
     problems: list[Problem] = []
-    for number, record in enumerate(rows, start=1):
+    for number, (record, (columns, doubled)) in enumerate(zip(rows, mapped, strict=True), start=1):
+        if doubled is not None:
+            problems.append(doubled)
+            continue
         outcome = check_one(record, columns, number)
         if isinstance(outcome, Intake):
             accepted.append(outcome)
         else:
             problems.extend(field_problems(record, columns, number) if all_fields else [outcome])
     return Checked(accepted, problems, rows)
+
+
+def _columns(record: Mapping[str, Any], row: int) -> tuple[dict[str, str], Problem | None]:
+    """Canonical field name → this object's key; two keys for one field are a problem of this row."""
+    columns: dict[str, str] = {}
+    doubled = None
+    for key in record:
+        name = _canonical(str(key))
+        if name is None:
+            continue
+        if name in columns and doubled is None:
+            reason = f"duplicate fields '{columns[name]}' and '{key}' (both mean '{name}')"
+            doubled = Problem(row, name, None, reason)
+        columns.setdefault(name, str(key))
+    return columns, doubled
 
 
 def check_one(record: Mapping[str, Any], columns: Mapping[str, str], row: int) -> Intake | Problem:
@@ -160,6 +173,8 @@ def _category(f: Field, text: str, row: int) -> tuple[Any, Any] | Problem:
     if lowered in MISSING_TOKENS:
         if f.missing_is_unknown:
             return UNKNOWN, None
+        if not f.required:  # as if the field were absent, as in a file without the column
+            return None, None
         return Problem(row, f.name, text, "missing value")
     return Problem(row, f.name, text, f"'{text}' is not one of: {', '.join(f.categories)}")
 

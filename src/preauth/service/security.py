@@ -10,6 +10,9 @@ wraps every request:
   chunked body, as soon as the running count passes the limit.
 * Every answer carries ``X-Request-ID``; one JSON access-log line per request, without
   application data unless ``log_application_data`` is on.
+* Every answer says ``X-Content-Type-Options: nosniff`` and may not be framed (``X-Frame-Options:
+  DENY``, CSP ``frame-ancestors 'none'``); answers that carry decisions (personal credit data:
+  ``/v1/decisions``, ``/invocations``, ``/ui/`` but its static assets) are ``Cache-Control: no-store``.
 * Any unexpected failure is logged with its traceback and answered with a plain 500 that names the
   request id, never the traceback or a path.
 """
@@ -28,7 +31,9 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from ..errors import InputError, PreauthError
 from .observability import Telemetry
@@ -43,6 +48,19 @@ access_log = logging.getLogger("preauth.access")
 log = logging.getLogger("preauth.service")
 OPEN_PATHS = ("/ping",)
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a caller's X-Request-ID is kept only if it is this tame
+NO_STORE_PREFIXES = ("/v1/decisions", "/invocations", "/endpoints/", "/ui/")
+"""Answers under these paths carry decisions or applications: no cache may keep them."""
+STORABLE_PREFIXES = ("/ui/static/",)
+"""...except the page's assets, which hold no data."""
+ECHO_LIMIT = 100
+"""At most this many characters of a value the client sent are echoed in an error answer."""
+TEXT_LIMIT = 1000
+"""No string in an error answer is longer than this (plus the ellipsis)."""
+_EVERY_ANSWER = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+)
+_NOT_FRAMED = b"frame-ancestors 'none'"
 
 
 class BodyTooLarge(Exception):
@@ -54,10 +72,51 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 
 
 def error_body(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": {"status": status, "message": message}}
+    """The one shape of an error answer; values the client sent are echoed at most ECHO_LIMIT long.
+
+    A 1 MB field would otherwise come back four times (value, reason, message, summary).
+    """
+    errors = [dict(e) for e in errors or ()]
+    for error in errors:
+        value = error.get("value")
+        if isinstance(value, str) and len(value) > ECHO_LIMIT:
+            short = shorten(value, ECHO_LIMIT)
+            message = message.replace(value, short)
+            for key, text in error.items():
+                if isinstance(text, str):
+                    error[key] = text.replace(value, short)
+    body: dict[str, Any] = {"error": {"status": status, "message": shorten(message, TEXT_LIMIT)}}
     if errors:
-        body["error"]["errors"] = errors
+        body["error"]["errors"] = [
+            {k: shorten(v, TEXT_LIMIT) if isinstance(v, str) else v for k, v in e.items()} for e in errors
+        ]
     return body
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+def _hardened(path: str, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An answer's headers with the protections every answer gets (see the module docstring)."""
+    names = {name.lower() for name, _ in headers}
+    out = [*headers, *(h for h in _EVERY_ANSWER if h[0] not in names)]
+    if b"content-security-policy" in names:
+        out = [
+            (
+                name,
+                value
+                if name.lower() != b"content-security-policy" or b"frame-ancestors" in value
+                else value.rstrip(b"; ") + b"; " + _NOT_FRAMED,
+            )
+            for name, value in out
+        ]
+    else:
+        out.append((b"content-security-policy", _NOT_FRAMED))
+    if path.startswith(NO_STORE_PREFIXES) and not path.startswith(STORABLE_PREFIXES):
+        out = [(n, v) for n, v in out if n.lower() != b"cache-control"]
+        out.append((b"cache-control", b"no-store"))
+    return out
 
 
 class FrontDoor:
@@ -117,7 +176,7 @@ class FrontDoor:
             if message["type"] == "http.response.start":
                 response_started[0] = True
                 status_holder[0] = message["status"]
-                message["headers"] = [*message.get("headers", []), id_header]
+                message["headers"] = _hardened(path, [*message.get("headers", []), id_header])
             await send(message)
 
         async def answer(status: int, message: str, headers: dict[str, str] | None = None) -> None:
@@ -228,5 +287,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
         message = error.detail if isinstance(error.detail, str) else "request refused"
-        headers = dict(error.headers) if error.headers else None
-        return json_response(error.status_code, error_body(error.status_code, message), headers)
+        headers = dict(error.headers) if error.headers else {}
+        if error.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return json_response(error.status_code, error_body(error.status_code, message), headers or None)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    path = request.url.path
+    for route in iter_route_contexts(request.app.routes):
+        if route.path and route.methods and compile_path(route.path)[0].match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))

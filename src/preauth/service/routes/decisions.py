@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -19,7 +19,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from ...errors import InputError
-from ...store import Claim
+from ...store import Claim, decode_cursor
 from ..intake import SOURCE, check_records
 from ..runtime import runtime
 from ..schemas import ERRORS, BatchAnswer, Decision, DecisionPage, batch_body, single_body
@@ -169,10 +169,56 @@ def list_decisions(
         str | None, Query(max_length=64, description="next_cursor of the previous page.")
     ] = None,
 ) -> Response:
+    try:
+        since, until = _in_utc("since", since), _in_utc("until", until)
+        _storable("model_version", model_version)
+        _cursor_in_range(cursor)
+    except _BadQuery as bad:
+        message = f"{bad.field}: {bad.reason}"
+        return json_response(422, error_body(422, message, [{"field": bad.field, "message": message}]))
     page = runtime(request).store.find(
         since=since, until=until, target=target, model_version=model_version, limit=limit, cursor=cursor
     )
     return json_response(200, {"decisions": [public(d) for d in page.items], "next_cursor": page.next_cursor})
+
+
+class _BadQuery(Exception):
+    """A query parameter that parsed but that no store could look up: a 422 naming it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+_LARGEST_SEQ = 2**63 - 1  # a BIGINT: both stores overflow past it
+
+
+def _in_utc(field: str, moment: datetime | None) -> datetime | None:
+    """The time in UTC, the stores' zone; year 1 at +14:00 is before year 1 in UTC, and no date."""
+    if moment is None:
+        return None
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise _BadQuery(field, f"{moment.isoformat()} is outside the years 1-9999 in UTC") from None
+
+
+def _storable(field: str, text: str | None) -> None:
+    """PostgreSQL text cannot hold a NUL character, so no stored value has one."""
+    if text is not None and "\x00" in text:
+        raise _BadQuery(field, "must not contain a NUL character")
+
+
+def _cursor_in_range(cursor: str | None) -> None:
+    if not cursor:
+        return
+    try:
+        position = decode_cursor(cursor)
+    except InputError:
+        raise _BadQuery("cursor", "not a cursor from this API") from None
+    if not 0 < position <= _LARGEST_SEQ:
+        raise _BadQuery("cursor", "not a cursor from this API")
 
 
 @router.get(
@@ -182,7 +228,11 @@ def list_decisions(
     responses={**ERRORS, 404: {"description": "No decision with this id."}},
 )
 def get_decision(request: Request, decision_id: str) -> Response:
-    found = runtime(request).store.get(decision_id[:64])
+    shown = decision_id[:64]
+    # Ids are UUIDs (36 characters); a NUL could not even be looked up on PostgreSQL.
+    found = (
+        None if len(decision_id) > 36 or "\x00" in decision_id else runtime(request).store.get(decision_id)
+    )
     if found is None:
-        return json_response(404, error_body(404, f"no decision with id '{decision_id[:64]}'"))
+        return json_response(404, error_body(404, f"no decision with id {shown!r}"))
     return json_response(200, public(found))

@@ -12,6 +12,7 @@ result; when every row fails the answer is 422. Every decision is stored before 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from ...errors import InputError
 from ..intake import SOURCE, check_records, records_from_body, records_from_csv
 from ..runtime import runtime
 from ..schemas import ERRORS, ResultObject, invocations_body
-from ..security import error_body, json_response
+from ..security import ECHO_LIMIT, error_body, json_response, shorten
 from ..serving import result_object
 
 router = APIRouter(tags=["SageMaker contract"])
@@ -94,8 +95,17 @@ def _refused(status: int, message: str, errors: list[dict[str, Any]] | None = No
     """An error answer boto3 can read: the message also at the top level, where botocore looks for
     it (else a script sees an empty message), and the error type SageMaker gives a model's refusal,
     so ``except runtime.exceptions.ModelError`` in an old script still catches it."""
-    body = {**error_body(status, message, errors), "message": message}
+    body = error_body(status, message, errors)
+    body["message"] = body["error"]["message"]
     return json_response(status, body, {"x-amzn-ErrorType": "ModelError"})
+
+
+def _echoed(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A refused row as given, each text at most ``ECHO_LIMIT`` characters long."""
+    return {
+        shorten(str(k), ECHO_LIMIT): shorten(v, ECHO_LIMIT) if isinstance(v, str) else v
+        for k, v in record.items()
+    }
 
 
 async def _invoke(request: Request) -> Response:
@@ -125,7 +135,7 @@ async def _invoke(request: Request) -> Response:
         results[item.row - 1] = result_object(decision)
     for problem in checked.problems:
         results[problem.row - 1] = {
-            "input_data": dict(checked.records[problem.row - 1]),
+            "input_data": _echoed(checked.records[problem.row - 1]),
             "error": problem.as_dict(),
         }
     payload: Any = results[0] if single else results

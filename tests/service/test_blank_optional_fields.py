@@ -1,0 +1,73 @@
+"""A blank optional field (Sex, which the model does not use) is missing, as if it were absent:
+accepted in files, single requests and batch requests alike; an object is judged the same alone
+and among others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from service_helpers import application
+
+from preauth.applications import read_applications
+
+HEADER = "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose"
+
+
+@pytest.mark.parametrize("blank", ["", "NA", "null"])
+def test_a_file_with_a_blank_sex_is_read_like_one_without_the_column(tmp_path: Path, blank: str) -> None:
+    with_blank = tmp_path / "blank.csv"
+    with_blank.write_text(
+        f"{HEADER}\n30,{blank},2,own,little,moderate,1000,12,car\n31,female,2,own,,,900,6,car\n"
+    )
+    without = tmp_path / "without.csv"
+    without.write_text(HEADER.replace("Sex,", "") + "\n30,2,own,little,moderate,1000,12,car\n")
+    apps = read_applications(with_blank)
+    assert not apps.rejects and len(apps) == 2
+    assert apps.frame["Sex"].isna().tolist() == [True, False]
+    assert apps.given["Sex"].isna().tolist() == [True, False]
+    assert not read_applications(without).rejects
+
+
+def test_a_blank_required_field_is_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "apps.csv"
+    path.write_text(f"{HEADER}\n,male,2,own,little,moderate,1000,12,car\n")
+    (reject,) = read_applications(path).rejects
+    assert (reject.row, reject.column, reject.reason) == (1, "Age", "missing value")
+
+
+def test_requests_accept_a_blank_sex_alone_and_in_a_batch(serve):
+    server = serve()
+    no_sex = {k: v for k, v in application().items() if k != "Sex"}
+    objects = [application(), application(Sex=""), application(Sex=None), no_sex, application(Sex="NA")]
+    with server.client() as client:
+        alone = [client.post("/v1/decisions", json=o) for o in objects]
+        assert [a.status_code for a in alone] == [201] * 5, [a.text for a in alone]
+        assert [a.json()["input"].get("Sex") for a in alone] == ["male", None, None, None, None]
+        together = client.post("/v1/decisions/batch", json=objects).json()
+        assert together["rejects"] == [] and len(together["decisions"]) == 5
+        # the same probability alone and together: Sex is not a model input
+        assert [d["probability"] for d in together["decisions"]] == [a.json()["probability"] for a in alone]
+        sagemaker = client.post("/invocations", json=objects)
+        assert sagemaker.status_code == 200 and all("error" not in r for r in sagemaker.json())
+        csv = client.post(
+            "/invocations",
+            content="35,,2,own,little,little,2500,12,car\n",
+            headers={"content-type": "text/csv"},
+        )
+        assert csv.status_code == 200 and csv.json()[0]["input_data"]["Sex"] is None
+        refused = client.post("/v1/decisions", json=application(Age=""))
+        assert refused.status_code == 422 and refused.json()["error"]["errors"][0]["field"] == "Age"
+
+
+def test_an_object_is_judged_the_same_alone_and_beside_other_spellings(serve):
+    server = serve()
+    snake = {f"{k.lower().replace(' ', '_')}": v for k, v in application().items()}
+    doubled = {**application(), "age": 40}
+    with server.client() as client:
+        batch = client.post("/v1/decisions/batch", json=[application(), snake, doubled]).json()
+        assert len(batch["decisions"]) == 2
+        assert [(r["row"], r["field"]) for r in batch["rejects"]] == [(3, "Age")]
+        assert "duplicate fields 'Age' and 'age'" in batch["rejects"][0]["message"]
+        alone = client.post("/v1/decisions", json=doubled)
+        assert alone.status_code == 422 and "duplicate fields" in alone.json()["error"]["message"]

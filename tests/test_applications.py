@@ -215,3 +215,25 @@ def test_a_missing_outcome_keeps_the_row(tmp_path: Path) -> None:
     assert apps.frame.index.tolist() == [1, 2]
     assert apps.frame["Risk"].iloc[0] == "good" and pd.isna(apps.frame["Risk"].iloc[1])
     assert [(r.row, r.column) for r in apps.rejects] == [(3, "Risk")]
+
+
+DEEP = 100_000
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("array.json", "[" * DEEP + "]" * DEEP),
+        ("object.json", '{"a":' * DEEP + "1" + "}" * DEEP),
+        ("lines.jsonl", json.dumps({"Age": 30}) + "\n" + "[" * DEEP + "]" * DEEP + "\n"),
+        ("in_a_field.json", '[{"Age": ' + "[" * DEEP + "]" * DEEP + "}]"),
+        ("just_under_the_limit.json", '[{"Age": ' + "[" * 990 + "]" * 990 + "}]"),
+    ],
+)
+def test_deeply_nested_json_is_one_line(tmp_path: Path, name: str, text: str) -> None:
+    path = write(tmp_path, text, name)
+    with pytest.raises(InputError) as caught:
+        read_applications(path)
+    assert (
+        str(caught.value) == f"{path}: JSON nested too deeply; an application is one object of plain values"
+    )

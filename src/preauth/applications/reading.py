@@ -161,18 +161,26 @@ def _read_json(data: bytes, source: str) -> pd.DataFrame:
     if not stripped:
         raise InputError("file is empty", source=source)
     try:
-        parsed: Any = json.loads(stripped)
-        records = parsed if isinstance(parsed, list) else [parsed]
-    except json.JSONDecodeError:
-        records = []
-        for number, line in enumerate(stripped.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise InputError(f"invalid JSON ({error.msg})", source=source, row=number) from None
-    return records_to_table(records, source)
+        try:
+            parsed: Any = json.loads(stripped)
+            records = parsed if isinstance(parsed, list) else [parsed]
+        except json.JSONDecodeError:
+            records = []
+            for number, line in enumerate(stripped.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise InputError(f"invalid JSON ({error.msg})", source=source, row=number) from None
+        return records_to_table(records, source)
+    except RecursionError:
+        # The parser gives up past about a thousand levels; a value just under that is still too
+        # deep to turn into text. No application is nested at all, so either is a broken file.
+        raise InputError(TOO_DEEP, source=source) from None
+
+
+TOO_DEEP = "JSON nested too deeply; an application is one object of plain values"
 
 
 def records_to_table(records: Iterable[Any], source: str = "<request>") -> pd.DataFrame:

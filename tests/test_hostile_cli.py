@@ -195,3 +195,23 @@ def test_agreement_with_every_row_refused_is_one_line(tmp_path: Path, labelled: 
     result = invoke("agreement", source)
     lines = assert_one_line_each(result)
     assert lines[-1] == "preauth: error: no labelled applicant has a known outcome; nothing to measure"
+
+
+def test_predict_scores_the_good_lines_of_a_json_lines_file_with_a_bad_one(
+    tmp_path: Path, labelled: pd.DataFrame, small_models_dir: Path
+) -> None:
+    lines = [json.dumps(r) for r in _typed(labelled.head(5))]
+    lines[1] = lines[1][:-1]
+    (source := tmp_path / "apps.jsonl").write_text("\n".join(lines) + "\n")
+    result = invoke("--models-dir", small_models_dir, "predict", source, "-o", tmp_path / "out")
+    lines_out = assert_one_line_each(result)
+    assert (
+        lines_out[0]
+        == f"preauth: rejected: {source}, row 2: invalid JSON on line 2 (Expecting ',' delimiter)"
+    )
+    (results,) = (tmp_path / "out").glob("inference_results_*.json")
+    assert [r["input_data"]["Age"] for r in json.loads(results.read_text())] == [
+        int(a) for a in labelled["Age"].head(5).drop(index=1)
+    ]
+    (rejects,) = (tmp_path / "out").glob("*.rejects.csv")
+    assert pd.read_csv(rejects)["row"].tolist() == [2]

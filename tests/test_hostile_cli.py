@@ -215,3 +215,54 @@ def test_predict_scores_the_good_lines_of_a_json_lines_file_with_a_bad_one(
     ]
     (rejects,) = (tmp_path / "out").glob("*.rejects.csv")
     assert pd.read_csv(rejects)["row"].tolist() == [2]
+
+
+def test_rejects_files_never_carry_a_spreadsheet_formula(tmp_path: Path) -> None:
+    import csv
+
+    header = "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose"
+    rows = [
+        "30,male,2,=cmd|' /C calc'!A0,little,little,1000,12,car",
+        "30,male,2,own,little,little,+SUM(A1:A9),12,car",
+        "-3,male,2,own,little,little,1000,12,car",
+        "30,male,2,own,@HYPERLINK(x),little,1000,12,car",
+        "30,male,2,own,little,little,1000,-1+1,car",
+        "30,male,2,own,little,little,1000,12,car",
+    ]
+    source = tmp_path / "apps.csv"
+    source.write_text(header + "\n" + "\n".join(rows) + "\n")
+    result = invoke("prepare", source, "-o", tmp_path / "prepared.csv")
+    assert_one_line_each(result)
+    with (tmp_path / "prepared.rejects.csv").open(newline="") as handle:
+        rejects = list(csv.DictReader(handle))
+    assert [r["value"] for r in rejects] == [
+        "'=cmd|' /C calc'!A0",
+        "'+SUM(A1:A9)",
+        "-3",  # a plain number stays readable
+        "'@HYPERLINK(x)",
+        "'-1+1",
+    ]
+    for reject in rejects:
+        for cell in reject.values():
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), cell
+
+
+@pytest.mark.parametrize(
+    ("text", "safe"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1+1", "'+1+1"),
+        ("-1+1", "'-1+1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("-3", "-3"),
+        ("+2.5e3", "+2.5e3"),
+        ("castle", "castle"),
+        ("", ""),
+    ],
+)
+def test_spreadsheet_safe(text: str, safe: str) -> None:
+    from preauth.files import spreadsheet_safe
+
+    assert spreadsheet_safe(text) == safe

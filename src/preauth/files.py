@@ -63,6 +63,21 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text, never runs: ``=cmd|...`` becomes ``'=cmd|...``.
+
+    OWASP's advice for CSV injection: prefix a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab
+    or a carriage return with a quote. A plain number (``-3``, ``+1e5``) is left alone, readable.
+    """
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
 def remove_stale_partials(directory: Path) -> list[Path]:
     """Remove the partial files and staging directories in ``directory`` whose writer has died."""
     removed: list[Path] = []

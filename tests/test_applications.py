@@ -215,3 +215,64 @@ def test_a_missing_outcome_keeps_the_row(tmp_path: Path) -> None:
     assert apps.frame.index.tolist() == [1, 2]
     assert apps.frame["Risk"].iloc[0] == "good" and pd.isna(apps.frame["Risk"].iloc[1])
     assert [(r.row, r.column) for r in apps.rejects] == [(3, "Risk")]
+
+
+DEEP = 100_000
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("array.json", "[" * DEEP + "]" * DEEP),
+        ("object.json", '{"a":' * DEEP + "1" + "}" * DEEP),
+        ("in_a_field.json", '[{"Age": ' + "[" * DEEP + "]" * DEEP + "}]"),
+        ("just_under_the_limit.json", '[{"Age": ' + "[" * 990 + "]" * 990 + "}]"),
+    ],
+)
+def test_deeply_nested_json_is_one_line(tmp_path: Path, name: str, text: str) -> None:
+    path = write(tmp_path, text, name)
+    with pytest.raises(InputError) as caught:
+        read_applications(path)
+    assert (
+        str(caught.value) == f"{path}: JSON nested too deeply; an application is one object of plain values"
+    )
+
+
+def _line(**changes: object) -> str:
+    record: dict[str, object] = dict(zip(HEADER.split(","), GOOD.split(","), strict=True))
+    record.update(changes)
+    return json.dumps(record)
+
+
+def test_a_bad_json_line_is_a_rejected_row_and_the_others_are_read(tmp_path: Path) -> None:
+    lines = [
+        _line(Age=31),
+        _line(Age=32)[:-1],  # cut short
+        "",
+        "[" * DEEP + "]" * DEEP,
+        "42",
+        _line(Age=35),
+    ]
+    path = write(tmp_path, "\n".join(lines) + "\n", "apps.jsonl")
+    apps = read_applications(path)
+    assert apps.frame.index.tolist() == [1, 5] and apps.frame["Age"].tolist() == [31, 35]
+    assert [r.message(str(path)) for r in apps.rejects] == [
+        f"{path}, row 2: invalid JSON on line 2 (Expecting ',' delimiter)",
+        f"{path}, row 3: JSON nested too deeply; an application is one object of plain values",
+        f"{path}, row 4: expected an application object on line 5",
+    ]
+    assert apps.rejects[0].value == lines[1] and len(apps.rejects[1].value or "") < 300
+
+
+def test_json_lines_where_every_line_is_bad_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, _line()[:-1] + "\n" + _line()[:-1] + "\n", "apps.jsonl")
+    with pytest.raises(InputError) as caught:
+        read_applications(path)
+    assert str(caught.value) == f"{path}: invalid JSON (Expecting ',' delimiter, line 2, column 1)"
+
+
+def test_a_broken_json_array_is_one_line_naming_where(tmp_path: Path) -> None:
+    path = write(tmp_path, "[\n" + _line() + ",\n" + _line()[:-1] + "\n]\n", "apps.json")
+    with pytest.raises(InputError) as caught:
+        read_applications(path)
+    assert str(caught.value) == f"{path}: invalid JSON (Expecting ',' delimiter, line 4, column 1)"

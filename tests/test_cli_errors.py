@@ -73,3 +73,13 @@ def test_an_output_named_json_is_refused_before_any_work(tmp_path: Path, bundled
     result = preauth("sample", bundled_data, "-o", "out.parquet", cwd=tmp_path)
     assert result.returncode == 2 and "'out.parquet' would hold CSV; name it .csv" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_deeply_nested_json_is_one_line_not_a_recursion_traceback(tmp_path: Path) -> None:
+    source = tmp_path / "deep.json"
+    source.write_text("[" * 100_000 + "]" * 100_000)
+    result = preauth("prepare", source, "-o", tmp_path / "out.csv")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"preauth: error: {source}: JSON nested too deeply; an application is one object of plain values\n"
+    )

@@ -19,7 +19,6 @@ import hashlib
 import json
 import platform
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ import numpy as np
 from .applications import FIELDS, field_by_name
 from .errors import ConfigurationError, ModelBundleError
 from .features import category_levels, feature_types
-from .files import write_text_atomic
+from .files import staging_directory, write_text_atomic
 
 FORMAT = "preauth-bundle"
 FORMAT_VERSION = 1
@@ -120,8 +119,7 @@ def save_bundle(
     The bundle is assembled in a hidden temporary directory and renamed into place, so a reader
     never sees a half-written version.
     """
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=models_dir))
+    staging = staging_directory(models_dir, "staging")
     staging.chmod(0o755)
     booster.save_model(str(staging / MODEL_FILE))
     for name, data in (extra_files or {}).items():

@@ -26,7 +26,7 @@ from .applications import Applications, Reject
 from .bundles import Bundle
 from .errors import ConfigurationError
 from .features import encode
-from .files import atomic_path
+from .files import atomic_path, spreadsheet_safe
 
 OutputFormat = Literal["json", "jsonl", "parquet", "csv"]
 FORMATS: tuple[str, ...] = ("json", "jsonl", "parquet", "csv")
@@ -149,14 +149,21 @@ def write_results(scored: Scored, path: Path, fmt: OutputFormat) -> Path:
 
 
 def write_rejects(rejects: list[Reject], source: str, path: Path) -> Path:
-    """One row per rejected application: its row number, the column, the value and the reason."""
+    """One row per rejected application: its row number, the column, the value and the reason.
+
+    Values come from the file as given, so a text cell that a spreadsheet would run as a formula
+    is written with a leading quote (:func:`spreadsheet_safe`); the file is meant to be opened.
+    """
+    texts = {
+        "column": [r.column or "" for r in rejects],
+        "value": [r.value or "" for r in rejects],
+        "reason": [r.reason for r in rejects],
+        "message": [r.message(source) for r in rejects],
+    }
     frame = pd.DataFrame(
         {
             "row": [r.row for r in rejects],
-            "column": [r.column or "" for r in rejects],
-            "value": [r.value or "" for r in rejects],
-            "reason": [r.reason for r in rejects],
-            "message": [r.message(source) for r in rejects],
+            **{name: [spreadsheet_safe(t) for t in cells] for name, cells in texts.items()},
         }
     )
     with atomic_path(path) as tmp:

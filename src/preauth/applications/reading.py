@@ -100,7 +100,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     def reject_row(row: Any) -> str:
         # ``number`` counts the header as row 1; rows are numbered from the first data row.
         reason = f"has {row.actual_columns} fields, the header has {row.expected_columns}"
-        malformed[int(row.number) - 1] = (row.text, reason)
+        malformed[int(row.number) - 1] = (excerpt(row.text), reason)
         return "skip"
 
     def read(threaded: bool) -> Any:
@@ -161,18 +161,72 @@ def _read_json(data: bytes, source: str) -> pd.DataFrame:
     if not stripped:
         raise InputError("file is empty", source=source)
     try:
-        parsed: Any = json.loads(stripped)
-        records = parsed if isinstance(parsed, list) else [parsed]
-    except json.JSONDecodeError:
-        records = []
-        for number, line in enumerate(stripped.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise InputError(f"invalid JSON ({error.msg})", source=source, row=number) from None
-    return records_to_table(records, source)
+        try:
+            parsed: Any = json.loads(stripped)
+        except json.JSONDecodeError as error:
+            lines = stripped.splitlines()
+            if stripped.startswith("[") or not any(_is_object_line(line) for line in lines):
+                where = f"line {error.lineno}, column {error.colno}"
+                raise InputError(f"invalid JSON ({error.msg}, {where})", source=source) from None
+            return _read_json_lines(lines, source)
+        return records_to_table(parsed if isinstance(parsed, list) else [parsed], source)
+    except RecursionError:
+        # The parser gives up past about a thousand levels; a value just under that is still too
+        # deep to turn into text. No application is nested at all, so either is a broken file.
+        raise InputError(TOO_DEEP, source=source) from None
+
+
+def _is_object_line(line: str) -> bool:
+    line = line.strip()
+    if not (line.startswith("{") and line.endswith("}")):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+
+
+def _read_json_lines(lines: list[str], source: str) -> pd.DataFrame:
+    """JSON Lines, one application per non-blank line: a bad line is a rejected row, as in a CSV.
+
+    The bad line keeps its place as a row of empty cells, marked malformed with its reason, so the
+    rows after it keep their numbers and the good ones are read all the same.
+    """
+    records: list[Any] = []
+    malformed: dict[int, tuple[str, str]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        row = len(records) + 1
+        reason = None
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            reason = f"invalid JSON on line {number} ({error.msg})"
+        except RecursionError:
+            reason = TOO_DEEP
+        else:
+            if not isinstance(record, dict):
+                reason = f"expected an application object on line {number}"
+        if reason is not None:
+            malformed[row] = (excerpt(line.strip()), reason)
+            record = {}
+        records.append(record)
+    if len(malformed) == len(records):
+        first, (_, reason) = next(iter(malformed.items()))
+        raise InputError(reason, source=source, row=first)
+    table = records_to_table(records, source)
+    if malformed:
+        table.attrs[MALFORMED_ROWS] = malformed
+    return table
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    """A value short enough to quote in a message or a rejects file (a bad line may be 50 MB)."""
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+TOO_DEEP = "JSON nested too deeply; an application is one object of plain values"
 
 
 def records_to_table(records: Iterable[Any], source: str = "<request>") -> pd.DataFrame:

@@ -41,7 +41,11 @@ def csv_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
 
 def report_rejects(applications: Applications, rejects_file: Path | None) -> None:
     """Print the first rejects, one line each, and where the rest went."""
-    messages = applications.reject_messages()
+    report_reject_messages(applications.reject_messages(), rejects_file)
+
+
+def report_reject_messages(messages: list[str], rejects_file: Path | None = None) -> None:
+    """The rejected rows on stderr, one ``preauth: rejected:`` line each, as every command reports them."""
     for message in messages[:SHOWN_REJECTS]:
         click.echo(f"preauth: rejected: {message}", err=True)
     if len(messages) > SHOWN_REJECTS:

@@ -25,7 +25,13 @@ from ..labels import (
 from ..prompts import BAD, GOOD
 from ..providers import LabelProvider, get_provider
 from ..scoring import write_rejects
-from .data import SHOWN_REJECTS, on_unknown_option, rejects_path_for, report_rejects, table_output
+from .data import (
+    on_unknown_option,
+    rejects_path_for,
+    report_reject_messages,
+    report_rejects,
+    table_output,
+)
 
 
 def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -287,10 +293,7 @@ def agreement_command(labels_file: Path, truth: Path | None, as_json: bool) -> N
     else:
         show_agreement(result)
     if result.rejected:
-        for message in result.rejected[:SHOWN_REJECTS]:
-            click.echo(f"preauth: rejected: {message}", err=True)
-        if len(result.rejected) > SHOWN_REJECTS:
-            click.echo(f"preauth: ... and {len(result.rejected) - SHOWN_REJECTS} more", err=True)
+        report_reject_messages(list(result.rejected))
         sys.exit(2)
 
 

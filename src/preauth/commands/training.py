@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..cli import cli, friendly_errors, settings_from
 from ..errors import ModelBundleError
 from ..evaluation import metrics_table, summary_rows
 from ..training import TrainingConfig, TrainingResult, train_from_file
+from .data import report_reject_messages
 
 _DEFAULTS = TrainingConfig()
 
@@ -139,6 +141,11 @@ def train(
     )
     result = train_from_file(labels, config, Path(settings.models_dir), progress=progress)
     print_training_result(result, Console())
+    if result.rejects:
+        # Trained on the rows that passed, like every batch stage; the rejected ones are named on
+        # stderr and make the exit code 2, so a script never takes a partial file for a whole one.
+        report_reject_messages(result.rejects)
+        sys.exit(2)
 
 
 def print_training_result(result: TrainingResult, console: Console) -> None:
@@ -151,10 +158,6 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    for message in result.rejects[:5]:
-        console.print(f"  rejected: {message}", style="yellow", highlight=False, soft_wrap=True)
-    if len(result.rejects) > 5:
-        console.print(f"  … and {len(result.rejects) - 5} more rejected rows", style="yellow")
     agree = result.provenance.get("agreement_with_risk")
     if agree and agree.get("accuracy") is not None:
         kappa = agree["cohen_kappa"]

@@ -88,8 +88,8 @@ def read_labels(path: str | Path, *, on_unknown: OnUnknown = "error") -> LabelSe
     positions = applications.frame.index.to_numpy() - 1
     raw = table[target_name].to_numpy(dtype=object)[positions]
     labels = [normalize_label(v) for v in raw]
-    empty = np.array([str(v).strip() == "" for v in raw])
-    invalid = np.array([lab is None for lab in labels]) & ~empty
+    empty = np.array([str(v).strip() == "" for v in raw], dtype=bool)
+    invalid = np.array([lab is None for lab in labels], dtype=bool) & ~empty
     if invalid.any():
         rows = applications.frame.index[invalid]
         for row, value in zip(rows, raw[invalid], strict=True):

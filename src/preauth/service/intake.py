@@ -189,7 +189,7 @@ def _number(f: Field, text: str, row: int) -> tuple[Any, Any] | Problem:
         return Problem(row, f.name, text, "missing value")
     kind = "a whole number" if f.kind == "integer" else "a number"
     try:
-        if "_" in text:
+        if "_" in text or not text.isascii():  # float() reads 1_000 and ٣٥; a file's reader does not
             raise ValueError(text)
         number = float(text)
     except ValueError:

@@ -1,0 +1,48 @@
+"""Uploads to the page's batch route that are hostile rather than merely wrong: a 4xx, never a 500."""
+
+from __future__ import annotations
+
+from service_helpers import application
+from test_safety import assert_clean
+
+from preauth import applications
+from preauth.service.intake import check_records
+
+
+def test_a_deeply_nested_json_upload_is_422_naming_the_file(serve):
+    server = serve()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with server.client() as client:
+        answer = client.post("/ui/batch", files={"file": ("deep.json", deep, "application/json")})
+    assert answer.status_code == 422, answer.text
+    assert_clean(answer)
+    assert answer.json()["error"]["message"] == (
+        "deep.json: JSON nested too deeply; an application is one object of plain values"
+    )
+
+
+NON_ASCII_DIGITS = ["\u0663\u0665", "\uff13\uff15", "\u0969\u096b", "3\u0665"]
+"""35 in Arabic-Indic, full-width and Devanagari digits, and mixed: refused by the CLI, so by the API."""
+
+
+def test_non_ascii_digits_are_refused_by_the_service_as_by_a_file():
+    records = [application(Age=digits) for digits in NON_ASCII_DIGITS]
+    checked = check_records(records)
+    slow = applications.applications_from_records(records)
+    assert [(p.row, p.column, p.reason) for p in checked.problems] == [
+        (r.row, r.column, r.reason) for r in slow.rejects
+    ]
+    assert [p.reason for p in checked.problems] == [f"'{d}' is not a whole number" for d in NON_ASCII_DIGITS]
+
+
+def test_a_request_with_arabic_indic_digits_is_422_naming_the_field(serve):
+    server = serve()
+    with server.client() as client:
+        answer = client.post(
+            "/v1/decisions", json=application(**{"Credit amount": "\u0663\u0665\u0660\u0660"})
+        )
+    assert answer.status_code == 422, answer.text
+    assert_clean(answer)
+    (error,) = answer.json()["error"]["errors"]
+    assert error["field"] == "Credit amount"
+    assert "'\u0663\u0665\u0660\u0660' is not a number" in answer.json()["error"]["message"]

@@ -213,6 +213,11 @@ function reasonList(reasons) {
   }));
 }
 
+function scrollBox(label, table) {
+  // A wide table scrolls inside its own box (focusable, so the keyboard can scroll it too).
+  return el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": label }, table);
+}
+
 function fill(box, ...children) {
   box.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 }
@@ -240,8 +245,8 @@ function renderDecision(box, d, fresh) {
 function inputTable(input) {
   return el("div", {},
     el("h3", {}, "Application as given"),
-    el("table", { class: "kv" }, Object.entries(input || {}).map(([k, v]) =>
-      el("tr", {}, el("td", {}, k), el("td", {}, v === null ? "–" : String(v))))));
+    scrollBox("Application as given", el("table", { class: "kv" }, Object.entries(input || {}).map(([k, v]) =>
+      el("tr", {}, el("td", {}, k), el("td", {}, v === null ? "–" : String(v)))))));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -348,17 +353,17 @@ async function submitBatch(event) {
       el("a", { class: "button", id: "batch-download", href: batchUrl, download: result.filename }, "Download " + result.filename),
       result.rejects.length ? el("div", {},
         el("h3", {}, "Rejected rows"),
-        el("table", { class: "rejects" },
+        scrollBox("Rejected rows", el("table", { class: "rejects" },
           el("tr", {}, el("th", {}, "Row"), el("th", {}, "Field"), el("th", {}, "Value"), el("th", {}, "Reason")),
           result.rejects.map((r) => el("tr", {}, el("td", {}, r.row), el("td", {}, r.field || "–"),
-            el("td", {}, r.value ?? "–"), el("td", {}, r.message))))) : null,
+            el("td", {}, r.value ?? "–"), el("td", {}, r.message)))))) : null,
       result.decisions.length ? el("div", {},
         el("h3", {}, "Scored rows" + (result.scored > result.decisions.length ? ` (first ${result.decisions.length})` : "")),
-        el("table", { class: "scored" },
+        scrollBox("Scored rows", el("table", { class: "scored" },
           el("tr", {}, el("th", {}, "Row"), el("th", {}, "Decision"), el("th", {}, "P(bad risk)"), el("th", {}, "Confidence"), el("th", {}, "Reasons")),
           result.decisions.map((d) => el("tr", {}, el("td", {}, d.row), el("td", {}, decisionPill(d.target)),
             el("td", { class: "n" }, pct(d.probability)), el("td", { class: "n" }, pct(d.confidence)),
-            el("td", { class: "small" }, d.reasons.join("; ")))))) : null);
+            el("td", { class: "small" }, d.reasons.join("; "))))))) : null);
   } catch (error) {
     if (error.status === 401) afterKey = () => $("#batch-form").requestSubmit();
     out.replaceChildren();
@@ -419,10 +424,10 @@ async function loadModel() {
       card.cv_auc != null ? el("dd", {}, `${num(card.train_auc)} / ${num(card.cv_auc)} (gap ${num(card.auc_gap)})`) : null),
     el("h3", {}, "Holdout metrics"),
     el("p", { class: "hint" }, "On applications set aside before the search, at the threshold; each column says which labels it was measured against."),
-    card.metrics.length ? el("table", { class: "metrics" },
+    card.metrics.length ? scrollBox("Holdout metrics", el("table", { class: "metrics" },
       el("tr", {}, el("th", {}, "Metric"), card.metrics.map((m) => el("th", {}, "vs " + m.measured_against))),
       metricNames.map(([key, label]) => el("tr", {}, el("td", {}, label), card.metrics.map((m) => el("td", { class: "n" }, num(m[key]))))),
-      el("tr", {}, el("td", {}, "Applicants / bad risk"), card.metrics.map((m) => el("td", { class: "n" }, `${m.n} / ${m.positives}`))))
+      el("tr", {}, el("td", {}, "Applicants / bad risk"), card.metrics.map((m) => el("td", { class: "n" }, `${m.n} / ${m.positives}`)))))
       : el("p", { class: "hint" }, "This bundle carries no holdout metrics."),
     el("p", { class: "row" },
       el("a", { class: "button", id: "report-link", href: "#", target: "_blank", "aria-disabled": "true" }, "Open the evaluation report"),

@@ -131,14 +131,33 @@ function updateKeyButton() {
 const loaders = {};
 
 function showTab(name) {
-  for (const button of $$(".tabs button")) button.setAttribute("aria-selected", String(button.dataset.tab === name));
+  for (const button of $$("[role=tab]")) {
+    const chosen = button.dataset.tab === name;
+    button.setAttribute("aria-selected", String(chosen));
+    button.tabIndex = chosen ? 0 : -1; // one tab stop for the tab list (WAI-ARIA tabs pattern)
+  }
   for (const section of $$(".tab")) section.hidden = section.id !== "tab-" + name;
   notify("");
   if (loaders[name]) loaders[name]();
 }
 
+function tabKeys(event) {
+  // Arrow keys, Home and End move between tabs and open the one they land on.
+  const tabs = $$("[role=tab]");
+  const at = tabs.indexOf(event.currentTarget);
+  const moves = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 };
+  if (!(event.key in moves)) return;
+  event.preventDefault();
+  const next = tabs[(moves[event.key] + tabs.length) % tabs.length];
+  next.focus();
+  showTab(next.dataset.tab);
+}
+
 function setupTabs() {
-  for (const button of $$(".tabs button")) button.addEventListener("click", () => showTab(button.dataset.tab));
+  for (const button of $$("[role=tab]")) {
+    button.addEventListener("click", () => showTab(button.dataset.tab));
+    button.addEventListener("keydown", tabKeys);
+  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -155,10 +174,15 @@ function formApplication(form) {
 }
 
 function showFieldErrors(form, errors) {
+  // Each message sits under its input, which points at it (aria-describedby) and is marked invalid.
   for (const small of $$(".error", form)) small.textContent = "";
+  for (const input of $$("[aria-invalid]", form)) input.removeAttribute("aria-invalid");
   for (const error of errors) {
     const target = error.field && $(`[data-error-for="${CSS.escape(error.field)}"]`, form);
-    if (target) target.textContent = error.reason || error.message;
+    if (!target) continue;
+    target.textContent = error.reason || error.message;
+    const input = form.elements[error.field];
+    if (input) input.setAttribute("aria-invalid", "true");
   }
 }
 

@@ -117,7 +117,10 @@ def test_paging_walks_through_every_decision(page: Any, server: Any) -> None:
     page.click("button[data-tab=decisions]")
     page.select_option("#filters select[name=limit]", "10")
     page.click("#filters button[type=submit]")
-    page.wait_for_selector("#decisions-table tbody tr[data-id]")
+    # The first page of 10 (not the tab's first load of 25, still on screen a moment).
+    page.wait_for_function(
+        "(n => n > 0 && n <= 10)(document.querySelectorAll('#decisions-table tbody tr[data-id]').length)"
+    )
     seen: list[str] = []
     while True:
         ids = page.locator("#decisions-table tbody tr[data-id]").evaluate_all(

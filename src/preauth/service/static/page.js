@@ -128,9 +128,37 @@ function updateKeyButton() {
 // ------------------------------------------------------------------------------------------
 // Tabs
 
+// Every view has its own address: #/score, #/decisions, #/decisions/<id>, #/batch, #/model.
+// Tabs and links only change the hash; route() draws what the hash says, so back, forward and
+// reload all land on the same view.
+
 const loaders = {};
+const TABS = ["score", "decisions", "batch", "model"];
+let currentTab = null;
+
+function go(hash) {
+  if (location.hash !== hash) location.hash = hash;
+  else route();
+}
+
+function parseRoute() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const tab = TABS.includes(parts[0]) ? parts[0] : "score";
+  const id = tab === "decisions" && parts[1] ? parts[1] : null;
+  return { tab, id };
+}
+
+function route() {
+  const { tab, id } = parseRoute();
+  if (tab !== currentTab) showTab(tab);
+  if (tab === "decisions") {
+    if (id) showDetail(id);
+    else hideDetail();
+  }
+}
 
 function showTab(name) {
+  currentTab = name;
   for (const button of $$("[role=tab]")) {
     const chosen = button.dataset.tab === name;
     button.setAttribute("aria-selected", String(chosen));
@@ -150,12 +178,12 @@ function tabKeys(event) {
   event.preventDefault();
   const next = tabs[(moves[event.key] + tabs.length) % tabs.length];
   next.focus();
-  showTab(next.dataset.tab);
+  go("#/" + next.dataset.tab);
 }
 
 function setupTabs() {
   for (const button of $$("[role=tab]")) {
-    button.addEventListener("click", () => showTab(button.dataset.tab));
+    button.addEventListener("click", () => go("#/" + button.dataset.tab));
     button.addEventListener("keydown", tabKeys);
   }
 }
@@ -248,7 +276,9 @@ function fill(box, ...children) {
 
 function renderDecision(box, d, fresh) {
   fill(box,
-    el("h2", {}, fresh ? "Decision" : "Decision detail"),
+    fresh ? el("h2", {}, "Decision") : el("div", { class: "detail-head" },
+      el("h2", { tabindex: "-1" }, "Decision detail"),
+      el("a", { class: "button ghost", id: "detail-close", href: "#/decisions" }, "Close")),
     el("div", { class: "verdict" }, decisionPill(d.target)),
     probabilityBar(d.probability, d.threshold),
     el("dl", { class: "stats" },
@@ -261,7 +291,7 @@ function renderDecision(box, d, fresh) {
     el("h3", {}, "Principal reasons"),
     reasonList(d.reasons),
     fresh ? el("p", { class: "hint" }, "Stored. ",
-      el("a", { href: "#", onclick: (e) => { e.preventDefault(); showTab("decisions"); } }, "See it in Decisions")) : null,
+      el("a", { href: "#/decisions/" + encodeURIComponent(d.id) }, "See it in Decisions")) : null,
     fresh ? null : inputTable(d.input),
   );
 }
@@ -315,8 +345,10 @@ async function loadDecisions() {
 
 function decisionRow(d) {
   const input = d.input || {};
-  return el("tr", { class: "clickable", "data-id": d.id, onclick: () => showDetail(d.id) },
-    el("td", {}, when(d.timestamp)),
+  // The whole row opens the decision for a mouse; its first cell is a real link for the keyboard.
+  const href = "#/decisions/" + encodeURIComponent(d.id);
+  return el("tr", { class: "clickable", "data-id": d.id, onclick: (e) => { if (!e.target.closest("a")) go(href); } },
+    el("td", {}, el("a", { class: "open-decision", href, "aria-label": `Decision of ${when(d.timestamp)} (${d.id.slice(0, 8)})` }, when(d.timestamp))),
     el("td", {}, decisionPill(d.target)),
     el("td", { class: "n" }, pct(d.probability)),
     el("td", { class: "n" }, pct(d.confidence)),
@@ -328,16 +360,38 @@ function decisionRow(d) {
     el("td", { class: "mono" }, d.id.slice(0, 8)));
 }
 
+let detailShown = null;
+
 async function showDetail(id) {
+  // The detail opens at the top of the Decisions view, above the list, and takes the focus.
   const box = $("#decision-detail");
+  if (detailShown === id && !box.hidden) return;
+  detailShown = id;
   try {
     const d = await apiJson("/v1/decisions/" + encodeURIComponent(id));
+    if (detailShown !== id) return; // another decision was asked for meanwhile
     renderDecision(box, d, false);
     box.hidden = false;
-    box.scrollIntoView({ behavior: "smooth", block: "start" });
+    window.scrollTo(0, 0);
+    $("h2", box).focus();
   } catch (error) {
+    if (error.status === 401) afterKey = () => { detailShown = null; route(); };
+    detailShown = null;
+    box.hidden = true;
     notify(error.message);
   }
+}
+
+function hideDetail() {
+  const box = $("#decision-detail");
+  const id = detailShown;
+  detailShown = null;
+  if (box.hidden) return;
+  box.hidden = true;
+  box.replaceChildren();
+  // Back where the keyboard was: the decision's own row.
+  const link = id && $(`#decisions-table tr[data-id="${CSS.escape(id)}"] a.open-decision`);
+  if (link) link.focus();
 }
 
 function setupDecisions() {
@@ -350,6 +404,9 @@ function setupDecisions() {
   $("#next-page").addEventListener("click", () => { paging.index += 1; loadDecisions(); });
   $("#prev-page").addEventListener("click", () => { paging.index = Math.max(0, paging.index - 1); loadDecisions(); });
   loaders.decisions = () => { loadVersions(); loadDecisions(); };
+  $("#decision-detail").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") go("#/decisions");
+  });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -481,5 +538,7 @@ document.addEventListener("DOMContentLoaded", () => {
   loaders.model = loadModel;
   $("#score-form").addEventListener("submit", submitScore);
   $("#batch-form").addEventListener("submit", submitBatch);
+  window.addEventListener("hashchange", route);
+  route();
   loadBadge();
 });

@@ -222,12 +222,28 @@ function clientErrors(form) {
   return errors;
 }
 
+function scorePlaceholder(text) {
+  fill($("#score-result"), el("h2", {}, "Decision"), el("p", { class: "hint" }, text));
+}
+
+function focusFirstError(form) {
+  const first = $("[aria-invalid=true]", form);
+  if (first) first.focus();
+}
+
 async function submitScore(event) {
   event.preventDefault();
+  // A new applicant: nothing of the previous one (decision, errors, notice) stays on screen.
   const form = event.target;
+  notify("");
   const local = clientErrors(form);
   showFieldErrors(form, local);
-  if (local.length) return;
+  if (local.length) {
+    scorePlaceholder("No decision: correct the fields marked in the form.");
+    focusFirstError(form);
+    return;
+  }
+  scorePlaceholder("Scoring…");
   const button = $("#score-submit");
   button.disabled = true;
   try {
@@ -236,11 +252,15 @@ async function submitScore(event) {
       headers: { "Content-Type": "application/json", "X-Preauth-Channel": "page" },
       body: JSON.stringify(formApplication(form)),
     });
-    renderDecision($("#score-result"), decision, true);
+    const box = $("#score-result");
+    renderDecision(box, decision, true);
+    if (box.getBoundingClientRect().top > window.innerHeight) box.scrollIntoView({ block: "start" });
   } catch (error) {
     if (error.status === 401) afterKey = () => form.requestSubmit();
     showFieldErrors(form, error.errors || []);
+    scorePlaceholder("No decision: " + error.message);
     notify(error.message);
+    focusFirstError(form);
   } finally {
     button.disabled = false;
   }
@@ -339,6 +359,9 @@ async function loadDecisions() {
     $("#page-info").textContent = `page ${paging.index + 1} · ${items.length} shown`;
   } catch (error) {
     if (error.status === 401) afterKey = loadDecisions;
+    body.replaceChildren(el("tr", {}, el("td", { colspan: 10, class: "hint" }, "No decisions shown: " + error.message)));
+    $("#next-page").disabled = true;
+    $("#page-info").textContent = "";
     notify(error.message);
   }
 }
@@ -399,6 +422,7 @@ function setupDecisions() {
     event.preventDefault();
     paging.cursors = [null];
     paging.index = 0;
+    notify("");
     loadDecisions();
   });
   $("#next-page").addEventListener("click", () => { paging.index += 1; loadDecisions(); });
@@ -418,6 +442,9 @@ async function submitBatch(event) {
   event.preventDefault();
   const file = $("#batch-file").files[0];
   const out = $("#batch-result");
+  // A new file: the previous file's results and error are gone before this one is sent.
+  notify("");
+  out.replaceChildren();
   if (!file) { notify("Choose a file first."); return; }
   const data = new FormData();
   data.append("file", file);
@@ -537,6 +564,11 @@ document.addEventListener("DOMContentLoaded", () => {
   setupDecisions();
   loaders.model = loadModel;
   $("#score-form").addEventListener("submit", submitScore);
+  $("#score-form").addEventListener("reset", (event) => {
+    showFieldErrors(event.target, []);
+    notify("");
+    scorePlaceholder("Fill in the form and press Score.");
+  });
   $("#batch-form").addEventListener("submit", submitBatch);
   window.addEventListener("hashchange", route);
   route();

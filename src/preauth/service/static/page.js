@@ -21,17 +21,19 @@ function apiKey() {
 let afterKey = null; // what to retry once a key is entered
 
 async function api(path, options = {}) {
-  const headers = new Headers(options.headers || {});
+  // options.quiet: a background request (the model poll) never opens the key dialog itself.
+  const { quiet, ...init } = options;
+  const headers = new Headers(init.headers || {});
   const key = apiKey();
   if (key) headers.set("Authorization", "Bearer " + key);
   let response;
   try {
-    response = await fetch(path, { ...options, headers });
+    response = await fetch(path, { ...init, headers });
   } catch (error) {
     throw new ApiError(0, "the server did not answer (" + error.message + ")");
   }
   if (response.status === 401) {
-    askForKey(key ? "The server refused this key. Enter a valid API key." : null);
+    if (!quiet) askForKey(key ? "The server refused this key. Enter a valid API key." : null);
     throw new ApiError(401, "this server needs an API key");
   }
   if (!response.ok) {
@@ -167,6 +169,7 @@ function showTab(name) {
   for (const section of $$(".tab")) section.hidden = section.id !== "tab-" + name;
   notify("");
   if (loaders[name]) loaders[name]();
+  if (servingVersion !== null) loadBadge(true);
 }
 
 function tabKeys(event) {
@@ -485,16 +488,28 @@ async function submitBatch(event) {
 // Model
 
 let reportUrl = null;
+let servingVersion = null;
+const MODEL_POLL_MS = 4000;
 
-async function loadBadge() {
+async function loadBadge(quiet = false) {
+  // The header names the model deciding now; a promotion shows within one poll (or a tab change).
   try {
-    const card = await apiJson("/ui/model");
+    const card = await apiJson("/v1/model", { quiet });
+    const changed = servingVersion !== null && servingVersion !== card.version;
+    servingVersion = card.version;
     $("#model-badge").textContent = "model " + card.version;
+    if (changed && currentTab === "model") loadModel();
     return card;
   } catch (error) {
-    if (error.status === 401) afterKey = null;
+    if (error.status === 401 && !quiet) afterKey = null;
     return null;
   }
+}
+
+function pollModel() {
+  setInterval(() => {
+    if (document.visibilityState === "visible" && !$("#key-dialog").open) loadBadge(true);
+  }, MODEL_POLL_MS);
 }
 
 async function loadVersions() {
@@ -573,4 +588,5 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("hashchange", route);
   route();
   loadBadge();
+  pollModel();
 });

@@ -293,6 +293,51 @@ function scrollBox(label, table) {
   return el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": label }, table);
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+const signed = (v) => (v > 0 ? "+" : v < 0 ? "−" : "") + Math.abs(v).toFixed(2);
+
+let chartCount = 0;
+
+function contributionChart(contributions) {
+  // Every feature's push on the log-odds of bad risk as a signed bar around zero (red right:
+  // towards bad risk; green left: towards good risk), largest first; the bias is the starting point.
+  // Laid out in percentages so it fits any width; the title and caption say the same in words.
+  if (!contributions) return null;
+  const bias = contributions.bias ?? 0;
+  const rows = Object.entries(contributions).filter(([name]) => name !== "bias")
+    .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+  if (!rows.length) return null;
+  const scale = Math.max(...rows.map(([, v]) => Math.abs(v))) || 1;
+  const ROW = 24, TOP = 6;
+  const height = TOP * 2 + rows.length * ROW;
+  const zero = 74, half = 25; // % of the width
+  const id = "contrib-" + (++chartCount);
+  const words = rows.map(([name, v]) => `${name} ${signed(v)}`).join(", ");
+  const chart = svg("svg", { class: "contrib-chart", width: "100%", height: String(height), role: "img", "aria-labelledby": id + "-title" },
+    svg("title", { id: id + "-title" }, `Contributions to the log-odds of bad risk: ${words}; bias ${signed(bias)}.`),
+    svg("line", { class: "axis", x1: zero + "%", x2: zero + "%", y1: "0", y2: String(height) }),
+    rows.map(([name, v], i) => {
+      const y = TOP + i * ROW;
+      const width = (half * Math.abs(v)) / scale;
+      return svg("g", { class: "bar " + (v > 0 ? "bad" : "good"), "data-feature": name, "data-value": String(v) },
+        svg("text", { x: "0", y: String(y + 16), class: "name" }, name),
+        svg("text", { x: "46%", y: String(y + 16), class: "value", "text-anchor": "end" }, signed(v)),
+        svg("rect", { x: (v > 0 ? zero : zero - width) + "%", y: String(y + 4), width: Math.max(width, 0.2) + "%", height: String(ROW - 8), rx: "2" }));
+    }));
+  return el("figure", { class: "contributions" }, chart,
+    el("figcaption", { class: "hint" },
+      `Each input's contribution to the log-odds of bad risk: right (red) towards bad risk, left (green) towards good risk. `
+      + `They add to the bias (${signed(bias)}) to give the model's margin, logit(probability).`));
+}
+
 function fill(box, ...children) {
   box.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 }
@@ -313,6 +358,8 @@ function renderDecision(box, d, fresh) {
       el("dt", {}, "Decision id"), el("dd", { class: "mono decision-id" }, d.id)),
     el("h3", {}, "Principal reasons"),
     reasonList(d.reasons),
+    d.contributions ? el("h3", {}, "What pushed the decision") : null,
+    contributionChart(d.contributions),
     fresh ? el("p", { class: "hint" }, "Stored. ",
       el("a", { href: "#/decisions/" + encodeURIComponent(d.id) }, "See it in Decisions")) : null,
     fresh ? null : inputTable(d.input),

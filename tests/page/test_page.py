@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from page_views import APPLICANT, fill_form
+
 from preauth.applications import FIELDS
 
 
@@ -47,28 +49,6 @@ def test_form_is_built_from_the_schema(server: Any) -> None:
                 assert f'<option value="{level}"' in html, (f.name, level)
         elif not f.positive:
             assert f'min="{f.minimum:g}" max="{f.maximum:g}"' in html, f.name
-
-
-APPLICANT = {
-    "Age": "23",
-    "Sex": "female",
-    "Job": "1",
-    "Housing": "rent",
-    "Saving accounts": "little",
-    "Checking account": "little",
-    "Credit amount": "9000",
-    "Duration": "48",
-    "Purpose": "business",
-}
-
-
-def fill_form(page: Any, values: dict[str, str]) -> None:
-    for f in FIELDS:
-        selector = f"#field-{f.key}"
-        if f.is_category:
-            page.select_option(selector, values[f.name])
-        else:
-            page.fill(selector, values[f.name])
 
 
 def test_score_an_applicant_and_find_the_decision(page: Any, server: Any, screenshots: Path) -> None:
@@ -137,7 +117,10 @@ def test_paging_walks_through_every_decision(page: Any, server: Any) -> None:
     page.click("button[data-tab=decisions]")
     page.select_option("#filters select[name=limit]", "10")
     page.click("#filters button[type=submit]")
-    page.wait_for_selector("#decisions-table tbody tr[data-id]")
+    # The first page of 10 (not the tab's first load of 25, still on screen a moment).
+    page.wait_for_function(
+        "(n => n > 0 && n <= 10)(document.querySelectorAll('#decisions-table tbody tr[data-id]').length)"
+    )
     seen: list[str] = []
     while True:
         ids = page.locator("#decisions-table tbody tr[data-id]").evaluate_all(

@@ -21,17 +21,19 @@ function apiKey() {
 let afterKey = null; // what to retry once a key is entered
 
 async function api(path, options = {}) {
-  const headers = new Headers(options.headers || {});
+  // options.quiet: a background request (the model poll) never opens the key dialog itself.
+  const { quiet, ...init } = options;
+  const headers = new Headers(init.headers || {});
   const key = apiKey();
   if (key) headers.set("Authorization", "Bearer " + key);
   let response;
   try {
-    response = await fetch(path, { ...options, headers });
+    response = await fetch(path, { ...init, headers });
   } catch (error) {
     throw new ApiError(0, "the server did not answer (" + error.message + ")");
   }
   if (response.status === 401) {
-    askForKey(key ? "The server refused this key. Enter a valid API key." : null);
+    if (!quiet) askForKey(key ? "The server refused this key. Enter a valid API key." : null);
     throw new ApiError(401, "this server needs an API key");
   }
   if (!response.ok) {
@@ -128,17 +130,65 @@ function updateKeyButton() {
 // ------------------------------------------------------------------------------------------
 // Tabs
 
+// Every view has its own address: #/score, #/decisions, #/decisions/<id>, #/batch, #/model.
+// Tabs and links only change the hash; route() draws what the hash says, so back, forward and
+// reload all land on the same view.
+
 const loaders = {};
+const TABS = ["score", "decisions", "batch", "model"];
+let currentTab = null;
+
+function go(hash) {
+  if (location.hash !== hash) location.hash = hash;
+  else route();
+}
+
+function parseRoute() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const tab = TABS.includes(parts[0]) ? parts[0] : "score";
+  const id = tab === "decisions" && parts[1] ? parts[1] : null;
+  return { tab, id };
+}
+
+function route() {
+  const { tab, id } = parseRoute();
+  if (tab !== currentTab) showTab(tab);
+  if (tab === "decisions") {
+    if (id) showDetail(id);
+    else hideDetail();
+  }
+}
 
 function showTab(name) {
-  for (const button of $$(".tabs button")) button.setAttribute("aria-selected", String(button.dataset.tab === name));
+  currentTab = name;
+  for (const button of $$("[role=tab]")) {
+    const chosen = button.dataset.tab === name;
+    button.setAttribute("aria-selected", String(chosen));
+    button.tabIndex = chosen ? 0 : -1; // one tab stop for the tab list (WAI-ARIA tabs pattern)
+  }
   for (const section of $$(".tab")) section.hidden = section.id !== "tab-" + name;
   notify("");
   if (loaders[name]) loaders[name]();
+  if (servingVersion !== null) loadBadge(true);
+}
+
+function tabKeys(event) {
+  // Arrow keys, Home and End move between tabs and open the one they land on.
+  const tabs = $$("[role=tab]");
+  const at = tabs.indexOf(event.currentTarget);
+  const moves = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 };
+  if (!(event.key in moves)) return;
+  event.preventDefault();
+  const next = tabs[(moves[event.key] + tabs.length) % tabs.length];
+  next.focus();
+  go("#/" + next.dataset.tab);
 }
 
 function setupTabs() {
-  for (const button of $$(".tabs button")) button.addEventListener("click", () => showTab(button.dataset.tab));
+  for (const button of $$("[role=tab]")) {
+    button.addEventListener("click", () => go("#/" + button.dataset.tab));
+    button.addEventListener("keydown", tabKeys);
+  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -155,10 +205,15 @@ function formApplication(form) {
 }
 
 function showFieldErrors(form, errors) {
+  // Each message sits under its input, which points at it (aria-describedby) and is marked invalid.
   for (const small of $$(".error", form)) small.textContent = "";
+  for (const input of $$("[aria-invalid]", form)) input.removeAttribute("aria-invalid");
   for (const error of errors) {
     const target = error.field && $(`[data-error-for="${CSS.escape(error.field)}"]`, form);
-    if (target) target.textContent = error.reason || error.message;
+    if (!target) continue;
+    target.textContent = error.reason || error.message;
+    const input = form.elements[error.field];
+    if (input) input.setAttribute("aria-invalid", "true");
   }
 }
 
@@ -170,12 +225,28 @@ function clientErrors(form) {
   return errors;
 }
 
+function scorePlaceholder(text) {
+  fill($("#score-result"), el("h2", {}, "Decision"), el("p", { class: "hint" }, text));
+}
+
+function focusFirstError(form) {
+  const first = $("[aria-invalid=true]", form);
+  if (first) first.focus();
+}
+
 async function submitScore(event) {
   event.preventDefault();
+  // A new applicant: nothing of the previous one (decision, errors, notice) stays on screen.
   const form = event.target;
+  notify("");
   const local = clientErrors(form);
   showFieldErrors(form, local);
-  if (local.length) return;
+  if (local.length) {
+    scorePlaceholder("No decision: correct the fields marked in the form.");
+    focusFirstError(form);
+    return;
+  }
+  scorePlaceholder("Scoring…");
   const button = $("#score-submit");
   button.disabled = true;
   try {
@@ -184,11 +255,15 @@ async function submitScore(event) {
       headers: { "Content-Type": "application/json", "X-Preauth-Channel": "page" },
       body: JSON.stringify(formApplication(form)),
     });
-    renderDecision($("#score-result"), decision, true);
+    const box = $("#score-result");
+    renderDecision(box, decision, true);
+    if (box.getBoundingClientRect().top > window.innerHeight) box.scrollIntoView({ block: "start" });
   } catch (error) {
     if (error.status === 401) afterKey = () => form.requestSubmit();
     showFieldErrors(form, error.errors || []);
+    scorePlaceholder("No decision: " + error.message);
     notify(error.message);
+    focusFirstError(form);
   } finally {
     button.disabled = false;
   }
@@ -213,13 +288,65 @@ function reasonList(reasons) {
   }));
 }
 
+function scrollBox(label, table) {
+  // A wide table scrolls inside its own box (focusable, so the keyboard can scroll it too).
+  return el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": label }, table);
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+const signed = (v) => (v > 0 ? "+" : v < 0 ? "−" : "") + Math.abs(v).toFixed(2);
+
+let chartCount = 0;
+
+function contributionChart(contributions) {
+  // Every feature's push on the log-odds of bad risk as a signed bar around zero (red right:
+  // towards bad risk; green left: towards good risk), largest first; the bias is the starting point.
+  // Laid out in percentages so it fits any width; the title and caption say the same in words.
+  if (!contributions) return null;
+  const bias = contributions.bias ?? 0;
+  const rows = Object.entries(contributions).filter(([name]) => name !== "bias")
+    .sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+  if (!rows.length) return null;
+  const scale = Math.max(...rows.map(([, v]) => Math.abs(v))) || 1;
+  const ROW = 24, TOP = 6;
+  const height = TOP * 2 + rows.length * ROW;
+  const zero = 74, half = 25; // % of the width
+  const id = "contrib-" + (++chartCount);
+  const words = rows.map(([name, v]) => `${name} ${signed(v)}`).join(", ");
+  const chart = svg("svg", { class: "contrib-chart", width: "100%", height: String(height), role: "img", "aria-labelledby": id + "-title" },
+    svg("title", { id: id + "-title" }, `Contributions to the log-odds of bad risk: ${words}; bias ${signed(bias)}.`),
+    svg("line", { class: "axis", x1: zero + "%", x2: zero + "%", y1: "0", y2: String(height) }),
+    rows.map(([name, v], i) => {
+      const y = TOP + i * ROW;
+      const width = (half * Math.abs(v)) / scale;
+      return svg("g", { class: "bar " + (v > 0 ? "bad" : "good"), "data-feature": name, "data-value": String(v) },
+        svg("text", { x: "0", y: String(y + 16), class: "name" }, name),
+        svg("text", { x: "46%", y: String(y + 16), class: "value", "text-anchor": "end" }, signed(v)),
+        svg("rect", { x: (v > 0 ? zero : zero - width) + "%", y: String(y + 4), width: Math.max(width, 0.2) + "%", height: String(ROW - 8), rx: "2" }));
+    }));
+  return el("figure", { class: "contributions" }, chart,
+    el("figcaption", { class: "hint" },
+      `Each input's contribution to the log-odds of bad risk: right (red) towards bad risk, left (green) towards good risk. `
+      + `They add to the bias (${signed(bias)}) to give the model's margin, logit(probability).`));
+}
+
 function fill(box, ...children) {
   box.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 function renderDecision(box, d, fresh) {
   fill(box,
-    el("h2", {}, fresh ? "Decision" : "Decision detail"),
+    fresh ? el("h2", {}, "Decision") : el("div", { class: "detail-head" },
+      el("h2", { tabindex: "-1" }, "Decision detail"),
+      el("a", { class: "button ghost", id: "detail-close", href: "#/decisions" }, "Close")),
     el("div", { class: "verdict" }, decisionPill(d.target)),
     probabilityBar(d.probability, d.threshold),
     el("dl", { class: "stats" },
@@ -231,8 +358,10 @@ function renderDecision(box, d, fresh) {
       el("dt", {}, "Decision id"), el("dd", { class: "mono decision-id" }, d.id)),
     el("h3", {}, "Principal reasons"),
     reasonList(d.reasons),
+    d.contributions ? el("h3", {}, "What pushed the decision") : null,
+    contributionChart(d.contributions),
     fresh ? el("p", { class: "hint" }, "Stored. ",
-      el("a", { href: "#", onclick: (e) => { e.preventDefault(); showTab("decisions"); } }, "See it in Decisions")) : null,
+      el("a", { href: "#/decisions/" + encodeURIComponent(d.id) }, "See it in Decisions")) : null,
     fresh ? null : inputTable(d.input),
   );
 }
@@ -240,8 +369,8 @@ function renderDecision(box, d, fresh) {
 function inputTable(input) {
   return el("div", {},
     el("h3", {}, "Application as given"),
-    el("table", { class: "kv" }, Object.entries(input || {}).map(([k, v]) =>
-      el("tr", {}, el("td", {}, k), el("td", {}, v === null ? "–" : String(v))))));
+    scrollBox("Application as given", el("table", { class: "kv" }, Object.entries(input || {}).map(([k, v]) =>
+      el("tr", {}, el("td", {}, k), el("td", {}, v === null ? "–" : String(v)))))));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -280,14 +409,19 @@ async function loadDecisions() {
     $("#page-info").textContent = `page ${paging.index + 1} · ${items.length} shown`;
   } catch (error) {
     if (error.status === 401) afterKey = loadDecisions;
+    body.replaceChildren(el("tr", {}, el("td", { colspan: 10, class: "hint" }, "No decisions shown: " + error.message)));
+    $("#next-page").disabled = true;
+    $("#page-info").textContent = "";
     notify(error.message);
   }
 }
 
 function decisionRow(d) {
   const input = d.input || {};
-  return el("tr", { class: "clickable", "data-id": d.id, onclick: () => showDetail(d.id) },
-    el("td", {}, when(d.timestamp)),
+  // The whole row opens the decision for a mouse; its first cell is a real link for the keyboard.
+  const href = "#/decisions/" + encodeURIComponent(d.id);
+  return el("tr", { class: "clickable", "data-id": d.id, onclick: (e) => { if (!e.target.closest("a")) go(href); } },
+    el("td", {}, el("a", { class: "open-decision", href, "aria-label": `Decision of ${when(d.timestamp)} (${d.id.slice(0, 8)})` }, when(d.timestamp))),
     el("td", {}, decisionPill(d.target)),
     el("td", { class: "n" }, pct(d.probability)),
     el("td", { class: "n" }, pct(d.confidence)),
@@ -299,16 +433,38 @@ function decisionRow(d) {
     el("td", { class: "mono" }, d.id.slice(0, 8)));
 }
 
+let detailShown = null;
+
 async function showDetail(id) {
+  // The detail opens at the top of the Decisions view, above the list, and takes the focus.
   const box = $("#decision-detail");
+  if (detailShown === id && !box.hidden) return;
+  detailShown = id;
   try {
     const d = await apiJson("/v1/decisions/" + encodeURIComponent(id));
+    if (detailShown !== id) return; // another decision was asked for meanwhile
     renderDecision(box, d, false);
     box.hidden = false;
-    box.scrollIntoView({ behavior: "smooth", block: "start" });
+    window.scrollTo(0, 0);
+    $("h2", box).focus();
   } catch (error) {
+    if (error.status === 401) afterKey = () => { detailShown = null; route(); };
+    detailShown = null;
+    box.hidden = true;
     notify(error.message);
   }
+}
+
+function hideDetail() {
+  const box = $("#decision-detail");
+  const id = detailShown;
+  detailShown = null;
+  if (box.hidden) return;
+  box.hidden = true;
+  box.replaceChildren();
+  // Back where the keyboard was: the decision's own row.
+  const link = id && $(`#decisions-table tr[data-id="${CSS.escape(id)}"] a.open-decision`);
+  if (link) link.focus();
 }
 
 function setupDecisions() {
@@ -316,11 +472,15 @@ function setupDecisions() {
     event.preventDefault();
     paging.cursors = [null];
     paging.index = 0;
+    notify("");
     loadDecisions();
   });
   $("#next-page").addEventListener("click", () => { paging.index += 1; loadDecisions(); });
   $("#prev-page").addEventListener("click", () => { paging.index = Math.max(0, paging.index - 1); loadDecisions(); });
   loaders.decisions = () => { loadVersions(); loadDecisions(); };
+  $("#decision-detail").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") go("#/decisions");
+  });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -332,6 +492,9 @@ async function submitBatch(event) {
   event.preventDefault();
   const file = $("#batch-file").files[0];
   const out = $("#batch-result");
+  // A new file: the previous file's results and error are gone before this one is sent.
+  notify("");
+  out.replaceChildren();
   if (!file) { notify("Choose a file first."); return; }
   const data = new FormData();
   data.append("file", file);
@@ -348,17 +511,17 @@ async function submitBatch(event) {
       el("a", { class: "button", id: "batch-download", href: batchUrl, download: result.filename }, "Download " + result.filename),
       result.rejects.length ? el("div", {},
         el("h3", {}, "Rejected rows"),
-        el("table", { class: "rejects" },
+        scrollBox("Rejected rows", el("table", { class: "rejects" },
           el("tr", {}, el("th", {}, "Row"), el("th", {}, "Field"), el("th", {}, "Value"), el("th", {}, "Reason")),
           result.rejects.map((r) => el("tr", {}, el("td", {}, r.row), el("td", {}, r.field || "–"),
-            el("td", {}, r.value ?? "–"), el("td", {}, r.message))))) : null,
+            el("td", {}, r.value ?? "–"), el("td", {}, r.message)))))) : null,
       result.decisions.length ? el("div", {},
         el("h3", {}, "Scored rows" + (result.scored > result.decisions.length ? ` (first ${result.decisions.length})` : "")),
-        el("table", { class: "scored" },
+        scrollBox("Scored rows", el("table", { class: "scored" },
           el("tr", {}, el("th", {}, "Row"), el("th", {}, "Decision"), el("th", {}, "P(bad risk)"), el("th", {}, "Confidence"), el("th", {}, "Reasons")),
           result.decisions.map((d) => el("tr", {}, el("td", {}, d.row), el("td", {}, decisionPill(d.target)),
             el("td", { class: "n" }, pct(d.probability)), el("td", { class: "n" }, pct(d.confidence)),
-            el("td", { class: "small" }, d.reasons.join("; ")))))) : null);
+            el("td", { class: "small" }, d.reasons.join("; "))))))) : null);
   } catch (error) {
     if (error.status === 401) afterKey = () => $("#batch-form").requestSubmit();
     out.replaceChildren();
@@ -372,16 +535,28 @@ async function submitBatch(event) {
 // Model
 
 let reportUrl = null;
+let servingVersion = null;
+const MODEL_POLL_MS = 4000;
 
-async function loadBadge() {
+async function loadBadge(quiet = false) {
+  // The header names the model deciding now; a promotion shows within one poll (or a tab change).
   try {
-    const card = await apiJson("/ui/model");
+    const card = await apiJson("/v1/model", { quiet });
+    const changed = servingVersion !== null && servingVersion !== card.version;
+    servingVersion = card.version;
     $("#model-badge").textContent = "model " + card.version;
+    if (changed && currentTab === "model") loadModel();
     return card;
   } catch (error) {
-    if (error.status === 401) afterKey = null;
+    if (error.status === 401 && !quiet) afterKey = null;
     return null;
   }
+}
+
+function pollModel() {
+  setInterval(() => {
+    if (document.visibilityState === "visible" && !$("#key-dialog").open) loadBadge(true);
+  }, MODEL_POLL_MS);
 }
 
 async function loadVersions() {
@@ -419,10 +594,10 @@ async function loadModel() {
       card.cv_auc != null ? el("dd", {}, `${num(card.train_auc)} / ${num(card.cv_auc)} (gap ${num(card.auc_gap)})`) : null),
     el("h3", {}, "Holdout metrics"),
     el("p", { class: "hint" }, "On applications set aside before the search, at the threshold; each column says which labels it was measured against."),
-    card.metrics.length ? el("table", { class: "metrics" },
+    card.metrics.length ? scrollBox("Holdout metrics", el("table", { class: "metrics" },
       el("tr", {}, el("th", {}, "Metric"), card.metrics.map((m) => el("th", {}, "vs " + m.measured_against))),
       metricNames.map(([key, label]) => el("tr", {}, el("td", {}, label), card.metrics.map((m) => el("td", { class: "n" }, num(m[key]))))),
-      el("tr", {}, el("td", {}, "Applicants / bad risk"), card.metrics.map((m) => el("td", { class: "n" }, `${m.n} / ${m.positives}`))))
+      el("tr", {}, el("td", {}, "Applicants / bad risk"), card.metrics.map((m) => el("td", { class: "n" }, `${m.n} / ${m.positives}`)))))
       : el("p", { class: "hint" }, "This bundle carries no holdout metrics."),
     el("p", { class: "row" },
       el("a", { class: "button", id: "report-link", href: "#", target: "_blank", "aria-disabled": "true" }, "Open the evaluation report"),
@@ -451,6 +626,14 @@ document.addEventListener("DOMContentLoaded", () => {
   setupDecisions();
   loaders.model = loadModel;
   $("#score-form").addEventListener("submit", submitScore);
+  $("#score-form").addEventListener("reset", (event) => {
+    showFieldErrors(event.target, []);
+    notify("");
+    scorePlaceholder("Fill in the form and press Score.");
+  });
   $("#batch-form").addEventListener("submit", submitBatch);
+  window.addEventListener("hashchange", route);
+  route();
   loadBadge();
+  pollModel();
 });

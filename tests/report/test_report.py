@@ -152,10 +152,14 @@ def test_feature_effects_are_the_models_own_contributions(
 ) -> None:
     bundle = load_bundle(llm_bundle.parent, llm_bundle.name)
     contrib = report.contributions(bundle.booster, bundle.meta, llm_holdout)
-    # TreeSHAP contributions plus the bias add up to the margin, i.e. to the saved probability.
+    # TreeSHAP contributions plus the bias add up to the booster's margin: the raw probability,
+    # which the calibration map turns into the saved (served) one.
     margin = contrib.sum(axis=1)
-    p = llm_holdout["probability"].to_numpy()
-    np.testing.assert_allclose(1 / (1 + np.exp(-margin)), p, rtol=1e-4, atol=1e-5)
+    raw = 1 / (1 + np.exp(-margin))
+    np.testing.assert_allclose(raw, llm_holdout["raw_probability"].to_numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        bundle.calibration.apply(raw), llm_holdout["probability"], rtol=1e-4, atol=1e-5
+    )
     importance = np.abs(contrib[:, :-1]).mean(axis=0)
     top = bundle.features[int(np.argmax(importance))]
     assert f"<tr><td>{top}</td><td>{importance.max():.3f}</td>" in html
@@ -265,3 +269,20 @@ def test_importances_of_a_search_whose_trials_all_scored_the_same() -> None:
         {"number": [0, 1, 2], "state": "COMPLETE", "value": [0.5, 0.5, 0.5], "params_max_depth": [2, 3, 4]}
     )
     assert param_importances(trials) == {}
+
+
+def test_the_report_shows_calibration_before_and_after_beside_the_base_rate(
+    llm_bundle: Path, llm_holdout: pd.DataFrame, html: str
+) -> None:
+    from preauth.calibration import expected_calibration_error
+
+    y = llm_holdout["label"].to_numpy()
+    raw = llm_holdout["raw_probability"].to_numpy()
+    p = llm_holdout["probability"].to_numpy()
+    before, after = expected_calibration_error(y, raw), expected_calibration_error(y, p)
+    assert before is not None and after is not None
+    text = text_of(html)
+    assert f"{before:.3f} → {after:.3f}" in text
+    assert f"{np.mean((y.mean() - y) ** 2):.3f}" in text  # the Brier of a constant guess
+    assert "reasons explain the booster's margin (log-odds) before the map" in text
+    assert "before calibration" in html  # the reliability diagram's second line

@@ -245,7 +245,7 @@ def test_given_threshold_overrides_the_cost_rule(labels_file: Path) -> None:
 def test_cost_threshold_is_chosen_on_out_of_fold_predictions(labels_file: Path, trained) -> None:
     data = load_labels(labels_file)
     y_train = pd.Series(data.y, index=data.frame.index).loc[trained.train_rows].to_numpy()
-    choice = choose_threshold(y_train, trained.search.oof)
+    choice = choose_threshold(y_train, trained.calibration.apply(trained.search.oof))
     assert trained.threshold == choice.threshold
     validation = trained.metrics["validation"]
     assert validation["n"] == len(trained.train_rows)

@@ -82,6 +82,14 @@ _DEFAULTS = TrainingConfig()
     help="Decision threshold on p(bad risk); by default the lowest expected cost on validation data.",
 )
 @click.option(
+    "--calibration",
+    type=click.Choice(["auto", "none", "platt", "isotonic"]),
+    default=_DEFAULTS.calibration,
+    show_default=True,
+    help="Map the booster's scores to probabilities, fitted on the search's out-of-fold predictions; "
+    "auto keeps Platt or isotonic, whichever has the lower cross-validated log loss.",
+)
+@click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show the search progress bar."
 )
 @click.pass_context
@@ -98,6 +106,7 @@ def train(
     exclude: tuple[str, ...],
     include: tuple[str, ...],
     threshold: float | None,
+    calibration: str,
     progress: bool,
 ) -> None:
     """Train a bad-risk classifier on LABELS and write a new model bundle.
@@ -113,7 +122,8 @@ def train(
       2. Optuna's TPE sampler tunes XGBoost for ROC AUC under stratified k-fold CV on the rest,
          with early stopping, pruning, and scale_pos_weight around negatives/positives
          (bad risk is the positive class);
-      3. the threshold minimizing expected cost is chosen on out-of-fold predictions
+      3. a calibration map (Platt or isotonic) is fitted on the out-of-fold predictions, and
+         the threshold minimizing expected cost is chosen on the calibrated ones
          (approving a bad applicant costs 5, refusing a good one 1);
       4. the model is refit and evaluated once on the holdout, against the labels it learned
          and, when the file has Risk, against the real outcome too.
@@ -136,6 +146,7 @@ def train(
         exclude=exclude,
         include=include,
         threshold=threshold,
+        calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it
     )
     result = train_from_file(labels, config, Path(settings.models_dir), progress=progress)
     print_training_result(result, Console())
@@ -189,8 +200,19 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    calibration = metrics.get("calibration")
+    if calibration:
+        console.print(
+            f"Calibration: {result.calibration_method}; holdout ECE {calibration['ece_raw']:.3f} → "
+            f"{calibration['ece']:.3f}, Brier {calibration['brier_raw']:.3f} → {calibration['brier']:.3f} "
+            f"(constant base rate: {calibration['brier_base_rate']:.3f}); mean p(bad) "
+            f"{calibration['mean_probability']:.3f} vs observed {calibration['observed_rate']:.3f}, "
+            f"vs {calibration['measured_against']}",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
-        f"Threshold: {result.threshold:.3f} (p(bad risk) ≥ threshold → refuse)",
+        f"Threshold: {result.threshold:.3f} (calibrated p(bad risk) ≥ threshold → refuse)",
         highlight=False,
         soft_wrap=True,
     )

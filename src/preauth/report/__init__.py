@@ -51,6 +51,7 @@ def render_report(bundle_path: Path) -> str:
         "version": meta.get("version", bundle_path.name),
         "threshold": threshold,
         "threshold_rule": _threshold_rule(meta.get("threshold_rule")),
+        "calibration_text": _calibration_text(meta.get("calibration")),
         "targets": measured,
         "n_holdout": len(holdout),
         "summary": metric_table(meta, measured, threshold),
@@ -79,6 +80,27 @@ def _threshold_rule(rule: Any) -> str:
     if rule.get("validation_rows"):
         text += f" ({rule['validation_rows']} rows)"
     return text
+
+
+def _calibration_text(calibration: Any) -> str:
+    if not isinstance(calibration, Mapping) or calibration.get("method") in (None, "none"):
+        return (
+            "No calibration map: the probabilities are the booster's own scores, which the class "
+            "weighting pushes above the observed rate of bad risk."
+        )
+    method = calibration["method"]
+    text = {"platt": "Platt scaling", "isotonic": "Isotonic regression"}.get(method, str(method))
+    text += " maps the booster's scores to probabilities, fitted on the search's out-of-fold predictions"
+    if calibration.get("chosen_by"):
+        text += f" (chosen by {calibration['chosen_by']}"
+        losses = calibration.get("cv_log_loss") or {}
+        if losses:
+            text += ": " + ", ".join(f"{k} {readable(v)}" for k, v in losses.items())
+        text += ")"
+    return text + (
+        ". Every probability shown, served or written is calibrated and the threshold is on that "
+        "scale; feature effects and reasons explain the booster's margin (log-odds) before the map."
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..applications import FIELD_NAMES
 from ..bundles import save_bundle
+from ..calibration import Calibration, expected_calibration_error, fit_calibration
 from ..errors import InputError
 from ..evaluation import (
     COST_FALSE_NEGATIVE,
@@ -41,6 +42,7 @@ class TrainedModel:
     threshold_rule: dict[str, Any]
     params: dict[str, Any]
     metrics: dict[str, Any]
+    calibration: Calibration
     search: SearchOutcome
     train_rows: np.ndarray
     holdout_rows: np.ndarray
@@ -69,11 +71,16 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
         found = search(x[train_pos], y[train_pos], rows[train_pos], features, config, on_trial)
 
     y_train = y[train_pos]
+    calibration = fit_calibration(
+        y_train, found.oof, config.calibration, folds=config.folds, seed=config.seed
+    )
+    oof = calibration.apply(found.oof)
     if config.threshold is None:
-        choice = choose_threshold(y_train, found.oof)
+        choice = choose_threshold(y_train, oof)
         threshold = choice.threshold
         rule = {
-            "rule": "lowest expected cost on the best trial's out-of-fold predictions (training part)",
+            "rule": "lowest expected cost on the best trial's calibrated out-of-fold predictions "
+            "(training part)",
             "validation_cost": choice.cost,
             "validation_rows": choice.n,
         }
@@ -85,8 +92,9 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
 
     dtrain = _dmatrix(x[train_pos], y_train, features, config.threads)
     booster = xgb.train(found.params, dtrain, num_boost_round=found.n_rounds)
-    p_train = booster.predict(dtrain)
-    p_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads))
+    p_train = calibration.apply(booster.predict(dtrain))
+    raw_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads))
+    p_hold = calibration.apply(raw_hold)
 
     y_hold = y[hold_pos]
     holdout_metrics = binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against)
@@ -101,7 +109,8 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     metrics = {
         "measured_against": data.measured_against,
         "holdout": holdout_metrics,
-        "validation": binary_metrics(y_train, found.oof, threshold, measured_against=data.measured_against),
+        "validation": binary_metrics(y_train, oof, threshold, measured_against=data.measured_against),
+        "calibration": _calibration_metrics(y_hold, raw_hold, p_hold, y_train, data.measured_against),
         "train_auc": train_auc,
         "cv_auc": found.cv_auc,
         "auc_gap": (train_auc - found.cv_auc) if train_auc is not None else None,
@@ -113,6 +122,7 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     risk_hold = data.risk[hold_pos] if data.risk is not None else [pd.NA] * len(hold_pos)
     holdout["risk"] = pd.array(risk_hold, dtype="Int64")
     holdout["probability"] = p_hold.astype(np.float64)
+    holdout["raw_probability"] = raw_hold.astype(np.float64)
 
     params = {**found.params, "num_boost_round": found.n_rounds}
     return TrainedModel(
@@ -122,11 +132,37 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
         threshold_rule=rule,
         params=params,
         metrics=metrics,
+        calibration=calibration,
         search=found,
         train_rows=rows[train_pos],
         holdout_rows=rows[hold_pos],
         holdout=holdout,
     )
+
+
+def _calibration_metrics(
+    y_hold: np.ndarray, raw: np.ndarray, calibrated: np.ndarray, y_train: np.ndarray, measured_against: str
+) -> dict[str, Any]:
+    """Holdout ECE and Brier before and after calibration, beside the Brier of a constant guess.
+
+    The constant is the training part's rate of bad risk: the score a model with no information
+    would get, and the least a probability worth serving must beat.
+    """
+    base_rate = float(np.mean(y_train))
+    return {
+        "measured_against": measured_against,
+        "n": len(y_hold),
+        "ece_bins": 10,
+        "ece_raw": expected_calibration_error(y_hold, raw),
+        "ece": expected_calibration_error(y_hold, calibrated),
+        "brier_raw": float(np.mean((raw - y_hold) ** 2)),
+        "brier": float(np.mean((calibrated - y_hold) ** 2)),
+        "base_rate": base_rate,
+        "brier_base_rate": float(np.mean((base_rate - y_hold) ** 2)),
+        "mean_probability_raw": float(np.mean(raw)),
+        "mean_probability": float(np.mean(calibrated)),
+        "observed_rate": float(np.mean(y_hold)),
+    }
 
 
 class _SearchProgress:
@@ -180,6 +216,7 @@ class TrainingResult:
     provenance: dict[str, Any]
     rejects: list[str]
     duration_s: float
+    calibration_method: str = "none"
     report_path: Path | None = None
 
 
@@ -194,6 +231,7 @@ def bundle_meta(
         "label_provenance": data.provenance,
         "data_fingerprint": data_fingerprint(data.frame, data.y),
         "threshold_rule": model.threshold_rule,
+        "calibration": model.calibration.as_json(),
         "excluded": [c for c in FIELD_NAMES if c not in model.features],
         "search": model.search.summary,
         "training": {
@@ -241,6 +279,7 @@ def train_from_file(
         provenance=data.provenance,
         rejects=data.rejects,
         duration_s=time.perf_counter() - started,
+        calibration_method=model.calibration.method,
         report_path=report_path,
     )
 

@@ -286,3 +286,17 @@ def test_the_report_shows_calibration_before_and_after_beside_the_base_rate(
     assert f"{np.mean((y.mean() - y) ** 2):.3f}" in text  # the Brier of a constant guess
     assert "reasons explain the booster's margin (log-odds) before the map" in text
     assert "before calibration" in html  # the reliability diagram's second line
+
+
+def test_the_report_draws_each_constrained_field_and_states_what_the_constraints_cost(
+    llm_bundle: Path, html: str
+) -> None:
+    meta = json.loads((llm_bundle / "bundle.json").read_text())
+    cost = meta["search"]["monotone"]
+    text = text_of(html)
+    assert "Monotone constraints: partial dependence" in text
+    assert f"CV AUC {cost['cv_auc_with']:.3f} with them, {cost['cv_auc_without']:.3f} without" in text
+    assert "Credit amount: 0 applicants whose risk falls" in text
+    assert "Duration: 0 applicants whose risk falls" in text
+    assert f"Best CV AUC {meta['search']['best_value']:.3f} is optimistic" in text
+    assert f"Shipped: {meta['search']['shipped']}" in text

@@ -344,14 +344,15 @@ def test_training_config_defaults_fit_the_brief() -> None:
     assert "Sex" not in config.features()
 
 
-def test_pruned_trials_are_counted_and_recorded(risk_file: Path) -> None:
+def test_trials_counts_completed_trials_and_pruned_ones_are_recorded(risk_file: Path) -> None:
     model = train(load_labels(risk_file, "risk"), dataclasses.replace(FAST, trials=12))
     summary = model.search.summary
     states = model.search.trials["state"].value_counts().to_dict()
-    assert summary["n_trials"] == 12
+    assert summary["n_complete"] == states["COMPLETE"] == 12  # pruned trials do not use up --trials
     assert summary["n_pruned"] == states.get("PRUNED", 0) >= 1
-    assert summary["n_complete"] + summary["n_pruned"] == 12
+    assert summary["n_trials"] == 12 + summary["n_pruned"] == len(model.search.trials)
     assert set(summary["param_importances"]) == set(summary["best_params"])
+    assert summary["best_value_note"].startswith("optimistic: the best of 12 trials")
 
 
 def test_timeout_stops_the_search_early(risk_file: Path) -> None:

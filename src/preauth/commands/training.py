@@ -82,6 +82,13 @@ _DEFAULTS = TrainingConfig()
     help="Decision threshold on p(bad risk); by default the lowest expected cost on validation data.",
 )
 @click.option(
+    "--monotone/--no-monotone",
+    default=_DEFAULTS.monotone,
+    show_default=True,
+    help="Train under the schema's per-field directions (risk never falls as Credit amount or "
+    "Duration rises); --no-monotone lifts them (the run still reports what they cost).",
+)
+@click.option(
     "--calibration",
     type=click.Choice(["auto", "none", "platt", "isotonic"]),
     default=_DEFAULTS.calibration,
@@ -106,6 +113,7 @@ def train(
     exclude: tuple[str, ...],
     include: tuple[str, ...],
     threshold: float | None,
+    monotone: bool,
     calibration: str,
     progress: bool,
 ) -> None:
@@ -146,6 +154,7 @@ def train(
         exclude=exclude,
         include=include,
         threshold=threshold,
+        monotone=monotone,
         calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it
     )
     result = train_from_file(labels, config, Path(settings.models_dir), progress=progress)
@@ -193,13 +202,28 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
 
     search = result.search
     console.print(
-        f"Search: {search['n_trials']} trials ({search['n_pruned']} pruned) in {search['duration_s']:.1f}s; "
-        f"best trial #{search['best_trial']} CV AUC {search['best_value']:.3f}, "
-        f"{search['n_rounds']} rounds, scale_pos_weight {search['best_params']['scale_pos_weight']:.2f} "
-        f"(negatives/positives = {search['scale_pos_weight_ratio']:.2f})",
+        f"Search: {search['n_complete']} completed trials (+{search['n_pruned']} pruned) in "
+        f"{search['duration_s']:.1f}s; best trial #{search['best_trial']} CV AUC {search['best_value']:.3f} "
+        f"(optimistic: the best of {search['n_complete']} on the folds that chose it)",
         highlight=False,
         soft_wrap=True,
     )
+    default = search.get("default")
+    if default:
+        console.print(
+            f"Shipped: {search['shipped']} ({search['shipped_reason']}); {search['n_rounds']} rounds",
+            highlight=False,
+            soft_wrap=True,
+        )
+    monotone = search.get("monotone")
+    if monotone:
+        fields = ", ".join(f"{k} {v}" for k, v in monotone["directions"].items())
+        console.print(
+            f"Monotone constraints {'on' if monotone['applied'] else 'off (--no-monotone)'} ({fields}): "
+            f"CV AUC {monotone['cv_auc_with']:.3f} with them, {monotone['cv_auc_without']:.3f} without",
+            highlight=False,
+            soft_wrap=True,
+        )
     calibration = metrics.get("calibration")
     if calibration:
         console.print(

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..bundles import read_meta
 from ..files import write_text_atomic
-from . import effects, fairness, performance, provenance, search
+from . import effects, fairness, monotone, performance, provenance, search
 from .effects import contributions
 from .fairness import AGE_BANDS, age_band
 from .figures import readable
@@ -57,6 +57,7 @@ def render_report(bundle_path: Path) -> str:
         "summary": metric_table(meta, measured, threshold),
         "performance": performance.section(measured, threshold),
         "effects": effects.section(bundle_path, meta, holdout),
+        "monotone": monotone.section(_booster(bundle_path), meta, holdout),
         "fairness": fairness.section(holdout, threshold, measured, meta),
         "provenance": provenance.section(meta, holdout, trained),
         "search": search.section(bundle_path, meta),
@@ -69,6 +70,20 @@ def render_report(bundle_path: Path) -> str:
     env.filters["pct"] = lambda v: "\u2013" if v is None or np.isnan(v) else f"{100 * v:.1f}%"
     env.filters["num"] = lambda v, d=3: "\u2013" if v is None or np.isnan(float(v)) else f"{float(v):.{d}f}"
     return env.get_template("report.html.j2").render(**context)
+
+
+def _booster(bundle_path: Path) -> Any:
+    import xgboost as xgb
+
+    from ..bundles import MODEL_FILE
+    from ..errors import ModelBundleError
+
+    try:
+        return xgb.Booster(model_file=str(bundle_path / MODEL_FILE))
+    except xgb.core.XGBoostError as error:
+        raise ModelBundleError(
+            f"{bundle_path}: cannot load {MODEL_FILE} ({str(error).strip()[:120]})"
+        ) from None
 
 
 def _threshold_rule(rule: Any) -> str:

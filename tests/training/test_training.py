@@ -395,3 +395,25 @@ def test_rejected_row_reasons_are_kept_in_the_provenance(tmp_path: Path) -> None
     data = load_labels(path)
     assert data.provenance["counts"]["rejected"] == 1
     assert data.provenance["rejected_rows"] == [f"{path}, row 3, column 'Duration': -3 is not positive"]
+
+
+@pytest.mark.parametrize(("seed", "shipped"), [(2, "tuned"), (3, "regularised default")])
+def test_the_regularised_default_is_shipped_when_the_search_does_not_beat_it(
+    risk_file: Path, seed: int, shipped: str
+) -> None:
+    from preauth.training.search import regularised_default
+
+    model = train(load_labels(risk_file, "risk"), dataclasses.replace(FAST, trials=1, seed=seed))
+    summary = model.search.summary
+    default = summary["default"]
+    assert summary["shipped"] == shipped  # one seed where one trial beats the default, one where not
+    if default["cv_auc"] >= summary["best_value"]:
+        assert summary["shipped"] == "regularised default"
+        for key, value in regularised_default(summary["scale_pos_weight_ratio"]).items():
+            assert model.params[key] == value, key
+        assert model.params["num_boost_round"] == default["n_rounds"]
+        assert model.metrics["cv_auc"] == pytest.approx(default["cv_auc"])
+    else:
+        assert summary["shipped"] == "tuned"
+        assert model.params["max_depth"] == summary["best_params"]["max_depth"]
+        assert model.metrics["cv_auc"] == pytest.approx(summary["best_value"])

@@ -17,6 +17,7 @@ import pytest
 from preauth import report
 from preauth.bundles import load_bundle
 from preauth.errors import ModelBundleError
+from preauth.features import encode
 
 
 class _Page(HTMLParser):
@@ -152,13 +153,15 @@ def test_feature_effects_are_the_models_own_contributions(
 ) -> None:
     bundle = load_bundle(llm_bundle.parent, llm_bundle.name)
     contrib = report.contributions(bundle.booster, bundle.meta, llm_holdout)
-    # TreeSHAP contributions plus the bias add up to the booster's margin: the raw probability,
-    # which the calibration map turns into the saved (served) one.
+    # TreeSHAP contributions plus the bias add up to the shipped booster's margin: its raw
+    # probability, which the calibration map turns into the served one. (The shipped booster is
+    # refit on all rows, so these are its answers, not the holdout file's.)
     margin = contrib.sum(axis=1)
     raw = 1 / (1 + np.exp(-margin))
-    np.testing.assert_allclose(raw, llm_holdout["raw_probability"].to_numpy(), rtol=1e-4, atol=1e-5)
+    matrix = encode(llm_holdout, bundle.features)
+    np.testing.assert_allclose(raw, bundle.raw_proba(matrix), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(
-        bundle.calibration.apply(raw), llm_holdout["probability"], rtol=1e-4, atol=1e-5
+        bundle.calibration.apply(raw), bundle.predict_proba(matrix), rtol=1e-4, atol=1e-5
     )
     importance = np.abs(contrib[:, :-1]).mean(axis=0)
     top = bundle.features[int(np.argmax(importance))]
@@ -300,3 +303,10 @@ def test_the_report_draws_each_constrained_field_and_states_what_the_constraints
     assert "Duration: 0 applicants whose risk falls" in text
     assert f"Best CV AUC {meta['search']['best_value']:.3f} is optimistic" in text
     assert f"Shipped: {meta['search']['shipped']}" in text
+
+
+def test_the_report_says_which_model_the_holdout_measured(llm_bundle: Path, html: str) -> None:
+    meta = json.loads((llm_bundle / "bundle.json").read_text())
+    assert meta["metrics"]["refit"]["applied"] is True
+    assert f"Shipped model: {meta['metrics']['refit']['shipped_model']}." in text_of(html)
+    assert "every holdout figure measures the" in text_of(html)

@@ -321,9 +321,9 @@ def test_bundle_files_and_metadata(bundle_run, labels_file: Path) -> None:
     assert int(holdout["risk"].sum()) == metrics["against_risk"]["positives"]
 
     bundle = load_bundle(path.parent, "v1")
-    p = bundle.predict_proba(encode(holdout, bundle.features))
-    np.testing.assert_allclose(p, holdout["probability"].to_numpy(), rtol=1e-6)
     assert bundle.threshold == bundle_run.threshold == metrics["holdout"]["threshold"]
+    assert metrics["refit"]["applied"] is True and meta["training"]["rows"]["shipped_model"] == 990
+    assert "before the refit on all rows" in metrics["holdout"]["rows"]
 
 
 def test_a_second_run_gets_the_next_version(bundle_run, labels_file: Path) -> None:
@@ -417,3 +417,45 @@ def test_the_regularised_default_is_shipped_when_the_search_does_not_beat_it(
         assert summary["shipped"] == "tuned"
         assert model.params["max_depth"] == summary["best_params"]["max_depth"]
         assert model.metrics["cv_auc"] == pytest.approx(summary["best_value"])
+
+
+def test_the_shipped_model_is_refit_on_all_rows_after_the_holdout_measured_the_first(
+    labels_file: Path, trained
+) -> None:
+    import xgboost as xgb
+
+    from preauth.features import feature_types
+
+    data = load_labels(labels_file)
+    kept = train(data, dataclasses.replace(FAST, refit=False))
+    # the same search, threshold and holdout figures: only the shipped booster differs
+    assert kept.params == trained.params and kept.threshold == trained.threshold
+    for key in ("holdout", "validation", "calibration", "cv_auc", "against_risk"):
+        expected = {k: v for k, v in trained.metrics[key].items() if k != "rows"} if key != "cv_auc" else None
+        if expected is not None:
+            assert {k: v for k, v in kept.metrics[key].items() if k != "rows"} == expected, key
+    assert kept.metrics["refit"] == {
+        "applied": False,
+        "rows": 792,
+        "shipped_model": "fit on the 792-row training part (--no-refit): the model the holdout measured",
+    }
+    x_hold = encode(trained.holdout, trained.features)
+    # --no-refit ships exactly the model the holdout measured ...
+    np.testing.assert_allclose(
+        kept.booster.inplace_predict(x_hold), trained.holdout["raw_probability"], rtol=1e-6
+    )
+    # ... the default ships one fit on every labelled row with the same parameters and rounds
+    assert not np.allclose(trained.booster.inplace_predict(x_hold), trained.holdout["raw_probability"])
+    x_all = encode(data.frame, trained.features)
+    params = {k: v for k, v in trained.params.items() if k != "num_boost_round"}
+    everything = xgb.DMatrix(
+        x_all,
+        label=data.y,
+        feature_names=trained.features,
+        feature_types=feature_types(trained.features),
+        enable_categorical=True,
+        nthread=1,
+    )
+    again = xgb.train(params, everything, num_boost_round=trained.params["num_boost_round"])
+    np.testing.assert_array_equal(again.inplace_predict(x_all), trained.booster.inplace_predict(x_all))
+    assert trained.metrics["refit"]["rows"] == len(data.y) == 990

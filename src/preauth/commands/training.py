@@ -82,6 +82,13 @@ _DEFAULTS = TrainingConfig()
     help="Decision threshold on p(bad risk); by default the lowest expected cost on validation data.",
 )
 @click.option(
+    "--refit/--no-refit",
+    default=_DEFAULTS.refit,
+    show_default=True,
+    help="After the holdout evaluation, refit the shipped model on all rows (training part + "
+    "holdout) with the chosen parameters; --no-refit ships the model the holdout measured.",
+)
+@click.option(
     "--monotone/--no-monotone",
     default=_DEFAULTS.monotone,
     show_default=True,
@@ -113,6 +120,7 @@ def train(
     exclude: tuple[str, ...],
     include: tuple[str, ...],
     threshold: float | None,
+    refit: bool,
     monotone: bool,
     calibration: str,
     progress: bool,
@@ -133,8 +141,9 @@ def train(
       3. a calibration map (Platt or isotonic) is fitted on the out-of-fold predictions, and
          the threshold minimizing expected cost is chosen on the calibrated ones
          (approving a bad applicant costs 5, refusing a good one 1);
-      4. the model is refit and evaluated once on the holdout, against the labels it learned
-         and, when the file has Risk, against the real outcome too.
+      4. the model is fit on the training part and evaluated once on the holdout, against the
+         labels it learned and, when the file has Risk, against the real outcome too;
+      5. the shipped model is then refit on all rows with the same parameters (--no-refit: not).
 
     \b
     The bundle goes to <models-dir>/vN/ (global --models-dir, default ./models).
@@ -154,6 +163,7 @@ def train(
         exclude=exclude,
         include=include,
         threshold=threshold,
+        refit=refit,
         monotone=monotone,
         calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it
     )
@@ -224,6 +234,9 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    refit = metrics.get("refit")
+    if refit:
+        console.print(f"Shipped model: {refit['shipped_model']}", highlight=False, soft_wrap=True)
     calibration = metrics.get("calibration")
     if calibration:
         console.print(

@@ -46,6 +46,8 @@ class TrainingConfig:
     thread is also the fastest (thread start-up costs more than the work it shares)."""
     max_rounds: int = 1000
     early_stopping_rounds: int = 50
+    refit: bool = True
+    """After the holdout evaluation, refit the shipped booster on every labelled row."""
     monotone: bool = True
     """Train under the schema's per-field directions (XGBoost ``monotone_constraints``)."""
     calibration: CalibrationChoice = "auto"

@@ -97,7 +97,13 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     p_hold = calibration.apply(raw_hold)
 
     y_hold = y[hold_pos]
+    n_train, n_hold = len(train_pos), len(hold_pos)
+    holdout_rows = (
+        f"the {n_hold} holdout rows the search never saw, scored by the model fit on the "
+        f"{n_train}-row training part" + (" before the refit on all rows" if config.refit else "")
+    )
     holdout_metrics = binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against)
+    holdout_metrics["rows"] = holdout_rows
     against_risk = None
     known = _known(data.risk[hold_pos]) if data.risk is not None else None
     if data.target == "llm" and data.risk is not None and known is not None:
@@ -105,11 +111,30 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
         against_risk = binary_metrics(
             risk_hold_known, p_hold[known], threshold, measured_against=RISK_MEASURE
         )
+        against_risk["rows"] = holdout_rows
     train_auc = roc_auc(y_train, p_train)
+    validation = binary_metrics(y_train, oof, threshold, measured_against=data.measured_against)
+    validation["rows"] = f"out-of-fold predictions on the {n_train}-row training part ({config.folds} folds)"
+    if config.refit:
+        # The holdout has said what it can; the shipped model now learns from it too (same
+        # parameters and rounds), so no labelled row is wasted. Nothing measured above changes.
+        dall = _dmatrix(x, y, features, config.threads)
+        booster = xgb.train(found.params, dall, num_boost_round=found.n_rounds)
     metrics = {
         "measured_against": data.measured_against,
         "holdout": holdout_metrics,
-        "validation": binary_metrics(y_train, oof, threshold, measured_against=data.measured_against),
+        "validation": validation,
+        "refit": {
+            "applied": config.refit,
+            "rows": len(y) if config.refit else n_train,
+            "shipped_model": (
+                f"refit on all {len(y)} rows (training part + holdout) with the chosen parameters and "
+                f"{found.n_rounds} rounds, after the holdout evaluation; every holdout figure measures "
+                f"the {n_train}-row model before it"
+                if config.refit
+                else f"fit on the {n_train}-row training part (--no-refit): the model the holdout measured"
+            ),
+        },
         "calibration": _calibration_metrics(y_hold, raw_hold, p_hold, y_train, data.measured_against),
         "train_auc": train_auc,
         "cv_auc": found.cv_auc,
@@ -236,7 +261,11 @@ def bundle_meta(
         "search": model.search.summary,
         "training": {
             "config": {**asdict(config), "exclude": list(config.exclude), "include": list(config.include)},
-            "rows": {"train": len(model.train_rows), "holdout": len(model.holdout_rows)},
+            "rows": {
+                "train": len(model.train_rows),
+                "holdout": len(model.holdout_rows),
+                "shipped_model": int(model.metrics["refit"]["rows"]),
+            },
             "duration_s": round(duration_s, 3),
         },
     }

@@ -310,3 +310,13 @@ def test_the_report_says_which_model_the_holdout_measured(llm_bundle: Path, html
     assert meta["metrics"]["refit"]["applied"] is True
     assert f"Shipped model: {meta['metrics']['refit']['shipped_model']}." in text_of(html)
     assert "every holdout figure measures the" in text_of(html)
+
+
+def test_every_holdout_metric_in_the_report_has_its_interval(llm_bundle: Path, html: str) -> None:
+    meta = json.loads((llm_bundle / "bundle.json").read_text())
+    text = text_of(html)
+    for block in (meta["metrics"]["holdout"], meta["metrics"]["against_risk"]):
+        for key in ("roc_auc", "pr_auc", "brier", "log_loss", "recall"):
+            low, high = block["intervals"][key]
+            assert f"{block[key]:.3f} [{low:.3f}–{high:.3f}]" in text, key
+    assert "95% percentile bootstrap over 1000 resamples" in text

@@ -201,7 +201,10 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
     columns = {f"vs {metrics['measured_against']}": metrics["holdout"]}
     if metrics.get("against_risk"):
         columns[f"vs {metrics['against_risk']['measured_against']}"] = metrics["against_risk"]
-    console.print(metrics_table(columns, title=f"Holdout evaluation ({metrics['holdout']['n']} rows)"))
+    title = f"Holdout evaluation ({metrics['holdout']['n']} rows)"
+    if metrics["holdout"].get("intervals"):
+        title += "; [95% bootstrap interval]"
+    console.print(metrics_table(columns, title=title))
 
     gap = Table(title="Overfitting check", title_justify="left", show_header=False)
     gap.add_column("what")

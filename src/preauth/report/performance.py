@@ -71,9 +71,17 @@ def metric_table(meta: Mapping[str, Any], targets: Sequence[Target], threshold: 
         stored = saved_by_key.get(target.key)
         values: dict[str, Any] = {**computed, **stored} if isinstance(stored, Mapping) else computed
         columns.append({"name": target.name, "values": values, "cost": _mean_cost(values["confusion"])})
-    rows = [{"label": label, "cells": [c["values"].get(key) for c in columns]} for key, label in METRIC_ROWS]
+    rows = [
+        {
+            "label": label,
+            "cells": [c["values"].get(key) for c in columns],
+            "intervals": [(c["values"].get("intervals") or {}).get(key) for c in columns],
+        }
+        for key, label in METRIC_ROWS
+    ]
     extras = [(k, saved.get(k)) for k in ("train_auc", "cv_auc", "auc_gap") if saved.get(k) is not None]
-    return {"columns": columns, "rows": rows, "extras": extras}
+    methods = {c["values"].get("interval_method") for c in columns} - {None}
+    return {"columns": columns, "rows": rows, "extras": extras, "interval_method": "; ".join(sorted(methods))}
 
 
 def _mean_cost(confusion: Mapping[str, int]) -> float:

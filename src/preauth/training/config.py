@@ -46,6 +46,8 @@ class TrainingConfig:
     thread is also the fastest (thread start-up costs more than the work it shares)."""
     max_rounds: int = 1000
     early_stopping_rounds: int = 50
+    bootstrap: int = 1000
+    """Resamples of the holdout for the 95% interval of every holdout metric (0: none)."""
     refit: bool = True
     """After the holdout evaluation, refit the shipped booster on every labelled row."""
     monotone: bool = True
@@ -62,6 +64,8 @@ class TrainingConfig:
             raise ConfigurationError("the holdout fraction must be between 0 and 1")
         if self.threshold is not None and not 0 < self.threshold < 1:
             raise ConfigurationError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if self.bootstrap < 0:
+            raise ConfigurationError("the number of bootstrap resamples cannot be negative")
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigurationError("--timeout must be positive")
         if self.calibration not in ("auto", "none", "platt", "isotonic"):

@@ -22,6 +22,7 @@ from ..evaluation import (
     binary_metrics,
     choose_threshold,
     roc_auc,
+    with_intervals,
 )
 from ..features import encode
 from .config import RISK_MEASURE, TrainingConfig
@@ -102,14 +103,24 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
         f"the {n_hold} holdout rows the search never saw, scored by the model fit on the "
         f"{n_train}-row training part" + (" before the refit on all rows" if config.refit else "")
     )
-    holdout_metrics = binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against)
+    holdout_metrics = with_intervals(
+        binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against),
+        y_hold,
+        p_hold,
+        resamples=config.bootstrap,
+        seed=config.seed,
+    )
     holdout_metrics["rows"] = holdout_rows
     against_risk = None
     known = _known(data.risk[hold_pos]) if data.risk is not None else None
     if data.target == "llm" and data.risk is not None and known is not None:
         risk_hold_known = data.risk[hold_pos][known].astype(np.int64)
-        against_risk = binary_metrics(
-            risk_hold_known, p_hold[known], threshold, measured_against=RISK_MEASURE
+        against_risk = with_intervals(
+            binary_metrics(risk_hold_known, p_hold[known], threshold, measured_against=RISK_MEASURE),
+            risk_hold_known,
+            p_hold[known],
+            resamples=config.bootstrap,
+            seed=config.seed,
         )
         against_risk["rows"] = holdout_rows
     train_auc = roc_auc(y_train, p_train)

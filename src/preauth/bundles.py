@@ -20,7 +20,7 @@ import json
 import platform
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .applications import FIELDS, field_by_name
+from .calibration import Calibration
 from .errors import ConfigurationError, ModelBundleError
 from .features import category_levels, feature_types
 from .files import staging_directory, write_text_atomic
@@ -53,9 +54,15 @@ class Bundle:
     features: list[str]
     threshold: float
     meta: dict[str, Any]
+    calibration: Calibration = field(default_factory=Calibration)
+    """Applied to every probability served or written; the threshold is on its scale."""
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
-        """Probability of bad risk for an encoded matrix (see :func:`preauth.features.encode`)."""
+        """Calibrated probability of bad risk for an encoded matrix (see :func:`preauth.features.encode`)."""
+        return self.calibration.apply(self.raw_proba(matrix))
+
+    def raw_proba(self, matrix: np.ndarray) -> np.ndarray:
+        """The booster's own probability, sigmoid(margin), before calibration (what reasons explain)."""
         return np.asarray(self.booster.inplace_predict(matrix), dtype=np.float64)
 
     @property
@@ -256,7 +263,11 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
         raise ModelBundleError(
             f"{path}: the booster's features {list(names)} differ from the bundle's {features}"
         )
-    return Bundle(path, meta["version"], booster, features, float(meta["threshold"]), meta)
+    try:
+        calibration = Calibration.from_json(meta.get("calibration"))
+    except ModelBundleError as error:
+        raise ModelBundleError(f"{path}: {error}") from None
+    return Bundle(path, meta["version"], booster, features, float(meta["threshold"]), meta, calibration)
 
 
 def promote(models_dir: Path, ref: str, alias: str = PRODUCTION) -> str:

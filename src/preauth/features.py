@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .applications import field_by_name
+from .applications import Field, field_by_name
+from .errors import ConfigurationError
 
 
 def feature_types(columns: Sequence[str]) -> list[str]:
@@ -24,6 +25,41 @@ def feature_types(columns: Sequence[str]) -> list[str]:
 def category_levels(columns: Sequence[str]) -> dict[str, list[str]]:
     """The levels each categorical column is coded against, in code order."""
     return {c: list(field_by_name(c).levels()) for c in columns if field_by_name(c).is_category}
+
+
+def monotone_direction(f: Field) -> int:
+    """XGBoost's code for a field's direction: 1 increasing, -1 decreasing, 0 free.
+
+    A category has no order, so a direction on one is a schema mistake, refused here rather than
+    silently ignored (XGBoost would ignore it, and the promise it makes would not hold).
+    """
+    if f.direction is None:
+        return 0
+    if f.is_category:
+        raise ConfigurationError(
+            f"'{f.name}' is a category: its levels have no order, so risk cannot be "
+            f"{f.direction} in it; remove its direction from the schema"
+        )
+    if f.direction not in ("increasing", "decreasing"):
+        raise ConfigurationError(
+            f"'{f.name}': direction must be increasing or decreasing, got '{f.direction}'"
+        )
+    return 1 if f.direction == "increasing" else -1
+
+
+def monotone_constraints(columns: Sequence[str]) -> dict[str, str]:
+    """The constrained columns among ``columns`` and their direction, in column order."""
+    out = {}
+    for name in columns:
+        f = field_by_name(name)
+        if monotone_direction(f) != 0:
+            out[f.name] = str(f.direction)
+    return out
+
+
+def xgboost_constraints(columns: Sequence[str]) -> str:
+    """``monotone_constraints`` as XGBoost takes it: one code per column, in column order."""
+    return "(" + ",".join(str(monotone_direction(field_by_name(c))) for c in columns) + ")"
 
 
 def encode(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 The reasons come from XGBoost's own per-prediction contributions (``pred_contribs``, exact
 TreeSHAP for tree models): for each row, one contribution per feature plus a bias, in log-odds,
-summing to the model's margin, so ``sigmoid(sum) == probability``. Because categories are native
+summing to the model's margin, so ``sigmoid(sum)`` is the booster's own probability. A calibrated
+bundle serves ``calibration(sigmoid(sum))`` instead (see :mod:`preauth.calibration`); the reasons
+still explain the margin, which the calibration map only rescales without reordering. Because categories are native
 categorical features (see :mod:`preauth.features`), each original column gets exactly one
 contribution and one readable reason.
 
@@ -74,8 +76,10 @@ def explain(bundle: Bundle, matrix: np.ndarray, frame: pd.DataFrame) -> list[lis
     """The principal reasons of every row of ``matrix`` (encoded from ``frame``, same row order)."""
     contribs = contributions(bundle, matrix)
     values = frame[bundle.features].to_numpy(dtype=object) if len(frame) else np.zeros((0, 0))
+    margin = contribs.astype(np.float64).sum(axis=1)
+    decided_bad = bundle.calibration.apply(1.0 / (1.0 + np.exp(-margin))) >= bundle.threshold
     return [
-        principal_reasons(bundle.features, values[i], contribs[i], threshold=bundle.threshold)
+        principal_reasons(bundle.features, values[i], contribs[i], decided_bad=bool(decided_bad[i]))
         for i in range(len(contribs))
     ]
 
@@ -86,13 +90,14 @@ def principal_reasons(
     contribution: Sequence[float] | np.ndarray,
     *,
     threshold: float = 0.5,
+    decided_bad: bool | None = None,
     limit: int = MAX_REASONS,
 ) -> list[Reason]:
     """Pick up to ``limit`` reasons from one row's contributions (bias last, as XGBoost returns it).
 
         Half the slots go to the strongest pushes towards bad risk and half towards good risk; a side
         with fewer pushes leaves its slots to the other. The side of the decision (probability against
-    ``threshold``) comes first.
+    ``threshold``, or ``decided_bad`` when the caller decided on a calibrated probability) comes first.
     """
     pushes = [(float(contribution[j]), j) for j in range(len(features))]
     bad = sorted((p for p in pushes if p[0] > _NEGLIGIBLE), reverse=True)
@@ -100,8 +105,8 @@ def principal_reasons(
     half = limit // 2
     take_bad = min(len(bad), max(half, limit - len(good)))
     take_good = min(len(good), limit - take_bad)
-    margin = float(sum(float(c) for c in contribution))
-    decided_bad = sigmoid(margin) >= threshold
+    if decided_bad is None:
+        decided_bad = sigmoid(float(sum(float(c) for c in contribution))) >= threshold
     chosen = bad[:take_bad] + good[:take_good] if decided_bad else good[:take_good] + bad[:take_bad]
     return [_reason(features[j], values[j], c) for c, j in chosen]
 

@@ -17,6 +17,7 @@ import pytest
 from preauth import report
 from preauth.bundles import load_bundle
 from preauth.errors import ModelBundleError
+from preauth.features import encode
 
 
 class _Page(HTMLParser):
@@ -152,10 +153,16 @@ def test_feature_effects_are_the_models_own_contributions(
 ) -> None:
     bundle = load_bundle(llm_bundle.parent, llm_bundle.name)
     contrib = report.contributions(bundle.booster, bundle.meta, llm_holdout)
-    # TreeSHAP contributions plus the bias add up to the margin, i.e. to the saved probability.
+    # TreeSHAP contributions plus the bias add up to the shipped booster's margin: its raw
+    # probability, which the calibration map turns into the served one. (The shipped booster is
+    # refit on all rows, so these are its answers, not the holdout file's.)
     margin = contrib.sum(axis=1)
-    p = llm_holdout["probability"].to_numpy()
-    np.testing.assert_allclose(1 / (1 + np.exp(-margin)), p, rtol=1e-4, atol=1e-5)
+    raw = 1 / (1 + np.exp(-margin))
+    matrix = encode(llm_holdout, bundle.features)
+    np.testing.assert_allclose(raw, bundle.raw_proba(matrix), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        bundle.calibration.apply(raw), bundle.predict_proba(matrix), rtol=1e-4, atol=1e-5
+    )
     importance = np.abs(contrib[:, :-1]).mean(axis=0)
     top = bundle.features[int(np.argmax(importance))]
     assert f"<tr><td>{top}</td><td>{importance.max():.3f}</td>" in html
@@ -265,3 +272,51 @@ def test_importances_of_a_search_whose_trials_all_scored_the_same() -> None:
         {"number": [0, 1, 2], "state": "COMPLETE", "value": [0.5, 0.5, 0.5], "params_max_depth": [2, 3, 4]}
     )
     assert param_importances(trials) == {}
+
+
+def test_the_report_shows_calibration_before_and_after_beside_the_base_rate(
+    llm_bundle: Path, llm_holdout: pd.DataFrame, html: str
+) -> None:
+    from preauth.calibration import expected_calibration_error
+
+    y = llm_holdout["label"].to_numpy()
+    raw = llm_holdout["raw_probability"].to_numpy()
+    p = llm_holdout["probability"].to_numpy()
+    before, after = expected_calibration_error(y, raw), expected_calibration_error(y, p)
+    assert before is not None and after is not None
+    text = text_of(html)
+    assert f"{before:.3f} → {after:.3f}" in text
+    assert f"{np.mean((y.mean() - y) ** 2):.3f}" in text  # the Brier of a constant guess
+    assert "reasons explain the booster's margin (log-odds) before the map" in text
+    assert "before calibration" in html  # the reliability diagram's second line
+
+
+def test_the_report_draws_each_constrained_field_and_states_what_the_constraints_cost(
+    llm_bundle: Path, html: str
+) -> None:
+    meta = json.loads((llm_bundle / "bundle.json").read_text())
+    cost = meta["search"]["monotone"]
+    text = text_of(html)
+    assert "Monotone constraints: partial dependence" in text
+    assert f"CV AUC {cost['cv_auc_with']:.3f} with them, {cost['cv_auc_without']:.3f} without" in text
+    assert "Credit amount: 0 applicants whose risk falls" in text
+    assert "Duration: 0 applicants whose risk falls" in text
+    assert f"Best CV AUC {meta['search']['best_value']:.3f} is optimistic" in text
+    assert f"Shipped: {meta['search']['shipped']}" in text
+
+
+def test_the_report_says_which_model_the_holdout_measured(llm_bundle: Path, html: str) -> None:
+    meta = json.loads((llm_bundle / "bundle.json").read_text())
+    assert meta["metrics"]["refit"]["applied"] is True
+    assert f"Shipped model: {meta['metrics']['refit']['shipped_model']}." in text_of(html)
+    assert "every holdout figure measures the" in text_of(html)
+
+
+def test_every_holdout_metric_in_the_report_has_its_interval(llm_bundle: Path, html: str) -> None:
+    meta = json.loads((llm_bundle / "bundle.json").read_text())
+    text = text_of(html)
+    for block in (meta["metrics"]["holdout"], meta["metrics"]["against_risk"]):
+        for key in ("roc_auc", "pr_auc", "brier", "log_loss", "recall"):
+            low, high = block["intervals"][key]
+            assert f"{block[key]:.3f} [{low:.3f}–{high:.3f}]" in text, key
+    assert "95% percentile bootstrap over 1000 resamples" in text

@@ -77,3 +77,35 @@ def test_principal_reasons_split_between_both_directions():
         "Job: skilled (2) raised the risk",
         "Housing: rent raised the risk",
     ]
+
+
+def test_a_calibrated_model_answers_calibrated_probabilities_and_explains_its_margin(serve, own_models):
+    import json
+
+    from preauth.calibration import Calibration
+
+    path = own_models / "v1"  # production
+    meta = json.loads((path / "bundle.json").read_text())
+    meta["calibration"] = {"method": "platt", "a": 0.6, "b": -0.9}
+    (path / "bundle.json").write_text(json.dumps(meta))
+    calibration = Calibration.from_json(meta["calibration"])
+    server = serve(models_dir=own_models)
+    bodies = [application(), application(Age=22, Duration=48, **{"Credit amount": 15000})]
+    with server.client() as client:
+        answers = [client.post("/v1/decisions", json=b).json() for b in bodies]
+        original = client.post("/invocations", json=bodies[0]).json()
+        card = client.get("/v1/model").json()
+    assert card["calibration"]["method"] == "platt" and card["calibration"]["a"] == 0.6
+    assert "reasons explain the booster's margin" in card["calibration"]["note"]
+    for decision in answers:
+        margin = sum(decision["contributions"].values())
+        raw = 1 / (1 + math.exp(-margin))
+        assert decision["probability"] == pytest.approx(
+            float(calibration.apply(np.array([raw]))[0]), abs=1e-5
+        )
+        assert abs(decision["probability"] - raw) > 1e-3
+        assert decision["target"] == (
+            "bad risk" if decision["probability"] >= meta["threshold"] else "good risk"
+        )
+    first = original[0] if isinstance(original, list) else original
+    assert first["probability_fraud"] == pytest.approx(answers[0]["probability"], abs=1e-9)

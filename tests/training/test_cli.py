@@ -37,6 +37,13 @@ def test_train_end_to_end_shows_both_labellings(tmp_path: Path, labels_file: Pat
     assert "vs labels from rules/rubric-v1" in out and "vs real outcome (Risk)" in out
     assert "Cohen's kappa" in out and "ROC AUC" in out and "Train − validation AUC gap" in out
     assert "version v1" in out
+    meta = json.loads((models / "v1" / "bundle.json").read_text())
+    low, high = meta["metrics"]["holdout"]["intervals"]["roc_auc"]
+    assert f"{meta['metrics']['holdout']['roc_auc']:.3f} [{low:.3f}–{high:.3f}]" in out
+    assert "95% bootstrap interval" in out and "optimistic" in out
+    assert "completed trials" in out and "Shipped model: refit on all 990 rows" in out
+    assert "Monotone constraints on (Credit amount increasing, Duration increasing)" in out
+    assert "Calibration: " in out
     assert (models / "v1" / "model.ubj").is_file()
     assert "3/3" in done.stderr  # the progress bar
 

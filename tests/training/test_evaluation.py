@@ -9,6 +9,7 @@ from sklearn import metrics as skm
 from preauth.evaluation import (
     agreement,
     binary_metrics,
+    bootstrap_intervals,
     choose_threshold,
     expected_cost,
     metrics_table,
@@ -112,3 +113,28 @@ def test_metrics_table_has_a_column_per_labelling() -> None:
     console.print(table)
     text = console.export_text()
     assert "vs provider" in text and "vs Risk" in text and "ROC AUC" in text
+
+
+def test_bootstrap_intervals_cover_the_metric_and_narrow_with_more_rows() -> None:
+    rng = np.random.default_rng(5)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = (rng.random(n) < 0.3).astype(int)
+        return y, np.clip(0.25 * y + rng.random(n) * 0.75, 0, 1)
+
+    y, p = sample(200)
+    point = binary_metrics(y, p, 0.4, measured_against="x")
+    small = bootstrap_intervals(y, p, 0.4, resamples=400, seed=1)
+    for key, interval in small.items():
+        assert interval is not None, key
+        assert interval[0] <= point[key] <= interval[1], key
+    big_y, big_p = sample(5000)
+    big = bootstrap_intervals(big_y, big_p, 0.4, resamples=200, seed=1)
+    width = {k: small[k][1] - small[k][0] for k in small}  # type: ignore[index]
+    assert all(big[k][1] - big[k][0] < width[k] for k in big)  # type: ignore[index]
+    assert bootstrap_intervals(y, p, 0.4, resamples=50, seed=1) == bootstrap_intervals(
+        y, p, 0.4, resamples=50, seed=1
+    )
+    # the AUC interval of a model no better than chance straddles 0.5
+    noise = bootstrap_intervals(y, rng.random(200), 0.4, resamples=300, seed=2)["roc_auc"]
+    assert noise is not None and noise[0] < 0.5 < noise[1]

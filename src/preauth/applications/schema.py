@@ -44,6 +44,9 @@ class Field:
     aliases: tuple[str, ...] = ()
     readable: Mapping[str, str] = field(default_factory=dict)
     unit: str = ""
+    direction: Literal["increasing", "decreasing"] | None = None
+    """How the risk of bad repayment must move as this number rises, whatever the rest of the
+    application: the model is trained under that monotone constraint (numbers only)."""
 
     @property
     def is_category(self) -> bool:
@@ -126,8 +129,18 @@ FIELDS: tuple[Field, ...] = (
         positive=True,
         aliases=("amount",),
         unit="DM",
+        direction="increasing",
     ),
-    Field("Duration", "duration", "integer", "Loan duration in months", 12, positive=True, unit="months"),
+    Field(
+        "Duration",
+        "duration",
+        "integer",
+        "Loan duration in months",
+        12,
+        positive=True,
+        unit="months",
+        direction="increasing",
+    ),
     Field(
         "Purpose",
         "purpose",

@@ -84,6 +84,28 @@ _DEFAULTS = TrainingConfig()
     help="Decision threshold on p(bad risk); by default the lowest expected cost on validation data.",
 )
 @click.option(
+    "--refit/--no-refit",
+    default=_DEFAULTS.refit,
+    show_default=True,
+    help="After the holdout evaluation, refit the shipped model on all rows (training part + "
+    "holdout) with the chosen parameters; --no-refit ships the model the holdout measured.",
+)
+@click.option(
+    "--monotone/--no-monotone",
+    default=_DEFAULTS.monotone,
+    show_default=True,
+    help="Train under the schema's per-field directions (risk never falls as Credit amount or "
+    "Duration rises); --no-monotone lifts them (the run still reports what they cost).",
+)
+@click.option(
+    "--calibration",
+    type=click.Choice(["auto", "none", "platt", "isotonic"]),
+    default=_DEFAULTS.calibration,
+    show_default=True,
+    help="Map the booster's scores to probabilities, fitted on the search's out-of-fold predictions; "
+    "auto keeps Platt or isotonic, whichever has the lower cross-validated log loss.",
+)
+@click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show the search progress bar."
 )
 @click.pass_context
@@ -100,6 +122,9 @@ def train(
     exclude: tuple[str, ...],
     include: tuple[str, ...],
     threshold: float | None,
+    refit: bool,
+    monotone: bool,
+    calibration: str,
     progress: bool,
 ) -> None:
     """Train a bad-risk classifier on LABELS and write a new model bundle.
@@ -115,10 +140,12 @@ def train(
       2. Optuna's TPE sampler tunes XGBoost for ROC AUC under stratified k-fold CV on the rest,
          with early stopping, pruning, and scale_pos_weight around negatives/positives
          (bad risk is the positive class);
-      3. the threshold minimizing expected cost is chosen on out-of-fold predictions
+      3. a calibration map (Platt or isotonic) is fitted on the out-of-fold predictions, and
+         the threshold minimizing expected cost is chosen on the calibrated ones
          (approving a bad applicant costs 5, refusing a good one 1);
-      4. the model is refit and evaluated once on the holdout, against the labels it learned
-         and, when the file has Risk, against the real outcome too.
+      4. the model is fit on the training part and evaluated once on the holdout, against the
+         labels it learned and, when the file has Risk, against the real outcome too;
+      5. the shipped model is then refit on all rows with the same parameters (--no-refit: not).
 
     \b
     The bundle goes to <models-dir>/vN/ (global --models-dir, default ./models).
@@ -138,6 +165,9 @@ def train(
         exclude=exclude,
         include=include,
         threshold=threshold,
+        refit=refit,
+        monotone=monotone,
+        calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it
     )
     result = train_from_file(labels, config, Path(settings.models_dir), progress=progress)
     print_training_result(result, Console())
@@ -174,7 +204,10 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
     columns = {f"vs {metrics['measured_against']}": metrics["holdout"]}
     if metrics.get("against_risk"):
         columns[f"vs {metrics['against_risk']['measured_against']}"] = metrics["against_risk"]
-    console.print(metrics_table(columns, title=f"Holdout evaluation ({metrics['holdout']['n']} rows)"))
+    title = f"Holdout evaluation ({metrics['holdout']['n']} rows)"
+    if metrics["holdout"].get("intervals"):
+        title += "; [95% bootstrap interval]"
+    console.print(metrics_table(columns, title=title))
 
     gap = Table(title="Overfitting check", title_justify="left", show_header=False)
     gap.add_column("what")
@@ -185,15 +218,44 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
 
     search = result.search
     console.print(
-        f"Search: {search['n_trials']} trials ({search['n_pruned']} pruned) in {search['duration_s']:.1f}s; "
-        f"best trial #{search['best_trial']} CV AUC {search['best_value']:.3f}, "
-        f"{search['n_rounds']} rounds, scale_pos_weight {search['best_params']['scale_pos_weight']:.2f} "
-        f"(negatives/positives = {search['scale_pos_weight_ratio']:.2f})",
+        f"Search: {search['n_complete']} completed trials (+{search['n_pruned']} pruned) in "
+        f"{search['duration_s']:.1f}s; best trial #{search['best_trial']} CV AUC {search['best_value']:.3f} "
+        f"(optimistic: the best of {search['n_complete']} on the folds that chose it)",
         highlight=False,
         soft_wrap=True,
     )
+    default = search.get("default")
+    if default:
+        console.print(
+            f"Shipped: {search['shipped']} ({search['shipped_reason']}); {search['n_rounds']} rounds",
+            highlight=False,
+            soft_wrap=True,
+        )
+    monotone = search.get("monotone")
+    if monotone:
+        fields = ", ".join(f"{k} {v}" for k, v in monotone["directions"].items())
+        console.print(
+            f"Monotone constraints {'on' if monotone['applied'] else 'off (--no-monotone)'} ({fields}): "
+            f"CV AUC {monotone['cv_auc_with']:.3f} with them, {monotone['cv_auc_without']:.3f} without",
+            highlight=False,
+            soft_wrap=True,
+        )
+    refit = metrics.get("refit")
+    if refit:
+        console.print(f"Shipped model: {refit['shipped_model']}", highlight=False, soft_wrap=True)
+    calibration = metrics.get("calibration")
+    if calibration:
+        console.print(
+            f"Calibration: {result.calibration_method}; holdout ECE {calibration['ece_raw']:.3f} → "
+            f"{calibration['ece']:.3f}, Brier {calibration['brier_raw']:.3f} → {calibration['brier']:.3f} "
+            f"(constant base rate: {calibration['brier_base_rate']:.3f}); mean p(bad) "
+            f"{calibration['mean_probability']:.3f} vs observed {calibration['observed_rate']:.3f}, "
+            f"vs {calibration['measured_against']}",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
-        f"Threshold: {result.threshold:.3f} (p(bad risk) ≥ threshold → refuse)",
+        f"Threshold: {result.threshold:.3f} (calibrated p(bad risk) ≥ threshold → refuse)",
         highlight=False,
         soft_wrap=True,
     )

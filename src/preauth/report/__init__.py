@@ -17,7 +17,7 @@ import numpy as np
 
 from ..bundles import read_meta
 from ..files import write_text_atomic
-from . import effects, fairness, performance, provenance, search
+from . import effects, fairness, monotone, performance, provenance, search
 from .effects import contributions
 from .fairness import AGE_BANDS, age_band
 from .figures import readable
@@ -51,11 +51,13 @@ def render_report(bundle_path: Path) -> str:
         "version": meta.get("version", bundle_path.name),
         "threshold": threshold,
         "threshold_rule": _threshold_rule(meta.get("threshold_rule")),
+        "calibration_text": _calibration_text(meta.get("calibration")),
         "targets": measured,
         "n_holdout": len(holdout),
         "summary": metric_table(meta, measured, threshold),
         "performance": performance.section(measured, threshold),
         "effects": effects.section(bundle_path, meta, holdout),
+        "monotone": monotone.section(_booster(bundle_path), meta, holdout),
         "fairness": fairness.section(holdout, threshold, measured, meta),
         "provenance": provenance.section(meta, holdout, trained),
         "search": search.section(bundle_path, meta),
@@ -70,6 +72,20 @@ def render_report(bundle_path: Path) -> str:
     return env.get_template("report.html.j2").render(**context)
 
 
+def _booster(bundle_path: Path) -> Any:
+    import xgboost as xgb
+
+    from ..bundles import MODEL_FILE
+    from ..errors import ModelBundleError
+
+    try:
+        return xgb.Booster(model_file=str(bundle_path / MODEL_FILE))
+    except xgb.core.XGBoostError as error:
+        raise ModelBundleError(
+            f"{bundle_path}: cannot load {MODEL_FILE} ({str(error).strip()[:120]})"
+        ) from None
+
+
 def _threshold_rule(rule: Any) -> str:
     if not isinstance(rule, Mapping):
         return readable(rule) if rule else ""
@@ -79,6 +95,27 @@ def _threshold_rule(rule: Any) -> str:
     if rule.get("validation_rows"):
         text += f" ({rule['validation_rows']} rows)"
     return text
+
+
+def _calibration_text(calibration: Any) -> str:
+    if not isinstance(calibration, Mapping) or calibration.get("method") in (None, "none"):
+        return (
+            "No calibration map: the probabilities are the booster's own scores, which the class "
+            "weighting pushes above the observed rate of bad risk."
+        )
+    method = calibration["method"]
+    text = {"platt": "Platt scaling", "isotonic": "Isotonic regression"}.get(method, str(method))
+    text += " maps the booster's scores to probabilities, fitted on the search's out-of-fold predictions"
+    if calibration.get("chosen_by"):
+        text += f" (chosen by {calibration['chosen_by']}"
+        losses = calibration.get("cv_log_loss") or {}
+        if losses:
+            text += ": " + ", ".join(f"{k} {readable(v)}" for k, v in losses.items())
+        text += ")"
+    return text + (
+        ". Every probability shown, served or written is calibrated and the threshold is on that "
+        "scale; feature effects and reasons explain the booster's margin (log-odds) before the map."
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -71,9 +71,17 @@ def metric_table(meta: Mapping[str, Any], targets: Sequence[Target], threshold: 
         stored = saved_by_key.get(target.key)
         values: dict[str, Any] = {**computed, **stored} if isinstance(stored, Mapping) else computed
         columns.append({"name": target.name, "values": values, "cost": _mean_cost(values["confusion"])})
-    rows = [{"label": label, "cells": [c["values"].get(key) for c in columns]} for key, label in METRIC_ROWS]
+    rows = [
+        {
+            "label": label,
+            "cells": [c["values"].get(key) for c in columns],
+            "intervals": [(c["values"].get("intervals") or {}).get(key) for c in columns],
+        }
+        for key, label in METRIC_ROWS
+    ]
     extras = [(k, saved.get(k)) for k in ("train_auc", "cv_auc", "auc_gap") if saved.get(k) is not None]
-    return {"columns": columns, "rows": rows, "extras": extras}
+    methods = {c["values"].get("interval_method") for c in columns} - {None}
+    return {"columns": columns, "rows": rows, "extras": extras, "interval_method": "; ".join(sorted(methods))}
 
 
 def _mean_cost(confusion: Mapping[str, int]) -> float:
@@ -116,7 +124,20 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
     def calibration(_f: Any, ax: Any) -> None:
         for i, t in enumerate(usable):
             observed, predicted = calibration_curve(t.y, t.p, n_bins=8, strategy="quantile")
-            ax[0, 0].plot(predicted, observed, marker="o", ls="-" if i == 0 else "--", label=f"vs {t.name}")
+            line = ax[0, 0].plot(
+                predicted, observed, marker="o", ls="-" if i == 0 else "--", label=f"vs {t.name}"
+            )
+            if t.raw is not None:
+                observed, predicted = calibration_curve(t.y, t.raw, n_bins=8, strategy="quantile")
+                ax[0, 0].plot(
+                    predicted,
+                    observed,
+                    marker="x",
+                    ls=":",
+                    alpha=0.6,
+                    color=line[0].get_color(),
+                    label=f"vs {t.name}, before calibration",
+                )
         ax[0, 0].plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfectly calibrated")
         ax[0, 0].set(xlabel="Predicted probability of bad risk (quantile bins)", ylabel="Observed share bad")
         ax[0, 0].legend(loc="upper left", fontsize=8)
@@ -170,6 +191,7 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
         c = threshold_metrics(t.y, t.p, threshold)["confusion"]
         confusions.append({"name": t.name, **c, "n": len(t.y)})
     return {
+        "reliability": [reliability(t) for t in usable],
         "roc": svg("roc", roc),
         "pr": svg("pr", pr),
         "calibration": svg("calibration", calibration),
@@ -177,6 +199,27 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
         "cost_f1": svg("cost_f1", cost_f1, **wide),
         "confusions": confusions,
         "usable": [t.name for t in usable],
+    }
+
+
+def reliability(t: Target) -> dict[str, Any]:
+    """ECE (10 equal-width bins), Brier and mean p(bad), before and after calibration, beside the
+    Brier of a constant guess at the observed rate (what a model that knows nothing scores)."""
+    from ..calibration import expected_calibration_error
+
+    rate = float(np.mean(t.y))
+    raw = t.raw if t.raw is not None else t.p
+    return {
+        "name": t.name,
+        "calibrated": t.raw is not None,
+        "ece_raw": expected_calibration_error(t.y, raw),
+        "ece": expected_calibration_error(t.y, t.p),
+        "brier_raw": float(np.mean((raw - t.y) ** 2)),
+        "brier": float(np.mean((t.p - t.y) ** 2)),
+        "brier_base_rate": float(np.mean((rate - t.y) ** 2)),
+        "mean_raw": float(np.mean(raw)),
+        "mean": float(np.mean(t.p)),
+        "observed": rate,
     }
 
 

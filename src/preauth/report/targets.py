@@ -28,6 +28,8 @@ class Target:
     name: str
     y: np.ndarray
     p: np.ndarray
+    raw: np.ndarray | None = None
+    """The booster's probability before calibration (bundles with a calibration map only)."""
 
 
 def read_holdout(bundle_path: Path) -> pd.DataFrame:
@@ -54,8 +56,9 @@ def trained_label_name(meta: Mapping[str, Any]) -> str:
 def targets(meta: Mapping[str, Any], holdout: pd.DataFrame) -> list[Target]:
     """The trained labels first; real outcomes (Risk) second when known and different from them."""
     p = holdout["probability"].to_numpy(dtype=np.float64)
+    raw = holdout["raw_probability"].to_numpy(dtype=np.float64) if "raw_probability" in holdout else None
     label = holdout["label"].to_numpy(dtype=np.int64)
-    targets = [Target("label", trained_label_name(meta), label, p)]
+    targets = [Target("label", trained_label_name(meta), label, p, raw)]
     if "risk" in holdout.columns:
         known = holdout["risk"].notna().to_numpy()
         risk = holdout["risk"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -63,7 +66,8 @@ def targets(meta: Mapping[str, Any], holdout: pd.DataFrame) -> list[Target]:
         if known.sum() >= 2 and not same:
             saved = (meta.get("metrics") or {}).get("against_risk") or {}
             name = str(saved.get("measured_against") or RISK_NAME)
-            targets.append(Target("risk", name, risk[known].astype(np.int64), p[known]))
+            raw_known = raw[known] if raw is not None else None
+            targets.append(Target("risk", name, risk[known].astype(np.int64), p[known], raw_known))
     return targets
 
 

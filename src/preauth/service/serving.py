@@ -53,9 +53,12 @@ class Served:
         self.calls = fast_calls(self.bundle, _probe(self.bundle.features), enabled=self.fast)
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:
+        """Calibrated probability of bad risk, as ``Bundle.predict_proba`` gives it."""
         if self.calls is not None:
-            return self.calls.probability(matrix)
-        return np.asarray(self.bundle.booster.inplace_predict(matrix), dtype=np.float64).reshape(-1)
+            raw = self.calls.probability(matrix)
+        else:
+            raw = np.asarray(self.bundle.booster.inplace_predict(matrix), dtype=np.float64).reshape(-1)
+        return self.bundle.calibration.apply(raw)
 
     def contributions(self, matrix: np.ndarray) -> np.ndarray:
         if self.calls is not None:
@@ -95,7 +98,7 @@ class Served:
         bundle = self.bundle
         bad = p >= bundle.threshold
         values = [item.values[name] for name in bundle.features]
-        reasons = principal_reasons(bundle.features, values, row, threshold=bundle.threshold)
+        reasons = principal_reasons(bundle.features, values, row, decided_bad=bad)
         explained = {name: float(row[j]) for j, name in enumerate(bundle.features)}
         explained[BIAS] = float(row[-1])
         return {

@@ -12,6 +12,7 @@ from ..applications import (
     canonical_column,
     feature_columns,
 )
+from ..calibration import CalibrationChoice
 from ..errors import ConfigurationError
 
 Target = Literal["llm", "risk"]
@@ -45,6 +46,14 @@ class TrainingConfig:
     thread is also the fastest (thread start-up costs more than the work it shares)."""
     max_rounds: int = 1000
     early_stopping_rounds: int = 50
+    bootstrap: int = 1000
+    """Resamples of the holdout for the 95% interval of every holdout metric (0: none)."""
+    refit: bool = True
+    """After the holdout evaluation, refit the shipped booster on every labelled row."""
+    monotone: bool = True
+    """Train under the schema's per-field directions (XGBoost ``monotone_constraints``)."""
+    calibration: CalibrationChoice = "auto"
+    """``auto`` fits Platt and isotonic on the search's out-of-fold scores and keeps the lower CV log loss."""
 
     def check(self) -> None:
         if self.trials < 1:
@@ -55,8 +64,14 @@ class TrainingConfig:
             raise ConfigurationError("the holdout fraction must be between 0 and 1")
         if self.threshold is not None and not 0 < self.threshold < 1:
             raise ConfigurationError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if self.bootstrap < 0:
+            raise ConfigurationError("the number of bootstrap resamples cannot be negative")
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigurationError("--timeout must be positive")
+        if self.calibration not in ("auto", "none", "platt", "isotonic"):
+            raise ConfigurationError(
+                f"--calibration must be one of auto, none, platt, isotonic, got '{self.calibration}'"
+            )
         if self.target not in ("llm", "risk"):
             raise ConfigurationError(f"--target must be llm or risk, got '{self.target}'")
 

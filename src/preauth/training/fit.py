@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..applications import FIELD_NAMES
 from ..bundles import save_bundle
+from ..calibration import Calibration, expected_calibration_error, fit_calibration
 from ..errors import InputError
 from ..evaluation import (
     COST_FALSE_NEGATIVE,
@@ -21,6 +22,7 @@ from ..evaluation import (
     binary_metrics,
     choose_threshold,
     roc_auc,
+    with_intervals,
 )
 from ..features import encode
 from .config import RISK_MEASURE, TrainingConfig
@@ -41,6 +43,7 @@ class TrainedModel:
     threshold_rule: dict[str, Any]
     params: dict[str, Any]
     metrics: dict[str, Any]
+    calibration: Calibration
     search: SearchOutcome
     train_rows: np.ndarray
     holdout_rows: np.ndarray
@@ -69,11 +72,16 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
         found = search(x[train_pos], y[train_pos], rows[train_pos], features, config, on_trial)
 
     y_train = y[train_pos]
+    calibration = fit_calibration(
+        y_train, found.oof, config.calibration, folds=config.folds, seed=config.seed
+    )
+    oof = calibration.apply(found.oof)
     if config.threshold is None:
-        choice = choose_threshold(y_train, found.oof)
+        choice = choose_threshold(y_train, oof)
         threshold = choice.threshold
         rule = {
-            "rule": "lowest expected cost on the best trial's out-of-fold predictions (training part)",
+            "rule": "lowest expected cost on the best trial's calibrated out-of-fold predictions "
+            "(training part)",
             "validation_cost": choice.cost,
             "validation_rows": choice.n,
         }
@@ -85,23 +93,60 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
 
     dtrain = _dmatrix(x[train_pos], y_train, features, config.threads)
     booster = xgb.train(found.params, dtrain, num_boost_round=found.n_rounds)
-    p_train = booster.predict(dtrain)
-    p_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads))
+    p_train = calibration.apply(booster.predict(dtrain))
+    raw_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads))
+    p_hold = calibration.apply(raw_hold)
 
     y_hold = y[hold_pos]
-    holdout_metrics = binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against)
+    n_train, n_hold = len(train_pos), len(hold_pos)
+    holdout_rows = (
+        f"the {n_hold} holdout rows the search never saw, scored by the model fit on the "
+        f"{n_train}-row training part" + (" before the refit on all rows" if config.refit else "")
+    )
+    holdout_metrics = with_intervals(
+        binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against),
+        y_hold,
+        p_hold,
+        resamples=config.bootstrap,
+        seed=config.seed,
+    )
+    holdout_metrics["rows"] = holdout_rows
     against_risk = None
     known = _known(data.risk[hold_pos]) if data.risk is not None else None
     if data.target == "llm" and data.risk is not None and known is not None:
         risk_hold_known = data.risk[hold_pos][known].astype(np.int64)
-        against_risk = binary_metrics(
-            risk_hold_known, p_hold[known], threshold, measured_against=RISK_MEASURE
+        against_risk = with_intervals(
+            binary_metrics(risk_hold_known, p_hold[known], threshold, measured_against=RISK_MEASURE),
+            risk_hold_known,
+            p_hold[known],
+            resamples=config.bootstrap,
+            seed=config.seed,
         )
+        against_risk["rows"] = holdout_rows
     train_auc = roc_auc(y_train, p_train)
+    validation = binary_metrics(y_train, oof, threshold, measured_against=data.measured_against)
+    validation["rows"] = f"out-of-fold predictions on the {n_train}-row training part ({config.folds} folds)"
+    if config.refit:
+        # The holdout has said what it can; the shipped model now learns from it too (same
+        # parameters and rounds), so no labelled row is wasted. Nothing measured above changes.
+        dall = _dmatrix(x, y, features, config.threads)
+        booster = xgb.train(found.params, dall, num_boost_round=found.n_rounds)
     metrics = {
         "measured_against": data.measured_against,
         "holdout": holdout_metrics,
-        "validation": binary_metrics(y_train, found.oof, threshold, measured_against=data.measured_against),
+        "validation": validation,
+        "refit": {
+            "applied": config.refit,
+            "rows": len(y) if config.refit else n_train,
+            "shipped_model": (
+                f"refit on all {len(y)} rows (training part + holdout) with the chosen parameters and "
+                f"{found.n_rounds} rounds, after the holdout evaluation; every holdout figure measures "
+                f"the {n_train}-row model before it"
+                if config.refit
+                else f"fit on the {n_train}-row training part (--no-refit): the model the holdout measured"
+            ),
+        },
+        "calibration": _calibration_metrics(y_hold, raw_hold, p_hold, y_train, data.measured_against),
         "train_auc": train_auc,
         "cv_auc": found.cv_auc,
         "auc_gap": (train_auc - found.cv_auc) if train_auc is not None else None,
@@ -113,6 +158,7 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     risk_hold = data.risk[hold_pos] if data.risk is not None else [pd.NA] * len(hold_pos)
     holdout["risk"] = pd.array(risk_hold, dtype="Int64")
     holdout["probability"] = p_hold.astype(np.float64)
+    holdout["raw_probability"] = raw_hold.astype(np.float64)
 
     params = {**found.params, "num_boost_round": found.n_rounds}
     return TrainedModel(
@@ -122,11 +168,37 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
         threshold_rule=rule,
         params=params,
         metrics=metrics,
+        calibration=calibration,
         search=found,
         train_rows=rows[train_pos],
         holdout_rows=rows[hold_pos],
         holdout=holdout,
     )
+
+
+def _calibration_metrics(
+    y_hold: np.ndarray, raw: np.ndarray, calibrated: np.ndarray, y_train: np.ndarray, measured_against: str
+) -> dict[str, Any]:
+    """Holdout ECE and Brier before and after calibration, beside the Brier of a constant guess.
+
+    The constant is the training part's rate of bad risk: the score a model with no information
+    would get, and the least a probability worth serving must beat.
+    """
+    base_rate = float(np.mean(y_train))
+    return {
+        "measured_against": measured_against,
+        "n": len(y_hold),
+        "ece_bins": 10,
+        "ece_raw": expected_calibration_error(y_hold, raw),
+        "ece": expected_calibration_error(y_hold, calibrated),
+        "brier_raw": float(np.mean((raw - y_hold) ** 2)),
+        "brier": float(np.mean((calibrated - y_hold) ** 2)),
+        "base_rate": base_rate,
+        "brier_base_rate": float(np.mean((base_rate - y_hold) ** 2)),
+        "mean_probability_raw": float(np.mean(raw)),
+        "mean_probability": float(np.mean(calibrated)),
+        "observed_rate": float(np.mean(y_hold)),
+    }
 
 
 class _SearchProgress:
@@ -180,6 +252,7 @@ class TrainingResult:
     provenance: dict[str, Any]
     rejects: list[str]
     duration_s: float
+    calibration_method: str = "none"
     report_path: Path | None = None
 
 
@@ -194,11 +267,16 @@ def bundle_meta(
         "label_provenance": data.provenance,
         "data_fingerprint": data_fingerprint(data.frame, data.y),
         "threshold_rule": model.threshold_rule,
+        "calibration": model.calibration.as_json(),
         "excluded": [c for c in FIELD_NAMES if c not in model.features],
         "search": model.search.summary,
         "training": {
             "config": {**asdict(config), "exclude": list(config.exclude), "include": list(config.include)},
-            "rows": {"train": len(model.train_rows), "holdout": len(model.holdout_rows)},
+            "rows": {
+                "train": len(model.train_rows),
+                "holdout": len(model.holdout_rows),
+                "shipped_model": int(model.metrics["refit"]["rows"]),
+            },
             "duration_s": round(duration_s, 3),
         },
     }
@@ -241,6 +319,7 @@ def train_from_file(
         provenance=data.provenance,
         rejects=data.rejects,
         duration_s=time.perf_counter() - started,
+        calibration_method=model.calibration.method,
         report_path=report_path,
     )
 

@@ -17,11 +17,14 @@ import pandas as pd
 
 from ..errors import ConfigurationError, InputError
 from ..evaluation import roc_auc
-from ..features import feature_types
+from ..features import feature_types, monotone_constraints, xgboost_constraints
 from .config import BAD, GOOD, TrainingConfig
 
 # --------------------------------------------------------------------------------------------
 # Splits, weights and the search
+
+MAX_TRIALS_FACTOR = 5
+"""The search stops after this many times --trials started trials, even if too few completed."""
 
 
 def class_weight_ratio(y: np.ndarray) -> float:
@@ -81,8 +84,9 @@ def _dmatrix(x: np.ndarray, y: np.ndarray | None, features: Sequence[str], threa
     )
 
 
-def base_params(config: TrainingConfig) -> dict[str, Any]:
-    return {
+def base_params(config: TrainingConfig, features: Sequence[str] = ()) -> dict[str, Any]:
+    """What every fit shares; with ``config.monotone``, the schema's directions as constraints."""
+    params: dict[str, Any] = {
         "objective": "binary:logistic",
         "eval_metric": "auc",
         "tree_method": "hist",
@@ -91,6 +95,68 @@ def base_params(config: TrainingConfig) -> dict[str, Any]:
         "seed": config.seed,
         "verbosity": 0,
     }
+    if config.monotone and features and monotone_constraints(features):
+        params["monotone_constraints"] = xgboost_constraints(features)
+    return params
+
+
+@dataclass
+class CrossValidated:
+    """One parameter set's stratified k-fold result on the training part."""
+
+    auc: float
+    auc_std: float
+    oof: np.ndarray
+    n_rounds: int
+
+
+class Folds:
+    """The search's folds and their DMatrices, built once and shared by every fit on them."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, features: Sequence[str], config: TrainingConfig) -> None:
+        from sklearn.model_selection import StratifiedKFold
+
+        self.y = y
+        self.config = config
+        self.splits = list(StratifiedKFold(config.folds, shuffle=True, random_state=config.seed).split(x, y))
+        self.matrices = [
+            (
+                _dmatrix(x[tr], y[tr], features, config.threads),
+                _dmatrix(x[va], y[va], features, config.threads),
+            )
+            for tr, va in self.splits
+        ]
+
+    def cross_validate(self, params: dict[str, Any], trial: Any = None) -> CrossValidated:
+        """Fit each fold with early stopping on its own validation part; report to ``trial`` to prune."""
+        import optuna
+        import xgboost as xgb
+
+        y, config = self.y, self.config
+        oof = np.empty(len(y), dtype=np.float64)
+        aucs: list[float] = []
+        rounds: list[int] = []
+        for step, ((_, valid), (dtrain, dvalid)) in enumerate(zip(self.splits, self.matrices, strict=True)):
+            booster = xgb.train(
+                params,
+                dtrain,
+                num_boost_round=config.max_rounds,
+                evals=[(dvalid, "valid")],
+                early_stopping_rounds=config.early_stopping_rounds,
+                verbose_eval=False,
+            )
+            best = int(booster.best_iteration) + 1
+            p = booster.predict(dvalid, iteration_range=(0, best))
+            oof[valid] = p
+            aucs.append(roc_auc(y[valid], p) or 0.5)
+            rounds.append(best)
+            if trial is not None:
+                trial.report(float(np.mean(aucs)), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        return CrossValidated(
+            float(np.mean(aucs)), float(np.std(aucs)), oof, int(round(float(np.mean(rounds))))
+        )
 
 
 def suggest_params(trial: Any, ratio: float) -> dict[str, Any]:
@@ -138,46 +204,20 @@ def search(
     after two folds instead of five.
     """
     import optuna
-    import xgboost as xgb
-    from sklearn.model_selection import StratifiedKFold
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
     ratio = class_weight_ratio(y)
-    folds = list(StratifiedKFold(config.folds, shuffle=True, random_state=config.seed).split(x, y))
-    matrices = [
-        (_dmatrix(x[tr], y[tr], features, config.threads), _dmatrix(x[va], y[va], features, config.threads))
-        for tr, va in folds
-    ]
+    folds = Folds(x, y, features, config)
     oofs: dict[int, np.ndarray] = {}
-    fixed = base_params(config)
+    fixed = base_params(config, features)
 
     def objective(trial: optuna.Trial) -> float:
-        params = {**fixed, **suggest_params(trial, ratio)}
-        oof = np.empty(len(y), dtype=np.float64)
-        aucs: list[float] = []
-        rounds: list[int] = []
-        for step, ((_, valid), (dtrain, dvalid)) in enumerate(zip(folds, matrices, strict=True)):
-            booster = xgb.train(
-                params,
-                dtrain,
-                num_boost_round=config.max_rounds,
-                evals=[(dvalid, "valid")],
-                early_stopping_rounds=config.early_stopping_rounds,
-                verbose_eval=False,
-            )
-            best = int(booster.best_iteration) + 1
-            p = booster.predict(dvalid, iteration_range=(0, best))
-            oof[valid] = p
-            aucs.append(roc_auc(y[valid], p) or 0.5)
-            rounds.append(best)
-            trial.report(float(np.mean(aucs)), step)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        trial.set_user_attr("n_rounds", int(round(float(np.mean(rounds)))))
-        trial.set_user_attr("fold_auc_std", float(np.std(aucs)))
-        oofs[trial.number] = oof
-        return float(np.mean(aucs))
+        result = folds.cross_validate({**fixed, **suggest_params(trial, ratio)}, trial)
+        trial.set_user_attr("n_rounds", result.n_rounds)
+        trial.set_user_attr("fold_auc_std", result.auc_std)
+        oofs[trial.number] = result.oof
+        return result.auc
 
     study = optuna.create_study(
         direction="maximize",
@@ -187,16 +227,33 @@ def search(
     )
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if on_trial is not None:
-            complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if on_trial is not None and trial.state == optuna.trial.TrialState.COMPLETE:
             on_trial(trial.number, study.best_value if complete else None)
+        # --trials counts completed trials: pruned ones are cheap and do not use up the budget.
+        if len(complete) >= config.trials or len(study.trials) >= MAX_TRIALS_FACTOR * config.trials:
+            study.stop()
 
-    study.optimize(objective, n_trials=config.trials, timeout=config.timeout, callbacks=[report])
+    study.optimize(objective, n_trials=None, timeout=config.timeout, callbacks=[report])
     states = Counter(t.state.name for t in study.trials)
     if states.get("COMPLETE", 0) == 0:
         raise ConfigurationError("no search trial completed; raise --timeout or --trials")
     best = study.best_trial
     params = {**fixed, **suggest_params(optuna.trial.FixedTrial(best.params), ratio)}
+    tuned = CrossValidated(
+        float(best.value),  # type: ignore[arg-type]
+        float(best.user_attrs["fold_auc_std"]),
+        oofs[best.number],
+        int(best.user_attrs["n_rounds"]),
+    )
+    default_params = {**fixed, **regularised_default(ratio)}
+    default = folds.cross_validate(default_params)
+    shipped = "tuned"
+    if default.auc >= tuned.auc:
+        shipped, params, chosen = "regularised default", default_params, default
+    else:
+        chosen = tuned
+    constraints = _constraints_cost(folds, params, chosen, features, config)
     summary = {
         "sampler": "TPESampler",
         "pruner": "MedianPruner(n_startup_trials=5, n_warmup_steps=1)",
@@ -209,8 +266,26 @@ def search(
         "n_pruned": states.get("PRUNED", 0),
         "best_trial": best.number,
         "best_value": best.value,
+        "best_value_note": (
+            f"optimistic: the best of {states.get('COMPLETE', 0)} trials scored on the same folds "
+            "that chose it, each stopped early on its own validation part; the holdout is the honest figure"
+        ),
+        "best_fold_auc_std": tuned.auc_std,
+        "default": {
+            "params": regularised_default(ratio),
+            "cv_auc": default.auc,
+            "cv_auc_std": default.auc_std,
+            "n_rounds": default.n_rounds,
+        },
+        "shipped": shipped,
+        "shipped_reason": (
+            f"the regularised default's CV AUC {default.auc:.3f} is at least the tuned {tuned.auc:.3f}"
+            if shipped != "tuned"
+            else f"the tuned CV AUC {tuned.auc:.3f} beats the regularised default's {default.auc:.3f}"
+        ),
+        "monotone": constraints,
         "best_params": dict(best.params),
-        "n_rounds": best.user_attrs["n_rounds"],
+        "n_rounds": chosen.n_rounds,
         "scale_pos_weight_ratio": ratio,
         "scale_pos_weight_range": list(weight_search_range(ratio)),
         "early_stopping_rounds": config.early_stopping_rounds,
@@ -220,13 +295,59 @@ def search(
     trials = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs"))
     return SearchOutcome(
         params=params,
-        n_rounds=int(best.user_attrs["n_rounds"]),
-        cv_auc=float(best.value),  # type: ignore[arg-type]
-        oof=oofs[best.number],
+        n_rounds=chosen.n_rounds,
+        cv_auc=chosen.auc,
+        oof=chosen.oof,
         trials=trials,
         summary=summary,
         rows_seen=np.asarray(rows),
     )
+
+
+def regularised_default(ratio: float) -> dict[str, Any]:
+    """The untuned model the search must beat: shallow, slow, strongly L2-regularised.
+
+    Measured on the bundled data it matched or beat 100-trial searches (CV AUC 0.765 against
+    0.752), so a search that cannot beat it on the same folds has found noise, not a better model.
+    """
+    return {
+        "max_depth": 2,
+        "learning_rate": 0.05,
+        "min_child_weight": 1.0,
+        "subsample": 0.8,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 10.0,
+        "reg_alpha": 0.0,
+        "gamma": 0.0,
+        "scale_pos_weight": ratio,
+    }
+
+
+def _constraints_cost(
+    folds: Folds,
+    params: dict[str, Any],
+    chosen: CrossValidated,
+    features: Sequence[str],
+    config: TrainingConfig,
+) -> dict[str, Any] | None:
+    """What the monotone constraints cost: the shipped parameters' CV AUC with and without them."""
+    directions = monotone_constraints(features)
+    if not directions:
+        return None
+    if config.monotone:
+        free = {k: v for k, v in params.items() if k != "monotone_constraints"}
+        with_auc, without_auc = chosen.auc, folds.cross_validate(free).auc
+    else:
+        bound = {**params, "monotone_constraints": xgboost_constraints(features)}
+        with_auc, without_auc = folds.cross_validate(bound).auc, chosen.auc
+    return {
+        "applied": config.monotone,
+        "directions": directions,
+        "cv_auc_with": with_auc,
+        "cv_auc_without": without_auc,
+        "measured": "the shipped parameters on the same folds of the training part, with and without "
+        "the constraints",
+    }
 
 
 def _importances(study: Any, seed: int) -> dict[str, float] | None:

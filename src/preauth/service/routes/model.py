@@ -31,6 +31,7 @@ async def model_card(request: Request) -> Response:
         "created_at": meta.get("created_at"),
         "threshold": served.bundle.threshold,
         "threshold_rule": meta.get("threshold_rule"),
+        "calibration": served.bundle.calibration.as_json(),
         "features": served.bundle.features,
         "excluded": meta.get("excluded"),
         "metrics": meta.get("metrics", {}),

@@ -1,0 +1,138 @@
+"""Calibration: fitted on out-of-fold scores, stored as plain numbers, applied wherever a probability leaves."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from preauth.bundles import load_bundle
+from preauth.calibration import Calibration, expected_calibration_error, fit_calibration, log_loss
+from preauth.errors import ModelBundleError
+from preauth.evaluation import choose_threshold
+from preauth.features import encode
+from preauth.scoring import score
+from preauth.service.serving import Served
+from preauth.training import load_labels
+
+
+def _scores(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0.02, 0.98, n)
+
+
+def test_platt_recovers_a_known_map() -> None:
+    raw = _scores(20000, 1)
+    z = np.log(raw / (1 - raw))
+    truth = 1 / (1 + np.exp(-(0.5 * z - 0.8)))
+    y = (np.random.default_rng(2).uniform(size=len(raw)) < truth).astype(int)
+    fitted = fit_calibration(y, raw, "platt")
+    assert fitted.method == "platt"
+    assert fitted.a == pytest.approx(0.5, abs=0.05) and fitted.b == pytest.approx(-0.8, abs=0.05)
+    np.testing.assert_allclose(fitted.apply(raw), truth, atol=0.02)
+
+
+def test_auto_prefers_isotonic_for_a_step_and_keeps_the_cv_losses() -> None:
+    raw = _scores(4000, 3)
+    truth = np.where(raw < 0.5, 0.1, 0.9)  # no sigmoid of logit(raw) fits a step
+    y = (np.random.default_rng(4).uniform(size=len(raw)) < truth).astype(int)
+    fitted = fit_calibration(y, raw, "auto", folds=5, seed=0)
+    assert fitted.method == "isotonic"
+    assert fitted.cv_log_loss["isotonic"] < fitted.cv_log_loss["platt"]
+    assert list(fitted.x) == sorted(fitted.x) and list(fitted.y) == sorted(fitted.y)
+    np.testing.assert_allclose(fitted.apply(raw), np.interp(raw, fitted.x, fitted.y))
+    assert log_loss(y, fitted.apply(raw)) < log_loss(y, raw)
+
+
+def test_calibration_round_trips_through_plain_json() -> None:
+    raw = _scores(500, 5)
+    y = (raw > 0.6).astype(int)
+    for method in ("platt", "isotonic"):
+        fitted = fit_calibration(y, raw, method)  # type: ignore[arg-type]
+        text = json.dumps(fitted.as_json())  # plain numbers only: json would refuse anything else
+        again = Calibration.from_json(json.loads(text))
+        np.testing.assert_array_equal(again.apply(raw), fitted.apply(raw))
+    assert Calibration.from_json(None).apply(raw) is not None
+    np.testing.assert_array_equal(Calibration.from_json(None).apply(raw), raw)
+    with pytest.raises(ModelBundleError, match="unknown calibration method 'magic'"):
+        Calibration.from_json({"method": "magic"})
+    with pytest.raises(ModelBundleError, match="unreadable calibration"):
+        Calibration.from_json({"method": "isotonic", "x": [0.1, 0.2], "y": [0.5, 0.1]})
+
+
+def test_ece_of_a_perfect_and_of_a_shifted_forecast() -> None:
+    p = np.repeat([0.15, 0.55], 100)
+    y = np.concatenate([np.r_[np.ones(15), np.zeros(85)], np.r_[np.ones(55), np.zeros(45)]])
+    assert expected_calibration_error(y, p) == pytest.approx(0.0)
+    assert expected_calibration_error(y, p + 0.2) == pytest.approx(0.2)
+
+
+def test_training_calibrates_on_out_of_fold_scores_and_cuts_on_them(labels_file: Path, trained) -> None:
+    data = load_labels(labels_file)
+    y_train = pd.Series(data.y, index=data.frame.index).loc[trained.train_rows].to_numpy()
+    calibration = trained.calibration
+    assert calibration.method in ("platt", "isotonic")
+    assert set(calibration.cv_log_loss) == {"platt", "isotonic"}
+    assert calibration.method == min(calibration.cv_log_loss, key=calibration.cv_log_loss.__getitem__)
+    calibrated = calibration.apply(trained.search.oof)
+    # both maps reproduce the rate of the rows they were fitted on
+    assert calibrated.mean() == pytest.approx(y_train.mean(), abs=2e-3)
+    assert trained.threshold == choose_threshold(y_train, calibrated).threshold
+    holdout = trained.holdout
+    np.testing.assert_allclose(holdout["probability"], calibration.apply(holdout["raw_probability"]))
+    block = trained.metrics["calibration"]
+    assert block["measured_against"] == trained.metrics["measured_against"]
+    assert block["ece"] < block["ece_raw"]
+    assert block["brier_base_rate"] == pytest.approx(
+        np.mean((y_train.mean() - holdout["label"].to_numpy()) ** 2)
+    )
+
+
+def test_the_bundle_serves_and_writes_calibrated_probabilities(bundle_run) -> None:
+    path = bundle_run.bundle_path
+    meta = json.loads((path / "bundle.json").read_text())
+    stored = meta["calibration"]
+    assert stored["method"] in ("platt", "isotonic")
+    assert all(isinstance(v, float) for key in ("a", "b", "x", "y") for v in np.ravel(stored.get(key, [])))
+    bundle = load_bundle(path.parent, path.name)
+    holdout = pd.read_parquet(path / "holdout.parquet")
+    matrix = encode(holdout, bundle.features)
+    raw = bundle.raw_proba(matrix)
+    calibrated = bundle.predict_proba(matrix)
+    assert not np.allclose(raw, calibrated)
+    np.testing.assert_allclose(calibrated, Calibration.from_json(stored).apply(raw))
+    # the service's scoring path (the C-API calls) gives the same calibrated probability
+    np.testing.assert_allclose(Served(bundle).probability(matrix), calibrated, rtol=1e-6)
+    # batch scoring (preauth predict) too, and its reasons still sum to the booster's margin
+    from preauth.applications import validate
+
+    scored = score(bundle, validate(holdout.drop(columns=["label", "risk"]).iloc[:20]), explain=True)
+    np.testing.assert_allclose(scored.probability, calibrated[:20], rtol=1e-6)
+    assert scored.reasons is not None and all(1 <= len(r) <= 4 for r in scored.reasons)
+
+
+def test_a_bundle_without_calibration_scores_as_before(bundle_run, tmp_path: Path) -> None:
+    copy = tmp_path / "models" / "v1"
+    shutil.copytree(bundle_run.bundle_path, copy)
+    meta = json.loads((copy / "bundle.json").read_text())
+    del meta["calibration"]
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    bundle = load_bundle(copy.parent, "v1")
+    holdout = pd.read_parquet(copy / "holdout.parquet")
+    matrix = encode(holdout, bundle.features)
+    raw = np.asarray(bundle.booster.inplace_predict(matrix), dtype=np.float64)
+    np.testing.assert_array_equal(bundle.predict_proba(matrix), raw)
+    np.testing.assert_allclose(Served(bundle).probability(matrix), raw, rtol=1e-6)
+
+
+def test_a_damaged_calibration_is_refused_on_load(bundle_run, tmp_path: Path) -> None:
+    copy = tmp_path / "models" / "v1"
+    shutil.copytree(bundle_run.bundle_path, copy)
+    meta = json.loads((copy / "bundle.json").read_text())
+    meta["calibration"] = {"method": "platt", "a": "steep"}
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelBundleError, match=r"v1: unreadable calibration in bundle.json"):
+        load_bundle(copy.parent, "v1")

@@ -13,24 +13,24 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .applications import field_by_name
+from .applications import GERMAN, Schema
 
 
-def feature_types(columns: Sequence[str]) -> list[str]:
+def feature_types(columns: Sequence[str], schema: Schema = GERMAN) -> list[str]:
     """XGBoost's feature types: ``c`` for categories, ``q`` for numbers."""
-    return ["c" if field_by_name(c).is_category else "q" for c in columns]
+    return ["c" if schema.field(c).is_category else "q" for c in columns]
 
 
-def category_levels(columns: Sequence[str]) -> dict[str, list[str]]:
+def category_levels(columns: Sequence[str], schema: Schema = GERMAN) -> dict[str, list[str]]:
     """The levels each categorical column is coded against, in code order."""
-    return {c: list(field_by_name(c).levels()) for c in columns if field_by_name(c).is_category}
+    return {c: list(schema.field(c).levels()) for c in columns if schema.field(c).is_category}
 
 
-def encode(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+def encode(frame: pd.DataFrame, columns: Sequence[str], schema: Schema = GERMAN) -> np.ndarray:
     """A float32 matrix in ``columns`` order; a category outside the levels becomes NaN (missing)."""
     matrix = np.empty((len(frame), len(columns)), dtype=np.float32)
     for j, name in enumerate(columns):
-        f = field_by_name(name)
+        f = schema.field(name)
         values = frame[name]
         if f.is_category:
             codes = pd.Categorical(values, categories=list(f.levels())).codes.astype(np.float32)

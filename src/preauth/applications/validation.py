@@ -62,7 +62,7 @@ class Applications:
     columns: dict[str, str]
     schema: Schema = GERMAN
     has_ids: bool = False
-    """Whether the input had an id column (else ``ids`` are row positions)."""
+    """Whether the input named an id column (results then carry each applicant's ``id``)."""
 
     @property
     def outcome_column(self) -> str | None:
@@ -169,7 +169,9 @@ def validate(
     rejects = [
         Reject(row=int(i) + 1, column=c, value=v, reason=r) for i, (c, v, r) in sorted(reasons.items())
     ]
-    return Applications(out, given_frame, ids, rejects, source, columns, schema, id_column is not None)
+    # A leading unnamed column is a spreadsheet's row index, not an id worth carrying into results.
+    named_id = id_column is not None and id_column.strip() != ""
+    return Applications(out, given_frame, ids, rejects, source, columns, schema, named_id)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bundles import read_meta
+from ..bundles import read_bundle_schema, read_meta
 from ..files import write_text_atomic
 from . import effects, fairness, performance, provenance, search
 from .effects import contributions
@@ -55,7 +55,7 @@ def render_report(bundle_path: Path) -> str:
         "n_holdout": len(holdout),
         "summary": metric_table(meta, measured, threshold),
         "performance": performance.section(measured, threshold),
-        "effects": effects.section(bundle_path, meta, holdout),
+        "effects": effects.section(bundle_path, meta, holdout, read_bundle_schema(bundle_path, meta)),
         "fairness": fairness.section(holdout, threshold, measured, meta),
         "provenance": provenance.section(meta, holdout, trained),
         "search": search.section(bundle_path, meta),

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..applications import GERMAN, Schema
 from ..errors import ConfigurationError, InputError
 from ..evaluation import roc_auc
 from ..features import feature_types
@@ -68,14 +69,16 @@ def _check_class_sizes(y: np.ndarray, config: TrainingConfig, source: str) -> No
             )
 
 
-def _dmatrix(x: np.ndarray, y: np.ndarray | None, features: Sequence[str], threads: int) -> Any:
+def _dmatrix(
+    x: np.ndarray, y: np.ndarray | None, features: Sequence[str], threads: int, schema: Schema = GERMAN
+) -> Any:
     import xgboost as xgb
 
     return xgb.DMatrix(
         x,
         label=y,
         feature_names=list(features),
-        feature_types=feature_types(features),
+        feature_types=feature_types(features, schema),
         enable_categorical=True,
         nthread=threads,
     )
@@ -129,6 +132,7 @@ def search(
     features: Sequence[str],
     config: TrainingConfig,
     on_trial: Callable[[int, float | None], None] | None = None,
+    schema: Schema = GERMAN,
 ) -> SearchOutcome:
     """Optuna TPE search maximising mean ROC AUC over stratified folds of ``(x, y)``.
 
@@ -146,7 +150,10 @@ def search(
     ratio = class_weight_ratio(y)
     folds = list(StratifiedKFold(config.folds, shuffle=True, random_state=config.seed).split(x, y))
     matrices = [
-        (_dmatrix(x[tr], y[tr], features, config.threads), _dmatrix(x[va], y[va], features, config.threads))
+        (
+            _dmatrix(x[tr], y[tr], features, config.threads, schema),
+            _dmatrix(x[va], y[va], features, config.threads, schema),
+        )
         for tr, va in folds
     ]
     oofs: dict[int, np.ndarray] = {}

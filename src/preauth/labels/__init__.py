@@ -71,7 +71,7 @@ def _labeler(
     if why:
         raise ConfigurationError(why)
     cache = CompletionCache(cache_path) if cache_path is not None and chosen.remote else None
-    return Labeler(chosen, cache=cache, **options), cache, chosen
+    return Labeler(chosen, cache=cache, schema=schema, **options), cache, chosen
 
 
 def _application_columns(applications: Applications) -> dict[str, Any]:

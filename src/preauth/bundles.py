@@ -9,7 +9,11 @@ Layout::
 
     models/
       aliases.json            {"production": "v2"}
-      v1/ model.ubj bundle.json [holdout.parquet trials.csv report.html ...]
+      v1/ model.ubj bundle.json schema.toml [holdout.parquet trials.csv report.html ...]
+
+``schema.toml`` is the schema the model was trained on (its sha256 in ``bundle.json``): whatever
+uses the model (predict, serve, the report) reads applications with it, never with the code's
+default. A bundle from before schemas travelled has none and is read with German Credit's.
       v2/ ...
 """
 
@@ -27,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .applications import FIELDS, field_by_name
+from .applications import GERMAN, Schema, SchemaError, parse_schema
 from .calibration import Calibration
 from .errors import ConfigurationError, ModelBundleError
 from .features import category_levels, feature_types
@@ -37,6 +41,7 @@ FORMAT = "preauth-bundle"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.ubj"
 META_FILE = "bundle.json"
+SCHEMA_FILE = "schema.toml"
 ALIASES_FILE = "aliases.json"
 PRODUCTION = "production"
 _VERSION_RE = re.compile(r"^v(\d+)$")
@@ -56,6 +61,7 @@ class Bundle:
     meta: dict[str, Any]
     calibration: Calibration = field(default_factory=Calibration)
     """Applied to every probability served or written; the threshold is on its scale."""
+    schema: Schema = GERMAN
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
         """Calibrated probability of bad risk for an encoded matrix (see :func:`preauth.features.encode`)."""
@@ -120,6 +126,7 @@ def save_bundle(
     threshold: float,
     meta: Mapping[str, Any],
     extra_files: Mapping[str, bytes] | None = None,
+    schema: Schema = GERMAN,
 ) -> Path:
     """Write a new bundle under the next free version and return its directory.
 
@@ -129,6 +136,7 @@ def save_bundle(
     staging = staging_directory(models_dir, "staging")
     staging.chmod(0o755)
     booster.save_model(str(staging / MODEL_FILE))
+    (staging / SCHEMA_FILE).write_text(schema.to_toml(), encoding="utf-8")
     for name, data in (extra_files or {}).items():
         (staging / name).write_bytes(data)
     while True:
@@ -139,9 +147,11 @@ def save_bundle(
             "version": version,
             "created_at": datetime.now(UTC).isoformat(),
             "features": list(features),
-            "feature_types": feature_types(features),
-            "category_levels": category_levels(features),
-            "schema": [schema_entry(f.name) for f in FIELDS],
+            "feature_types": feature_types(features, schema),
+            "category_levels": category_levels(features, schema),
+            "schema": [schema_entry(f.name, schema) for f in schema.fields],
+            "schema_name": schema.name,
+            "schema_fingerprint": schema.fingerprint,
             "threshold": float(threshold),
             "library_versions": library_versions(),
             **dict(meta),
@@ -155,8 +165,8 @@ def save_bundle(
         return target
 
 
-def schema_entry(name: str) -> dict[str, Any]:
-    f = field_by_name(name)
+def schema_entry(name: str, schema: Schema = GERMAN) -> dict[str, Any]:
+    f = schema.field(name)
     entry: dict[str, Any] = {"name": f.name, "kind": f.kind}
     if f.is_category:
         entry["categories"] = list(f.levels())
@@ -238,10 +248,11 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
 
     path = resolve(models_dir, ref)
     meta = read_meta(path)
+    schema = read_bundle_schema(path, meta)
     features = list(meta.get("features", []))
     try:
-        expected = category_levels(features)
-        types = feature_types(features)
+        expected = category_levels(features, schema)
+        types = feature_types(features, schema)
     except Exception:
         raise ModelBundleError(f"{path}: its features {features} are not in this schema") from None
     if meta.get("category_levels") != expected or meta.get("feature_types") != types:
@@ -267,7 +278,37 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
         calibration = Calibration.from_json(meta.get("calibration"))
     except ModelBundleError as error:
         raise ModelBundleError(f"{path}: {error}") from None
-    return Bundle(path, meta["version"], booster, features, float(meta["threshold"]), meta, calibration)
+    return Bundle(
+        path,
+        meta["version"],
+        booster,
+        features,
+        float(meta["threshold"]),
+        meta,
+        calibration=calibration,
+        schema=schema,
+    )
+
+
+def read_bundle_schema(path: Path, meta: Mapping[str, Any]) -> Schema:
+    """The schema a bundle was trained on; German Credit's for a bundle older than travelling schemas."""
+    file = path / SCHEMA_FILE
+    if not file.exists():
+        if meta.get("schema_fingerprint"):
+            raise ModelBundleError(f"{path}: {SCHEMA_FILE} is missing; retrain or restore it")
+        return GERMAN
+    try:
+        schema = parse_schema(file.read_text(encoding="utf-8"), str(file))
+    except (OSError, UnicodeDecodeError, SchemaError) as error:
+        first = str(error).splitlines()[0] if str(error) else "unreadable"
+        raise ModelBundleError(f"{path}: unreadable {SCHEMA_FILE} ({first})") from None
+    expected = meta.get("schema_fingerprint")
+    if expected and schema.fingerprint != expected:
+        raise ModelBundleError(
+            f"{path}: {SCHEMA_FILE} was changed after training (its sha256 differs from bundle.json's); "
+            "restore it or retrain"
+        )
+    return schema
 
 
 def promote(models_dir: Path, ref: str, alias: str = PRODUCTION) -> str:

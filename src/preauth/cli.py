@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
+from .applications.schema import GERMAN, Schema
+from .applications.schema_file import load_schema
 from .errors import PreauthError
 from .settings import Settings
 
@@ -29,7 +31,9 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PreauthError as error:
-            click.echo(f"preauth: error: {error}", err=True)
+            # One line per mistake (a schema file may have several), each a complete message.
+            for line in str(error).splitlines() or [""]:
+                click.echo(f"preauth: error: {line}", err=True)
             sys.exit(error.exit_code)
         except OSError as error:
             # A file that cannot be read or written (a directory, no permission, a full disk): the
@@ -48,6 +52,22 @@ def settings_from(ctx: click.Context) -> Settings:
     return settings
 
 
+def schema_from(ctx: click.Context, path: Path | None = None) -> Schema:
+    """The schema a command works on: ``--schema`` here, else the global one (``PREAUTH_SCHEMA``),
+    else German Credit. Commands that use a model read the model's schema instead."""
+    chosen = path or settings_from(ctx).schema_path
+    return load_schema(chosen) if chosen is not None else GERMAN
+
+
+schema_option = click.option(
+    "--schema",
+    "schema_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Schema file of the applications (see `preauth schema infer`) [env PREAUTH_SCHEMA; default: German Credit].",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--models-dir",
@@ -55,9 +75,10 @@ def settings_from(ctx: click.Context) -> Settings:
     default=None,
     help="Where model bundles live [env PREAUTH_MODELS_DIR; default ./models].",
 )
+@schema_option
 @click.version_option(package_name="preauth")
 @click.pass_context
-def cli(ctx: click.Context, models_dir: Path | None) -> None:
+def cli(ctx: click.Context, models_dir: Path | None, schema_path: Path | None) -> None:
     """preauth: score loan applications as good or bad risk, and keep every decision.
 
     \b
@@ -67,6 +88,8 @@ def cli(ctx: click.Context, models_dir: Path | None) -> None:
     settings = Settings()
     if models_dir is not None:
         settings.models_dir = models_dir
+    if schema_path is not None:
+        settings.schema_path = schema_path
     ctx.obj = settings
 
 

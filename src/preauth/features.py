@@ -13,18 +13,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .applications import Field, field_by_name
+from .applications import GERMAN, Field, Schema
 from .errors import ConfigurationError
 
 
-def feature_types(columns: Sequence[str]) -> list[str]:
+def feature_types(columns: Sequence[str], schema: Schema = GERMAN) -> list[str]:
     """XGBoost's feature types: ``c`` for categories, ``q`` for numbers."""
-    return ["c" if field_by_name(c).is_category else "q" for c in columns]
+    return ["c" if schema.field(c).is_category else "q" for c in columns]
 
 
-def category_levels(columns: Sequence[str]) -> dict[str, list[str]]:
+def category_levels(columns: Sequence[str], schema: Schema = GERMAN) -> dict[str, list[str]]:
     """The levels each categorical column is coded against, in code order."""
-    return {c: list(field_by_name(c).levels()) for c in columns if field_by_name(c).is_category}
+    return {c: list(schema.field(c).levels()) for c in columns if schema.field(c).is_category}
 
 
 def monotone_direction(f: Field) -> int:
@@ -47,26 +47,26 @@ def monotone_direction(f: Field) -> int:
     return 1 if f.direction == "increasing" else -1
 
 
-def monotone_constraints(columns: Sequence[str]) -> dict[str, str]:
+def monotone_constraints(columns: Sequence[str], schema: Schema = GERMAN) -> dict[str, str]:
     """The constrained columns among ``columns`` and their direction, in column order."""
     out = {}
     for name in columns:
-        f = field_by_name(name)
+        f = schema.field(name)
         if monotone_direction(f) != 0:
             out[f.name] = str(f.direction)
     return out
 
 
-def xgboost_constraints(columns: Sequence[str]) -> str:
+def xgboost_constraints(columns: Sequence[str], schema: Schema = GERMAN) -> str:
     """``monotone_constraints`` as XGBoost takes it: one code per column, in column order."""
-    return "(" + ",".join(str(monotone_direction(field_by_name(c))) for c in columns) + ")"
+    return "(" + ",".join(str(monotone_direction(schema.field(c))) for c in columns) + ")"
 
 
-def encode(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+def encode(frame: pd.DataFrame, columns: Sequence[str], schema: Schema = GERMAN) -> np.ndarray:
     """A float32 matrix in ``columns`` order; a category outside the levels becomes NaN (missing)."""
     matrix = np.empty((len(frame), len(columns)), dtype=np.float32)
     for j, name in enumerate(columns):
-        f = field_by_name(name)
+        f = schema.field(name)
         values = frame[name]
         if f.is_category:
             codes = pd.Categorical(values, categories=list(f.levels())).codes.astype(np.float32)

@@ -22,7 +22,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
-from .applications import UNKNOWN, field_by_name
+from .applications import GERMAN, UNKNOWN, Schema
 from .bundles import Bundle
 
 Direction = Literal["towards bad risk", "towards good risk"]
@@ -79,7 +79,9 @@ def explain(bundle: Bundle, matrix: np.ndarray, frame: pd.DataFrame) -> list[lis
     margin = contribs.astype(np.float64).sum(axis=1)
     decided_bad = bundle.calibration.apply(1.0 / (1.0 + np.exp(-margin))) >= bundle.threshold
     return [
-        principal_reasons(bundle.features, values[i], contribs[i], decided_bad=bool(decided_bad[i]))
+        principal_reasons(
+            bundle.features, values[i], contribs[i], decided_bad=bool(decided_bad[i]), schema=bundle.schema
+        )
         for i in range(len(contribs))
     ]
 
@@ -92,6 +94,7 @@ def principal_reasons(
     threshold: float = 0.5,
     decided_bad: bool | None = None,
     limit: int = MAX_REASONS,
+    schema: Schema = GERMAN,
 ) -> list[Reason]:
     """Pick up to ``limit`` reasons from one row's contributions (bias last, as XGBoost returns it).
 
@@ -108,10 +111,10 @@ def principal_reasons(
     if decided_bad is None:
         decided_bad = sigmoid(float(sum(float(c) for c in contribution))) >= threshold
     chosen = bad[:take_bad] + good[:take_good] if decided_bad else good[:take_good] + bad[:take_bad]
-    return [_reason(features[j], values[j], c) for c, j in chosen]
+    return [_reason(features[j], values[j], c, schema) for c, j in chosen]
 
 
-def _reason(feature: str, value: Any, contribution: float) -> Reason:
+def _reason(feature: str, value: Any, contribution: float, schema: Schema) -> Reason:
     direction: Direction = TOWARDS_BAD if contribution > 0 else TOWARDS_GOOD
     shown = plain_value(value)
     return Reason(
@@ -119,7 +122,7 @@ def _reason(feature: str, value: Any, contribution: float) -> Reason:
         value=shown,
         contribution=round(contribution, 6),
         direction=direction,
-        text=f"{describe(feature, shown)} {'raised' if contribution > 0 else 'lowered'} the risk",
+        text=f"{describe(feature, shown, schema)} {'raised' if contribution > 0 else 'lowered'} the risk",
     )
 
 
@@ -135,10 +138,14 @@ def plain_value(value: Any) -> Any:
     return value
 
 
-def describe(feature: str, value: Any) -> str:
-    """``Credit amount of 15,000 DM``, ``Job: skilled (2)``, ``Checking account: little``."""
-    f = field_by_name(feature)
-    if value is None or value == UNKNOWN:
+def describe(feature: str, value: Any, schema: Schema = GERMAN) -> str:
+    """The value in the schema's words: an amount with its unit, a code with its label, a category.
+
+    A missing value the schema gives a meaning of its own (``no account``) is said in those words;
+    one that means nothing more than ``unknown`` is "not known".
+    """
+    f = schema.field(feature)
+    if value is None or (value == UNKNOWN and f.missing in (None, UNKNOWN)):
         return f"{f.name} not known"
     readable = f.readable.get(str(value)) if f.readable else None
     if readable:

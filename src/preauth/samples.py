@@ -21,8 +21,9 @@ def write_prepared(applications: Applications, path: Path, *, with_id: bool = Tr
         frame.insert(0, "id", applications.ids.to_numpy())
     frame = frame.loc[:, [c for c in frame.columns if frame[c].notna().any() or c == "id"]]
     for name in frame.columns:
-        if pd.api.types.is_float_dtype(frame[name]) and (frame[name] % 1 == 0).all():
-            frame[name] = frame[name].astype("int64")
+        if pd.api.types.is_float_dtype(frame[name]) and (frame[name].dropna() % 1 == 0).all():
+            # Whole numbers stay whole; a number the schema lets be missing stays empty (nullable Int64).
+            frame[name] = frame[name].astype("int64" if frame[name].notna().all() else "Int64")
     with atomic_path(path) as tmp:
         if path.suffix.lower() in {".parquet", ".pq"}:
             frame.to_parquet(tmp, index=False)

@@ -6,6 +6,9 @@ A result object is, key for key, what the original pipeline wrote to
     {"input_data": {...the row as given...}, "probability_fraud": p(bad risk), "is_fraud": p >= threshold,
      "target": "bad risk" | "good risk", "confidence": max(p, 1 - p), "timestamp": ISO 8601}
 
+When the input names an id column, each result starts with the applicant's ``"id"`` too, so results
+join back to applications by id, not by row order.
+
 Large results never become a Python dict per row: they are assembled as an Arrow table and written
 by Arrow (Parquet, CSV) or Polars (JSON, JSON Lines) native code.
 """
@@ -59,7 +62,12 @@ class Scored:
 
 def score(bundle: Bundle, applications: Applications, *, explain: bool = False) -> Scored:
     """Score validated applications; with ``explain``, attach each decision's principal reasons."""
-    matrix = encode(applications.frame, bundle.features)
+    if applications.schema is not bundle.schema and not applications.schema.same_as(bundle.schema):
+        raise ConfigurationError(
+            f"the applications were read with the schema '{applications.schema.name}', "
+            f"the model {bundle.version} was trained on '{bundle.schema.name}'"
+        )
+    matrix = encode(applications.frame, bundle.features, bundle.schema)
     probability = bundle.predict_proba(matrix) if len(matrix) else np.zeros(0)
     reasons = None
     if explain and len(matrix):
@@ -92,11 +100,13 @@ def result_objects(scored: Scored) -> list[dict[str, Any]]:
     """The original result objects as Python dicts (for small batches and the service)."""
     given = scored.applications.given
     records = given.to_dict(orient="records")
+    ids = scored.applications.ids.to_numpy(dtype=object) if scored.applications.has_ids else None
     out = []
     for i, record in enumerate(records):
         p = float(scored.probability[i])
         bad = p >= scored.threshold
-        item: dict[str, Any] = {
+        item: dict[str, Any] = {} if ids is None else {"id": _plain(ids[i])}
+        item |= {
             "input_data": {k: _plain(v) for k, v in record.items()},
             "probability_fraud": p,
             "is_fraud": bool(bad),
@@ -204,6 +214,8 @@ def _result_table(scored: Scored, nested: bool) -> Any:
     given = scored.applications.given
     inputs = pa.Table.from_pandas(given.reset_index(drop=True), preserve_index=False).combine_chunks()
     columns: dict[str, Any] = {}
+    if scored.applications.has_ids:
+        columns["id"] = pa.array([_plain(v) for v in scored.applications.ids.to_numpy(dtype=object)])
     if nested:
         columns["input_data"] = pa.StructArray.from_arrays(
             [c.chunk(0) if c.num_chunks else pa.array([], c.type) for c in inputs.columns],

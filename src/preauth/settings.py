@@ -24,6 +24,11 @@ class Settings(BaseSettings):
         "sqlite:///preauth.db",
         description="Decision store: a SQLAlchemy URL (SQLite file by default, or postgresql+psycopg://...).",
     )
+    schema_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("PREAUTH_SCHEMA", "PREAUTH_SCHEMA_PATH"),
+        description="Schema file (TOML) of the applications; default: the bundled German Credit schema.",
+    )
     cache_path: Path = Field(Path(".preauth-cache.sqlite"), description="Label provider response cache.")
     openai_api_key: SecretStr | None = Field(
         None,

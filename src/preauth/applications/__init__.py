@@ -1,6 +1,8 @@
-"""Credit applications: the one schema, and reading and validating files against it.
+"""Credit applications: the schema, and reading and validating files against it.
 
-- :mod:`.schema`: what an application is (``FIELDS``), column spellings, model inputs;
+- :mod:`.schema`: what an application is (a :class:`Schema` value; German Credit, :data:`GERMAN`,
+  is the default), column spellings, model inputs;
+- :mod:`.schema_file`: schemas read from and written to TOML, every mistake on its own line;
 - :mod:`.reading`: CSV, Parquet and JSON into text cells, and the front doors below;
 - :mod:`.validation`: text cells checked against the schema, bad rows kept as :class:`Reject`.
 """
@@ -18,6 +20,7 @@ from .schema import (
     DEFAULT_EXCLUDED,
     FIELD_NAMES,
     FIELDS,
+    GERMAN,
     ID_COLUMN,
     LARGEST_NUMBER,
     MISSING_TOKENS,
@@ -25,6 +28,8 @@ from .schema import (
     UNKNOWN,
     Field,
     OnUnknown,
+    Schema,
+    Target,
     canonical_column,
     example_application,
     feature_columns,
@@ -32,12 +37,14 @@ from .schema import (
     normalize_name,
     too_large_reason,
 )
+from .schema_file import SchemaError, dump_schema, load_schema, parse_schema
 from .validation import MALFORMED_ROWS, Applications, Reject, validate
 
 __all__ = [
     "DEFAULT_EXCLUDED",
     "FIELDS",
     "FIELD_NAMES",
+    "GERMAN",
     "ID_COLUMN",
     "LARGEST_NUMBER",
     "MALFORMED_ROWS",
@@ -48,15 +55,21 @@ __all__ = [
     "Field",
     "OnUnknown",
     "Reject",
+    "Schema",
+    "SchemaError",
+    "Target",
     "applications_from_csv_text",
     "applications_from_records",
     "canonical_column",
     "cell_text",
     "check_header",
+    "dump_schema",
     "example_application",
     "feature_columns",
     "field_by_name",
+    "load_schema",
     "normalize_name",
+    "parse_schema",
     "read_applications",
     "read_table",
     "records_to_table",

@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .schema import FIELD_NAMES, FIELDS, LARGEST_NUMBER, OnUnknown, canonical_column, normalize_name
+from .schema import GERMAN, LARGEST_NUMBER, OnUnknown, Schema, normalize_name
 from .validation import MALFORMED_ROWS, Applications, validate
 
 # --------------------------------------------------------------------------------------------
 # Reading files into a table of text cells
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, schema: Schema = GERMAN) -> pd.DataFrame:
     """Read CSV, Parquet or JSON into a frame of text cells with the file's own column names.
 
     Raises :class:`InputError` for files that hold no applications at all or whose header is
@@ -41,12 +41,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputError("file is empty", source=source)
     suffix = path.suffix.lower()
     if suffix in {".parquet", ".pq"}:
-        return _read_parquet(path)
+        return _read_parquet(path, schema)
     with path.open("rb") as handle:
         head = handle.read(4).lstrip(b"\xef\xbb\xbf")[:1]
     is_json = suffix in {".json", ".jsonl", ".ndjson"} or head in (b"[", b"{")
     try:
-        return _read_json(path.read_bytes(), source) if is_json else _read_csv(path)
+        return _read_json(path.read_bytes(), source, schema) if is_json else _read_csv(path, schema)
     except UnicodeDecodeError:
         raise _not_utf8(path, csv_rows=not is_json) from None
 
@@ -66,11 +66,11 @@ def _not_utf8(path: Path, *, csv_rows: bool) -> InputError:
     return InputError("not UTF-8 text; save the file as UTF-8", source=str(path))
 
 
-def check_header(names: Sequence[str], source: str) -> None:
+def check_header(names: Sequence[str], source: str, schema: Schema = GERMAN) -> None:
     """Refuse a header that names one field twice, however the two are spelled."""
     seen: dict[str, str] = {}
     for raw in names:
-        key = canonical_column(raw) or normalize_name(raw)
+        key = schema.canonical_column(raw) or normalize_name(raw)
         if key == "" and not seen.get(""):
             seen[""] = raw
             continue
@@ -81,7 +81,7 @@ def check_header(names: Sequence[str], source: str) -> None:
         seen[key] = raw
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, schema: Schema) -> pd.DataFrame:
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
@@ -93,7 +93,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     delimiter = ";" if first.count(";") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter))
     header = [h.strip() for h in header]
-    check_header(header, source)
+    check_header(header, source, schema)
     names = [f"c{i}" for i in range(len(header))]
     malformed: dict[int, tuple[str, str]] = {}
 
@@ -144,18 +144,18 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, schema: Schema) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
     except Exception as error:  # pyarrow raises several unrelated types for a broken file
         raise InputError(f"not a readable Parquet file ({error})", source=str(path)) from None
-    check_header(table.column_names, str(path))
+    check_header(table.column_names, str(path), schema)
     return _cells(table.to_pandas())
 
 
-def _read_json(data: bytes, source: str) -> pd.DataFrame:
+def _read_json(data: bytes, source: str, schema: Schema) -> pd.DataFrame:
     text = data.decode("utf-8-sig")
     stripped = text.strip()
     if not stripped:
@@ -168,8 +168,8 @@ def _read_json(data: bytes, source: str) -> pd.DataFrame:
             if stripped.startswith("[") or not any(_is_object_line(line) for line in lines):
                 where = f"line {error.lineno}, column {error.colno}"
                 raise InputError(f"invalid JSON ({error.msg}, {where})", source=source) from None
-            return _read_json_lines(lines, source)
-        return records_to_table(parsed if isinstance(parsed, list) else [parsed], source)
+            return _read_json_lines(lines, source, schema)
+        return records_to_table(parsed if isinstance(parsed, list) else [parsed], source, schema)
     except RecursionError:
         # The parser gives up past about a thousand levels; a value just under that is still too
         # deep to turn into text. No application is nested at all, so either is a broken file.
@@ -186,7 +186,7 @@ def _is_object_line(line: str) -> bool:
         return False
 
 
-def _read_json_lines(lines: list[str], source: str) -> pd.DataFrame:
+def _read_json_lines(lines: list[str], source: str, schema: Schema) -> pd.DataFrame:
     """JSON Lines, one application per non-blank line: a bad line is a rejected row, as in a CSV.
 
     The bad line keeps its place as a row of empty cells, marked malformed with its reason, so the
@@ -215,7 +215,7 @@ def _read_json_lines(lines: list[str], source: str) -> pd.DataFrame:
     if len(malformed) == len(records):
         first, (_, reason) = next(iter(malformed.items()))
         raise InputError(reason, source=source, row=first)
-    table = records_to_table(records, source)
+    table = records_to_table(records, source, schema)
     if malformed:
         table.attrs[MALFORMED_ROWS] = malformed
     return table
@@ -229,7 +229,9 @@ def excerpt(text: str, limit: int = 200) -> str:
 TOO_DEEP = "JSON nested too deeply; an application is one object of plain values"
 
 
-def records_to_table(records: Iterable[Any], source: str = "<request>") -> pd.DataFrame:
+def records_to_table(
+    records: Iterable[Any], source: str = "<request>", schema: Schema = GERMAN
+) -> pd.DataFrame:
     """Turn application objects (dicts) into a frame of text cells; non-objects are an error."""
     rows: list[dict[str, Any]] = []
     for number, record in enumerate(records, start=1):
@@ -245,7 +247,7 @@ def records_to_table(records: Iterable[Any], source: str = "<request>") -> pd.Da
         for key in record:
             if key not in names:
                 names.append(key)
-    check_header(names, source)
+    check_header(names, source, schema)
     # Cell by cell, not through pandas' type inference: an integer past int64 must reach
     # validation as the digits given, not as a float or a wrapped-around int64.
     return pd.DataFrame(
@@ -288,10 +290,11 @@ def read_applications(
     *,
     on_unknown: OnUnknown = "error",
     required: Iterable[str] | None = None,
+    schema: Schema = GERMAN,
 ) -> Applications:
     """Read and validate an applications file in any supported format."""
-    table = read_table(path)
-    return validate(table, source=str(path), on_unknown=on_unknown, required=required)
+    table = read_table(path, schema)
+    return validate(table, source=str(path), on_unknown=on_unknown, required=required, schema=schema)
 
 
 def applications_from_records(
@@ -300,15 +303,20 @@ def applications_from_records(
     source: str = "<request>",
     on_unknown: OnUnknown = "error",
     required: Iterable[str] | None = None,
+    schema: Schema = GERMAN,
 ) -> Applications:
     """Validate application objects, e.g. from a JSON request body."""
     return validate(
-        records_to_table(records, source), source=source, on_unknown=on_unknown, required=required
+        records_to_table(records, source, schema),
+        source=source,
+        on_unknown=on_unknown,
+        required=required,
+        schema=schema,
     )
 
 
 def applications_from_csv_text(
-    text: str, *, source: str = "<request>", on_unknown: OnUnknown = "error"
+    text: str, *, source: str = "<request>", on_unknown: OnUnknown = "error", schema: Schema = GERMAN
 ) -> Applications:
     """Validate CSV text, with or without a header row (without one, the original column order)."""
     text = text.lstrip("\ufeff")
@@ -317,7 +325,7 @@ def applications_from_csv_text(
     first = text.splitlines()[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     cells = list(csv.reader([first], delimiter=delimiter))[0]
-    has_header = any(canonical_column(c) is not None for c in cells)
+    has_header = any(schema.canonical_column(c) is not None for c in cells)
     frame = pd.read_csv(
         io.StringIO(text),
         sep=delimiter,
@@ -326,13 +334,13 @@ def applications_from_csv_text(
         header=0 if has_header else None,
     )
     if not has_header:
-        if frame.shape[1] != len(FIELDS):
+        if frame.shape[1] != len(schema.fields):
             raise InputError(
-                f"a CSV without a header needs {len(FIELDS)} fields in the order "
-                f"{', '.join(FIELD_NAMES)}; got {frame.shape[1]}",
+                f"a CSV without a header needs {len(schema.fields)} fields in the order "
+                f"{', '.join(schema.field_names)}; got {frame.shape[1]}",
                 source=source,
             )
-        frame.columns = pd.Index(FIELD_NAMES)
+        frame.columns = pd.Index(schema.field_names)
     else:
-        check_header([str(c) for c in frame.columns], source)
-    return validate(frame, source=source, on_unknown=on_unknown)
+        check_header([str(c) for c in frame.columns], source, schema)
+    return validate(frame, source=source, on_unknown=on_unknown, schema=schema)

@@ -1,24 +1,41 @@
-"""The schema of a credit application: the one place that says what an application is.
+"""The schema of a credit application: a value that says what an application is.
 
-Every other stage (labels, training, scoring, the service, the page) derives its columns, types,
-categories, ranges, units and examples from :data:`FIELDS`. Change the schema here and nowhere else.
+A :class:`Schema` names its fields (kind, categories and their display labels, range, unit,
+description, what a missing value means, name aliases, the direction risk may move), the target
+(the outcome column and which of its values mean bad and good), the id column and the protected
+attributes. It is read from a human-editable TOML file (:mod:`.schema_file`); German Credit is one
+bundled file, :data:`GERMAN`, the default. A model bundle carries the schema it was trained on,
+and everything downstream of a bundle reads that one.
+
+The module-level names (:data:`FIELDS`, :func:`field_by_name`, ...) are views of the default
+schema, kept so that code not yet given a ``schema`` keeps working.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import InputError
 
 OnUnknown = Literal["error", "unknown"]
+Direction = Literal["increasing", "decreasing"]
 UNKNOWN = "unknown"
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "none", "null"})
 LARGEST_NUMBER = 2**53 - 1
 """No number beyond this is accepted: past it a float64 no longer keeps every whole number exactly,
 so the value stored, echoed and scored would silently differ from the one given."""
+ID_COLUMN = "id"
+"""The name ids go by in prepared files and results, whatever the input called its id column."""
+ID_ALIASES = frozenset({"", "id", "index", "unnamed_0", "application_id", "applicant_id"})
+BAD, GOOD = "bad", "good"
+"""The canonical outcome values: a target's own values (``1``/``0``, ``2``/``1``, ``yes``/``no``)
+are read as these, so the model's 1 is always bad."""
 
 
 def too_large_reason(text: str) -> str:
@@ -26,9 +43,20 @@ def too_large_reason(text: str) -> str:
     return f"{text} is too large (at most {LARGEST_NUMBER:,})"
 
 
+def normalize_name(name: str) -> str:
+    """The spelling-free form of a column name: ``SAVING ACCOUNTS`` → ``saving_accounts``."""
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lstrip("\ufeff").lower()).strip("_")
+
+
 @dataclass(frozen=True)
 class Field:
-    """One column of an application, in the original pipeline's spelling."""
+    """One column of an application, in the schema's own spelling.
+
+    ``kind`` is ``integer`` (whole number), ``number`` or ``category``; an ordered category is a
+    category with ``ordered`` set, its levels in order. ``missing`` is what a missing value means:
+    for a category the level it is read as (German balances: ``unknown``), for a number a word
+    saying why it may be empty (it is then scored as missing); ``None`` means a value is required.
+    """
 
     name: str
     key: str
@@ -39,23 +67,38 @@ class Field:
     maximum: float | None = None
     positive: bool = False
     categories: tuple[str, ...] = ()
-    missing_is_unknown: bool = False
+    missing: str | None = None
     required: bool = True
     aliases: tuple[str, ...] = ()
     readable: Mapping[str, str] = field(default_factory=dict)
     unit: str = ""
+    ordered: bool = False
     direction: Literal["increasing", "decreasing"] | None = None
-    """How the risk of bad repayment must move as this number rises, whatever the rest of the
-    application: the model is trained under that monotone constraint (numbers only)."""
 
     @property
     def is_category(self) -> bool:
         return self.kind == "category"
 
+    @property
+    def missing_is_unknown(self) -> bool:
+        """A missing value is a level of its own (categories) rather than a rejected row."""
+        return self.is_category and self.missing is not None
+
+    @property
+    def missing_allowed(self) -> bool:
+        return self.missing is not None
+
+    @property
+    def kind_words(self) -> str:
+        """The kind as the schema file spells it."""
+        if self.is_category:
+            return "ordered category" if self.ordered else "category"
+        return "whole number" if self.kind == "integer" else "number"
+
     def levels(self) -> tuple[str, ...]:
-        """Category levels the model sees, ``unknown`` last where a missing value is allowed."""
-        if self.missing_is_unknown:
-            return (*self.categories, UNKNOWN)
+        """Category levels the model sees, the missing level last where a missing value is allowed."""
+        if self.missing_is_unknown and self.missing not in self.categories:
+            return (*self.categories, str(self.missing))
         return self.categories
 
     def describe_range(self) -> str:
@@ -64,155 +107,178 @@ class Field:
         return f"{self.minimum:g}\u2013{self.maximum:g}"
 
 
-FIELDS: tuple[Field, ...] = (
-    Field("Age", "age", "integer", "Applicant's age in years", 35, minimum=18, maximum=100, unit="years"),
-    Field(
-        "Sex",
-        "sex",
-        "category",
-        "Applicant's sex; kept for fairness checks, left out of the model by default",
-        "male",
-        categories=("male", "female"),
-        required=False,
-    ),
-    Field(
-        "Job",
-        "job",
-        "integer",
-        "0 unskilled non-resident, 1 unskilled resident, 2 skilled, 3 highly skilled",
-        2,
-        minimum=0,
-        maximum=3,
-        readable={
-            "0": "unskilled, non-resident",
-            "1": "unskilled, resident",
-            "2": "skilled",
-            "3": "highly skilled",
-        },
-    ),
-    Field(
-        "Housing",
-        "housing",
-        "category",
-        "Whether the applicant owns, rents or lives free",
-        "own",
-        categories=("own", "rent", "free"),
-    ),
-    Field(
-        "Saving accounts",
-        "saving_accounts",
-        "category",
-        "Balance of savings accounts; missing means unknown",
-        "little",
-        categories=("little", "moderate", "quite rich", "rich"),
-        missing_is_unknown=True,
-        required=False,
-        aliases=("savings account", "savings accounts", "saving account"),
-    ),
-    Field(
-        "Checking account",
-        "checking_account",
-        "category",
-        "Balance of the checking account; missing means unknown",
-        "little",
-        categories=("little", "moderate", "rich"),
-        missing_is_unknown=True,
-        required=False,
-        aliases=("checking accounts",),
-    ),
-    Field(
-        "Credit amount",
-        "credit_amount",
-        "number",
-        "Amount asked for, in Deutsche Mark",
-        2500,
-        positive=True,
-        aliases=("amount",),
-        unit="DM",
-        direction="increasing",
-    ),
-    Field(
-        "Duration",
-        "duration",
-        "integer",
-        "Loan duration in months",
-        12,
-        positive=True,
-        unit="months",
-        direction="increasing",
-    ),
-    Field(
-        "Purpose",
-        "purpose",
-        "category",
-        "What the loan is for",
-        "car",
-        categories=(
-            "car",
-            "furniture/equipment",
-            "radio/TV",
-            "domestic appliances",
-            "repairs",
-            "education",
-            "business",
-            "vacation/others",
-        ),
-    ),
-)
+@dataclass(frozen=True)
+class Target:
+    """The outcome column and which of its values mean bad and good (compared without case)."""
 
-OUTCOME = Field(
-    "Risk",
-    "risk",
-    "category",
-    "The applicant's real repayment outcome",
-    "good",
-    categories=("good", "bad"),
-    required=False,
-)
-ID_COLUMN = "id"
-FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
-DEFAULT_EXCLUDED: tuple[str, ...] = ("Sex",)
+    column: str
+    bad: tuple[str, ...]
+    good: tuple[str, ...]
+    description: str = "The applicant's real repayment outcome"
+    aliases: tuple[str, ...] = ()
+
+    def as_field(self) -> Field:
+        """The outcome as a category field, for validation and its messages."""
+        return Field(
+            self.column,
+            normalize_name(self.column),
+            "category",
+            self.description,
+            self.good[0],
+            categories=(*self.good, *self.bad),
+            required=False,
+            aliases=self.aliases,
+        )
+
+    def outcome(self, value: str) -> str | None:
+        """``bad``/``good`` for one of the target's values (or the canonical words), else None."""
+        text = value.strip().lower()
+        if text in {v.lower() for v in self.bad}:
+            return BAD
+        if text in {v.lower() for v in self.good}:
+            return GOOD
+        # Prepared files hold the canonical words, so a prepared file reads back under its schema.
+        return text if text in (BAD, GOOD) else None
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What an application is: its fields, target, id column and protected attributes."""
+
+    name: str
+    fields: tuple[Field, ...]
+    target: Target | None = None
+    id_column: str = ID_COLUMN
+    protected: tuple[str, ...] = ()
+    description: str = ""
+    source: str = field(default="", compare=False)
+    """The file the schema was read from, for messages (not part of the schema's identity)."""
+
+    # ----------------------------------------------------------------------------------------
+    # Names
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @cached_property
+    def outcome(self) -> Field | None:
+        """The target as a field (``Risk`` for German Credit), or None when the schema has no target."""
+        return self.target.as_field() if self.target is not None else None
+
+    @cached_property
+    def _by_name(self) -> dict[str, Field]:
+        every = (*self.fields, self.outcome) if self.outcome is not None else self.fields
+        return {f.name: f for f in every}
+
+    @cached_property
+    def _aliases(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for f in self._by_name.values():
+            for alias in (f.name, f.key, *f.aliases):
+                out[normalize_name(alias)] = f.name
+        return out
+
+    def canonical_column(self, name: str) -> str | None:
+        """The canonical name a column header refers to, or None when it is not one of the fields."""
+        return self._aliases.get(normalize_name(name))
+
+    def field(self, name: str) -> Field:
+        """The field for a column name in any spelling, or an error listing them."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            canonical = self.canonical_column(name)
+            if canonical is not None:
+                return self._by_name[canonical]
+            names = ", ".join(self._by_name)
+            raise InputError(f"unknown column '{name}'; the columns are: {names}") from None
+
+    def is_id_column(self, raw: str, position: int) -> bool:
+        """Whether a header names the applicant's id (or is the leading unnamed index column)."""
+        key = normalize_name(raw)
+        return (
+            key == normalize_name(self.id_column)
+            or key in ID_ALIASES
+            or (position == 0 and raw.strip() == "")
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # Model inputs and examples
+
+    def feature_columns(self, exclude: Iterable[str] | None = None, include: Iterable[str] = ()) -> list[str]:
+        """Model input columns in schema order: all fields but the excluded (default: protected) ones."""
+        included = {self.field(c).name for c in include}
+        excluded = {self.field(c).name for c in (self.protected if exclude is None else exclude)} - included
+        return [f.name for f in self.fields if f.name not in excluded]
+
+    def example(self) -> dict[str, Any]:
+        """One valid application under the schema's column names, for docs and OpenAPI examples."""
+        return {f.name: f.example for f in self.fields}
+
+    def required_columns(self, used: Iterable[str] = ()) -> set[str]:
+        """Columns a file must have: the required fields, and those a model uses that have no
+        missing meaning (a protected attribute brought back with ``--include``)."""
+        wanted = set(used)
+        return {f.name for f in self.fields if f.required or (f.name in wanted and not f.missing_allowed)}
+
+    # ----------------------------------------------------------------------------------------
+    # Identity
+
+    def to_toml(self) -> str:
+        from .schema_file import dump_schema
+
+        return dump_schema(self)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the schema's TOML text: two bundles with the same fingerprint read data alike."""
+        return hashlib.sha256(self.to_toml().encode("utf-8")).hexdigest()
+
+    def same_as(self, other: Schema) -> bool:
+        return self.fingerprint == other.fingerprint
+
+
+# --------------------------------------------------------------------------------------------
+# The default schema, German Credit, and the module-level views of it
+
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+GERMAN_CREDIT_FILE = SCHEMAS_DIR / "german_credit.toml"
+
+
+def _load_default() -> Schema:
+    from .schema_file import load_schema
+
+    return load_schema(GERMAN_CREDIT_FILE)
+
+
+GERMAN: Schema = _load_default()
+"""German Credit (Hofmann 1994), the bundled default schema."""
+
+FIELDS: tuple[Field, ...] = GERMAN.fields
+assert GERMAN.outcome is not None
+OUTCOME: Field = GERMAN.outcome
+FIELD_NAMES: tuple[str, ...] = GERMAN.field_names
+DEFAULT_EXCLUDED: tuple[str, ...] = GERMAN.protected
 """Left out of the model by default: sex is a prohibited basis for credit decisions (ECOA/Reg B)."""
-
-_BY_NAME = {f.name: f for f in (*FIELDS, OUTCOME)}
-_ID_ALIASES = frozenset({"", "id", "index", "unnamed_0", "application_id", "applicant_id"})
+_ID_ALIASES = ID_ALIASES
 
 
 def field_by_name(name: str) -> Field:
-    """The field for a column name in any spelling (``saving_accounts``), or an error listing them."""
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        canonical = canonical_column(name)
-        if canonical is not None:
-            return _BY_NAME[canonical]
-        names = ", ".join(_BY_NAME)
-        raise InputError(f"unknown column '{name}'; the columns are: {names}") from None
-
-
-def normalize_name(name: str) -> str:
-    """The spelling-free form of a column name: ``SAVING ACCOUNTS`` → ``saving_accounts``."""
-    return re.sub(r"[^0-9a-z]+", "_", name.strip().lstrip("\ufeff").lower()).strip("_")
-
-
-_ALIASES: dict[str, str] = {}
-for _f in (*FIELDS, OUTCOME):
-    for _alias in (_f.name, _f.key, *_f.aliases):
-        _ALIASES[normalize_name(_alias)] = _f.name
+    """The default schema's field for a column name in any spelling, or an error listing them."""
+    return GERMAN.field(name)
 
 
 def canonical_column(name: str) -> str | None:
-    """The canonical name a column header refers to, or None when it is not an application field."""
-    return _ALIASES.get(normalize_name(name))
+    """The default schema's canonical name for a column header, or None."""
+    return GERMAN.canonical_column(name)
 
 
 def feature_columns(exclude: Iterable[str] = DEFAULT_EXCLUDED, include: Iterable[str] = ()) -> list[str]:
-    """Model input columns in schema order: all fields but the excluded ones."""
-    included = {field_by_name(c).name for c in include}
-    excluded = {field_by_name(c).name for c in exclude} - included
-    return [f.name for f in FIELDS if f.name not in excluded]
+    """Model input columns of the default schema in schema order."""
+    return GERMAN.feature_columns(exclude=exclude, include=include)
 
 
 def example_application() -> dict[str, Any]:
-    """One valid application under the original column names, for docs and OpenAPI examples."""
-    return {f.name: f.example for f in FIELDS}
+    """One valid application of the default schema."""
+    return GERMAN.example()

@@ -16,17 +16,14 @@ import pandas as pd
 
 from ..errors import InputError
 from .schema import (
-    _ID_ALIASES,
-    FIELDS,
+    GERMAN,
     ID_COLUMN,
     LARGEST_NUMBER,
     MISSING_TOKENS,
-    OUTCOME,
     UNKNOWN,
     Field,
     OnUnknown,
-    canonical_column,
-    normalize_name,
+    Schema,
     too_large_reason,
 )
 
@@ -63,10 +60,23 @@ class Applications:
     rejects: list[Reject]
     source: str
     columns: dict[str, str]
+    schema: Schema = GERMAN
+    has_ids: bool = False
+    """Whether the input named an id column (results then carry each applicant's ``id``)."""
+
+    @property
+    def outcome_column(self) -> str | None:
+        """The target's column name (``Risk``), or None when the schema has no target."""
+        return self.schema.target.column if self.schema.target is not None else None
 
     @property
     def has_outcome(self) -> bool:
-        return OUTCOME.name in self.frame.columns
+        return self.outcome_column is not None and self.outcome_column in self.frame.columns
+
+    def outcome(self) -> pd.Series:
+        """Per row ``bad``, ``good`` or missing: the real outcome in canonical words."""
+        assert self.outcome_column is not None
+        return self.frame[self.outcome_column]
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -85,6 +95,7 @@ def validate(
     source: str = "<input>",
     on_unknown: OnUnknown = "error",
     required: Iterable[str] | None = None,
+    schema: Schema = GERMAN,
 ) -> Applications:
     """Check a table of text cells against the schema; good rows become :class:`Applications`.
 
@@ -96,15 +107,13 @@ def validate(
     columns: dict[str, str] = {}
     id_column: str | None = None
     for position, raw in enumerate(table.columns):
-        name = canonical_column(str(raw))
+        name = schema.canonical_column(str(raw))
         if name is not None:
             columns[name] = str(raw)
-        elif id_column is None and (
-            normalize_name(str(raw)) in _ID_ALIASES or (position == 0 and str(raw).strip() == "")
-        ):
+        elif id_column is None and schema.is_id_column(str(raw), position):
             id_column = str(raw)
-    needed = set(required) if required is not None else {f.name for f in FIELDS if f.required}
-    for f in FIELDS:
+    needed = set(required) if required is not None else {f.name for f in schema.fields if f.required}
+    for f in schema.fields:
         if f.name in needed and f.name not in columns:
             raise InputError(f"missing required column '{f.name}'", source=source)
 
@@ -118,18 +127,23 @@ def validate(
     frame: dict[str, Any] = {}
     given: dict[str, Any] = {}
 
-    for f in (*FIELDS, OUTCOME):
+    outcome = schema.outcome
+    for f in (*schema.fields, outcome) if outcome is not None else schema.fields:
+        is_outcome = f is outcome
         raw_name = columns.get(f.name)
         if raw_name is None:
-            if f.is_category and f.missing_is_unknown:
-                frame[f.name] = np.full(n, UNKNOWN, dtype=object)
-            elif f.name != OUTCOME.name:
+            if f.missing_is_unknown:
+                frame[f.name] = np.full(n, f.missing, dtype=object)
+            elif not is_outcome:
                 frame[f.name] = np.full(n, None, dtype=object)
             continue
         # Work on the distinct values of the column, then spread the verdicts back to the rows:
         # a million rows hold a few dozen distinct categories and a few thousand distinct numbers.
         uniques, codes = _distinct(table[raw_name])
-        if f.is_category:
+        if is_outcome:
+            assert schema.target is not None
+            values_u, given_u, errors_u = _check_outcome(f, schema, uniques)
+        elif f.is_category:
             values_u, given_u, errors_u = _check_categories(f, uniques, on_unknown)
         else:
             values_u, given_u, errors_u = _check_numbers(f, uniques)
@@ -140,8 +154,8 @@ def validate(
                 code = int(codes[i])
                 reasons[int(i)] = (f.name, uniques[code].strip(), str(errors_u[code]))
             bad |= row_fails
-        frame[f.name] = _Spread(values_u, codes, f.is_category, f.levels())
-        if f.name != OUTCOME.name:
+        frame[f.name] = _Spread(values_u, codes, f.is_category, ("good", "bad") if is_outcome else f.levels())
+        if not is_outcome:
             given[raw_name] = _Spread(given_u, codes, f.is_category, f.categories)
 
     keep = ~bad
@@ -155,7 +169,9 @@ def validate(
     rejects = [
         Reject(row=int(i) + 1, column=c, value=v, reason=r) for i, (c, v, r) in sorted(reasons.items())
     ]
-    return Applications(out, given_frame, ids, rejects, source, columns)
+    # A leading unnamed column is a spreadsheet's row index, not an id worth carrying into results.
+    named_id = id_column is not None and id_column.strip() != ""
+    return Applications(out, given_frame, ids, rejects, source, columns, schema, named_id)
 
 
 @dataclass
@@ -218,16 +234,35 @@ def _check_categories(
         if canonical is not None:
             values[k] = given[k] = canonical
         elif text.lower() in MISSING_TOKENS:
-            values[k], given[k] = (UNKNOWN, None) if f.missing_is_unknown else (None, None)
-            # A blank optional field (Sex; Risk, only ever used to measure) is missing, exactly as
-            # if its column were absent; only a required one is refused.
+            values[k], given[k] = (f.missing, None) if f.missing_is_unknown else (None, None)
+            # A blank optional field (Sex; the outcome, only ever used to measure) is missing,
+            # exactly as if its column were absent; only a required one is refused.
             error = None if f.missing_is_unknown or not f.required else "missing value"
-        elif on_unknown == "unknown" and f.name != OUTCOME.name:
-            values[k], given[k] = UNKNOWN, text
+        elif on_unknown == "unknown":
+            values[k], given[k] = f.missing or UNKNOWN, text
         else:
             error = f"'{text}' is not one of: {allowed}"
         errors.append(error)
     return values, given, errors
+
+
+def _check_outcome(
+    f: Field, schema: Schema, uniques: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """The target's values read as ``bad``/``good``; an application may come without its outcome."""
+    assert schema.target is not None
+    allowed = ", ".join(f.categories)
+    values = np.empty(len(uniques), dtype=object)
+    errors: list[str | None] = []
+    for k, raw in enumerate(uniques):
+        text = raw.strip()
+        outcome = schema.target.outcome(text)
+        values[k] = outcome
+        if outcome is None and text.lower() not in MISSING_TOKENS:
+            errors.append(f"'{text}' is not one of: {allowed}")
+        else:
+            errors.append(None)
+    return values, values.copy(), errors
 
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
@@ -252,10 +287,13 @@ def _check_numbers(f: Field, uniques: list[str]) -> tuple[np.ndarray, np.ndarray
             in_range = numbers > 0
         else:
             in_range = (numbers >= (f.minimum or 0)) & (numbers <= (f.maximum or 0))
+    absent = np.zeros(len(uniques), dtype=bool)
     for k in np.flatnonzero(~(finite & exact & in_range & (whole | (f.kind != "integer")))):
         raw = uniques[k].strip()
         if raw.lower() in MISSING_TOKENS:
-            errors[k] = "missing value"
+            # A number the schema lets be missing is scored as missing (NaN); else the row is refused.
+            absent[k] = f.missing_allowed
+            errors[k] = None if f.missing_allowed else "missing value"
         elif not finite[k] or (f.kind == "integer" and not whole[k]):
             errors[k] = f"'{raw}' is not {kind}"
         elif not exact[k]:
@@ -268,6 +306,9 @@ def _check_numbers(f: Field, uniques: list[str]) -> tuple[np.ndarray, np.ndarray
     safe = np.where(finite & exact, numbers, 0.0)
     given: np.ndarray = safe
     ok = np.array([e is None for e in errors], dtype=bool)
-    if f.kind == "integer" or bool(np.all(whole[ok])):
+    if f.kind == "integer" or bool(np.all(whole[ok & ~absent])):
         given = safe.astype(np.int64)
+    if absent.any():
+        given = given.astype(object)
+        given[absent] = None
     return numbers, given, errors

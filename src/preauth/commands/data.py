@@ -9,9 +9,9 @@ from typing import Any
 import click
 from rich.console import Console
 
-from ..applications import FIELDS, Applications, read_applications
+from ..applications import Applications, read_applications
 from ..bundles import load_bundle
-from ..cli import cli, friendly_errors, settings_from
+from ..cli import cli, friendly_errors, schema_from, schema_option, settings_from
 from ..samples import write_prepared, write_sample
 from ..scoring import FORMATS, results_path, score, write_rejects, write_results
 
@@ -70,18 +70,24 @@ def rejects_path_for(output: Path) -> Path:
     help="Validated applications (.csv or .parquet).",
 )
 @on_unknown_option
+@schema_option
+@click.pass_context
 @friendly_errors
-def prepare(source: Path, output: Path, on_unknown: str) -> None:
+def prepare(
+    ctx: click.Context, source: Path, output: Path, on_unknown: str, schema_path: Path | None
+) -> None:
     """Read and validate applications (CSV, Parquet, JSON) into the canonical layout.
 
-    Column names match however they are spelled; missing Saving/Checking account becomes
-    'unknown'. Bad rows go to OUTPUT's .rejects.csv with their reasons (exit code 2); the good
-    rows are written all the same.
+    Column names match however they are spelled; a missing value becomes what the schema says
+    it means (German Credit: missing Saving/Checking account becomes 'unknown'). Bad rows go to
+    OUTPUT's .rejects.csv with their reasons (exit code 2); the good rows are written all the same.
 
     \b
     Example:  preauth prepare german_credit_data.csv -o prepared.csv
+              preauth prepare lender.csv --schema lender.toml -o prepared.csv
     """
-    applications = read_applications(source, on_unknown=on_unknown)  # type: ignore[arg-type]
+    schema = schema_from(ctx, schema_path)
+    applications = read_applications(source, on_unknown=on_unknown, schema=schema)  # type: ignore[arg-type]
     write_prepared(applications, output)
     click.echo(f"{len(applications)} applications → {output}")
     if applications.rejects:
@@ -165,13 +171,14 @@ def predict(
     bundle = load_bundle(settings.models_dir, model_ref)
     # A column the model uses must be in the file even when the schema makes it optional (Sex,
     # for a model trained with --include Sex), unless its absence means 'unknown' (the balances).
-    used = set(bundle.features)
-    required = {f.name for f in FIELDS if f.required or (f.name in used and not f.missing_is_unknown)}
+    # The file is read with the model's own schema, never the code's default.
+    required = bundle.schema.required_columns(bundle.features)
     with console.status(f"reading {source}"):
         applications = read_applications(
             source,
             on_unknown=on_unknown,  # type: ignore[arg-type]
             required=required,
+            schema=bundle.schema,
         )
     with console.status(f"scoring {len(applications):,} applications with model {bundle.version}"):
         scored = score(bundle, applications, explain=explain)
@@ -216,6 +223,7 @@ def predict(
     default=None,
     help="Applications to label and train on [default: the bundled German Credit data].",
 )
+@schema_option
 @click.pass_context
 @friendly_errors
 def run_command(
@@ -228,6 +236,7 @@ def run_command(
     trials: int,
     seed: int,
     training_data: Path | None,
+    schema_path: Path | None,
 ) -> None:
     """Run the whole chain on the bundled German Credit data, offline by default.
 
@@ -237,7 +246,12 @@ def run_command(
     Files: WORKDIR/prepared.csv, labels.csv, models/<version>/ (with report.html), results/.
 
     \b
+    With --data FILE --schema FILE it runs on a lender's own file; when the provider cannot
+    label that schema (rules knows only German Credit), the model learns the file's real outcomes.
+
+    \b
     Example:  preauth run --workdir work --trials 30
+              preauth run --data lender.csv --schema lender.toml
     """
     from ..pipeline import run_pipeline
     from ..providers import get_provider
@@ -257,6 +271,7 @@ def run_command(
         training_data=training_data,
         provider=chosen,
         config=TrainingConfig(trials=trials, seed=seed),
+        schema=schema_from(ctx, schema_path),
         on_stage=lambda name: console.rule(f"[bold]{name}"),
     )
     print_summary(console, summary)

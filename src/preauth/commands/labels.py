@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..applications import read_applications
-from ..cli import cli, friendly_errors, settings_from
+from ..cli import cli, friendly_errors, schema_from, schema_option, settings_from
 from ..labels import (
     Agreement,
     agreement,
@@ -153,6 +153,7 @@ def _print_run(run: dict[str, Any]) -> None:
     help="Applications with a description column (.csv or .parquet).",
 )
 @provider_options
+@schema_option
 @click.pass_context
 @friendly_errors
 def describe(
@@ -164,6 +165,7 @@ def describe(
     aws_profile: str | None,
     aws_region: str | None,
     on_unknown: str,
+    schema_path: Path | None,
     **kw: Any,
 ) -> None:
     """Write one short plain-language description per applicant.
@@ -177,7 +179,8 @@ def describe(
       preauth describe german_credit_data.csv -o descriptions.csv
       preauth describe apps.csv -o d.csv --llm openai:llama3.1 --base-url http://localhost:11434/v1
     """
-    applications = read_applications(source, on_unknown=on_unknown)  # type: ignore[arg-type]
+    schema = schema_from(ctx, schema_path)
+    applications = read_applications(source, on_unknown=on_unknown, schema=schema)  # type: ignore[arg-type]
     provider = _provider(ctx, spec, base_url, aws_profile, aws_region, kw["timeout"])
     options = _engine_options(ctx, kw)
     frame = describe_applications(applications, provider, **options)
@@ -203,6 +206,7 @@ def describe(
     help="The labels file (.csv or .parquet) that `preauth train` reads.",
 )
 @provider_options
+@schema_option
 @click.pass_context
 @friendly_errors
 def label(
@@ -214,6 +218,7 @@ def label(
     aws_profile: str | None,
     aws_region: str | None,
     on_unknown: str,
+    schema_path: Path | None,
     **kw: Any,
 ) -> None:
     """Label each applicant good risk or bad risk, with provider, model, prompt version and raw answer.
@@ -231,8 +236,9 @@ def label(
     """
     from ..applications import read_table, validate
 
-    table = read_table(source)
-    applications = validate(table, source=str(source), on_unknown=on_unknown)  # type: ignore[arg-type]
+    schema = schema_from(ctx, schema_path)
+    table = read_table(source, schema)
+    applications = validate(table, source=str(source), on_unknown=on_unknown, schema=schema)  # type: ignore[arg-type]
     descriptions = None
     name = next((c for c in table.columns if str(c).strip().lower() == "description"), None)
     if name is not None:
@@ -250,11 +256,14 @@ def label(
         + (f", {unlabeled} unlabeled (raw answers kept)" if unlabeled else "")
         + f" → {output}"
     )
-    if "Risk" in frame.columns and bad + good:
+    outcome = applications.outcome_column
+    if outcome is not None and outcome in frame.columns and bad + good:
         labels = [t or None for t in frame["target"]]
         provenance = f"labels from {run['provider']}/{run['model']}"
         show_agreement(
-            agreement(labels, frame["Risk"], measured_against=f"Risk in {source.name}", provenance=provenance)
+            agreement(
+                labels, frame[outcome], measured_against=f"{outcome} in {source.name}", provenance=provenance
+            )
         )
     _finish(applications, source, output)
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import bundles
-from ..cli import cli, friendly_errors, settings_from
+from ..cli import cli, friendly_errors, schema_from, schema_option, settings_from
 from ..errors import ModelBundleError
 from ..evaluation import metrics_table, summary_rows
 from ..training import TrainingConfig, TrainingResult, train_from_file
@@ -108,6 +108,7 @@ _DEFAULTS = TrainingConfig()
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show the search progress bar."
 )
+@schema_option
 @click.pass_context
 @friendly_errors
 def train(
@@ -126,13 +127,16 @@ def train(
     monotone: bool,
     calibration: str,
     progress: bool,
+    schema_path: Path | None,
 ) -> None:
     """Train a bad-risk classifier on LABELS and write a new model bundle.
 
     LABELS is a file from `preauth label` (application columns plus `target` = good risk / bad
     risk), any file with such a `target` column (e.g. the original pipeline's
-    credit_data_with_targets.csv), or, with --target risk, applications with a `Risk` column.
-    Rows with an empty target are left out and counted.
+    credit_data_with_targets.csv), or, with --target risk, applications with their real outcome
+    (the schema's target column: `Risk` for German Credit). Rows with an empty target are left
+    out and counted. With --schema FILE the model learns that schema's columns and carries the
+    schema in its bundle.
 
     \b
     What happens:
@@ -153,6 +157,7 @@ def train(
       preauth train work/labels.csv
       preauth train data.csv --target risk --trials 50 --seed 7
       preauth --models-dir out/models train labels.csv --exclude Age --threshold 0.3
+      preauth train lender.csv --schema lender.toml --target risk
     """
     settings = settings_from(ctx)
     config = TrainingConfig(
@@ -169,7 +174,8 @@ def train(
         monotone=monotone,
         calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it
     )
-    result = train_from_file(labels, config, Path(settings.models_dir), progress=progress)
+    schema = schema_from(ctx, schema_path)
+    result = train_from_file(labels, config, Path(settings.models_dir), progress=progress, schema=schema)
     print_training_result(result, Console())
     if result.rejects:
         # Trained on the rows that passed, like every batch stage; the rejected ones are named on

@@ -21,7 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..applications import FIELDS, OUTCOME, Applications
+from ..applications import Applications, Schema
+from ..errors import ConfigurationError
 from ..files import atomic_path
 from ..prompts import DEFAULT_VERSION
 from ..providers import LabelProvider, Params, get_provider
@@ -62,21 +63,28 @@ def _labeler(
     provider: LabelProvider | str,
     cache_path: str | Path | None,
     options: dict[str, Any],
+    schema: Schema,
 ) -> tuple[Labeler, CompletionCache | None, LabelProvider]:
     chosen = get_provider(provider) if isinstance(provider, str) else provider
+    refusal = getattr(chosen, "refusal", None)
+    why = refusal(schema) if callable(refusal) else None
+    if why:
+        raise ConfigurationError(why)
     cache = CompletionCache(cache_path) if cache_path is not None and chosen.remote else None
-    return Labeler(chosen, cache=cache, **options), cache, chosen
+    return Labeler(chosen, cache=cache, schema=schema, **options), cache, chosen
 
 
 def _application_columns(applications: Applications) -> dict[str, Any]:
     """The application columns under their original names, values as the user gave them."""
     out: dict[str, Any] = {}
-    for f in FIELDS:
+    for f in applications.schema.fields:
         user_name = applications.columns.get(f.name)
         if user_name is not None and user_name in applications.given.columns:
             out[f.name] = applications.given[user_name].to_numpy(dtype=object)
     if applications.has_outcome:
-        out[OUTCOME.name] = applications.frame[OUTCOME.name].to_numpy(dtype=object)
+        column = applications.outcome_column
+        assert column is not None
+        out[column] = applications.outcome().to_numpy(dtype=object)
     return out
 
 
@@ -111,7 +119,7 @@ def label_applications(
         "max_retries": max_retries,
         "backoff": backoff,
     }
-    labeler, cache, chosen = _labeler(provider, cache_path, options)
+    labeler, cache, chosen = _labeler(provider, cache_path, options, applications.schema)
     given = None if descriptions is None else pd.Series(list(descriptions), dtype=object)
     try:
         outcomes = run_all(
@@ -167,7 +175,7 @@ def describe_applications(
         "max_retries": max_retries,
         "backoff": backoff,
     }
-    labeler, cache, chosen = _labeler(provider, cache_path, options)
+    labeler, cache, chosen = _labeler(provider, cache_path, options, applications.schema)
     try:
         outcomes = run_all(
             applications,

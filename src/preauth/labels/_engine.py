@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..applications import Applications
+from ..applications import GERMAN, Applications, Schema
 from ..errors import ProviderError
 from ..prompts import DEFAULT_VERSION, clean_description, parse_verdict, render
 from ..prompts import repair_messages as _repair_messages
@@ -115,8 +115,10 @@ class Labeler:
         backoff: float = 1.0,
         max_backoff: float = 30.0,
         stats: RunStats | None = None,
+        schema: Schema = GERMAN,
     ) -> None:
         self.provider = provider
+        self.schema = schema
         self.cache = cache if provider.remote else None
         self.params = params or Params()
         self.templates = prompt_version
@@ -186,7 +188,9 @@ class Labeler:
         return completion
 
     def _prompt(self, task: Task, application: dict[str, Any], description: str | None = None) -> Prompt:
-        messages = render(task, application, description=description, version=self.templates)
+        messages = render(
+            task, application, description=description, version=self.templates, schema=self.schema
+        )
         return Prompt(task, messages, application, description)
 
     def describe(self, application: dict[str, Any]) -> Outcome:

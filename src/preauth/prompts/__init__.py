@@ -8,6 +8,11 @@ every label and is part of the cache key, so old labels stay explainable and are
 new ones. Sex is deliberately not offered to the templates: it is a prohibited basis for credit
 decisions and must not steer the labels a model is trained on.
 
+German Credit keeps its own templates word for word (cached answers stay valid). Any other schema
+is described from the schema itself (``describe-fields-<version>.txt``): one line per field, in the
+schema's words (name, value with its display label and unit, description), protected attributes
+left out.
+
 Answers are parsed forgivingly (bare JSON, fenced JSON, JSON inside prose, plain words) because
 models rarely follow format instructions perfectly; only answers that name both labels or neither
 are unreadable.
@@ -24,6 +29,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+from ..applications import GERMAN, Schema
 from ..errors import ConfigurationError
 from ..providers import Message, Task
 
@@ -36,7 +42,7 @@ JOB_TEXT = {0: "unskilled and non-resident", 1: "unskilled and resident", 2: "sk
 
 
 @lru_cache(maxsize=32)
-def template(task: Task, version: str = DEFAULT_VERSION) -> tuple[tuple[str, Template], ...]:
+def template(task: str, version: str = DEFAULT_VERSION) -> tuple[tuple[str, Template], ...]:
     """The (role, template) sections of one prompt file."""
     name = f"{task}-{version}.txt"
     try:
@@ -71,18 +77,41 @@ def fields_for_prompt(application: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def facts_for_prompt(application: Mapping[str, Any], schema: Schema) -> str:
+    """One line per field of any schema, in its own words; protected attributes left out."""
+    lines = []
+    for f in schema.fields:
+        if f.name in schema.protected:
+            continue
+        value = application.get(f.name)
+        if value is None or (isinstance(value, float) and value != value):
+            shown = f.missing if f.missing and f.is_category else "unknown"
+        elif f.is_category:
+            shown = f.readable.get(str(value), str(value))
+        else:
+            shown = _number(value)
+            label = f.readable.get(shown) if f.readable else None
+            shown = f"{label} ({shown})" if label else f"{shown} {f.unit}".rstrip()
+        about = f" ({f.description})" if f.description else ""
+        lines.append(f"{f.name}: {shown}{about}")
+    return "\n".join(lines)
+
+
 def render(
     task: Task,
     application: Mapping[str, Any],
     *,
     description: str | None = None,
     version: str = DEFAULT_VERSION,
+    schema: Schema = GERMAN,
 ) -> tuple[Message, ...]:
     """The chat messages for one task and applicant."""
-    values = fields_for_prompt(application)
+    german = schema is GERMAN or schema.same_as(GERMAN)
+    values = fields_for_prompt(application) if german else {"facts": facts_for_prompt(application, schema)}
     values["description"] = description or ""
+    name = task if german or task != "describe" else "describe-fields"
     try:
-        return tuple(Message(role, t.substitute(values)) for role, t in template(task, version))
+        return tuple(Message(role, t.substitute(values)) for role, t in template(name, version))  # type: ignore[arg-type]
     except (KeyError, ValueError) as error:
         raise ConfigurationError(
             f"prompt template '{task}-{version}.txt' has a bad placeholder: {error}"

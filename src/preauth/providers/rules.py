@@ -46,6 +46,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..applications import GERMAN, Schema
 from ..prompts import BAD, GOOD, JOB_TEXT
 from . import Completion, Params, Prompt
 
@@ -118,11 +119,25 @@ def describe(application: Mapping[str, Any]) -> str:
 
 
 class RulesProvider:
-    """The rubric as a provider: no network, no cost, the same answer every time."""
+    """The rubric as a provider: no network, no cost, the same answer every time.
+
+    The rubric is written for German Credit's columns and nothing else: any other schema is refused
+    (:meth:`refusal`) rather than read wrongly.
+    """
 
     name = "rules"
     remote = False
     prompt_version: str | None = VERSION
+
+    def refusal(self, schema: Schema) -> str | None:
+        """Why this provider cannot label applications of ``schema``, or None when it can."""
+        if schema.same_as(GERMAN):
+            return None
+        return (
+            f"the rules rubric knows only the German Credit schema, not '{schema.name}': label with an "
+            "LLM provider (--llm openai:MODEL --base-url URL, or --llm bedrock:MODEL), or train on the "
+            "real outcomes (preauth train FILE --schema FILE --target risk)"
+        )
 
     def __init__(self, model: str = VERSION) -> None:
         self.model = model

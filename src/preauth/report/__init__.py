@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bundles import read_meta
+from ..bundles import read_bundle_schema, read_meta
 from ..files import write_text_atomic
 from . import effects, fairness, monotone, performance, provenance, search
 from .effects import contributions
@@ -42,6 +42,7 @@ def render_report(bundle_path: Path) -> str:
     import jinja2
 
     meta = read_meta(bundle_path)
+    schema = read_bundle_schema(bundle_path, meta)
     holdout = read_holdout(bundle_path)
     threshold = float(meta["threshold"])
     measured = targets(meta, holdout)
@@ -56,8 +57,8 @@ def render_report(bundle_path: Path) -> str:
         "n_holdout": len(holdout),
         "summary": metric_table(meta, measured, threshold),
         "performance": performance.section(measured, threshold),
-        "effects": effects.section(bundle_path, meta, holdout),
-        "monotone": monotone.section(_booster(bundle_path), meta, holdout),
+        "effects": effects.section(bundle_path, meta, holdout, schema),
+        "monotone": monotone.section(_booster(bundle_path), meta, holdout, schema),
         "fairness": fairness.section(holdout, threshold, measured, meta),
         "provenance": provenance.section(meta, holdout, trained),
         "search": search.section(bundle_path, meta),

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..applications import field_by_name
+from ..applications import GERMAN, Schema
 from ..bundles import MODEL_FILE
 from ..errors import ModelBundleError
 from ..features import encode
@@ -20,19 +20,23 @@ MAX_POINTS = 1500
 """Dots per dependence plot: a seeded sample of a large holdout keeps the SVG small and readable."""
 
 
-def contributions(booster: Any, meta: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
+def contributions(
+    booster: Any, meta: Mapping[str, Any], frame: pd.DataFrame, schema: Schema = GERMAN
+) -> np.ndarray:
     """Per-row, per-feature contributions to the log-odds of bad risk; the last column is the bias."""
     import xgboost as xgb
 
     features = list(meta["features"])
-    matrix = encode(frame, features)
+    matrix = encode(frame, features, schema)
     dmatrix = xgb.DMatrix(
         matrix, feature_names=features, feature_types=list(meta["feature_types"]), enable_categorical=True
     )
     return np.asarray(booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
 
 
-def section(bundle_path: Path, meta: Mapping[str, Any], holdout: pd.DataFrame) -> dict[str, Any]:
+def section(
+    bundle_path: Path, meta: Mapping[str, Any], holdout: pd.DataFrame, schema: Schema = GERMAN
+) -> dict[str, Any]:
     """Mean |contribution| per feature and dependence plots of the top features, on the holdout."""
     import xgboost as xgb
 
@@ -43,7 +47,7 @@ def section(bundle_path: Path, meta: Mapping[str, Any], holdout: pd.DataFrame) -
             f"{bundle_path}: cannot load {MODEL_FILE} ({str(error).strip()[:120]})"
         ) from None
     features = list(meta["features"])
-    contrib = contributions(booster, meta, holdout)[:, : len(features)]
+    contrib = contributions(booster, meta, holdout, schema)[:, : len(features)]
     importance = np.abs(contrib).mean(axis=0)
     order = list(np.argsort(importance)[::-1])
     top = order[: min(TOP_EFFECTS, len(features))]
@@ -63,7 +67,7 @@ def section(bundle_path: Path, meta: Mapping[str, Any], holdout: pd.DataFrame) -
         for k, i in enumerate(top):
             a = ax[k // 2, k % 2]
             name = features[i]
-            f = field_by_name(name)
+            f = schema.field(name)
             y = contrib[:, i] if shown is None else contrib[shown, i]
             colors = np.where(y > 0, POSITIVE_COLOR, NEGATIVE_COLOR)
             if f.is_category:

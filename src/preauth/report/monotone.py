@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..applications import field_by_name
+from ..applications import GERMAN, Schema
 from ..calibration import Calibration
 from ..features import encode, monotone_constraints
 from .figures import ACCENT, svg
@@ -24,9 +24,16 @@ GRID_POINTS = 40
 CURVES_SHOWN = 25
 
 
-def sweep(predict: Any, frame: pd.DataFrame, features: list[str], name: str, grid: np.ndarray) -> np.ndarray:
+def sweep(
+    predict: Any,
+    frame: pd.DataFrame,
+    features: list[str],
+    name: str,
+    grid: np.ndarray,
+    schema: Schema = GERMAN,
+) -> np.ndarray:
     """Probabilities, shape ``(rows, len(grid))``, with ``name`` set to each grid value in turn."""
-    matrix = encode(frame, features)
+    matrix = encode(frame, features, schema)
     j = features.index(name)
     out = np.empty((len(frame), len(grid)), dtype=np.float64)
     for k, value in enumerate(grid):
@@ -43,9 +50,11 @@ def violations(curves: np.ndarray, direction: str, tolerance: float = 1e-9) -> i
     return int(np.any(wrong, axis=1).sum())
 
 
-def section(booster: Any, meta: Mapping[str, Any], holdout: pd.DataFrame) -> dict[str, Any] | None:
+def section(
+    booster: Any, meta: Mapping[str, Any], holdout: pd.DataFrame, schema: Schema = GERMAN
+) -> dict[str, Any] | None:
     features = list(meta["features"])
-    directions = monotone_constraints(features)
+    directions = monotone_constraints(features, schema)
     stored = (meta.get("search") or {}).get("monotone") or {}
     if not directions:
         return None
@@ -58,7 +67,7 @@ def section(booster: Any, meta: Mapping[str, Any], holdout: pd.DataFrame) -> dic
     for name, direction in directions.items():
         values = holdout[name].to_numpy(dtype=np.float64)
         grid = np.linspace(max(values.min() * 0.5, 1e-9), values.max() * 1.5, GRID_POINTS)
-        curves = sweep(predict, holdout, features, name, grid)
+        curves = sweep(predict, holdout, features, name, grid, schema)
         fields.append(
             {
                 "name": name,
@@ -66,7 +75,7 @@ def section(booster: Any, meta: Mapping[str, Any], holdout: pd.DataFrame) -> dic
                 "grid": grid,
                 "curves": curves,
                 "violations": violations(curves, direction),
-                "unit": field_by_name(name).unit,
+                "unit": schema.field(name).unit,
             }
         )
 

@@ -98,7 +98,7 @@ class Served:
         bundle = self.bundle
         bad = p >= bundle.threshold
         values = [item.values[name] for name in bundle.features]
-        reasons = principal_reasons(bundle.features, values, row, decided_bad=bad)
+        reasons = principal_reasons(bundle.features, values, row, decided_bad=bad, schema=bundle.schema)
         explained = {name: float(row[j]) for j, name in enumerate(bundle.features)}
         explained[BIAS] = float(row[-1])
         return {

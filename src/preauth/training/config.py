@@ -6,12 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..applications import (
-    DEFAULT_EXCLUDED,
-    FIELD_NAMES,
-    canonical_column,
-    feature_columns,
-)
+from ..applications import GERMAN, Schema
 from ..calibration import CalibrationChoice
 from ..errors import ConfigurationError
 
@@ -75,22 +70,27 @@ class TrainingConfig:
         if self.target not in ("llm", "risk"):
             raise ConfigurationError(f"--target must be llm or risk, got '{self.target}'")
 
-    def features(self) -> list[str]:
-        """The model's input columns: the schema minus the default and the asked-for exclusions."""
-        exclude = _canonical_fields(self.exclude, "--exclude")
-        include = _canonical_fields(self.include, "--include")
-        columns = feature_columns(exclude=(*DEFAULT_EXCLUDED, *exclude), include=include)
+    def features(self, schema: Schema = GERMAN) -> list[str]:
+        """The model's input columns: the schema minus its protected attributes and the exclusions."""
+        exclude = _canonical_fields(self.exclude, "--exclude", schema)
+        include = _canonical_fields(self.include, "--include", schema)
+        columns = schema.feature_columns(exclude=(*schema.protected, *exclude), include=include)
         if not columns:
             raise ConfigurationError("every column is excluded: the model needs at least one input")
         return columns
 
 
-def _canonical_fields(names: Sequence[str], option: str) -> list[str]:
+def outcome_measure(schema: Schema = GERMAN) -> str:
+    """What metrics against the real outcome are measured against: ``real outcome (Risk)``."""
+    return f"real outcome ({schema.target.column})" if schema.target is not None else RISK_MEASURE
+
+
+def _canonical_fields(names: Sequence[str], option: str, schema: Schema) -> list[str]:
     out = []
     for name in names:
-        canonical = canonical_column(name)
-        if canonical not in FIELD_NAMES:
-            known = ", ".join(FIELD_NAMES)
+        canonical = schema.canonical_column(name)
+        if canonical is None or canonical not in schema.field_names:
+            known = ", ".join(schema.field_names)
             raise ConfigurationError(f"{option}: unknown column '{name}'; the model's columns are: {known}")
         out.append(canonical)
     return out

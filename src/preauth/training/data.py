@@ -15,16 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..applications import (
-    FIELD_NAMES,
-    OUTCOME,
-    normalize_name,
-    read_table,
-    validate,
-)
+from ..applications import GERMAN, Schema, normalize_name, read_table, validate
 from ..errors import InputError
 from ..evaluation import agreement
-from .config import _LABEL_CODES, MAX_REJECTS_KEPT, RISK_MEASURE, TARGET_COLUMN, Target
+from .config import _LABEL_CODES, MAX_REJECTS_KEPT, TARGET_COLUMN, Target, outcome_measure
 
 # --------------------------------------------------------------------------------------------
 # Labels
@@ -42,16 +36,21 @@ class LabeledData:
     counts: dict[str, int]
     provenance: dict[str, Any]
     rejects: list[str] = field(default_factory=list)
+    schema: Schema = GERMAN
+
+    @property
+    def outcome_measure(self) -> str:
+        return outcome_measure(self.schema)
 
 
-def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
+def load_labels(path: str | Path, target: Target = "llm", schema: Schema = GERMAN) -> LabeledData:
     """Read a labels file: the application columns plus ``target`` (good risk/bad risk) or ``Risk``.
 
     Rows with an empty ``target`` are unlabeled and left out; rows that fail validation or carry
     an unreadable label are rejected with their reason; both are counted, never silently dropped.
     """
     source = str(path)
-    table = read_table(path)
+    table = read_table(path, schema)
     target_column = next((c for c in table.columns if normalize_name(str(c)) == TARGET_COLUMN), None)
     if target == "llm" and target_column is None:
         raise InputError(
@@ -59,17 +58,23 @@ def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
             "or train on the real outcome with --target risk",
             source=source,
         )
-    apps = validate(table, source=source)
+    apps = validate(table, source=source, schema=schema)
+    if target == "risk" and schema.target is None:
+        raise InputError(
+            f"the schema '{schema.name}' has no [target]: --target risk needs the real outcome", source=source
+        )
     if target == "risk" and not apps.has_outcome:
-        raise InputError("no 'Risk' column: --target risk needs the real outcome", source=source)
+        raise InputError(
+            f"no '{apps.outcome_column}' column: --target risk needs the real outcome", source=source
+        )
     positions = apps.frame.index.to_numpy() - 1
     rejects = apps.reject_messages()
     # 1 bad, 0 good, NaN where a row has no outcome: such a row is neither trained on with
     # --target risk nor counted when measuring against Risk. It is never read as good risk.
-    known_risk = apps.frame[OUTCOME.name].notna().to_numpy() if apps.has_outcome else None
+    known_risk = apps.outcome().notna().to_numpy() if apps.has_outcome else None
     risk_all = None
     if known_risk is not None and known_risk.any():
-        bad = (apps.frame[OUTCOME.name] == "bad").to_numpy(dtype=np.float64)
+        bad = (apps.outcome() == "bad").to_numpy(dtype=np.float64)
         risk_all = np.where(known_risk, bad, np.nan)
 
     if target == "llm":
@@ -93,7 +98,7 @@ def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
         assert known_risk is not None
         unlabeled = ~known_risk
         keep = known_risk
-        y = (apps.frame[OUTCOME.name] == "bad").to_numpy(dtype=np.int64)[keep]
+        y = (apps.outcome() == "bad").to_numpy(dtype=np.int64)[keep]
 
     counts = {
         "rows": len(table),
@@ -110,7 +115,7 @@ def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
         )
     frame = apps.frame[keep]
     risk = risk_all[keep] if risk_all is not None else None
-    provenance = _provenance(table, positions[keep], source, target, target_column, y, risk)
+    provenance = _provenance(table, positions[keep], source, target, target_column, y, risk, schema)
     return LabeledData(
         frame=frame,
         y=y,
@@ -120,6 +125,7 @@ def load_labels(path: str | Path, target: Target = "llm") -> LabeledData:
         counts=counts,
         provenance={**provenance, "counts": counts, "rejected_rows": rejects[:MAX_REJECTS_KEPT]},
         rejects=rejects,
+        schema=schema,
     )
 
 
@@ -154,13 +160,15 @@ def _provenance(
     target_column: str | None,
     y: np.ndarray,
     risk: np.ndarray | None,
+    schema: Schema = GERMAN,
 ) -> dict[str, Any]:
     if target == "risk":
+        assert schema.target is not None
         return {
             "source": source,
             "target": "risk",
-            "target_column": OUTCOME.name,
-            "measured_against": RISK_MEASURE,
+            "target_column": schema.target.column,
+            "measured_against": outcome_measure(schema),
             "provider": None,
             "model": None,
             "prompt_version": None,
@@ -189,8 +197,8 @@ def _provenance(
     }
 
 
-def data_fingerprint(frame: pd.DataFrame, y: np.ndarray) -> str:
+def data_fingerprint(frame: pd.DataFrame, y: np.ndarray, schema: Schema = GERMAN) -> str:
     """sha256 of the training rows as the model saw them (canonical values and the 0/1 label)."""
-    rows = frame[list(FIELD_NAMES)].copy()
+    rows = frame[list(schema.field_names)].copy()
     rows["label"] = y
     return hashlib.sha256(rows.to_csv(index=True, lineterminator="\n").encode("utf-8")).hexdigest()

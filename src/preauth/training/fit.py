@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..applications import FIELD_NAMES
+from ..applications import GERMAN, Schema
 from ..bundles import save_bundle
 from ..calibration import Calibration, expected_calibration_error, fit_calibration
 from ..errors import InputError
@@ -25,7 +25,7 @@ from ..evaluation import (
     with_intervals,
 )
 from ..features import encode
-from .config import RISK_MEASURE, TrainingConfig
+from .config import TrainingConfig
 from .data import LabeledData, _known, data_fingerprint, load_labels
 from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, split_holdout
 
@@ -55,7 +55,8 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     import xgboost as xgb
 
     config.check()
-    features = config.features()
+    schema = data.schema
+    features = config.features(schema)
     absent = [name for name in features if data.frame[name].isna().all()]
     if absent:  # only an optional column the file lacks is empty on every row (Sex, by --include Sex)
         raise InputError(
@@ -63,13 +64,13 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
             source=data.provenance["source"],
         )
     _check_class_sizes(data.y, config, data.provenance["source"])
-    x = encode(data.frame, features)
+    x = encode(data.frame, features, schema)
     y = data.y
     rows = data.frame.index.to_numpy()
     train_pos, hold_pos = split_holdout(y, config.holdout_fraction, config.seed)
 
     with _SearchProgress(config.trials, progress) as on_trial:
-        found = search(x[train_pos], y[train_pos], rows[train_pos], features, config, on_trial)
+        found = search(x[train_pos], y[train_pos], rows[train_pos], features, config, on_trial, schema)
 
     y_train = y[train_pos]
     calibration = fit_calibration(
@@ -91,10 +92,10 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     rule.update(cost_false_negative=COST_FALSE_NEGATIVE, cost_false_positive=COST_FALSE_POSITIVE)
     rule["costs"] = "approving a bad applicant costs 5, refusing a good one costs 1"
 
-    dtrain = _dmatrix(x[train_pos], y_train, features, config.threads)
+    dtrain = _dmatrix(x[train_pos], y_train, features, config.threads, schema)
     booster = xgb.train(found.params, dtrain, num_boost_round=found.n_rounds)
     p_train = calibration.apply(booster.predict(dtrain))
-    raw_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads))
+    raw_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads, schema))
     p_hold = calibration.apply(raw_hold)
 
     y_hold = y[hold_pos]
@@ -116,7 +117,7 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     if data.target == "llm" and data.risk is not None and known is not None:
         risk_hold_known = data.risk[hold_pos][known].astype(np.int64)
         against_risk = with_intervals(
-            binary_metrics(risk_hold_known, p_hold[known], threshold, measured_against=RISK_MEASURE),
+            binary_metrics(risk_hold_known, p_hold[known], threshold, measured_against=data.outcome_measure),
             risk_hold_known,
             p_hold[known],
             resamples=config.bootstrap,
@@ -129,7 +130,7 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     if config.refit:
         # The holdout has said what it can; the shipped model now learns from it too (same
         # parameters and rounds), so no labelled row is wasted. Nothing measured above changes.
-        dall = _dmatrix(x, y, features, config.threads)
+        dall = _dmatrix(x, y, features, config.threads, schema)
         booster = xgb.train(found.params, dall, num_boost_round=found.n_rounds)
     metrics = {
         "measured_against": data.measured_against,
@@ -153,7 +154,7 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
         "against_risk": against_risk,
     }
 
-    holdout = data.frame.iloc[hold_pos][list(FIELD_NAMES)].copy()
+    holdout = data.frame.iloc[hold_pos][list(schema.field_names)].copy()
     holdout["label"] = y_hold.astype(np.int64)
     risk_hold = data.risk[hold_pos] if data.risk is not None else [pd.NA] * len(hold_pos)
     holdout["risk"] = pd.array(risk_hold, dtype="Int64")
@@ -265,10 +266,10 @@ def bundle_meta(
         "params": model.params,
         "metrics": model.metrics,
         "label_provenance": data.provenance,
-        "data_fingerprint": data_fingerprint(data.frame, data.y),
+        "data_fingerprint": data_fingerprint(data.frame, data.y, data.schema),
         "threshold_rule": model.threshold_rule,
         "calibration": model.calibration.as_json(),
-        "excluded": [c for c in FIELD_NAMES if c not in model.features],
+        "excluded": [c for c in data.schema.field_names if c not in model.features],
         "search": model.search.summary,
         "training": {
             "config": {**asdict(config), "exclude": list(config.exclude), "include": list(config.include)},
@@ -289,13 +290,20 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def train_from_file(
-    labels_path: str | Path, config: TrainingConfig, models_dir: Path, progress: bool = True
+    labels_path: str | Path,
+    config: TrainingConfig,
+    models_dir: Path,
+    progress: bool = True,
+    schema: Schema = GERMAN,
 ) -> TrainingResult:
-    """Train on a labels file and write a new bundle under ``models_dir``; the library front door."""
+    """Train on a labels file and write a new bundle under ``models_dir``; the library front door.
+
+    The bundle carries ``schema``: whatever uses the model reads applications with it.
+    """
     started = time.perf_counter()
     config.check()
-    config.features()  # fail on a bad --exclude/--include before reading any data
-    data = load_labels(labels_path, config.target)
+    config.features(schema)  # fail on a bad --exclude/--include before reading any data
+    data = load_labels(labels_path, config.target, schema)
     model = train(data, config, progress=progress)
     duration = time.perf_counter() - started
     trials_csv = model.search.trials.to_csv(index=False).encode("utf-8")
@@ -306,6 +314,7 @@ def train_from_file(
         threshold=model.threshold,
         meta=bundle_meta(data, model, config, duration),
         extra_files={"holdout.parquet": _parquet_bytes(model.holdout), "trials.csv": trials_csv},
+        schema=schema,
     )
     report_path = _write_report(path)
     return TrainingResult(

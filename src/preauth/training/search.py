@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..applications import GERMAN, Schema
 from ..errors import ConfigurationError, InputError
 from ..evaluation import roc_auc
 from ..features import feature_types, monotone_constraints, xgboost_constraints
@@ -71,20 +72,24 @@ def _check_class_sizes(y: np.ndarray, config: TrainingConfig, source: str) -> No
             )
 
 
-def _dmatrix(x: np.ndarray, y: np.ndarray | None, features: Sequence[str], threads: int) -> Any:
+def _dmatrix(
+    x: np.ndarray, y: np.ndarray | None, features: Sequence[str], threads: int, schema: Schema = GERMAN
+) -> Any:
     import xgboost as xgb
 
     return xgb.DMatrix(
         x,
         label=y,
         feature_names=list(features),
-        feature_types=feature_types(features),
+        feature_types=feature_types(features, schema),
         enable_categorical=True,
         nthread=threads,
     )
 
 
-def base_params(config: TrainingConfig, features: Sequence[str] = ()) -> dict[str, Any]:
+def base_params(
+    config: TrainingConfig, features: Sequence[str] = (), schema: Schema = GERMAN
+) -> dict[str, Any]:
     """What every fit shares; with ``config.monotone``, the schema's directions as constraints."""
     params: dict[str, Any] = {
         "objective": "binary:logistic",
@@ -95,8 +100,8 @@ def base_params(config: TrainingConfig, features: Sequence[str] = ()) -> dict[st
         "seed": config.seed,
         "verbosity": 0,
     }
-    if config.monotone and features and monotone_constraints(features):
-        params["monotone_constraints"] = xgboost_constraints(features)
+    if config.monotone and features and monotone_constraints(features, schema):
+        params["monotone_constraints"] = xgboost_constraints(features, schema)
     return params
 
 
@@ -113,7 +118,14 @@ class CrossValidated:
 class Folds:
     """The search's folds and their DMatrices, built once and shared by every fit on them."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, features: Sequence[str], config: TrainingConfig) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        features: Sequence[str],
+        config: TrainingConfig,
+        schema: Schema = GERMAN,
+    ) -> None:
         from sklearn.model_selection import StratifiedKFold
 
         self.y = y
@@ -121,8 +133,8 @@ class Folds:
         self.splits = list(StratifiedKFold(config.folds, shuffle=True, random_state=config.seed).split(x, y))
         self.matrices = [
             (
-                _dmatrix(x[tr], y[tr], features, config.threads),
-                _dmatrix(x[va], y[va], features, config.threads),
+                _dmatrix(x[tr], y[tr], features, config.threads, schema),
+                _dmatrix(x[va], y[va], features, config.threads, schema),
             )
             for tr, va in self.splits
         ]
@@ -195,6 +207,7 @@ def search(
     features: Sequence[str],
     config: TrainingConfig,
     on_trial: Callable[[int, float | None], None] | None = None,
+    schema: Schema = GERMAN,
 ) -> SearchOutcome:
     """Optuna TPE search maximising mean ROC AUC over stratified folds of ``(x, y)``.
 
@@ -208,9 +221,9 @@ def search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
     ratio = class_weight_ratio(y)
-    folds = Folds(x, y, features, config)
+    folds = Folds(x, y, features, config, schema)
     oofs: dict[int, np.ndarray] = {}
-    fixed = base_params(config, features)
+    fixed = base_params(config, features, schema)
 
     def objective(trial: optuna.Trial) -> float:
         result = folds.cross_validate({**fixed, **suggest_params(trial, ratio)}, trial)
@@ -253,7 +266,7 @@ def search(
         shipped, params, chosen = "regularised default", default_params, default
     else:
         chosen = tuned
-    constraints = _constraints_cost(folds, params, chosen, features, config)
+    constraints = _constraints_cost(folds, params, chosen, features, config, schema)
     summary = {
         "sampler": "TPESampler",
         "pruner": "MedianPruner(n_startup_trials=5, n_warmup_steps=1)",
@@ -329,16 +342,17 @@ def _constraints_cost(
     chosen: CrossValidated,
     features: Sequence[str],
     config: TrainingConfig,
+    schema: Schema = GERMAN,
 ) -> dict[str, Any] | None:
     """What the monotone constraints cost: the shipped parameters' CV AUC with and without them."""
-    directions = monotone_constraints(features)
+    directions = monotone_constraints(features, schema)
     if not directions:
         return None
     if config.monotone:
         free = {k: v for k, v in params.items() if k != "monotone_constraints"}
         with_auc, without_auc = chosen.auc, folds.cross_validate(free).auc
     else:
-        bound = {**params, "monotone_constraints": xgboost_constraints(features)}
+        bound = {**params, "monotone_constraints": xgboost_constraints(features, schema)}
         with_auc, without_auc = folds.cross_validate(bound).auc, chosen.auc
     return {
         "applied": config.monotone,

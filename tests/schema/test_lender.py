@@ -1,0 +1,205 @@
+"""A lender's own file, with columns preauth has never seen: infer → check → prepare → train on
+outcomes → predict, and the bundle carries the schema. No code is edited on the way."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lender_data import lender_frame, write_lender_csv
+
+from preauth.applications import GERMAN, dump_schema, load_schema, read_applications
+from preauth.bundles import SCHEMA_FILE, load_bundle
+from preauth.errors import ModelBundleError
+
+PREAUTH = [sys.executable, "-c", "from preauth.cli import main; main()"]
+
+
+def preauth(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PREAUTH, *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def lender(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lender's file, its schema as inferred, then edited as a user would (in ``lender.toml``)."""
+    work = tmp_path_factory.mktemp("lender")
+    write_lender_csv(work / "lender.csv", rows=400)
+    done = preauth("schema", "infer", "lender.csv", "--target", "Status", "-o", "proposed.toml", cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "14 fields, target 'Status', id 'Ref' → proposed.toml"
+    proposed = load_schema(work / "proposed.toml")
+    # The user confirms the proposal's questions: savings are ordered and missing means no account.
+    fields = tuple(
+        dataclasses.replace(
+            f, categories=("none", "low", "medium", "high"), ordered=True, missing="no account"
+        )
+        if f.name == "Savings"
+        else dataclasses.replace(f, direction="increasing")
+        if f.name == "Amount"
+        else f
+        for f in proposed.fields
+    )
+    edited = dataclasses.replace(proposed, fields=fields, name="lender")
+    (work / "lender.toml").write_text(dump_schema(edited), encoding="utf-8")
+    return work
+
+
+def test_infer_proposes_kinds_ranges_the_id_the_target_and_the_questions_to_confirm(lender: Path) -> None:
+    text = (lender / "proposed.toml").read_text()
+    schema = load_schema(lender / "proposed.toml")
+    assert schema.id_column == "Ref"
+    assert schema.target is not None and schema.target.bad == ("2",) and schema.target.good == ("1",)
+    assert "# Target 'Status': bad = 2 (guessed; confirm it or pass --bad VALUE); good = 1." in text
+    assert schema.field_names == (
+        "Seniority", "Home", "Time", "Age", "Marital", "Records", "Job",
+        "Expenses", "Income", "Assets", "Debt", "Amount", "Price", "Savings",
+    )  # fmt: skip
+    assert schema.protected == ("Marital",)
+    job, income, savings, age = (schema.field(n) for n in ("Job", "Income", "Savings", "Age"))
+    assert job.is_category and set(job.categories) == {"fixed", "freelance", "partime", "others"}
+    assert income.kind == "integer" and income.missing == "not given"
+    assert "confirm what a missing value means" in text
+    assert savings.is_category and "none" in savings.categories and savings.missing == "unknown"
+    assert age.kind == "integer" and age.minimum is not None and age.minimum < 18 and age.maximum > 69
+
+
+def test_infer_guesses_a_text_coded_target_and_takes_bad_from_the_user(tmp_path: Path) -> None:
+    write_lender_csv(tmp_path / "text.csv", rows=60, status=("bad", "good"))
+    assert (
+        preauth("schema", "infer", "text.csv", "--target", "status", "-o", "t.toml", cwd=tmp_path).returncode
+        == 0
+    )
+    target = load_schema(tmp_path / "t.toml").target
+    assert target is not None and (target.bad, target.good) == (("bad",), ("good",))
+    done = preauth(
+        "schema", "infer", "text.csv", "--target", "Status", "--bad", "good", "-o", "u.toml", cwd=tmp_path
+    )
+    assert done.returncode == 0
+    target = load_schema(tmp_path / "u.toml").target
+    assert target is not None and target.bad == ("good",)
+    wrong = preauth("schema", "infer", "text.csv", "--target", "Status", "--bad", "maybe", cwd=tmp_path)
+    assert wrong.returncode == 2
+    assert wrong.stderr == (
+        "preauth: error: text.csv: --bad maybe: the column 'Status' has no such value; its values are: good, bad\n"
+    )
+
+
+def test_check_reports_each_row_and_column_that_does_not_fit(lender: Path) -> None:
+    frame = lender_frame(rows=400).head(5).astype(str)
+    frame.loc[1, "Status"] = "7"
+    frame.loc[2, "Age"] = "abc"
+    frame.loc[3, "Home"] = "castle"
+    frame.loc[4, "Income"] = ""  # allowed: the schema says a missing income means "not given"
+    frame.to_csv(lender / "some.csv", index=False)
+    done = preauth("schema", "check", "some.csv", "--schema", "lender.toml", cwd=lender)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "preauth: rejected: some.csv, row 2, column 'Status': '7' is not one of: 1, 2",
+        "preauth: rejected: some.csv, row 3, column 'Age': 'abc' is not a whole number",
+        "preauth: rejected: some.csv, row 4, column 'Home': 'castle' is not one of: "
+        + ", ".join(load_schema(lender / "lender.toml").field("Home").categories),
+    ]
+    assert done.stdout == "2 of 5 rows fit the schema 'lender'\n"
+    assert preauth("schema", "check", "lender.csv", "--schema", "lender.toml", cwd=lender).returncode == 0
+
+
+def test_the_lender_file_is_read_with_its_missing_meanings_and_target(lender: Path) -> None:
+    schema = load_schema(lender / "lender.toml")
+    apps = read_applications(lender / "lender.csv", schema=schema)
+    assert not apps.rejects and apps.has_ids and apps.ids.iloc[0] == "L1000"
+    raw = lender_frame(rows=400)
+    no_savings = (raw["Savings"] == "").to_numpy()
+    assert (apps.frame["Savings"].to_numpy()[no_savings] == "no account").all()
+    assert apps.frame["Income"].isna().sum() == (raw["Income"] == "").sum()
+    assert set(apps.outcome()) == {"bad", "good"}
+    assert (apps.outcome().to_numpy() == "bad").sum() == (raw["Status"] == "2").sum()
+
+
+def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(lender: Path) -> None:
+    models = lender / "models"
+    prepared = preauth("prepare", "lender.csv", "--schema", "lender.toml", "-o", "prepared.csv", cwd=lender)
+    assert prepared.returncode == 0, prepared.stderr
+    trained = preauth(
+        "--models-dir", models, "train", "prepared.csv", "--schema", "lender.toml", "--target", "risk",
+        "--trials", "3", "--no-progress", cwd=lender,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    bundle = load_bundle(models)
+    schema = load_schema(lender / "lender.toml")
+    assert bundle.schema == schema and bundle.meta["schema_fingerprint"] == schema.fingerprint
+    assert (bundle.path / SCHEMA_FILE).read_text() == schema.to_toml()
+    assert "Marital" not in bundle.features and "Savings" in bundle.features
+    assert bundle.metrics["holdout"]["measured_against"] == "real outcome (Status)"
+    assert bundle.metrics["holdout"]["roc_auc"] > 0.7  # the outcome follows the columns
+    # predict reads the file with the model's schema: no --schema needed, ids kept in the results.
+    done = preauth("--models-dir", models, "predict", "lender.csv", "-o", "results", "--explain", cwd=lender)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(next((lender / "results").glob("*.json")).read_text())
+    assert len(results) == 400 and results[0]["id"] == "L1000"
+    assert list(results[0]) == ["id", "input_data", "probability_fraud", "is_fraud", "target", "confidence",
+                                "timestamp", "reasons"]  # fmt: skip
+    assert set(results[0]["input_data"]) == set(schema.field_names)
+    features = {r["feature"] for result in results for r in result["reasons"]}
+    assert features <= set(bundle.features)
+    texts = [r["text"] for result in results for r in result["reasons"] if r["feature"] == "Savings"]
+    assert any(t.startswith("Savings: no account ") for t in texts) or not texts
+    # Without its schema the file is what it was before: the German schema refuses it in one line.
+    german = preauth("prepare", "lender.csv", "-o", "g.csv", cwd=lender)
+    assert (
+        german.returncode == 2
+        and german.stderr == "preauth: error: lender.csv: missing required column 'Housing'\n"
+    )
+
+
+def test_run_trains_on_real_outcomes_when_the_provider_cannot_label_the_schema(lender: Path) -> None:
+    done = preauth(
+        "run",
+        "--data",
+        "lender.csv",
+        "--schema",
+        "lender.toml",
+        "--workdir",
+        "w",
+        "--trials",
+        "3",
+        cwd=lender,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "skipped: rules" in done.stdout
+    bundle = load_bundle(lender / "w" / "models")
+    assert bundle.schema.name == "lender" and bundle.meta["target"] == "risk"
+    results = json.loads(next((lender / "w" / "results").glob("*.json")).read_text())
+    assert len(results) == 400 and results[-1]["id"] == "L1399"
+    refused = preauth("label", "lender.csv", "--schema", "lender.toml", "-o", "l.csv", cwd=lender)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "preauth: error: the rules rubric knows only the German Credit schema, not 'lender': label with an "
+        "LLM provider (--llm openai:MODEL --base-url URL, or --llm bedrock:MODEL), or train on the real "
+        "outcomes (preauth train FILE --schema FILE --target risk)\n"
+    )
+
+
+def test_an_old_bundle_without_a_schema_loads_with_the_german_one(
+    small_models_dir: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "models"
+    shutil.copytree(small_models_dir, old)
+    version = load_bundle(old).path.name
+    (old / version / SCHEMA_FILE).unlink()
+    meta_path = old / version / "bundle.json"
+    meta = json.loads(meta_path.read_text())
+    for key in ("schema_fingerprint", "schema_name"):
+        meta.pop(key)
+    meta_path.write_text(json.dumps(meta))
+    assert load_bundle(old).schema is GERMAN
+    # A bundle whose schema file was edited after training is refused with the reason.
+    (old / version / SCHEMA_FILE).write_text(GERMAN.to_toml().replace("maximum = 100", "maximum = 120"))
+    meta["schema_fingerprint"] = GERMAN.fingerprint
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelBundleError, match="schema.toml was changed after training"):
+        load_bundle(old)

@@ -139,8 +139,10 @@ const TABS = ["score", "decisions", "batch", "model"];
 let currentTab = null;
 
 function go(hash) {
-  if (location.hash !== hash) location.hash = hash;
-  else route();
+  // Drawn at once (the tab under the keyboard is selected before the next key); pushState keeps
+  // back and forward, which arrive as hashchange events.
+  if (location.hash !== hash) history.pushState(null, "", hash);
+  route();
 }
 
 function parseRoute() {
@@ -467,7 +469,73 @@ function hideDetail() {
   if (link) link.focus();
 }
 
+// Export: every decision the filters select (all pages, not only the one shown), as CSV.
+
+const EXPORT_PAGE = 500; // the API's largest page
+const EXPORT_COLUMNS = [
+  ["id", (d) => d.id], ["timestamp", (d) => d.timestamp], ["model_version", (d) => d.model_version],
+  ["channel", (d) => d.channel], ["decision", (d) => d.decision], ["target", (d) => d.target],
+  ["probability_bad_risk", (d) => d.probability], ["confidence", (d) => d.confidence],
+  ["threshold", (d) => d.threshold], ["reasons", (d) => (d.reasons || []).map((r) => r.text).join("; ")],
+];
+
+function csvCell(value) {
+  // A cell a spreadsheet would run as a formula (= + - @, tab, CR) gets a leading ' unless it is a
+  // plain number such as -3; then RFC 4180 quoting.
+  if (value === null || value === undefined) return "";
+  let text = String(value);
+  if (/^[=+\-@\t\r]/.test(text) && !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) text = "'" + text;
+  return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+}
+
+function decisionsCsv(items) {
+  const inputs = [];
+  for (const d of items) for (const key of Object.keys(d.input || {})) if (!inputs.includes(key)) inputs.push(key);
+  const lines = [[...EXPORT_COLUMNS.map(([name]) => name), ...inputs].map(csvCell).join(",")];
+  for (const d of items) {
+    const input = d.input || {};
+    lines.push([...EXPORT_COLUMNS.map(([, get]) => get(d)), ...inputs.map((k) => input[k])].map(csvCell).join(","));
+  }
+  return lines.join("\r\n") + "\r\n";
+}
+
+async function exportDecisions() {
+  const button = $("#decisions-export");
+  const state = $("#export-state");
+  const params = filterParams();
+  params.set("limit", String(EXPORT_PAGE));
+  button.disabled = true;
+  notify("");
+  state.textContent = "Collecting decisions…";
+  try {
+    const items = [];
+    let cursor = null;
+    do {
+      if (cursor) params.set("cursor", cursor);
+      const page = await apiJson("/v1/decisions?" + params.toString());
+      items.push(...(page.decisions || []));
+      cursor = page.next_cursor || null;
+      state.textContent = `Collecting decisions… ${items.length}`;
+    } while (cursor);
+    const url = URL.createObjectURL(new Blob([decisionsCsv(items)], { type: "text/csv" }));
+    const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
+    const link = el("a", { href: url, download: `decisions-${stamp}.csv`, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    state.textContent = `${items.length} decisions exported.`;
+  } catch (error) {
+    if (error.status === 401) afterKey = exportDecisions;
+    state.textContent = "";
+    notify(error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function setupDecisions() {
+  $("#decisions-export").addEventListener("click", exportDecisions);
   $("#filters").addEventListener("submit", (event) => {
     event.preventDefault();
     paging.cursors = [null];

@@ -14,13 +14,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
-from .applications import Reject
+from .applications import ID_COLUMN, Reject, Schema
 from .errors import InputError
 from .store import DecisionStore, decisions, metadata
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OutcomeValue = Literal["repaid", "defaulted"]
 OUTCOMES: tuple[str, ...] = ("repaid", "defaulted")
@@ -242,3 +245,31 @@ def import_file(store: DecisionStore, path: Path) -> Imported:
 def _cell(error: InputError, decision_id: Any, value: Any, known_at: Any) -> str:
     given = {"decision_id": decision_id, "outcome": value, "known_at": known_at}.get(error.column or "")
     return "" if given is None else str(given)[:200]
+
+
+def labels_from_store(store: DecisionStore, schema: Schema, *, since: datetime | None = None) -> pd.DataFrame:
+    """A labels file of real outcomes: every stored decision that has one, its application under
+    the schema's column names and its outcome in the schema's target column (defaulted → bad).
+
+    This is how the lifecycle closes: rules or LLM labels → a served model → outcomes → a model
+    trained on what applicants really did (``preauth train --from-store``).
+    """
+    import pandas as pd
+
+    if schema.target is None:
+        raise InputError(f"the schema '{schema.name}' has no target column to hold the outcomes")
+    bad, good = schema.target.bad[0], schema.target.good[0]
+    rows: list[dict[str, Any]] = []
+    for decided in decided_with_outcomes(store, since=since):
+        row: dict[str, Any] = {ID_COLUMN: decided["id"]}
+        for key, value in (decided["input"] or {}).items():
+            name = schema.canonical_column(str(key))
+            if name is not None:
+                row[name] = value
+        row[schema.target.column] = bad if decided["outcome"] == "defaulted" else good
+        rows.append(row)
+    if not rows:
+        when = f" since {since.isoformat()}" if since is not None else ""
+        raise InputError(f"no stored decision{when} has an outcome yet (see `preauth outcomes import`)")
+    columns = [ID_COLUMN, *(f for f in schema.field_names if any(f in r for r in rows)), schema.target.column]
+    return pd.DataFrame(rows, columns=columns)

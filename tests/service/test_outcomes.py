@@ -132,3 +132,68 @@ def test_outcomes_import_of_an_unusable_file_is_one_line(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip() == f"preauth: error: {book}: missing required column 'outcome'"
+
+
+def test_train_from_store_learns_the_outcomes_that_came_back(serve, tmp_path):
+    """The lifecycle closes: decisions served, outcomes recorded, a model trained on them."""
+    import json
+
+    import pandas as pd
+
+    from preauth.pipeline import bundled_data
+
+    server = serve(database_url=f"sqlite:///{tmp_path / 'life.db'}")
+    data = pd.read_csv(bundled_data("german_credit_risk.csv"), index_col=0).head(200)
+    applications = [
+        {k: (None if pd.isna(v) else v) for k, v in row.items() if k != "Risk"}
+        for row in data.to_dict("records")
+    ]
+    with server.client() as client:
+        made = client.post("/v1/decisions/batch", json=applications).json()["decisions"]
+        assert len(made) == 200
+        for decision, risk in zip(made, data["Risk"], strict=True):
+            outcome = "defaulted" if risk == "bad" else "repaid"
+            answer = client.post(
+                f"/v1/decisions/{decision['id']}/outcome", json={"outcome": outcome, "known_at": "2026-10-01"}
+            )
+            assert answer.status_code == 201
+    models = tmp_path / "models"
+    command = [
+        sys.executable,
+        "-c",
+        "from preauth.cli import main; main()",
+        "--models-dir",
+        str(models),
+        "train",
+    ]
+    store = ["--database-url", server.settings.database_url]
+    trained = subprocess.run(
+        [*command, "--from-store", *store, "--trials", "3", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert trained.returncode == 0, trained.stderr
+    meta = json.loads((models / "v1" / "bundle.json").read_text())
+    assert meta["target"] == "risk"
+    assert "real outcome (Risk)" in meta["metrics"]["measured_against"]
+    labels = next((models / "from-store").glob("outcomes_*.csv"))
+    written = pd.read_csv(labels)
+    assert len(written) == 200 and (written["Risk"] == "bad").sum() == (data["Risk"] == "bad").sum()
+    assert set(written["id"]) == {d["id"] for d in made}
+
+    future = subprocess.run(
+        [*command, "--from-store", *store, "--since", "2099-01-01"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    both = subprocess.run(
+        [*command, "labels.csv", "--from-store", *store], capture_output=True, text=True, timeout=120
+    )
+    assert future.returncode == 2
+    assert (
+        future.stderr.strip()
+        == "preauth: error: no stored decision since 2099-01-01T00:00:00 has an outcome yet (see `preauth outcomes import`)"
+    )
+    assert both.returncode == 2 and "one of the two" in both.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,24 @@ _DEFAULTS = TrainingConfig()
 
 
 @cli.command()
-@click.argument("labels", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("labels", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option(
+    "--from-store",
+    is_flag=True,
+    help="Train on the real outcomes recorded in the decision store (see `preauth outcomes`) instead "
+    "of a LABELS file: every decided application with an outcome (implies --target risk).",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="With --from-store: only decisions made from this date on.",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="With --from-store: the decision store [env PREAUTH_DATABASE_URL; default sqlite:///preauth.db].",
+)
 @click.option(
     "--target",
     type=click.Choice(["llm", "risk"]),
@@ -113,7 +131,10 @@ _DEFAULTS = TrainingConfig()
 @friendly_errors
 def train(
     ctx: click.Context,
-    labels: Path,
+    labels: Path | None,
+    from_store: bool,
+    since: datetime | None,
+    database_url: str | None,
     target: str,
     trials: int,
     timeout: float | None,
@@ -158,8 +179,19 @@ def train(
       preauth train data.csv --target risk --trials 50 --seed 7
       preauth --models-dir out/models train labels.csv --exclude Age --threshold 0.3
       preauth train lender.csv --schema lender.toml --target risk
+      preauth train --from-store --since 2026-01-01      # on the outcomes that came back
     """
     settings = settings_from(ctx)
+    if (labels is None) == (not from_store):
+        raise click.UsageError("give a LABELS file or --from-store (one of the two)")
+    if since is not None and not from_store:
+        raise click.UsageError("--since goes with --from-store")
+    schema = schema_from(ctx, schema_path)
+    if from_store:
+        labels = _labels_from_store(database_url or settings.database_url, schema, since, settings.models_dir)
+        target = "risk"
+        click.echo(f"preauth: real outcomes from the decision store written to {labels}", err=True)
+    assert labels is not None
     config = TrainingConfig(
         trials=trials,
         timeout=timeout,
@@ -174,7 +206,6 @@ def train(
         monotone=monotone,
         calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it
     )
-    schema = schema_from(ctx, schema_path)
     result = train_from_file(labels, config, Path(settings.models_dir), progress=progress, schema=schema)
     print_training_result(result, Console())
     if result.rejects:
@@ -182,6 +213,25 @@ def train(
         # stderr and make the exit code 2, so a script never takes a partial file for a whole one.
         report_reject_messages(result.rejects)
         sys.exit(2)
+
+
+def _labels_from_store(url: str, schema: Any, since: datetime | None, models_dir: Path) -> Path:
+    """The store's decisions with outcomes as a labels file, kept under the models directory so the
+    bundle's provenance names a file that still exists."""
+    from ..files import atomic_path
+    from ..outcomes import labels_from_store
+    from ..store import DecisionStore
+
+    store = DecisionStore(url)
+    try:
+        store.migrate()
+        frame = labels_from_store(store, schema, since=since)
+    finally:
+        store.close()
+    path = Path(models_dir) / "from-store" / f"outcomes_{datetime.now().strftime('%Y%m%d_%H%M%S')}.csv"
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path
 
 
 def print_training_result(result: TrainingResult, console: Console) -> None:

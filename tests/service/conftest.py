@@ -116,6 +116,16 @@ def serve(tmp_path: Path, models_dir: Path) -> Iterator[Callable[..., Running]]:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A schema of its own on the local PostgreSQL server, dropped afterwards; skip when none runs."""
+    yield from _private_schema()
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """Like ``postgres_url``, but a schema for this test alone: it starts with no decisions."""
+    yield from _private_schema()
+
+
+def _private_schema() -> Iterator[str]:
     try:
         import psycopg
 

@@ -21,10 +21,13 @@ def application_schema() -> dict[str, Any]:
         prop: dict[str, Any] = {"description": f.description, "example": f.example}
         if f.is_category:
             levels = list(f.categories)
-            prop["type"] = ["string", "null"] if f.missing_is_unknown else "string"
-            prop["enum"] = [*levels, None] if f.missing_is_unknown else levels
+            nullable = f.missing_is_unknown or not f.required
+            prop["type"] = ["string", "null"] if nullable else "string"
+            prop["enum"] = [*levels, None] if nullable else levels
             if f.missing_is_unknown:
                 prop["description"] += " (null, empty or 'unknown' when not known)"
+            elif nullable:
+                prop["description"] += " (null or empty when not given)"
         else:
             prop["type"] = "integer" if f.kind == "integer" else "number"
             if f.positive:
@@ -176,6 +179,17 @@ class ResultObject(BaseModel):
     target: str
     confidence: float
     timestamp: str
+
+
+class RefusedRow(BaseModel):
+    """A row ``/invocations`` could not score, in its place among the results."""
+
+    input_data: dict[str, Any]
+    error: Reject
+
+
+InvocationsAnswer = ResultObject | RefusedRow | list[ResultObject | RefusedRow]
+"""One result object for one application object, else a list in the order of the rows."""
 
 
 class ModelCard(BaseModel):

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..applications import FIELDS, example_application
+from ..applications import FIELDS, LARGEST_NUMBER, example_application
 
 
 def application_schema() -> dict[str, Any]:
@@ -32,6 +32,7 @@ def application_schema() -> dict[str, Any]:
             prop["type"] = "integer" if f.kind == "integer" else "number"
             if f.positive:
                 prop["exclusiveMinimum"] = 0
+                prop["maximum"] = LARGEST_NUMBER  # kept exactly up to 2^53, refused past it
             else:
                 prop["minimum"], prop["maximum"] = f.minimum, f.maximum
         properties[f.name] = prop
@@ -76,10 +77,12 @@ def batch_body() -> dict[str, Any]:
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        {"type": "array", "items": application_schema()},
+                        {"type": "array", "items": application_schema(), "minItems": 1},
                         {
                             "type": "object",
-                            "properties": {"instances": {"type": "array", "items": application_schema()}},
+                            "properties": {
+                                "instances": {"type": "array", "items": application_schema(), "minItems": 1}
+                            },
                             "required": ["instances"],
                         },
                     ]
@@ -98,12 +101,16 @@ def invocations_body() -> dict[str, Any]:
         "content": {
             "application/json": {
                 "schema": {
-                    "oneOf": [
+                    # anyOf: an application object may carry extra keys, "instances" among them
+                    "anyOf": [
                         application_schema(),
-                        {"type": "array", "items": application_schema()},
+                        {"type": "array", "items": application_schema(), "minItems": 1},
                         {
                             "type": "object",
-                            "properties": {"instances": {"type": "array", "items": application_schema()}},
+                            "properties": {
+                                "instances": {"type": "array", "items": application_schema(), "minItems": 1}
+                            },
+                            "required": ["instances"],
                         },
                     ]
                 },

@@ -4,6 +4,11 @@ A bounded run (a fixed seed, a few dozen examples per operation, every phase: th
 examples, boundary coverage, random fuzzing and stateful sequences that follow the links
 between operations) must find no server error and no answer outside the published contract:
 status code, content type, headers, body schema, and the ``Allow`` of a 405.
+
+Not asserted: ``positive_data_acceptance`` (the published request schemas cannot say everything
+validation checks: a cursor's content, a CSV body's fields), ``negative_data_rejection`` (extra
+keys are ignored by design) and the stateful resource checks (a decision's ``/outcome`` is 404
+until one is recorded, which schemathesis reads as a resource that vanished).
 """
 
 from __future__ import annotations

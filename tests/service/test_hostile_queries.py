@@ -15,7 +15,7 @@ def _cursor(text: str) -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def server(request, serve):
     if request.param == "postgresql":
-        return serve(database_url=request.getfixturevalue("postgres_url"))
+        return serve(database_url=request.getfixturevalue("fresh_postgres_url"))
     return serve()
 
 

@@ -33,7 +33,7 @@ from ..applications import (
     too_large_reason,
 )
 from ..errors import InputError
-from .security import ECHO_LIMIT, shorten
+from .security import ECHO_LIMIT, TEXT_LIMIT, shorten
 
 SOURCE = "<request>"
 
@@ -60,10 +60,12 @@ class Problem:
         return str(InputError(self.reason, source=SOURCE, row=self.row, column=self.column))
 
     def as_dict(self) -> dict[str, Any]:
-        """The problem as answered, the value echoed at most ``ECHO_LIMIT`` characters long."""
+        """The problem as answered, the value echoed at most ``ECHO_LIMIT`` characters long (and
+        any other text the client sent, such as a key, within ``TEXT_LIMIT``)."""
         value, reason = self.value, self.reason
         if value is not None and len(value) > ECHO_LIMIT:
             value, reason = shorten(value, ECHO_LIMIT), reason.replace(value, shorten(value, ECHO_LIMIT))
+        reason = shorten(reason, TEXT_LIMIT)
         message = str(InputError(reason, source=SOURCE, row=self.row, column=self.column))
         return {"row": self.row, "field": self.column, "value": value, "reason": reason, "message": message}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..applications import FIELDS, example_application
+from ..applications import FIELDS, LARGEST_NUMBER, example_application
 
 
 def application_schema() -> dict[str, Any]:
@@ -21,14 +21,18 @@ def application_schema() -> dict[str, Any]:
         prop: dict[str, Any] = {"description": f.description, "example": f.example}
         if f.is_category:
             levels = list(f.categories)
-            prop["type"] = ["string", "null"] if f.missing_is_unknown else "string"
-            prop["enum"] = [*levels, None] if f.missing_is_unknown else levels
+            nullable = f.missing_is_unknown or not f.required
+            prop["type"] = ["string", "null"] if nullable else "string"
+            prop["enum"] = [*levels, None] if nullable else levels
             if f.missing_is_unknown:
                 prop["description"] += " (null, empty or 'unknown' when not known)"
+            elif nullable:
+                prop["description"] += " (null or empty when not given)"
         else:
             prop["type"] = "integer" if f.kind == "integer" else "number"
             if f.positive:
                 prop["exclusiveMinimum"] = 0
+                prop["maximum"] = LARGEST_NUMBER  # kept exactly up to 2^53, refused past it
             else:
                 prop["minimum"], prop["maximum"] = f.minimum, f.maximum
         properties[f.name] = prop
@@ -73,10 +77,12 @@ def batch_body() -> dict[str, Any]:
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        {"type": "array", "items": application_schema()},
+                        {"type": "array", "items": application_schema(), "minItems": 1},
                         {
                             "type": "object",
-                            "properties": {"instances": {"type": "array", "items": application_schema()}},
+                            "properties": {
+                                "instances": {"type": "array", "items": application_schema(), "minItems": 1}
+                            },
                             "required": ["instances"],
                         },
                     ]
@@ -95,12 +101,16 @@ def invocations_body() -> dict[str, Any]:
         "content": {
             "application/json": {
                 "schema": {
-                    "oneOf": [
+                    # anyOf: an application object may carry extra keys, "instances" among them
+                    "anyOf": [
                         application_schema(),
-                        {"type": "array", "items": application_schema()},
+                        {"type": "array", "items": application_schema(), "minItems": 1},
                         {
                             "type": "object",
-                            "properties": {"instances": {"type": "array", "items": application_schema()}},
+                            "properties": {
+                                "instances": {"type": "array", "items": application_schema(), "minItems": 1}
+                            },
+                            "required": ["instances"],
                         },
                     ]
                 },
@@ -176,6 +186,17 @@ class ResultObject(BaseModel):
     target: str
     confidence: float
     timestamp: str
+
+
+class RefusedRow(BaseModel):
+    """A row ``/invocations`` could not score, in its place among the results."""
+
+    input_data: dict[str, Any]
+    error: Reject
+
+
+InvocationsAnswer = ResultObject | RefusedRow | list[ResultObject | RefusedRow]
+"""One result object for one application object, else a list in the order of the rows."""
 
 
 class ModelCard(BaseModel):

@@ -294,10 +294,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route takes at this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
+    """Every method some route takes at this path (Starlette names only the first route's).
+
+    A literal path outranks a template: ``/v1/decisions/batch`` is the batch resource (POST), even
+    though ``/v1/decisions/{decision_id}`` would also match it.
+    """
     path = request.url.path
-    for route in iter_route_contexts(request.app.routes):
-        if route.path and route.methods and compile_path(route.path)[0].match(path):
-            methods |= route.methods
-    return ", ".join(sorted(methods))
+    matching = [
+        (route.path, route.methods)
+        for route in iter_route_contexts(request.app.routes)
+        if route.path and route.methods and compile_path(route.path)[0].match(path)
+    ]
+    literal = [m for p, m in matching if "{" not in p]
+    return ", ".join(
+        sorted({method for methods in (literal or [m for _, m in matching]) for method in methods})
+    )

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from ...errors import InputError
 from ..intake import SOURCE, check_records, records_from_body, records_from_csv
 from ..runtime import runtime
-from ..schemas import ERRORS, ResultObject, invocations_body
+from ..schemas import ERRORS, InvocationsAnswer, invocations_body
 from ..security import ECHO_LIMIT, error_body, json_response, shorten
 from ..serving import result_object
 
@@ -72,7 +72,7 @@ class _Unsupported(Exception):
 @router.post(
     "/invocations",
     summary="Score applications (SageMaker contract)",
-    response_model=list[ResultObject],
+    response_model=InvocationsAnswer,
     responses={**ERRORS, 415: {"description": "Content type other than text/csv or application/json."}},
     openapi_extra={"requestBody": invocations_body()},
 )
@@ -83,7 +83,7 @@ async def invocations(request: Request) -> Response:
 @router.post(
     "/endpoints/{endpoint_name}/invocations",
     summary="Score applications, at the path boto3's invoke_endpoint calls (endpoint name ignored)",
-    response_model=list[ResultObject],
+    response_model=InvocationsAnswer,
     responses={**ERRORS, 415: {"description": "Content type other than text/csv or application/json."}},
     openapi_extra={"requestBody": invocations_body()},
 )

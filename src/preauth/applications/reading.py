@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .schema import FIELD_NAMES, FIELDS, LARGEST_NUMBER, OnUnknown, canonical_column, normalize_name
-from .validation import MALFORMED_ROWS, Applications, validate
+from .validation import MALFORMED_ROWS, Applications, excerpt, validate
 
 # --------------------------------------------------------------------------------------------
 # Reading files into a table of text cells
@@ -37,6 +37,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputError("file not found", source=source)
     if path.is_dir():
         raise InputError("is a directory, not a file", source=source)
+    if not path.is_file():
+        # A pipe or a device has no size to check and may never end: save the applications first.
+        raise InputError(
+            "not a regular file (a pipe or a device); save the applications to a file", source=source
+        )
     if path.stat().st_size == 0:
         raise InputError("file is empty", source=source)
     suffix = path.suffix.lower()
@@ -91,7 +96,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if not first.strip():
         raise InputError("file is empty", source=source)
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    header = next(csv.reader([first], delimiter=delimiter))
+    try:
+        header = next(csv.reader([first], delimiter=delimiter))
+    except csv.Error as error:  # e.g. one 50 MB line: no header a CSV of applications could have
+        raise InputError(f"malformed CSV header ({error})", source=source) from None
     header = [h.strip() for h in header]
     check_header(header, source)
     names = [f"c{i}" for i in range(len(header))]
@@ -133,6 +141,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except pa.ArrowInvalid as error:
         if "invalid UTF8" in str(error):
             raise _not_utf8(path, csv_rows=True) from None
+        if "straddl" in str(error):  # Arrow's words for a line longer than its block
+            raise InputError("malformed CSV: a line longer than 16 MB", source=source) from None
         raise InputError(f"malformed CSV: {str(error).splitlines()[0]}", source=source) from None
     frame = table.to_pandas()
     frame.columns = pd.Index(header)
@@ -150,7 +160,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         table = pq.read_table(path)
     except Exception as error:  # pyarrow raises several unrelated types for a broken file
-        raise InputError(f"not a readable Parquet file ({error})", source=str(path)) from None
+        reason = str(error).split(f"'{path}': ", 1)[-1].splitlines()[0]  # the path is named once, in front
+        raise InputError(f"not a readable Parquet file ({reason})", source=str(path)) from None
     check_header(table.column_names, str(path))
     return _cells(table.to_pandas())
 
@@ -219,11 +230,6 @@ def _read_json_lines(lines: list[str], source: str) -> pd.DataFrame:
     if malformed:
         table.attrs[MALFORMED_ROWS] = malformed
     return table
-
-
-def excerpt(text: str, limit: int = 200) -> str:
-    """A value short enough to quote in a message or a rejects file (a bad line may be 50 MB)."""
-    return text if len(text) <= limit else text[:limit] + "\u2026"
 
 
 TOO_DEEP = "JSON nested too deeply; an application is one object of plain values"

@@ -22,7 +22,7 @@ _DEFAULTS = TrainingConfig()
 
 
 @cli.command()
-@click.argument("labels", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("labels", type=click.Path(path_type=Path))
 @click.option(
     "--target",
     type=click.Choice(["llm", "risk"]),

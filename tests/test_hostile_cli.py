@@ -194,7 +194,10 @@ def test_agreement_with_every_row_refused_is_one_line(tmp_path: Path, labelled: 
     source.write_text(_json_with(labelled, "Credit amount", "1e20")[BIG_ROW - 1])
     result = invoke("agreement", source)
     lines = assert_one_line_each(result)
-    assert lines[-1] == "preauth: error: no labelled applicant has a known outcome; nothing to measure"
+    assert lines == [
+        f"preauth: error: {source}, row 1, column 'Credit amount': "
+        "1e+20 is too large (at most 9,007,199,254,740,991); no row left to measure"
+    ]
 
 
 def test_predict_scores_the_good_lines_of_a_json_lines_file_with_a_bad_one(

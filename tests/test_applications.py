@@ -308,3 +308,14 @@ def test_a_csv_line_past_arrows_block_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_applications(path)
     assert str(caught.value) == f"{path}: malformed CSV: a line longer than 16 MB"
+
+
+@pytest.mark.parametrize("name", ["apps.json", "apps.jsonl"])
+def test_an_integer_too_long_for_python_is_a_bad_value_not_a_crash(tmp_path: Path, name: str) -> None:
+    lines = [_line(Age=31), _line(Age=32).replace('"Age": 32', '"Age": ' + "9" * 5000)]
+    text = "[" + ",".join(lines) + "]" if name.endswith(".json") else "\n".join(lines)
+    apps = read_applications(write(tmp_path, text, name))
+    assert apps.frame["Age"].tolist() == [31]
+    (reject,) = apps.rejects
+    assert (reject.row, reject.column) == (2, "Age")
+    assert reject.reason == f"'{'9' * 80}\u2026' is not a whole number"

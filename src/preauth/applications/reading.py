@@ -173,7 +173,7 @@ def _read_json(data: bytes, source: str) -> pd.DataFrame:
         raise InputError("file is empty", source=source)
     try:
         try:
-            parsed: Any = json.loads(stripped)
+            parsed: Any = _loads(stripped)
         except json.JSONDecodeError as error:
             lines = stripped.splitlines()
             if stripped.startswith("[") or not any(_is_object_line(line) for line in lines):
@@ -187,12 +187,30 @@ def _read_json(data: bytes, source: str) -> pd.DataFrame:
         raise InputError(TOO_DEEP, source=source) from None
 
 
+def _loads(text: str) -> Any:
+    """``json.loads``, except that an integer too long for Python (over 4,300 digits) stays text.
+
+    Python refuses to convert such digits (a guard against quadratic time); as text they reach
+    validation like the same digits in a CSV, and are refused as a bad value of that row.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # only now pay for a Python call per integer
+        return json.loads(text, parse_int=_json_int)
+
+
+def _json_int(text: str) -> int | str:
+    return int(text) if len(text.lstrip("-")) <= 4000 else text
+
+
 def _is_object_line(line: str) -> bool:
     line = line.strip()
     if not (line.startswith("{") and line.endswith("}")):
         return False
     try:
-        return isinstance(json.loads(line), dict)
+        return isinstance(_loads(line), dict)
     except (json.JSONDecodeError, RecursionError):
         return False
 
@@ -211,7 +229,7 @@ def _read_json_lines(lines: list[str], source: str) -> pd.DataFrame:
         row = len(records) + 1
         reason = None
         try:
-            record = json.loads(line)
+            record = _loads(line)
         except json.JSONDecodeError as error:
             reason = f"invalid JSON on line {number} ({error.msg})"
         except RecursionError:

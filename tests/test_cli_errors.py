@@ -99,3 +99,15 @@ def test_a_number_past_2_53_is_refused_on_one_line_without_a_warning(tmp_path: P
         f"preauth: 1 rejected rows with reasons in {tmp_path / 'out.rejects.csv'}",
     ]
     assert "-9223372036854775808" not in (tmp_path / "out.csv").read_text()
+
+
+def test_an_output_that_is_a_pipe_is_refused_not_replaced(tmp_path: Path, bundled_data: Path) -> None:
+    import os
+    import stat
+
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)
+    result = preauth("prepare", bundled_data, "-o", fifo)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"preauth: error: {fifo}: not a regular file; name a file to write"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the pipe, not a file renamed over it

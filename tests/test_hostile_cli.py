@@ -358,3 +358,41 @@ def test_a_file_without_applications_is_one_line_naming_it(
     assert lines[0].startswith((f"preauth: error: {source}: ", f"preauth: error: {source}, row 1: ")) or (
         lines[0].startswith(f"preauth: rejected: {source}, row 1: ")  # a line too long is a bad row
     ), lines
+
+
+# --------------------------------------------------------------------------------------------
+# Values no terminal line or text can hold
+
+
+def test_a_value_with_a_newline_is_reported_on_one_line(tmp_path: Path, labelled: pd.DataFrame) -> None:
+    records = _typed(labelled.head(3))
+    records[1]["Housing"] = "castle\nrm -rf /\r\0x"
+    (source := tmp_path / "apps.json").write_text(json.dumps(records))
+    result = invoke("prepare", source, "-o", tmp_path / "prepared.csv")
+    lines = assert_one_line_each(result)
+    assert lines == [
+        f"preauth: rejected: {source}, row 2, column 'Housing': "
+        "'castle\\nrm -rf /\\r\\x00x' is not one of: own, rent, free",
+        f"preauth: 1 rejected rows with reasons in {tmp_path / 'prepared.rejects.csv'}",
+    ]
+
+
+@pytest.mark.parametrize("name", ["apps.json", "apps.jsonl"])
+def test_a_lone_surrogate_in_json_is_a_bad_value_of_its_row(
+    tmp_path: Path, labelled: pd.DataFrame, name: str
+) -> None:
+    lines = [json.dumps(r) for r in _typed(labelled.head(3))]
+    lines[1] = (
+        lines[1]
+        .replace('"Housing": "own"', '"Housing": "\\ud800"')
+        .replace('"Housing": "free"', '"Housing": "\\ud800"')
+        .replace('"Housing": "rent"', '"Housing": "\\ud800"')
+    )
+    text = "[" + ",".join(lines) + "]" if name == "apps.json" else "\n".join(lines)
+    (source := tmp_path / name).write_text(text)
+    result = invoke("prepare", source, "-o", tmp_path / "prepared.csv")
+    lines_out = assert_one_line_each(result)
+    assert lines_out[0] == (
+        f"preauth: rejected: {source}, row 2, column 'Housing': '\ufffd' is not one of: own, rent, free"
+    )
+    assert len(pd.read_csv(tmp_path / "prepared.csv")) == 2

@@ -8,6 +8,7 @@ traceback reaches the user.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,15 @@ from .settings import Settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def one_line(text: str) -> str:
+    """A message as one terminal line: a newline, CR or NUL from a file's value is shown escaped."""
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+
+
 def friendly_errors(func: F) -> F:
     """Turn a PreauthError into ``preauth: <message>`` and its exit code; an OSError into exit code 1."""
 
@@ -29,14 +39,15 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PreauthError as error:
-            click.echo(f"preauth: error: {error}", err=True)
+            click.echo(f"preauth: error: {one_line(str(error))}", err=True)
             sys.exit(error.exit_code)
         except OSError as error:
             # A file that cannot be read or written (a directory, no permission, a full disk): the
             # path and the system's reason, in one line. A rename names its destination second.
             path = error.filename2 or error.filename
             reason = error.strerror or str(error)
-            click.echo(f"preauth: error: {path}: {reason}" if path else f"preauth: error: {reason}", err=True)
+            message = f"{path}: {reason}" if path else reason
+            click.echo(f"preauth: error: {one_line(message)}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

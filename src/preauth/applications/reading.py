@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -187,18 +188,37 @@ def _read_json(data: bytes, source: str) -> pd.DataFrame:
         raise InputError(TOO_DEEP, source=source) from None
 
 
-def _loads(text: str) -> Any:
-    """``json.loads``, except that an integer too long for Python (over 4,300 digits) stays text.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-    Python refuses to convert such digits (a guard against quadratic time); as text they reach
-    validation like the same digits in a CSV, and are refused as a bad value of that row.
+
+def _without_surrogates(value: Any) -> Any:
+    """Strings with a lone UTF-16 surrogate (JSON may escape one, ``"\\ud800"``, no text can hold
+    it) get U+FFFD in its place: a bad value of its row, not a UnicodeEncodeError in Arrow."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
+
+
+def _loads(text: str) -> Any:
+    """``json.loads``, except that what no cell can hold becomes a bad value instead of a crash.
+
+    An integer too long for Python (over 4,300 digits) stays text, like the same digits in a CSV;
+    a lone surrogate becomes U+FFFD. Both are rare, so the common path pays nothing for them.
     """
     try:
-        return json.loads(text)
+        parsed = json.loads(text)
     except json.JSONDecodeError:
         raise
     except ValueError:  # only now pay for a Python call per integer
-        return json.loads(text, parse_int=_json_int)
+        parsed = json.loads(text, parse_int=_json_int)
+    if "\\u" in text and _ESCAPED_SURROGATE.search(text):
+        return _without_surrogates(parsed)
+    return parsed
 
 
 def _json_int(text: str) -> int | str:

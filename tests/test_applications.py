@@ -319,3 +319,17 @@ def test_an_integer_too_long_for_python_is_a_bad_value_not_a_crash(tmp_path: Pat
     (reject,) = apps.rejects
     assert (reject.row, reject.column) == (2, "Age")
     assert reject.reason == f"'{'9' * 80}\u2026' is not a whole number"
+
+
+def test_a_parquet_file_with_a_column_twice_is_named_as_such(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "apps.parquet"
+    pq.write_table(pa.table([pa.array([30]), pa.array([31])], names=["Age", "AGE"]), path)
+    with pytest.raises(InputError) as caught:
+        read_applications(path)
+    assert str(caught.value) == f"{path}: duplicate columns 'Age' and 'AGE' (both mean 'Age')"
+    pq.write_table(pa.table([pa.array([30]), pa.array([31])], names=["Age", "Age"]), path)
+    with pytest.raises(InputError, match="duplicate columns 'Age' and 'Age'"):
+        read_applications(path)

@@ -159,7 +159,11 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
+        # The names first: Arrow refuses a file with a column twice in words of its own.
+        check_header(pq.read_schema(path).names, str(path))
         table = pq.read_table(path)
+    except InputError:
+        raise
     except Exception as error:  # pyarrow raises several unrelated types for a broken file
         reason = str(error).split(f"'{path}': ", 1)[-1].splitlines()[0]  # the path is named once, in front
         raise InputError(f"not a readable Parquet file ({reason})", source=str(path)) from None

@@ -276,3 +276,60 @@ def test_a_broken_json_array_is_one_line_naming_where(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_applications(path)
     assert str(caught.value) == f"{path}: invalid JSON (Expecting ',' delimiter, line 4, column 1)"
+
+
+def test_a_huge_bad_value_is_quoted_short(tmp_path: Path) -> None:
+    huge = "9" * 100_000
+    path = write(tmp_path, f"{HEADER}\n{huge},male,2,{'x' * 100_000},little,little,1000,12,car\n")
+    (reject,) = read_applications(path).rejects
+    assert reject.reason == f"'{'9' * 80}\u2026' is not a whole number"
+    assert reject.value == "9" * 200 + "\u2026"
+    housing = read_applications(
+        write(tmp_path, f"{HEADER}\n30,male,2,{'x' * 100_000},little,little,1000,12,car\n")
+    )
+    assert housing.rejects[0].reason == f"'{'x' * 80}\u2026' is not one of: own, rent, free"
+
+
+def test_a_pipe_or_a_device_is_refused_without_being_read(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "apps.csv"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    for path in (fifo, Path("/dev/null")):
+        with pytest.raises(InputError) as caught:
+            read_applications(path)
+        assert str(caught.value) == (
+            f"{path}: not a regular file (a pipe or a device); save the applications to a file"
+        )
+
+
+def test_a_csv_line_past_arrows_block_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "\n" + "a" * 50_000_000)
+    with pytest.raises(InputError) as caught:
+        read_applications(path)
+    assert str(caught.value) == f"{path}: malformed CSV: a line longer than 16 MB"
+
+
+@pytest.mark.parametrize("name", ["apps.json", "apps.jsonl"])
+def test_an_integer_too_long_for_python_is_a_bad_value_not_a_crash(tmp_path: Path, name: str) -> None:
+    lines = [_line(Age=31), _line(Age=32).replace('"Age": 32', '"Age": ' + "9" * 5000)]
+    text = "[" + ",".join(lines) + "]" if name.endswith(".json") else "\n".join(lines)
+    apps = read_applications(write(tmp_path, text, name))
+    assert apps.frame["Age"].tolist() == [31]
+    (reject,) = apps.rejects
+    assert (reject.row, reject.column) == (2, "Age")
+    assert reject.reason == f"'{'9' * 80}\u2026' is not a whole number"
+
+
+def test_a_parquet_file_with_a_column_twice_is_named_as_such(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "apps.parquet"
+    pq.write_table(pa.table([pa.array([30]), pa.array([31])], names=["Age", "AGE"]), path)
+    with pytest.raises(InputError) as caught:
+        read_applications(path)
+    assert str(caught.value) == f"{path}: duplicate columns 'Age' and 'AGE' (both mean 'Age')"
+    pq.write_table(pa.table([pa.array([30]), pa.array([31])], names=["Age", "Age"]), path)
+    with pytest.raises(InputError, match="duplicate columns 'Age' and 'Age'"):
+        read_applications(path)

@@ -83,3 +83,31 @@ def test_deeply_nested_json_is_one_line_not_a_recursion_traceback(tmp_path: Path
     assert result.stderr == (
         f"preauth: error: {source}: JSON nested too deeply; an application is one object of plain values\n"
     )
+
+
+def test_a_number_past_2_53_is_refused_on_one_line_without_a_warning(tmp_path: Path) -> None:
+    source = tmp_path / "apps.csv"
+    source.write_text(
+        "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose\n"
+        "30,male,2,own,little,little,1000,12,car\n"
+        "30,male,2,own,little,little,1e20,12,car\n"
+    )
+    result = preauth("prepare", source, "-o", tmp_path / "out.csv")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"preauth: rejected: {source}, row 2, column 'Credit amount': 1e20 is too large (at most 9,007,199,254,740,991)",
+        f"preauth: 1 rejected rows with reasons in {tmp_path / 'out.rejects.csv'}",
+    ]
+    assert "-9223372036854775808" not in (tmp_path / "out.csv").read_text()
+
+
+def test_an_output_that_is_a_pipe_is_refused_not_replaced(tmp_path: Path, bundled_data: Path) -> None:
+    import os
+    import stat
+
+    fifo = tmp_path / "out.csv"
+    os.mkfifo(fifo)
+    result = preauth("prepare", bundled_data, "-o", fifo)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"preauth: error: {fifo}: not a regular file; name a file to write"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the pipe, not a file renamed over it

@@ -194,7 +194,10 @@ def test_agreement_with_every_row_refused_is_one_line(tmp_path: Path, labelled: 
     source.write_text(_json_with(labelled, "Credit amount", "1e20")[BIG_ROW - 1])
     result = invoke("agreement", source)
     lines = assert_one_line_each(result)
-    assert lines[-1] == "preauth: error: no labelled applicant has a known outcome; nothing to measure"
+    assert lines == [
+        f"preauth: error: {source}, row 1, column 'Credit amount': "
+        "1e+20 is too large (at most 9,007,199,254,740,991); no row left to measure"
+    ]
 
 
 def test_predict_scores_the_good_lines_of_a_json_lines_file_with_a_bad_one(
@@ -266,3 +269,130 @@ def test_spreadsheet_safe(text: str, safe: str) -> None:
     from preauth.files import spreadsheet_safe
 
     assert spreadsheet_safe(text) == safe
+
+
+# --------------------------------------------------------------------------------------------
+# Files that hold no applications at all: one line naming the file, whatever the command
+
+
+HEADER = "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose"
+
+
+def _parquet_bytes() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"Age": list(range(100))}), buffer)
+    return buffer.getvalue()
+
+
+HOSTILE: dict[str, Callable[[Path], Path]] = {
+    "empty file": lambda d: _write(d / "a.csv", b""),
+    "blank lines": lambda d: _write(d / "a.csv", b"\n \r\n\n"),
+    "header only": lambda d: _write(d / "a.csv", HEADER.encode() + b"\n"),
+    "empty header names": lambda d: _write(d / "a.csv", b",,,\n1,2,3,4\n"),
+    "0-byte parquet": lambda d: _write(d / "a.parquet", b""),
+    "truncated parquet": lambda d: _write(d / "a.parquet", _parquet_bytes()[:300]),
+    "binary junk csv": lambda d: _write(d / "a.csv", bytes(range(256)) * 20),
+    "binary junk parquet": lambda d: _write(d / "a.parquet", bytes(range(256)) * 20),
+    "NUL bytes": lambda d: _write(d / "a.csv", b"\0" * 1000),
+    "10,000 columns": lambda d: _write(
+        d / "a.csv", (",".join(f"c{i}" for i in range(10_000)) + "\n" + "1," * 9_999 + "1\n").encode()
+    ),
+    "50 MB single line": lambda d: _write(d / "a.csv", b"a" * 50_000_000),
+    "50 MB line after the header": lambda d: _write(d / "a.csv", HEADER.encode() + b"\n" + b"a" * 50_000_000),
+    "a directory": lambda d: _mkdir(d / "a.csv"),
+    "a FIFO": lambda d: _mkfifo(d / "a.csv"),
+    "/dev/null": lambda d: Path("/dev/null"),
+    "missing": lambda d: d / "nothing.csv",
+    "JSON scalar": lambda d: _write(d / "a.json", b"42"),
+    "empty JSON list": lambda d: _write(d / "a.json", b"[]"),
+    "broken JSON": lambda d: _write(d / "a.json", b'[{"Age": 1'),
+    "deep JSON": lambda d: _write(d / "a.json", b"[" * 100_000 + b"]" * 100_000),
+    "deep JSON object": lambda d: _write(d / "a.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
+    "UTF-16": lambda d: _write(d / "a.csv", HEADER.encode("utf-16")),
+}
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _mkfifo(path: Path) -> Path:
+    import os
+
+    os.mkfifo(path)
+    return path
+
+
+COMMANDS: dict[str, Callable[[Path, Path, Path], list[str | Path]]] = {
+    "prepare": lambda src, out, models: ["prepare", src, "-o", out / "p.csv"],
+    "predict": lambda src, out, models: ["--models-dir", models, "predict", src, "-o", out],
+    "train": lambda src, out, models: ["--models-dir", out, "train", src, "--trials", "1", "--no-progress"],
+    "sample": lambda src, out, models: ["sample", src, "-o", out / "s.csv"],
+    "describe": lambda src, out, models: ["describe", src, "-o", out / "d.csv"],
+    "label": lambda src, out, models: ["label", src, "-o", out / "l.csv"],
+    "agreement": lambda src, out, models: ["agreement", src],
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_file_without_applications_is_one_line_naming_it(
+    tmp_path: Path, small_models_dir: Path, command: str, case: str
+) -> None:
+    source = HOSTILE[case](tmp_path)
+    result = invoke(*COMMANDS[command](source, tmp_path / "out", small_models_dir))
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 2, result.output
+    for line in result.stderr.splitlines():
+        assert len(line) < 300 and ".py" not in line and "Traceback" not in line, line
+    # describe and label may show their (empty) progress line too; every message is a preauth: line.
+    lines = [line for line in result.stderr.splitlines() if line.startswith("preauth: ")]
+    assert lines[0].startswith((f"preauth: error: {source}: ", f"preauth: error: {source}, row 1: ")) or (
+        lines[0].startswith(f"preauth: rejected: {source}, row 1: ")  # a line too long is a bad row
+    ), lines
+
+
+# --------------------------------------------------------------------------------------------
+# Values no terminal line or text can hold
+
+
+def test_a_value_with_a_newline_is_reported_on_one_line(tmp_path: Path, labelled: pd.DataFrame) -> None:
+    records = _typed(labelled.head(3))
+    records[1]["Housing"] = "castle\nrm -rf /\r\0x"
+    (source := tmp_path / "apps.json").write_text(json.dumps(records))
+    result = invoke("prepare", source, "-o", tmp_path / "prepared.csv")
+    lines = assert_one_line_each(result)
+    assert lines == [
+        f"preauth: rejected: {source}, row 2, column 'Housing': "
+        "'castle\\nrm -rf /\\r\\x00x' is not one of: own, rent, free",
+        f"preauth: 1 rejected rows with reasons in {tmp_path / 'prepared.rejects.csv'}",
+    ]
+
+
+@pytest.mark.parametrize("name", ["apps.json", "apps.jsonl"])
+def test_a_lone_surrogate_in_json_is_a_bad_value_of_its_row(
+    tmp_path: Path, labelled: pd.DataFrame, name: str
+) -> None:
+    lines = [json.dumps(r) for r in _typed(labelled.head(3))]
+    lines[1] = (
+        lines[1]
+        .replace('"Housing": "own"', '"Housing": "\\ud800"')
+        .replace('"Housing": "free"', '"Housing": "\\ud800"')
+        .replace('"Housing": "rent"', '"Housing": "\\ud800"')
+    )
+    text = "[" + ",".join(lines) + "]" if name == "apps.json" else "\n".join(lines)
+    (source := tmp_path / name).write_text(text)
+    result = invoke("prepare", source, "-o", tmp_path / "prepared.csv")
+    lines_out = assert_one_line_each(result)
+    assert lines_out[0] == (
+        f"preauth: rejected: {source}, row 2, column 'Housing': '\ufffd' is not one of: own, rent, free"
+    )
+    assert len(pd.read_csv(tmp_path / "prepared.csv")) == 2

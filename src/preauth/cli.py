@@ -8,6 +8,7 @@ traceback reaches the user.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,15 @@ from .settings import Settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def one_line(text: str) -> str:
+    """A message as one terminal line: a newline, CR or NUL from a file's value is shown escaped."""
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+
+
 def friendly_errors(func: F) -> F:
     """Turn a PreauthError into ``preauth: <message>`` and its exit code; an OSError into exit code 1."""
 
@@ -31,16 +41,18 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PreauthError as error:
-            # One line per mistake (a schema file may have several), each a complete message.
-            for line in str(error).splitlines() or [""]:
-                click.echo(f"preauth: error: {line}", err=True)
+            # One line per mistake (a schema file may have several), each a complete message on
+            # one terminal line.
+            for line in getattr(error, "mistakes", None) or [str(error)]:
+                click.echo(f"preauth: error: {one_line(line)}", err=True)
             sys.exit(error.exit_code)
         except OSError as error:
             # A file that cannot be read or written (a directory, no permission, a full disk): the
             # path and the system's reason, in one line. A rename names its destination second.
             path = error.filename2 or error.filename
             reason = error.strerror or str(error)
-            click.echo(f"preauth: error: {path}: {reason}" if path else f"preauth: error: {reason}", err=True)
+            message = f"{path}: {reason}" if path else reason
+            click.echo(f"preauth: error: {one_line(message)}", err=True)
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]

@@ -12,6 +12,7 @@ writer's file, another host's on a shared disk, or a file preauth did not name i
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -37,6 +38,9 @@ def partial_prefix(name: str) -> str:
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` that is renamed onto it only when the block succeeds."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # The rename would put a regular file in place of a pipe or a device (/dev/null, as root).
+        raise OSError(errno.EINVAL, "not a regular file; name a file to write", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=partial_prefix(path.name), suffix=PARTIAL_SUFFIX, dir=path.parent)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from service_helpers import application
 from test_safety import assert_clean
 
@@ -46,3 +48,20 @@ def test_a_request_with_arabic_indic_digits_is_422_naming_the_field(serve):
     (error,) = answer.json()["error"]["errors"]
     assert error["field"] == "Credit amount"
     assert "'\u0663\u0665\u0660\u0660' is not a number" in answer.json()["error"]["message"]
+
+
+def test_a_bad_json_line_in_an_upload_is_one_rejected_row_and_the_others_are_scored(serve):
+    server = serve()
+    lines = [json.dumps(application(Age=age)) for age in (30, 31, 32)]
+    lines[1] = lines[1][:-1]
+    with server.client() as client:
+        answer = client.post("/ui/batch", files={"file": ("apps.jsonl", "\n".join(lines).encode())})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["rows"], body["scored"], body["rejected"]) == (3, 2, 1)
+    (reject,) = body["rejects"]
+    assert reject["message"] == "apps.jsonl, row 2: invalid JSON on line 2 (Expecting ',' delimiter)"
+    bad_csv = b"Age,Sex,Job,Housing,Credit amount,Duration,Purpose\n30,male,2,own,1000,12,car\n1,2\n"
+    with server.client() as client:
+        answer = client.post("/ui/batch", files={"file": ("apps.csv", bad_csv)})
+    assert answer.json()["rejects"][0]["message"] == "apps.csv, row 2: has 2 fields, the header has 7"

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .schema import GERMAN, LARGEST_NUMBER, OnUnknown, Schema, normalize_name
-from .validation import MALFORMED_ROWS, Applications, validate
+from .validation import MALFORMED_ROWS, Applications, excerpt, validate
 
 # --------------------------------------------------------------------------------------------
 # Reading files into a table of text cells
@@ -37,6 +38,11 @@ def read_table(path: str | Path, schema: Schema = GERMAN) -> pd.DataFrame:
         raise InputError("file not found", source=source)
     if path.is_dir():
         raise InputError("is a directory, not a file", source=source)
+    if not path.is_file():
+        # A pipe or a device has no size to check and may never end: save the applications first.
+        raise InputError(
+            "not a regular file (a pipe or a device); save the applications to a file", source=source
+        )
     if path.stat().st_size == 0:
         raise InputError("file is empty", source=source)
     suffix = path.suffix.lower()
@@ -91,7 +97,10 @@ def _read_csv(path: Path, schema: Schema) -> pd.DataFrame:
     if not first.strip():
         raise InputError("file is empty", source=source)
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    header = next(csv.reader([first], delimiter=delimiter))
+    try:
+        header = next(csv.reader([first], delimiter=delimiter))
+    except csv.Error as error:  # e.g. one 50 MB line: no header a CSV of applications could have
+        raise InputError(f"malformed CSV header ({error})", source=source) from None
     header = [h.strip() for h in header]
     check_header(header, source, schema)
     names = [f"c{i}" for i in range(len(header))]
@@ -133,6 +142,8 @@ def _read_csv(path: Path, schema: Schema) -> pd.DataFrame:
     except pa.ArrowInvalid as error:
         if "invalid UTF8" in str(error):
             raise _not_utf8(path, csv_rows=True) from None
+        if "straddl" in str(error):  # Arrow's words for a line longer than its block
+            raise InputError("malformed CSV: a line longer than 16 MB", source=source) from None
         raise InputError(f"malformed CSV: {str(error).splitlines()[0]}", source=source) from None
     frame = table.to_pandas()
     frame.columns = pd.Index(header)
@@ -148,9 +159,14 @@ def _read_parquet(path: Path, schema: Schema) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
+        # The names first: Arrow refuses a file with a column twice in words of its own.
+        check_header(pq.read_schema(path).names, str(path))
         table = pq.read_table(path)
+    except InputError:
+        raise
     except Exception as error:  # pyarrow raises several unrelated types for a broken file
-        raise InputError(f"not a readable Parquet file ({error})", source=str(path)) from None
+        reason = str(error).split(f"'{path}': ", 1)[-1].splitlines()[0]  # the path is named once, in front
+        raise InputError(f"not a readable Parquet file ({reason})", source=str(path)) from None
     check_header(table.column_names, str(path), schema)
     return _cells(table.to_pandas())
 
@@ -162,7 +178,7 @@ def _read_json(data: bytes, source: str, schema: Schema) -> pd.DataFrame:
         raise InputError("file is empty", source=source)
     try:
         try:
-            parsed: Any = json.loads(stripped)
+            parsed: Any = _loads(stripped)
         except json.JSONDecodeError as error:
             lines = stripped.splitlines()
             if stripped.startswith("[") or not any(_is_object_line(line) for line in lines):
@@ -176,12 +192,49 @@ def _read_json(data: bytes, source: str, schema: Schema) -> pd.DataFrame:
         raise InputError(TOO_DEEP, source=source) from None
 
 
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """Strings with a lone UTF-16 surrogate (JSON may escape one, ``"\\ud800"``, no text can hold
+    it) get U+FFFD in its place: a bad value of its row, not a UnicodeEncodeError in Arrow."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
+
+
+def _loads(text: str) -> Any:
+    """``json.loads``, except that what no cell can hold becomes a bad value instead of a crash.
+
+    An integer too long for Python (over 4,300 digits) stays text, like the same digits in a CSV;
+    a lone surrogate becomes U+FFFD. Both are rare, so the common path pays nothing for them.
+    """
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # only now pay for a Python call per integer
+        parsed = json.loads(text, parse_int=_json_int)
+    if "\\u" in text and _ESCAPED_SURROGATE.search(text):
+        return _without_surrogates(parsed)
+    return parsed
+
+
+def _json_int(text: str) -> int | str:
+    return int(text) if len(text.lstrip("-")) <= 4000 else text
+
+
 def _is_object_line(line: str) -> bool:
     line = line.strip()
     if not (line.startswith("{") and line.endswith("}")):
         return False
     try:
-        return isinstance(json.loads(line), dict)
+        return isinstance(_loads(line), dict)
     except (json.JSONDecodeError, RecursionError):
         return False
 
@@ -200,7 +253,7 @@ def _read_json_lines(lines: list[str], source: str, schema: Schema) -> pd.DataFr
         row = len(records) + 1
         reason = None
         try:
-            record = json.loads(line)
+            record = _loads(line)
         except json.JSONDecodeError as error:
             reason = f"invalid JSON on line {number} ({error.msg})"
         except RecursionError:
@@ -219,11 +272,6 @@ def _read_json_lines(lines: list[str], source: str, schema: Schema) -> pd.DataFr
     if malformed:
         table.attrs[MALFORMED_ROWS] = malformed
     return table
-
-
-def excerpt(text: str, limit: int = 200) -> str:
-    """A value short enough to quote in a message or a rejects file (a bad line may be 50 MB)."""
-    return text if len(text) <= limit else text[:limit] + "\u2026"
 
 
 TOO_DEEP = "JSON nested too deeply; an application is one object of plain values"

@@ -27,6 +27,8 @@ from .schema import (
     too_large_reason,
 )
 
+SHOWN = 80
+"""At most this many characters of a bad value are quoted in its reason (a cell may hold megabytes)."""
 MALFORMED_ROWS = "preauth.malformed_rows"
 """Key in a table's ``attrs`` for CSV rows that could not be split into fields: row → (text, reason)."""
 
@@ -83,6 +85,11 @@ class Applications:
 
     def reject_messages(self) -> list[str]:
         return [r.message(self.source) for r in self.rejects]
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    """A value short enough to quote in a message or a rejects file (a bad line may be 50 MB)."""
+    return text if len(text) <= limit else text[:limit] + "\u2026"
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,7 +159,7 @@ def validate(
             row_fails = failing[codes]
             for i in np.flatnonzero(row_fails & ~bad):
                 code = int(codes[i])
-                reasons[int(i)] = (f.name, uniques[code].strip(), str(errors_u[code]))
+                reasons[int(i)] = (f.name, excerpt(uniques[code].strip()), str(errors_u[code]))
             bad |= row_fails
         frame[f.name] = _Spread(values_u, codes, f.is_category, ("good", "bad") if is_outcome else f.levels())
         if not is_outcome:
@@ -241,7 +248,7 @@ def _check_categories(
         elif on_unknown == "unknown":
             values[k], given[k] = f.missing or UNKNOWN, text
         else:
-            error = f"'{text}' is not one of: {allowed}"
+            error = f"'{excerpt(text, SHOWN)}' is not one of: {allowed}"
         errors.append(error)
     return values, given, errors
 
@@ -295,7 +302,7 @@ def _check_numbers(f: Field, uniques: list[str]) -> tuple[np.ndarray, np.ndarray
             absent[k] = f.missing_allowed
             errors[k] = None if f.missing_allowed else "missing value"
         elif not finite[k] or (f.kind == "integer" and not whole[k]):
-            errors[k] = f"'{raw}' is not {kind}"
+            errors[k] = f"'{excerpt(raw, SHOWN)}' is not {kind}"
         elif not exact[k]:
             errors[k] = too_large_reason(raw)
         elif f.positive:

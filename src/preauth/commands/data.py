@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ..applications import Applications, read_applications
 from ..bundles import load_bundle
-from ..cli import cli, friendly_errors, schema_from, schema_option, settings_from
+from ..cli import cli, friendly_errors, one_line, schema_from, schema_option, settings_from
 from ..samples import write_prepared, write_sample
 from ..scoring import FORMATS, results_path, score, write_rejects, write_results
 
@@ -47,7 +47,7 @@ def report_rejects(applications: Applications, rejects_file: Path | None) -> Non
 def report_reject_messages(messages: list[str], rejects_file: Path | None = None) -> None:
     """The rejected rows on stderr, one ``preauth: rejected:`` line each, as every command reports them."""
     for message in messages[:SHOWN_REJECTS]:
-        click.echo(f"preauth: rejected: {message}", err=True)
+        click.echo(f"preauth: rejected: {one_line(message)}", err=True)
     if len(messages) > SHOWN_REJECTS:
         click.echo(f"preauth: ... and {len(messages) - SHOWN_REJECTS} more", err=True)
     if rejects_file is not None:

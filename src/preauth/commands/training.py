@@ -23,7 +23,7 @@ _DEFAULTS = TrainingConfig()
 
 
 @cli.command()
-@click.argument("labels", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.argument("labels", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--from-store",
     is_flag=True,

@@ -30,10 +30,10 @@ from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..applications import FIELDS, Field, read_table
+from ..applications import FIELDS, MALFORMED_ROWS, Field, read_table
 from ..errors import InputError, ModelBundleError
 from ..report import REPORT_FILE, RISK_NAME, trained_label_name, write_report
-from .intake import check_records
+from .intake import Problem, check_records
 from .runtime import runtime
 
 HERE = Path(__file__).parent
@@ -208,7 +208,7 @@ async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, 
             "reason": p.reason,
             "message": str(InputError(p.reason, source=name, row=p.row, column=p.column)),
         }
-        for p in checked.problems
+        for p in _with_malformed_rows(checked.problems, table)
     ]
     results = results_csv(table, [a.row for a in checked.accepted], decisions, rejects)
     stem = Path(name).stem or "upload"
@@ -225,6 +225,14 @@ async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, 
         "filename": f"{stem}-results.csv",
         "results_csv": results,
     }
+
+
+def _with_malformed_rows(problems: list[Problem], table: Any) -> list[Problem]:
+    """A CSV row or JSON line that the reader could not split is refused for that, not as empty cells."""
+    malformed = table.attrs.get(MALFORMED_ROWS, {})
+    kept = [p for p in problems if p.row not in malformed]
+    split = [Problem(row, None, text, reason) for row, (text, reason) in malformed.items()]
+    return sorted([*kept, *split], key=lambda p: p.row)
 
 
 def _read_upload(name: str, data: bytes) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .figures import ACCENT, POSITIVE_COLOR, readable, svg
+from .figures import ACCENT, POSITIVE_COLOR, legend_below, readable, svg
 
 TRIALS_FILE = "trials.csv"
 
@@ -96,7 +96,7 @@ def section(bundle_path: Path, meta: Mapping[str, Any]) -> dict[str, Any] | None
     saved = settings.get("param_importances") if isinstance(settings, Mapping) else None
     importances = dict(saved) if isinstance(saved, Mapping) else param_importances(trials)
 
-    def by_trial(_f: Any, ax: Any) -> None:
+    def by_trial(figure: Any, ax: Any) -> None:
         a = ax[0, 0]
         a.scatter(done["number"], done["value"], s=14, color=ACCENT, label="completed trial")
         pruned = trials[(states == "PRUNED").to_numpy()]
@@ -129,7 +129,7 @@ def section(bundle_path: Path, meta: Mapping[str, Any]) -> dict[str, Any] | None
                 label="best",
             )
         a.set(xlabel="Trial", ylabel="Objective (cross-validated ROC AUC)")
-        a.legend(fontsize=8, loc="lower right")
+        legend_below(figure, *a.get_legend_handles_labels(), ncols=2)
 
     def importance_bars(_f: Any, ax: Any) -> None:
         names = list(importances)[::-1]
@@ -144,7 +144,7 @@ def section(bundle_path: Path, meta: Mapping[str, Any]) -> dict[str, Any] | None
         "best": None if best is None else {"number": int(best["number"]), "value": float(best["value"])},
         "best_params": best_params,
         "importances": importances,
-        "by_trial": svg("trials", by_trial) if len(done) else "",
+        "by_trial": svg("trials", by_trial, height=4.0) if len(done) else "",
         "importance_chart": svg("param_importance", importance_bars, height=0.4 * len(importances) + 1.0)
         if importances
         else "",

@@ -265,3 +265,20 @@ def test_importances_of_a_search_whose_trials_all_scored_the_same() -> None:
         {"number": [0, 1, 2], "state": "COMPLETE", "value": [0.5, 0.5, 0.5], "params_max_depth": [2, 3, 4]}
     )
     assert param_importances(trials) == {}
+
+
+def test_provenance_is_shown_in_words_not_as_raw_keys(llm_bundle: Path, html: str) -> None:
+    section = html[html.index('<section id="labels"') :]
+    section = section[: section.index("</section>")]
+    text = text_of(section)
+    provenance = json.loads((llm_bundle / "bundle.json").read_text())["label_provenance"]
+    raw = [k for k in provenance if "_" in k] + [k for k in provenance.get("counts", {}) if "_" in k]
+    raw += [k for k in (provenance.get("agreement_with_risk") or {}) if "_" in k]
+    assert raw, "the bundle has no keys to check"
+    for key in raw:
+        assert key not in text, key
+    for words in ("Labels file", "Trained on labels from a provider", "Label provider", "Prompt version"):
+        assert words in text, words
+    assert "Rows of the labels file" in text and "Used for training" in text
+    agreement = provenance["agreement_with_risk"]["confusion"]
+    assert f"both good {agreement['tn']} · label bad, Risk good {agreement['fp']}" in text

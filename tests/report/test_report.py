@@ -282,3 +282,14 @@ def test_provenance_is_shown_in_words_not_as_raw_keys(llm_bundle: Path, html: st
     assert "Rows of the labels file" in text and "Used for training" in text
     agreement = provenance["agreement_with_risk"]["confusion"]
     assert f"both good {agreement['tn']} · label bad, Risk good {agreement['fp']}" in text
+
+
+def test_the_search_is_described_in_words_not_as_raw_keys(llm_bundle: Path, html: str) -> None:
+    section = html[html.index('<section id="search"') :]
+    text = text_of(section[: section.index("</section>")])
+    settings = json.loads((llm_bundle / "bundle.json").read_text())["search"]
+    shown = [k for k, v in settings.items() if not isinstance(v, dict | list) and "_" in k]
+    assert "n_trials" in shown and "duration_s" in shown
+    for key in shown:
+        assert f"{key}:" not in text, key
+    assert f"Trials run: {settings['n_trials']}" in text

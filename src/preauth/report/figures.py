@@ -54,6 +54,11 @@ def legend_below(figure: Any, handles: Sequence[Any], labels: Sequence[str], *, 
     figure.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
 
 
+def key_name(key: str, names: Mapping[str, str]) -> str:
+    """A saved key as a reader says it: its name in ``names``, else its words ("n_rounds" -> "N rounds")."""
+    return names.get(key) or key.replace("_", " ").capitalize()
+
+
 def readable(value: Any) -> str:
     """A metadata value as short text: floats to 4 significant digits, small dicts on one line."""
     if value is None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import evaluation
-from .figures import readable
+from .figures import key_name, readable
 from .targets import Target
 
 NESTED_TITLES = {
@@ -50,10 +50,6 @@ CONFUSION_WORDS = {
 }
 
 
-def name(key: str) -> str:
-    return NAMES.get(key) or key.replace("_", " ").capitalize()
-
-
 def _value(key: str, value: Any) -> str:
     if key == "source" and value:
         # the labels file by name: the trainer's directories mean nothing to a reader, and the
@@ -73,10 +69,14 @@ def _value(key: str, value: Any) -> str:
 def section(meta: Mapping[str, Any], holdout: pd.DataFrame, trained: Target) -> dict[str, Any]:
     """The provenance saved by training, and the labels' agreement with Risk on the holdout."""
     provenance = meta.get("label_provenance") or {}
-    items = [(name(str(k)), _value(str(k), v)) for k, v in provenance.items() if not isinstance(v, Mapping)]
+    items = [
+        (key_name(str(k), NAMES), _value(str(k), v))
+        for k, v in provenance.items()
+        if not isinstance(v, Mapping)
+    ]
     nested = {
-        NESTED_TITLES.get(str(k), name(str(k))): [
-            (name(str(kk)), _value(str(kk), vv)) for kk, vv in v.items()
+        NESTED_TITLES.get(str(k), key_name(str(k), NAMES)): [
+            (key_name(str(kk), NAMES), _value(str(kk), vv)) for kk, vv in v.items()
         ]
         for k, v in provenance.items()
         if isinstance(v, Mapping)

@@ -79,3 +79,9 @@ def each_view(page: Any, tmp_path: Path) -> Iterator[str]:
     open_tab(page, "model")
     page.wait_for_selector("#report-link:not([aria-disabled])")
     yield "model"
+
+    page.click("#key-button")
+    page.wait_for_selector("#key-dialog[open]")
+    yield "the API key dialog"
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#key-dialog", state="hidden")

@@ -83,3 +83,12 @@ def test_each_view_has_an_address_that_back_forward_and_reload_keep(page: Any, s
     page.go_back()
     page.wait_for_selector("#decision-detail:not([hidden]) .decision-id")
     assert page.is_visible("#tab-decisions")
+
+    # An address that names no decision says so, and a malformed one still opens the page.
+    page.goto(f"{server.url}/#/decisions/no-such-decision")
+    page.wait_for_function("document.querySelector('#notice').textContent.includes('no decision')")
+    assert page.is_hidden("#decision-detail")
+    page.goto(f"{server.url}/#/decisions/%E0%A4%A")
+    page.reload()
+    page.wait_for_selector("#tab-decisions:not([hidden])")
+    page.wait_for_function("document.querySelector('#notice').textContent.includes('no decision')")

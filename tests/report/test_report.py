@@ -320,3 +320,31 @@ def test_every_holdout_metric_in_the_report_has_its_interval(llm_bundle: Path, h
             low, high = block["intervals"][key]
             assert f"{block[key]:.3f} [{low:.3f}–{high:.3f}]" in text, key
     assert "95% percentile bootstrap over 1000 resamples" in text
+
+
+def test_provenance_is_shown_in_words_not_as_raw_keys(llm_bundle: Path, html: str) -> None:
+    section = html[html.index('<section id="labels"') :]
+    section = section[: section.index("</section>")]
+    text = text_of(section)
+    provenance = json.loads((llm_bundle / "bundle.json").read_text())["label_provenance"]
+    raw = [k for k in provenance if "_" in k] + [k for k in provenance.get("counts", {}) if "_" in k]
+    raw += [k for k in (provenance.get("agreement_with_risk") or {}) if "_" in k]
+    assert raw, "the bundle has no keys to check"
+    for key in raw:
+        assert key not in text, key
+    for words in ("Labels file", "Trained on labels from a provider", "Label provider", "Prompt version"):
+        assert words in text, words
+    assert "Rows of the labels file" in text and "Used for training" in text
+    agreement = provenance["agreement_with_risk"]["confusion"]
+    assert f"both good {agreement['tn']} · label bad, Risk good {agreement['fp']}" in text
+
+
+def test_the_search_is_described_in_words_not_as_raw_keys(llm_bundle: Path, html: str) -> None:
+    section = html[html.index('<section id="search"') :]
+    text = text_of(section[: section.index("</section>")])
+    settings = json.loads((llm_bundle / "bundle.json").read_text())["search"]
+    shown = [k for k, v in settings.items() if not isinstance(v, dict | list) and "_" in k]
+    assert "n_trials" in shown and "duration_s" in shown
+    for key in shown:
+        assert f"{key}:" not in text, key
+    assert f"Trials run: {settings['n_trials']}" in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,19 @@ def svg(
         figure.savefig(buffer, format="svg")
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
+
+
+def legend_below(figure: Any, handles: Sequence[Any], labels: Sequence[str], *, ncols: int = 1) -> None:
+    """The figure's one legend, under its plots: a legend inside the axes hides the curves it names.
+
+    ``outside`` asks the constrained layout to make room for it below the axes.
+    """
+    figure.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
+
+
+def key_name(key: str, names: Mapping[str, str]) -> str:
+    """A saved key as a reader says it: its name in ``names``, else its words ("n_rounds" -> "N rounds")."""
+    return names.get(key) or key.replace("_", " ").capitalize()
 
 
 def readable(value: Any) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 from ..applications import GERMAN, Schema
 from ..calibration import Calibration
 from ..features import encode, monotone_constraints
-from .figures import ACCENT, svg
+from .figures import ACCENT, legend_below, svg
 
 GRID_POINTS = 40
 CURVES_SHOWN = 25
@@ -79,7 +79,7 @@ def section(
             }
         )
 
-    def draw(_f: Any, ax: Any) -> None:
+    def draw(figure: Any, ax: Any) -> None:
         shown = np.random.default_rng(0).choice(len(holdout), min(CURVES_SHOWN, len(holdout)), replace=False)
         for k, f in enumerate(fields):
             a = ax[0, k]
@@ -91,10 +91,10 @@ def section(
                 xlabel=f"{f['name']} {f['unit']}".strip(),
                 ylabel="p(bad risk), calibrated",
             )
-            a.legend(fontsize=8, loc="upper left")
+        legend_below(figure, *ax[0, 0].get_legend_handles_labels())
 
     return {
-        "figure": svg("monotone", draw, ncols=len(fields), width=4.6 * len(fields)),
+        "figure": svg("monotone", draw, ncols=len(fields), width=4.6 * len(fields), height=4.2),
         "fields": [
             {"name": f["name"], "direction": f["direction"], "violations": f["violations"]} for f in fields
         ],

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .figures import NEGATIVE_COLOR, POSITIVE_COLOR, svg
+from .figures import NEGATIVE_COLOR, POSITIVE_COLOR, legend_below, svg
 from .targets import Target
 
 COST_BAD_APPROVED = 5.0
@@ -100,7 +100,7 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
 
     usable = [t for t in targets if len(np.unique(t.y)) == 2]
 
-    def roc(_f: Any, ax: Any) -> None:
+    def roc(figure: Any, ax: Any) -> None:
         for i, t in enumerate(usable):
             fpr, tpr, _ = skm.roc_curve(t.y, t.p)
             ax[0, 0].plot(
@@ -108,9 +108,9 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
             )
         ax[0, 0].plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
         ax[0, 0].set(xlabel="False positive rate (good refused)", ylabel="True positive rate (bad refused)")
-        ax[0, 0].legend(loc="lower right", fontsize=8)
+        legend_below(figure, *ax[0, 0].get_legend_handles_labels())
 
-    def pr(_f: Any, ax: Any) -> None:
+    def pr(figure: Any, ax: Any) -> None:
         for i, t in enumerate(usable):
             precision, recall, _ = skm.precision_recall_curve(t.y, t.p)
             ap = skm.average_precision_score(t.y, t.p)
@@ -119,9 +119,9 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
             )
             ax[0, 0].axhline(t.y.mean(), color=line[0].get_color(), lw=0.8, ls=":")
         ax[0, 0].set(xlabel="Recall (bad refused)", ylabel="Precision (refused who are bad)", ylim=(0, 1.02))
-        ax[0, 0].legend(loc="upper right", fontsize=8)
+        legend_below(figure, *ax[0, 0].get_legend_handles_labels())
 
-    def calibration(_f: Any, ax: Any) -> None:
+    def calibration(figure: Any, ax: Any) -> None:
         for i, t in enumerate(usable):
             observed, predicted = calibration_curve(t.y, t.p, n_bins=8, strategy="quantile")
             line = ax[0, 0].plot(
@@ -140,9 +140,9 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
                 )
         ax[0, 0].plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfectly calibrated")
         ax[0, 0].set(xlabel="Predicted probability of bad risk (quantile bins)", ylabel="Observed share bad")
-        ax[0, 0].legend(loc="upper left", fontsize=8)
+        legend_below(figure, *ax[0, 0].get_legend_handles_labels())
 
-    def distributions(_f: Any, ax: Any) -> None:
+    def distributions(figure: Any, ax: Any) -> None:
         bins = np.linspace(0, 1, 26)
         for j, t in enumerate(usable):
             a = ax[0, j]
@@ -152,9 +152,9 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
             a.set(
                 title=f"classes by {t.name}", xlabel="Predicted probability of bad risk", ylabel="Applicants"
             )
-            a.legend(fontsize=8)
+        legend_below(figure, *ax[0, 0].get_legend_handles_labels(), ncols=3)
 
-    def cost_f1(_f: Any, ax: Any) -> None:
+    def cost_f1(figure: Any, ax: Any) -> None:
         grid = np.linspace(0.0, 1.0, 101)
         for j, t in enumerate(usable):
             a = ax[0, j]
@@ -182,19 +182,21 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
                 textcoords="offset points",
                 fontsize=8,
             )
-            lines = a.get_lines()[:1] + twin.get_lines()
-            a.legend(lines, [str(line.get_label()) for line in lines], loc="upper center", fontsize=8)
+            if j == 0:
+                lines = a.get_lines()[:1] + twin.get_lines()
+                legend_below(figure, lines, [str(line.get_label()) for line in lines], ncols=2)
 
-    wide: dict[str, Any] = {"ncols": len(usable), "width": 5.0 * len(usable)}
+    wide: dict[str, Any] = {"ncols": len(usable), "width": 5.0 * len(usable), "height": 3.9}
+    tall = 4.2  # inches: room for the legend under the plot
     confusions = []
     for t in targets:
         c = threshold_metrics(t.y, t.p, threshold)["confusion"]
         confusions.append({"name": t.name, **c, "n": len(t.y)})
     return {
         "reliability": [reliability(t) for t in usable],
-        "roc": svg("roc", roc),
-        "pr": svg("pr", pr),
-        "calibration": svg("calibration", calibration),
+        "roc": svg("roc", roc, height=tall),
+        "pr": svg("pr", pr, height=tall),
+        "calibration": svg("calibration", calibration, height=tall),
         "distributions": svg("distributions", distributions, **wide),
         "cost_f1": svg("cost_f1", cost_f1, **wide),
         "confusions": confusions,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .figures import ACCENT, POSITIVE_COLOR, readable, svg
+from .figures import ACCENT, POSITIVE_COLOR, key_name, legend_below, readable, svg
 
 TRIALS_FILE = "trials.csv"
 
@@ -70,12 +70,35 @@ def param_importances(trials: pd.DataFrame) -> dict[str, float]:
         return {}
 
 
+NAMES = {
+    "trials_requested": "Trials asked for",
+    "timeout": "Time limit (s)",
+    "n_trials": "Trials run",
+    "n_complete": "Completed",
+    "n_pruned": "Pruned",
+    "best_trial": "Best trial",
+    "best_value": "Best objective",
+    "best_value_note": "About the best objective",
+    "best_fold_auc_std": "Best trial's AUC spread over folds (sd)",
+    "shipped_reason": "Why",
+    "n_rounds": "Boosting rounds",
+    "scale_pos_weight_ratio": "Good risk per bad risk (for scale_pos_weight)",
+    "early_stopping_rounds": "Early stopping after (rounds)",
+    "duration_s": "Search time (s)",
+}
+"""The search summary's keys as a reader says them; others are shown in words (underscores as spaces)."""
+
+
 def section(bundle_path: Path, meta: Mapping[str, Any]) -> dict[str, Any] | None:
     """The search as training recorded it; None-valued parts when there was no search."""
     trials = read_trials(bundle_path)
     settings = meta.get("search") or {}
     info = (
-        [(str(k), readable(v)) for k, v in settings.items() if not isinstance(v, Mapping | list)]
+        [
+            (key_name(str(k), NAMES), readable(v))
+            for k, v in settings.items()
+            if not isinstance(v, Mapping | list)
+        ]
         if isinstance(settings, Mapping)
         else []
     )
@@ -96,7 +119,7 @@ def section(bundle_path: Path, meta: Mapping[str, Any]) -> dict[str, Any] | None
     saved = settings.get("param_importances") if isinstance(settings, Mapping) else None
     importances = dict(saved) if isinstance(saved, Mapping) else param_importances(trials)
 
-    def by_trial(_f: Any, ax: Any) -> None:
+    def by_trial(figure: Any, ax: Any) -> None:
         a = ax[0, 0]
         a.scatter(done["number"], done["value"], s=14, color=ACCENT, label="completed trial")
         pruned = trials[(states == "PRUNED").to_numpy()]
@@ -129,7 +152,7 @@ def section(bundle_path: Path, meta: Mapping[str, Any]) -> dict[str, Any] | None
                 label="best",
             )
         a.set(xlabel="Trial", ylabel="Objective (cross-validated ROC AUC)")
-        a.legend(fontsize=8, loc="lower right")
+        legend_below(figure, *a.get_legend_handles_labels(), ncols=2)
 
     def importance_bars(_f: Any, ax: Any) -> None:
         names = list(importances)[::-1]
@@ -144,7 +167,7 @@ def section(bundle_path: Path, meta: Mapping[str, Any]) -> dict[str, Any] | None
         "best": None if best is None else {"number": int(best["number"]), "value": float(best["value"])},
         "best_params": best_params,
         "importances": importances,
-        "by_trial": svg("trials", by_trial) if len(done) else "",
+        "by_trial": svg("trials", by_trial, height=4.0) if len(done) else "",
         "importance_chart": svg("param_importance", importance_bars, height=0.4 * len(importances) + 1.0)
         if importances
         else "",

@@ -146,7 +146,8 @@ function go(hash) {
 }
 
 function parseRoute() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const decode = (part) => { try { return decodeURIComponent(part); } catch (_) { return part; } };
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decode);
   const tab = TABS.includes(parts[0]) ? parts[0] : "score";
   const id = tab === "decisions" && parts[1] ? parts[1] : null;
   return { tab, id };

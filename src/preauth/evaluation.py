@@ -345,3 +345,36 @@ def summary_rows(metrics: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
         ("Holdout AUC", _fmt(holdout.get("roc_auc"))),
         ("Train − validation AUC gap", _fmt(metrics.get("auc_gap"))),
     )
+
+
+def baseline_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+    """Per labelling: (name, rows, [(what, AUC, Brier, cost)...]) comparing the model with its baselines.
+
+    Shared by the train summary and the report, so both show the same comparison.
+    """
+    compared = metrics.get("baselines") or {}
+    out = []
+    blocks = {metrics.get("measured_against"): metrics.get("holdout")}
+    if metrics.get("against_risk"):
+        blocks[metrics["against_risk"]["measured_against"]] = metrics["against_risk"]
+    for name, base in (compared.get("holdout") or {}).items():
+        model = blocks.get(name) or {}
+        rows = [
+            (
+                "this model",
+                _fmt(model.get("roc_auc")),
+                _fmt(model.get("brier")),
+                _fmt(model.get("expected_cost")),
+            ),
+            (
+                "logistic regression",
+                _fmt(base["logistic_auc"]),
+                _fmt(base["logistic_brier"]),
+                _fmt(base["logistic_cost"]),
+            ),
+            ("constant base rate", "0.500", _fmt(base["base_rate_brier"]), "–"),
+            ("approve everyone", "–", "–", _fmt(base["approve_all_cost"])),
+            ("refuse everyone", "–", "–", _fmt(base["refuse_all_cost"])),
+        ]
+        out.append((str(name), f"{base['n']} holdout rows", rows))
+    return out  # type: ignore[return-value]

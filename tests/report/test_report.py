@@ -320,3 +320,12 @@ def test_every_holdout_metric_in_the_report_has_its_interval(llm_bundle: Path, h
             low, high = block["intervals"][key]
             assert f"{block[key]:.3f} [{low:.3f}–{high:.3f}]" in text, key
     assert "95% percentile bootstrap over 1000 resamples" in text
+
+
+def test_the_report_compares_the_model_with_its_baselines(llm_bundle: Path, html: str) -> None:
+    meta = json.loads((llm_bundle / "bundle.json").read_text())
+    text = text_of(html)
+    for name, block in meta["metrics"]["baselines"]["holdout"].items():
+        assert f"Baselines on the same rows, measured against {name}" in text
+        assert f"approve everyone – – {block['approve_all_cost']:.3f}" in " ".join(text.split())
+        assert f"logistic regression {block['logistic_auc']:.3f}" in " ".join(text.split())

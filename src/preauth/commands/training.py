@@ -13,7 +13,7 @@ from rich.table import Table
 from .. import bundles
 from ..cli import cli, friendly_errors, settings_from
 from ..errors import ModelBundleError
-from ..evaluation import metrics_table, summary_rows
+from ..evaluation import baseline_rows, metrics_table, summary_rows
 from ..training import TrainingConfig, TrainingResult, train_from_file
 
 _DEFAULTS = TrainingConfig()
@@ -212,6 +212,22 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
     for name, value in summary_rows(metrics):
         gap.add_row(name, value)
     console.print(gap)
+
+    for name, rows, lines in baseline_rows(metrics):
+        table = Table(title=f"Baselines vs {name} ({rows})", title_justify="left")
+        for heading in ("", "ROC AUC", "Brier", "Cost per applicant (5:1)"):
+            table.add_column(heading, justify="right" if heading else "left")
+        for line in lines:
+            table.add_row(*line)
+        console.print(table)
+    cv = (metrics.get("baselines") or {}).get("cv")
+    if cv:
+        console.print(
+            f"Cross-validated AUC on {cv['rows']}: this model {cv['model_auc']:.3f} (optimistic), "
+            f"logistic regression {cv['logistic_auc']:.3f} ± {cv['logistic_auc_std']:.3f}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     search = result.search
     console.print(

@@ -25,6 +25,7 @@ from ..evaluation import (
     with_intervals,
 )
 from ..features import encode
+from .baselines import baselines
 from .config import RISK_MEASURE, TrainingConfig
 from .data import LabeledData, _known, data_fingerprint, load_labels
 from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, split_holdout
@@ -131,9 +132,20 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
         # parameters and rounds), so no labelled row is wasted. Nothing measured above changes.
         dall = _dmatrix(x, y, features, config.threads)
         booster = xgb.train(found.params, dall, num_boost_round=found.n_rounds)
+    truths = {data.measured_against: (np.arange(n_hold), y_hold)}
+    if against_risk is not None and known is not None and data.risk is not None:
+        truths[RISK_MEASURE] = (np.flatnonzero(known), data.risk[hold_pos][known].astype(np.int64))
+    frame = data.frame
+    compared = baselines(features, frame.iloc[train_pos], y_train, found.splits, frame.iloc[hold_pos], truths)
+    for name, block in compared["holdout"].items():
+        block["model_auc"] = (holdout_metrics if name == data.measured_against else against_risk or {}).get(
+            "roc_auc"
+        )
+    compared["cv"]["model_auc"] = found.cv_auc
     metrics = {
         "measured_against": data.measured_against,
         "holdout": holdout_metrics,
+        "baselines": compared,
         "validation": validation,
         "refit": {
             "applied": config.refit,

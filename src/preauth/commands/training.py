@@ -82,6 +82,13 @@ _DEFAULTS = TrainingConfig()
     help="Decision threshold on p(bad risk); by default the lowest expected cost on validation data.",
 )
 @click.option(
+    "--truth",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A file with the real outcomes (Risk) of the same applicants, joined by id when both files "
+    "have one, else by row order: the model trained on provider labels is measured against them too.",
+)
+@click.option(
     "--refit/--no-refit",
     default=_DEFAULTS.refit,
     show_default=True,
@@ -120,6 +127,7 @@ def train(
     exclude: tuple[str, ...],
     include: tuple[str, ...],
     threshold: float | None,
+    truth: Path | None,
     refit: bool,
     monotone: bool,
     calibration: str,
@@ -150,6 +158,7 @@ def train(
     Examples:
       preauth train work/labels.csv
       preauth train data.csv --target risk --trials 50 --seed 7
+      preauth train llm_labels.csv --truth german_credit_risk.csv
       preauth --models-dir out/models train labels.csv --exclude Age --threshold 0.3
     """
     settings = settings_from(ctx)
@@ -167,7 +176,7 @@ def train(
         monotone=monotone,
         calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it
     )
-    result = train_from_file(labels, config, Path(settings.models_dir), progress=progress)
+    result = train_from_file(labels, config, Path(settings.models_dir), progress=progress, truth=truth)
     print_training_result(result, Console())
 
 
@@ -185,6 +194,13 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
         console.print(f"  rejected: {message}", style="yellow", highlight=False, soft_wrap=True)
     if len(result.rejects) > 5:
         console.print(f"  … and {len(result.rejects) - 5} more rejected rows", style="yellow")
+    joined = result.provenance.get("truth")
+    if joined:
+        console.print(
+            f"Real outcomes: {joined['source']} ({joined['known']} of the labelled applicants known)",
+            highlight=False,
+            soft_wrap=True,
+        )
     agree = result.provenance.get("agreement_with_risk")
     if agree and agree.get("accuracy") is not None:
         kappa = agree["cohen_kappa"]

@@ -301,13 +301,20 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def train_from_file(
-    labels_path: str | Path, config: TrainingConfig, models_dir: Path, progress: bool = True
+    labels_path: str | Path,
+    config: TrainingConfig,
+    models_dir: Path,
+    progress: bool = True,
+    truth: str | Path | None = None,
 ) -> TrainingResult:
-    """Train on a labels file and write a new bundle under ``models_dir``; the library front door."""
+    """Train on a labels file and write a new bundle under ``models_dir``; the library front door.
+
+    ``truth``: a file with the real outcomes (``Risk``) of the same applicants, to measure against.
+    """
     started = time.perf_counter()
     config.check()
     config.features()  # fail on a bad --exclude/--include before reading any data
-    data = load_labels(labels_path, config.target)
+    data = load_labels(labels_path, config.target, truth)
     model = train(data, config, progress=progress)
     duration = time.perf_counter() - started
     trials_csv = model.search.trials.to_csv(index=False).encode("utf-8")

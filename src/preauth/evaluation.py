@@ -308,7 +308,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _with_interval(metrics: Mapping[str, Any], key: str) -> str:
+def metric_with_interval(metrics: Mapping[str, Any], key: str) -> str:
     """``0.771 [0.702–0.836]`` when the metric has a bootstrap interval, else the value alone."""
     interval = (metrics.get("intervals") or {}).get(key)
     if not interval or metrics.get(key) is None:
@@ -327,7 +327,7 @@ def metrics_table(columns: Mapping[str, Mapping[str, Any]], title: str = "Holdou
     table.add_row("Threshold", *[_fmt(m.get("threshold")) for m in columns.values()])
     table.add_row("Rows (bad risk)", *[f"{m['n']} ({m['positives']})" for m in columns.values()])
     for key, label in METRIC_ROWS:
-        table.add_row(label, *[_with_interval(m, key) for m in columns.values()])
+        table.add_row(label, *[metric_with_interval(m, key) for m in columns.values()])
     for key in ("tn", "fp", "fn", "tp"):
         label = {"tn": "Approved good (TN)", "fp": "Refused good (FP)", "fn": "Approved bad (FN)"}.get(
             key, "Refused bad (TP)"

@@ -9,7 +9,8 @@
   - XGBoost with its default parameters (native categories, 100 rounds);
   - scikit-learn's HistGradientBoostingClassifier with its defaults (native categories).
 
-For each: ROC AUC (mean ± sd over folds), ECE (10 equal-width bins), Brier score, monotonicity
+For each: ROC AUC (mean ± sd over folds), ECE (10 equal-width bins) on the pooled out-of-fold
+predictions of all 1,000 rows and, noisier, averaged over the 100-row folds, Brier score, monotonicity
 violations (applicants of the test fold whose predicted risk falls anywhere as Credit amount or
 Duration rises, the rest of the application fixed), cost per applicant with the 5:1 cost matrix
 (preauth at its own threshold; the peers at the Bayes cut 1/6, right for calibrated
@@ -138,15 +139,18 @@ def main() -> None:
         "HistGradientBoosting": fit_hgb,
     }
     results: dict[str, dict[str, list[float]]] = {}
+    pooled_ece: dict[str, float] = {}
     for name, fit in contenders.items():
         figures: dict[str, list[float]] = {
             k: [] for k in ("auc", "ece", "brier", "viol", "cost", "mean_p", "secs")
         }
+        oof = np.empty(len(y_all), dtype=np.float64)
         for tr, te in splits:
             started = time.perf_counter()
             predict, threshold = fit(tr)
             figures["secs"].append(time.perf_counter() - started)
             p = predict(x_all[te])
+            oof[te] = p
             y = y_all[te]
             figures["auc"].append(roc_auc(y, p) or 0.5)
             figures["ece"].append(ece(y, p))
@@ -155,6 +159,7 @@ def main() -> None:
             figures["cost"].append(expected_cost(y, p, threshold))
             figures["mean_p"].append(float(np.mean(p)))
         results[name] = figures
+        pooled_ece[name] = ece(y_all, oof)
         print(f"  {name}: done", flush=True)
 
     rate = float(np.mean(y_all))
@@ -165,20 +170,22 @@ def main() -> None:
         f"preauth with {options.trials} completed trials per fold"
     )
     header = (
-        f"{'model':26} {'ROC AUC':>15} {'ECE':>6} {'Brier':>6} {'violations':>12} "
+        f"{'model':26} {'ROC AUC':>15} {'ECE':>6} {'(fold)':>6} {'Brier':>6} {'violations':>12} "
         f"{'cost 5:1':>8} {'mean p':>7} {'train s':>8}"
     )
     print(header)
     print("-" * len(header))
     for name, f in results.items():
         print(
-            f"{name:26} {np.mean(f['auc']):7.3f} ± {np.std(f['auc']):.3f} {np.mean(f['ece']):6.3f} "
+            f"{name:26} {np.mean(f['auc']):7.3f} ± {np.std(f['auc']):.3f} {pooled_ece[name]:6.3f} "
+            f"{np.mean(f['ece']):6.3f} "
             f"{np.mean(f['brier']):6.3f} {int(np.sum(f['viol'])):5d}/{n_sweeps:<6d} {np.mean(f['cost']):8.3f} "
             f"{np.mean(f['mean_p']):7.3f} {np.mean(f['secs']):8.2f}"
         )
-    print(f"{'constant base rate':26} {0.5:7.3f}         {'':6} {rate * (1 - rate):6.3f}")
-    print(f"{'approve everyone':26} {'':15} {'':6} {'':6} {'':12} {5 * rate:8.3f}")
-    print(f"{'refuse everyone':26} {'':15} {'':6} {'':6} {'':12} {1 - rate:8.3f}")
+    print(f"{'constant base rate':26} {0.5:7.3f}         {'':6} {'':6} {rate * (1 - rate):6.3f}")
+    print(f"{'approve everyone':26} {'':15} {'':6} {'':6} {'':6} {'':12} {5 * rate:8.3f}")
+    print(f"{'refuse everyone':26} {'':15} {'':6} {'':6} {'':6} {'':12} {1 - rate:8.3f}")
+    print("ECE: pooled out-of-fold predictions of all rows; (fold): the mean over the folds' own ECE")
 
     ours = results["preauth (monotone)"]
     free = results["preauth (--no-monotone)"]
@@ -193,8 +200,8 @@ def main() -> None:
     print(
         f"  without constraints >= best peer:    {free_auc:.3f} vs {best_peer:.3f}  ratio {free_auc / best_peer:.3f}"
     )
-    ece_value = float(np.mean(ours["ece"]))
-    print(f"  ECE <= 0.03:                         {ece_value:.3f}  ratio {ece_value / 0.03:.2f}")
+    ece_value = pooled_ece["preauth (monotone)"]
+    print(f"  ECE <= 0.03 (pooled out-of-fold):    {ece_value:.3f}  ratio {ece_value / 0.03:.2f}")
     print(
         f"  monotonicity violations = 0:         {int(np.sum(ours['viol']))} of {n_sweeps} applicant-field sweeps"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ def test_run_chains_every_stage_on_the_bundled_data(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=600,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
     )
     assert result.returncode == 0, result.stderr + result.stdout
     labels = pd.read_csv(work / "labels.csv", keep_default_na=False)
@@ -38,3 +39,6 @@ def test_run_chains_every_stage_on_the_bundled_data(tmp_path: Path) -> None:
     # The summary says what each number was measured against.
     assert "Provider labels vs Risk (real outcome)" in result.stdout
     assert "vs real outcome" in result.stdout
+    low, high = meta["metrics"]["against_risk"]["intervals"]["roc_auc"]
+    auc = meta["metrics"]["against_risk"]["roc_auc"]
+    assert f"{auc:.3f} [{low:.3f}–{high:.3f}]" in result.stdout  # every holdout figure with its interval

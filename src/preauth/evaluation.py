@@ -5,9 +5,9 @@ Bad risk is the positive class (1) everywhere. Every metric dictionary carries
 those labels and mediocre against real outcomes: the two numbers must never be confused.
 
 The decision threshold is chosen by expected cost with the German Credit cost matrix: approving a
-bad applicant (a false negative) costs 5, refusing a good one (a false positive) costs 1. With
-re-weighted classes the probabilities are not calibrated, so the cut is found on validation
-predictions rather than taken from the Bayes rule 1/(1+5).
+bad applicant (a false negative) costs 5, refusing a good one (a false positive) costs 1. The cut
+is found on calibrated out-of-fold predictions rather than taken from the Bayes rule 1/(1+5): a
+calibration map fitted on 800 rows is close to, not exactly, the truth.
 """
 
 from __future__ import annotations
@@ -308,7 +308,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _with_interval(metrics: Mapping[str, Any], key: str) -> str:
+def metric_with_interval(metrics: Mapping[str, Any], key: str) -> str:
     """``0.771 [0.702–0.836]`` when the metric has a bootstrap interval, else the value alone."""
     interval = (metrics.get("intervals") or {}).get(key)
     if not interval or metrics.get(key) is None:
@@ -327,7 +327,7 @@ def metrics_table(columns: Mapping[str, Mapping[str, Any]], title: str = "Holdou
     table.add_row("Threshold", *[_fmt(m.get("threshold")) for m in columns.values()])
     table.add_row("Rows (bad risk)", *[f"{m['n']} ({m['positives']})" for m in columns.values()])
     for key, label in METRIC_ROWS:
-        table.add_row(label, *[_with_interval(m, key) for m in columns.values()])
+        table.add_row(label, *[metric_with_interval(m, key) for m in columns.values()])
     for key in ("tn", "fp", "fn", "tp"):
         label = {"tn": "Approved good (TN)", "fp": "Refused good (FP)", "fn": "Approved bad (FN)"}.get(
             key, "Refused bad (TP)"
@@ -345,3 +345,36 @@ def summary_rows(metrics: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
         ("Holdout AUC", _fmt(holdout.get("roc_auc"))),
         ("Train − validation AUC gap", _fmt(metrics.get("auc_gap"))),
     )
+
+
+def baseline_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, list[tuple[str, str, str]]]]:
+    """Per labelling: (name, rows, [(what, AUC, Brier, cost)...]) comparing the model with its baselines.
+
+    Shared by the train summary and the report, so both show the same comparison.
+    """
+    compared = metrics.get("baselines") or {}
+    out = []
+    blocks = {metrics.get("measured_against"): metrics.get("holdout")}
+    if metrics.get("against_risk"):
+        blocks[metrics["against_risk"]["measured_against"]] = metrics["against_risk"]
+    for name, base in (compared.get("holdout") or {}).items():
+        model = blocks.get(name) or {}
+        rows = [
+            (
+                "this model",
+                _fmt(model.get("roc_auc")),
+                _fmt(model.get("brier")),
+                _fmt(model.get("expected_cost")),
+            ),
+            (
+                "logistic regression",
+                _fmt(base["logistic_auc"]),
+                _fmt(base["logistic_brier"]),
+                _fmt(base["logistic_cost"]),
+            ),
+            ("constant base rate", "0.500", _fmt(base["base_rate_brier"]), "–"),
+            ("approve everyone", "–", "–", _fmt(base["approve_all_cost"])),
+            ("refuse everyone", "–", "–", _fmt(base["refuse_all_cost"])),
+        ]
+        out.append((str(name), f"{base['n']} holdout rows", rows))
+    return out  # type: ignore[return-value]

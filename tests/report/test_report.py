@@ -81,7 +81,7 @@ def test_training_wrote_the_report_with_every_section(html: str) -> None:
         "Objective by trial",
     ):
         assert heading in text, heading
-    for band in ("<25", "25–35", "35–50", "50+"):
+    for band in ("<25", "25–40", "40–60", "60+"):
         assert f"<td>{band.replace('<', '&lt;')}</td>" in html, band
 
 
@@ -121,14 +121,32 @@ def test_fairness_rates_match_the_holdout(llm_bundle: Path, llm_holdout: pd.Data
         approval = f"{100 * (~refused[mask]).mean():.1f}%"
         bad = mask & (llm_holdout["label"] == 1)
         tpr = f"{100 * refused[bad].mean():.1f}%"
+        low, high = report.fairness.wilson(int((~refused[mask]).sum()), int(mask.sum()))
+        interval = f" <small>[{100 * low:.1f}%–{100 * high:.1f}%]</small>"
         row = re.search(
-            rf"<tr><td>{sex}</td><td>{int(mask.sum())}</td><td>([^<]+)</td><td>([^<]+)</td>", html
+            rf"<tr><td>{sex}</td><td>{int(mask.sum())}</td><td>([^<]+)(<small>[^<]+</small>)</td><td>([^<]+) <small>",
+            html,
         )
         assert row is not None, sex
-        assert row.groups() == (approval, tpr)
+        assert (row.group(1), row.group(3)) == (approval + " ", tpr)
+        assert " " + row.group(2) == interval
     young = llm_holdout["Age"] < 25
-    assert f"<td>&lt;25</td><td>{int(young.sum())}</td><td>{100 * (~refused[young]).mean():.1f}%</td>" in html
+    assert f"<td>&lt;25</td><td>{int(young.sum())}" in html
+    assert f"<td>{100 * (~refused[young]).mean():.1f}% <small>" in html
+    assert "Four-fifths ratio by Age band" in text_of(html) and "95% Wilson intervals" in text_of(html)
     assert "Sex is <b>not</b> an input of this model" in html
+
+
+def test_wilson_intervals_and_the_four_fifths_ratio() -> None:
+    low, high = report.fairness.wilson(15, 50)  # textbook value: 0.191–0.438
+    assert (round(low, 3), round(high, 3)) == (0.191, 0.438)
+    assert report.fairness.wilson(0, 0) is None
+    groups = pd.Series(["a"] * 100 + ["b"] * 100 + ["tiny"] * 5)
+    refused = np.r_[np.zeros(90), np.ones(10), np.zeros(45), np.ones(55), np.ones(5)].astype(bool)
+    found = report.fairness.four_fifths(groups, refused)
+    assert found is not None and found["groups"] == ["a", "b"]  # the tiny group is too small to judge
+    assert found["ratio"] == pytest.approx(0.45 / 0.90)
+    assert found["interval"][0] < 0.5 < found["interval"][1] < 0.8
 
 
 def test_fairness_gap_call_out_names_the_extreme_groups() -> None:
@@ -144,8 +162,8 @@ def test_fairness_gap_call_out_names_the_extreme_groups() -> None:
 
 
 def test_age_bands_have_inclusive_lower_bounds() -> None:
-    bands = report.age_band(pd.Series([18.0, 24.0, 25.0, 34.0, 35.0, 49.0, 50.0, 75.0]))
-    assert list(bands) == ["<25", "<25", "25–35", "25–35", "35–50", "35–50", "50+", "50+"]
+    bands = report.age_band(pd.Series([18.0, 24.0, 25.0, 39.0, 40.0, 59.0, 60.0, 75.0]))
+    assert list(bands) == ["<25", "<25", "25–40", "25–40", "40–60", "40–60", "60+", "60+"]
 
 
 def test_feature_effects_are_the_models_own_contributions(
@@ -348,3 +366,12 @@ def test_the_search_is_described_in_words_not_as_raw_keys(llm_bundle: Path, html
     for key in shown:
         assert f"{key}:" not in text, key
     assert f"Trials run: {settings['n_trials']}" in text
+
+
+def test_the_report_compares_the_model_with_its_baselines(llm_bundle: Path, html: str) -> None:
+    meta = json.loads((llm_bundle / "bundle.json").read_text())
+    text = text_of(html)
+    for name, block in meta["metrics"]["baselines"]["holdout"].items():
+        assert f"Baselines on the same rows, measured against {name}" in text
+        assert f"approve everyone – – {block['approve_all_cost']:.3f}" in " ".join(text.split())
+        assert f"logistic regression {block['logistic_auc']:.3f}" in " ".join(text.split())

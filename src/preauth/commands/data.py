@@ -12,6 +12,7 @@ from rich.console import Console
 from ..applications import Applications, read_applications
 from ..bundles import load_bundle
 from ..cli import cli, friendly_errors, one_line, schema_from, schema_option, settings_from
+from ..evaluation import metric_with_interval
 from ..samples import write_prepared, write_sample
 from ..scoring import FORMATS, results_path, score, write_rejects, write_results
 
@@ -294,7 +295,9 @@ def print_summary(console: Console, summary: Any) -> None:
             f"Cohen's kappa {a['kappa']:.3f} (majority class alone: {a['majority_accuracy']:.3f})"
         )
     metrics = summary.metrics
-    table = Table(title=f"Model {summary.model_version} on the holdout", title_justify="left")
+    table = Table(
+        title=f"Model {summary.model_version} on the holdout [95% bootstrap interval]", title_justify="left"
+    )
     table.add_column("metric")
     holdout = metrics.get("holdout") or {}
     risk = metrics.get("against_risk")
@@ -302,9 +305,9 @@ def print_summary(console: Console, summary: Any) -> None:
     if risk:
         table.add_column(f"vs {risk.get('measured_against', 'Risk')}")
     for key in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "ks", "brier"):
-        row = [key, _fmt(holdout.get(key))]
+        row = [key, metric_with_interval(holdout, key)]
         if risk:
-            row.append(_fmt(risk.get(key)))
+            row.append(metric_with_interval(risk, key))
         table.add_row(*row)
     console.print(table)
     console.print(
@@ -316,7 +319,3 @@ def print_summary(console: Console, summary: Any) -> None:
     console.print(
         f"Serve it (API and web page on http://127.0.0.1:8080/): preauth --models-dir {models} serve"
     )
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, int | float) else "–"

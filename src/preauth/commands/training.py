@@ -15,7 +15,7 @@ from rich.table import Table
 from .. import bundles
 from ..cli import cli, friendly_errors, schema_from, schema_option, settings_from
 from ..errors import ModelBundleError
-from ..evaluation import metrics_table, summary_rows
+from ..evaluation import baseline_rows, metrics_table, summary_rows
 from ..training import TrainingConfig, TrainingResult, train_from_file
 from .data import report_reject_messages
 
@@ -102,6 +102,13 @@ _DEFAULTS = TrainingConfig()
     help="Decision threshold on p(bad risk); by default the lowest expected cost on validation data.",
 )
 @click.option(
+    "--truth",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A file with the real outcomes (Risk) of the same applicants, joined by id when both files "
+    "have one, else by row order: the model trained on provider labels is measured against them too.",
+)
+@click.option(
     "--refit/--no-refit",
     default=_DEFAULTS.refit,
     show_default=True,
@@ -144,6 +151,7 @@ def train(
     exclude: tuple[str, ...],
     include: tuple[str, ...],
     threshold: float | None,
+    truth: Path | None,
     refit: bool,
     monotone: bool,
     calibration: str,
@@ -177,6 +185,7 @@ def train(
     Examples:
       preauth train work/labels.csv
       preauth train data.csv --target risk --trials 50 --seed 7
+      preauth train llm_labels.csv --truth german_credit_risk.csv
       preauth --models-dir out/models train labels.csv --exclude Age --threshold 0.3
       preauth train lender.csv --schema lender.toml --target risk
       preauth train --from-store --since 2026-01-01      # on the outcomes that came back
@@ -206,7 +215,9 @@ def train(
         monotone=monotone,
         calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it
     )
-    result = train_from_file(labels, config, Path(settings.models_dir), progress=progress, schema=schema)
+    result = train_from_file(
+        labels, config, Path(settings.models_dir), progress=progress, schema=schema, truth=truth
+    )
     print_training_result(result, Console())
     if result.rejects:
         # Trained on the rows that passed, like every batch stage; the rejected ones are named on
@@ -244,6 +255,13 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    joined = result.provenance.get("truth")
+    if joined:
+        console.print(
+            f"Real outcomes: {joined['source']} ({joined['known']} of the labelled applicants known)",
+            highlight=False,
+            soft_wrap=True,
+        )
     agree = result.provenance.get("agreement_with_risk")
     if agree and agree.get("accuracy") is not None:
         kappa = agree["cohen_kappa"]
@@ -271,6 +289,22 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
     for name, value in summary_rows(metrics):
         gap.add_row(name, value)
     console.print(gap)
+
+    for name, rows, lines in baseline_rows(metrics):
+        table = Table(title=f"Baselines vs {name} ({rows})", title_justify="left")
+        for heading in ("", "ROC AUC", "Brier", "Cost per applicant (5:1)"):
+            table.add_column(heading, justify="right" if heading else "left")
+        for line in lines:
+            table.add_row(*line)
+        console.print(table)
+    cv = (metrics.get("baselines") or {}).get("cv")
+    if cv:
+        console.print(
+            f"Cross-validated AUC on {cv['rows']}: this model {cv['model_auc']:.3f} (optimistic), "
+            f"logistic regression {cv['logistic_auc']:.3f} ± {cv['logistic_auc_std']:.3f}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     search = result.search
     console.print(

@@ -27,7 +27,7 @@ from ..files import atomic_path
 from ..prompts import DEFAULT_VERSION
 from ..providers import LabelProvider, Params, get_provider
 from ..providers.cache import CompletionCache
-from ._agreement import Agreement, LabelSet, agreement, measure_labels, read_labels
+from ._agreement import Agreement, LabelSet, agreement, join_outcomes, measure_labels, read_labels
 from ._engine import Labeler, RunStats, run_all
 
 LABEL_COLUMNS = (
@@ -50,6 +50,7 @@ __all__ = [
     "Labeler",
     "RunStats",
     "agreement",
+    "join_outcomes",
     "describe_applications",
     "get_provider",
     "label_applications",

@@ -243,32 +243,48 @@ def _measure(
             measured_against=f"Risk in {Path(labels_path).name}",
             provenance=labels.provenance,
         )
+    label_rows = len(labels.applications.frame) + len(labels.applications.rejects)
+    truth, joined = join_outcomes(
+        labels.applications, labels.has_id_column, label_rows, labels_path, truth_path, on_unknown=on_unknown
+    )
+    return agreement(
+        labels.target, truth.to_numpy(dtype=object), measured_against=joined, provenance=labels.provenance
+    )
+
+
+def join_outcomes(
+    applications: Applications,
+    has_id_column: bool,
+    rows: int,
+    labels_path: str | Path,
+    truth_path: str | Path,
+    *,
+    on_unknown: OnUnknown = "unknown",
+) -> tuple[pd.Series, str]:
+    """The real outcome (``good risk``/``bad risk``/None) of each application, from another file.
+
+    Rows are joined by id when both files have an id column, otherwise by row order, in which case
+    the files must have the same number of rows (``rows`` counts this file's, rejected ones too).
+    Returns the outcomes indexed like ``applications.frame`` and a sentence naming the file and
+    the join. ``preauth agreement`` and ``preauth train --truth`` both join through here.
+    """
     values, ids, truth_has_id, truth_rows, name = _truth(truth_path, on_unknown)
-    if labels.has_id_column and truth_has_id:
+    if has_id_column and truth_has_id:
         ids = ids.astype(str).str.strip()
         duplicated = ids[ids.duplicated()]
         if len(duplicated):
             raise InputError(f"id '{duplicated.iloc[0]}' appears twice", source=str(truth_path), column="id")
         by_id = pd.Series(values.to_numpy(dtype=object), index=ids.to_numpy())
-        label_ids = labels.applications.ids.astype(str).str.strip()
-        matched = label_ids.isin(by_id.index)
-        if not matched.any():
+        label_ids = applications.ids.astype(str).str.strip()
+        if not label_ids.isin(by_id.index).any():
             raise InputError(f"no id in {labels_path} matches an id in {truth_path}", source=str(labels_path))
-        truth = by_id.reindex(label_ids[matched].to_numpy()).to_numpy(dtype=object)
-        return agreement(
-            labels.target[matched.to_numpy()],
-            truth,
-            measured_against=f"{name}, joined by id",
-            provenance=labels.provenance,
-        )
-    label_rows = len(labels.applications.frame) + len(labels.applications.rejects)
-    if label_rows != truth_rows:
+        joined = by_id.reindex(label_ids.to_numpy()).to_numpy(dtype=object)
+        return pd.Series(joined, index=applications.frame.index, dtype=object), f"{name}, joined by id"
+    if rows != truth_rows:
         raise InputError(
-            f"{label_rows} rows here but {truth_rows} in {truth_path}; without an id column in both files "
+            f"{rows} rows here but {truth_rows} in {truth_path}; without an id column in both files "
             "rows are joined by order, so the counts must match",
             source=str(labels_path),
         )
-    truth = values.reindex(labels.target.index).to_numpy(dtype=object)
-    return agreement(
-        labels.target, truth, measured_against=f"{name}, joined by row order", provenance=labels.provenance
-    )
+    joined = values.reindex(applications.frame.index).to_numpy(dtype=object)
+    return pd.Series(joined, index=applications.frame.index, dtype=object), f"{name}, joined by row order"

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..bundles import read_bundle_schema, read_meta
+from ..evaluation import baseline_rows
 from ..files import write_text_atomic
 from . import effects, fairness, monotone, performance, provenance, search
 from .effects import contributions
@@ -53,6 +54,8 @@ def render_report(bundle_path: Path) -> str:
         "threshold": threshold,
         "threshold_rule": _threshold_rule(meta.get("threshold_rule")),
         "calibration_text": _calibration_text(meta.get("calibration")),
+        "baselines": baseline_rows(meta.get("metrics") or {}),
+        "baselines_cv": ((meta.get("metrics") or {}).get("baselines") or {}).get("cv"),
         "targets": measured,
         "n_holdout": len(holdout),
         "summary": metric_table(meta, measured, threshold),

@@ -7,11 +7,15 @@ The steps, in the order they touch the data:
    the user asked for ``--target risk``;
 2. set a stratified holdout aside before anything else looks at the data;
 3. search hyperparameters with Optuna's TPE sampler, maximising ROC AUC under stratified k-fold
-   cross-validation on the training part only, with early stopping and median pruning;
-4. choose the decision threshold on the best trial's out-of-fold predictions (lowest expected
-   cost with the German Credit cost matrix);
-5. refit on the whole training part with the best parameters and the cross-validated number of
-   boosting rounds, then evaluate once on the holdout.
+   cross-validation on the training part only, with early stopping and median pruning, under the
+   schema's monotone constraints; ``--trials`` counts completed trials; a regularised default is
+   cross-validated on the same folds and shipped when the search does not beat it;
+4. fit a calibration map (Platt or isotonic) on the chosen model's out-of-fold predictions and
+   choose the decision threshold on the calibrated ones (lowest expected cost with the German
+   Credit cost matrix);
+5. fit on the whole training part with the chosen parameters and the cross-validated number of
+   boosting rounds, evaluate once on the holdout (with bootstrap intervals and baselines on the
+   same rows), then refit the shipped booster on every labelled row (``--no-refit``: not).
 
 Bad risk is the positive class (1). ``scale_pos_weight`` starts from negatives/positives, so the
 minority class is the one up-weighted (the original pipeline encoded *good* as 1 and up-weighted

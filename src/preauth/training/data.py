@@ -43,13 +43,28 @@ class LabeledData:
         return outcome_measure(self.schema)
 
 
-def load_labels(path: str | Path, target: Target = "llm", schema: Schema = GERMAN) -> LabeledData:
+def load_labels(
+    path: str | Path, target: Target = "llm", schema: Schema = GERMAN, truth: str | Path | None = None
+) -> LabeledData:
     """Read a labels file: the application columns plus ``target`` (good risk/bad risk) or ``Risk``.
 
     Rows with an empty ``target`` are unlabeled and left out; rows that fail validation or carry
     an unreadable label are rejected with their reason; both are counted, never silently dropped.
+    ``truth`` names another file whose ``Risk`` is the real outcome of these applicants (joined by
+    id, or by row order, as ``preauth agreement`` joins): the model, trained on the provider's
+    labels, is then measured against it too; it takes the place of a ``Risk`` column here.
     """
     source = str(path)
+    if truth is not None and target == "risk":
+        raise InputError(
+            "--truth measures a model trained on provider labels against real outcomes; "
+            "with --target risk the outcome already is the label",
+            source=source,
+        )
+    if truth is not None and schema.target is None:
+        raise InputError(
+            f"the schema '{schema.name}' has no [target] to hold the real outcomes", source=source
+        )
     table = read_table(path, schema)
     target_column = next((c for c in table.columns if normalize_name(str(c)) == TARGET_COLUMN), None)
     if target == "llm" and target_column is None:
@@ -69,6 +84,14 @@ def load_labels(path: str | Path, target: Target = "llm", schema: Schema = GERMA
         )
     positions = apps.frame.index.to_numpy() - 1
     rejects = apps.reject_messages()
+    joined: str | None = None
+    if truth is not None:
+        from ..labels import join_outcomes
+        from ..labels._agreement import _has_id_column
+
+        outcomes, joined = join_outcomes(apps, _has_id_column(table), len(table), source, truth)
+        assert schema.target is not None
+        apps.frame[schema.target.column] = outcomes.map({"bad risk": "bad", "good risk": "good"})
     # 1 bad, 0 good, NaN where a row has no outcome: such a row is neither trained on with
     # --target risk nor counted when measuring against Risk. It is never read as good risk.
     known_risk = apps.outcome().notna().to_numpy() if apps.has_outcome else None
@@ -116,6 +139,11 @@ def load_labels(path: str | Path, target: Target = "llm", schema: Schema = GERMA
     frame = apps.frame[keep]
     risk = risk_all[keep] if risk_all is not None else None
     provenance = _provenance(table, positions[keep], source, target, target_column, y, risk, schema)
+    if joined is not None:
+        provenance["truth"] = {
+            "source": joined,
+            "known": int((~np.isnan(risk)).sum()) if risk is not None else 0,
+        }
     return LabeledData(
         frame=frame,
         y=y,

@@ -25,6 +25,7 @@ from ..evaluation import (
     with_intervals,
 )
 from ..features import encode
+from .baselines import baselines
 from .config import TrainingConfig
 from .data import LabeledData, _known, data_fingerprint, load_labels
 from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, split_holdout
@@ -132,9 +133,22 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
         # parameters and rounds), so no labelled row is wasted. Nothing measured above changes.
         dall = _dmatrix(x, y, features, config.threads, schema)
         booster = xgb.train(found.params, dall, num_boost_round=found.n_rounds)
+    truths = {data.measured_against: (np.arange(n_hold), y_hold)}
+    if against_risk is not None and known is not None and data.risk is not None:
+        truths[data.outcome_measure] = (np.flatnonzero(known), data.risk[hold_pos][known].astype(np.int64))
+    frame = data.frame
+    compared = baselines(
+        features, frame.iloc[train_pos], y_train, found.splits, frame.iloc[hold_pos], truths, schema
+    )
+    for name, block in compared["holdout"].items():
+        block["model_auc"] = (holdout_metrics if name == data.measured_against else against_risk or {}).get(
+            "roc_auc"
+        )
+    compared["cv"]["model_auc"] = found.cv_auc
     metrics = {
         "measured_against": data.measured_against,
         "holdout": holdout_metrics,
+        "baselines": compared,
         "validation": validation,
         "refit": {
             "applied": config.refit,
@@ -295,15 +309,17 @@ def train_from_file(
     models_dir: Path,
     progress: bool = True,
     schema: Schema = GERMAN,
+    truth: str | Path | None = None,
 ) -> TrainingResult:
     """Train on a labels file and write a new bundle under ``models_dir``; the library front door.
 
     The bundle carries ``schema``: whatever uses the model reads applications with it.
+    ``truth``: a file with the real outcomes of the same applicants, to measure against.
     """
     started = time.perf_counter()
     config.check()
     config.features(schema)  # fail on a bad --exclude/--include before reading any data
-    data = load_labels(labels_path, config.target, schema)
+    data = load_labels(labels_path, config.target, schema, truth)
     model = train(data, config, progress=progress)
     duration = time.perf_counter() - started
     trials_csv = model.search.trials.to_csv(index=False).encode("utf-8")

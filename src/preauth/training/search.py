@@ -198,6 +198,7 @@ class SearchOutcome:
     trials: pd.DataFrame
     summary: dict[str, Any]
     rows_seen: np.ndarray  # source row numbers the search was given
+    splits: list[tuple[np.ndarray, np.ndarray]]  # the folds (positions in the training part)
 
 
 def search(
@@ -314,6 +315,7 @@ def search(
         trials=trials,
         summary=summary,
         rows_seen=np.asarray(rows),
+        splits=folds.splits,
     )
 
 

@@ -8,8 +8,10 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from lender_data import lender_frame, write_lender_csv
 
@@ -120,7 +122,9 @@ def test_the_lender_file_is_read_with_its_missing_meanings_and_target(lender: Pa
     assert (apps.outcome().to_numpy() == "bad").sum() == (raw["Status"] == "2").sum()
 
 
-def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(lender: Path) -> None:
+@pytest.fixture(scope="module")
+def lender_models(lender: Path) -> Path:
+    """prepare → train on the real outcomes, through the CLI, as the README says."""
     models = lender / "models"
     prepared = preauth("prepare", "lender.csv", "--schema", "lender.toml", "-o", "prepared.csv", cwd=lender)
     assert prepared.returncode == 0, prepared.stderr
@@ -129,6 +133,13 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(lender: P
         "--trials", "3", "--no-progress", cwd=lender,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
+    return models
+
+
+def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(
+    lender: Path, lender_models: Path
+) -> None:
+    models = lender_models
     bundle = load_bundle(models)
     schema = load_schema(lender / "lender.toml")
     assert bundle.schema == schema and bundle.meta["schema_fingerprint"] == schema.fingerprint
@@ -136,6 +147,7 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(lender: P
     assert "Marital" not in bundle.features and "Savings" in bundle.features
     assert bundle.metrics["holdout"]["measured_against"] == "real outcome (Status)"
     assert bundle.metrics["holdout"]["roc_auc"] > 0.7  # the outcome follows the columns
+    assert "real outcome (Status)" in (bundle.path / "report.html").read_text()
     # predict reads the file with the model's schema: no --schema needed, ids kept in the results.
     done = preauth("--models-dir", models, "predict", "lender.csv", "-o", "results", "--explain", cwd=lender)
     assert done.returncode == 0, done.stderr
@@ -203,3 +215,72 @@ def test_an_old_bundle_without_a_schema_loads_with_the_german_one(
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ModelBundleError, match="schema.toml was changed after training"):
         load_bundle(old)
+
+
+@pytest.fixture
+def lender_service(lender_models: Path, tmp_path: Path) -> Iterator[str]:
+    """The lender's model served by a real uvicorn server on a free port."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from preauth.service.app import create_app
+    from preauth.settings import Settings
+
+    settings = Settings(
+        models_dir=lender_models, database_url=f"sqlite:///{tmp_path / 'd.db'}", sagemaker_model_dir=None
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+
+
+def test_the_service_speaks_the_served_models_schema(lender: Path, lender_service: str) -> None:
+    schema = load_schema(lender / "lender.toml")
+    example = schema.example()
+    with httpx.Client(base_url=lender_service, timeout=30) as client:
+        document = client.get("/openapi.json").json()
+        body = document["paths"]["/v1/decisions"]["post"]["requestBody"]["content"]["application/json"]
+        assert list(body["schema"]["properties"]) == list(schema.field_names)
+        assert body["examples"]["typical"]["value"] == example
+        assert body["schema"]["properties"]["Income"]["type"] == ["integer", "null"]
+
+        decided = client.post("/v1/decisions", json={**example, "Savings": None, "Ref": "L9"})
+        assert decided.status_code == 201, decided.text
+        answer = decided.json()
+        assert answer["input"]["Savings"] is None and {r["feature"] for r in answer["reasons"]} <= set(
+            schema.field_names
+        )
+
+        refused = client.post("/v1/decisions", json={**example, "Home": "castle", "Age": 5})
+        assert refused.status_code == 422
+        fields = {e["field"]: e["message"] for e in refused.json()["error"]["errors"]}
+        assert fields["Home"].startswith("<request>, row 1, column 'Home': 'castle' is not one of: ")
+        assert fields["Age"].endswith(
+            f"5 is outside {schema.field('Age').minimum:g}–{schema.field('Age').maximum:g}"
+        )
+
+        # SageMaker's contract: CSV without a header is in the schema's column order.
+        row = ",".join(str(example[name]) for name in schema.field_names)
+        invoked = client.post("/invocations", content=row + "\n", headers={"content-type": "text/csv"})
+        assert invoked.status_code == 200, invoked.text
+        assert invoked.json()[0]["input_data"]["Job"] == example["Job"]
+
+        page = client.get("/").text
+        assert 'id="field-savings"' in page and "no account / not given" in page
+        assert 'id="field-records"' in page and 'id="field-housing"' not in page

@@ -147,7 +147,9 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(
     assert "Marital" not in bundle.features and "Savings" in bundle.features
     assert bundle.metrics["holdout"]["measured_against"] == "real outcome (Status)"
     assert bundle.metrics["holdout"]["roc_auc"] > 0.7  # the outcome follows the columns
-    assert "real outcome (Status)" in (bundle.path / "report.html").read_text()
+    report = (bundle.path / "report.html").read_text()
+    assert "real outcome (Status)" in report and "Marital is <b>not</b> an input of this model" in report
+    assert "Approval rate by Marital" in report or "<th>Marital</th>" in report
     # predict reads the file with the model's schema: no --schema needed, ids kept in the results.
     done = preauth("--models-dir", models, "predict", "lender.csv", "-o", "results", "--explain", cwd=lender)
     assert done.returncode == 0, done.stderr

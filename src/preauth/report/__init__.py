@@ -42,6 +42,7 @@ def render_report(bundle_path: Path) -> str:
     import jinja2
 
     meta = read_meta(bundle_path)
+    schema = read_bundle_schema(bundle_path, meta)
     holdout = read_holdout(bundle_path)
     threshold = float(meta["threshold"])
     measured = targets(meta, holdout)
@@ -55,8 +56,8 @@ def render_report(bundle_path: Path) -> str:
         "n_holdout": len(holdout),
         "summary": metric_table(meta, measured, threshold),
         "performance": performance.section(measured, threshold),
-        "effects": effects.section(bundle_path, meta, holdout, read_bundle_schema(bundle_path, meta)),
-        "fairness": fairness.section(holdout, threshold, measured, meta),
+        "effects": effects.section(bundle_path, meta, holdout, schema),
+        "fairness": fairness.section(holdout, threshold, measured, meta, schema),
         "provenance": provenance.section(meta, holdout, trained),
         "search": search.section(bundle_path, meta),
     }

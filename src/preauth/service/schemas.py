@@ -50,13 +50,17 @@ def application_schema(schema: Schema = GERMAN) -> dict[str, Any]:
 
 def second_example(schema: Schema = GERMAN) -> dict[str, Any]:
     """Another valid application: every value the schema lets be missing left out (German Credit:
-    missing balances, a long large loan)."""
+    the balances), each other category at its second level."""
     example = schema.example()
-    if schema is GERMAN:
-        example.update({"Age": 22, "Job": 1, "Housing": "rent", "Credit amount": 15000, "Duration": 48})
-        example.update({"Purpose": "business"})
-    example.update({f.name: None for f in schema.fields if f.missing_allowed})
+    for f in schema.fields:
+        if f.missing_allowed:
+            example[f.name] = None
+        elif f.is_category and len(f.categories) > 1:
+            example[f.name] = next(c for c in f.categories if c != f.example)
     return example
+
+
+_REASON_FIELD = next(f for f in GERMAN.fields if f.is_category and f.name not in GERMAN.protected)
 
 
 def single_body(schema: Schema = GERMAN) -> dict[str, Any]:
@@ -133,11 +137,11 @@ def invocations_body(schema: Schema = GERMAN) -> dict[str, Any]:
 
 
 class Reason(BaseModel):
-    feature: str = Field(examples=["Checking account"])
+    feature: str = Field(examples=[_REASON_FIELD.name])
     value: Any = Field(examples=["little"])
     contribution: float = Field(description="Push on the log-odds of bad risk (TreeSHAP).", examples=[0.42])
     direction: str = Field(examples=["towards bad risk"])
-    text: str = Field(examples=["Checking account: little raised the risk"])
+    text: str = Field(examples=[f"{_REASON_FIELD.name}: {_REASON_FIELD.example} raised the risk"])
 
 
 class Decision(BaseModel):

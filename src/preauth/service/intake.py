@@ -2,32 +2,24 @@
 
 :func:`preauth.applications.validate` is vectorised for files of any size, but its fixed cost (a
 few milliseconds of pandas) would dominate a one-application request. This module checks a handful
-of objects against the same :class:`~preauth.applications.Schema` (the served bundle's), with the
-same rules and the same messages, and encodes each straight into a float32 row the way
-:func:`preauth.features.encode` does. A test keeps the two paths in agreement.
+of objects against the same :class:`~preauth.applications.Schema` (the served bundle's), each value
+by the same check files use (:mod:`preauth.applications.values`), so the verdicts and messages
+are the same by construction, and encodes each straight into a float32 row the way
+:func:`preauth.features.encode` does.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..applications import (
-    GERMAN,
-    LARGEST_NUMBER,
-    MISSING_TOKENS,
-    Field,
-    Schema,
-    cell_text,
-    check_header,
-    too_large_reason,
-)
+from ..applications import GERMAN, Field, Schema, cell_text, check_header
+from ..applications.values import check_value
 from ..errors import InputError
 
 SOURCE = "<request>"
@@ -125,7 +117,7 @@ def check_one(
             values[f.name] = f.missing if f.missing_is_unknown else None
             continue
         text = cell_text(record.get(key)).strip()
-        outcome = _category(f, text, row, schema) if f.is_category else _number(f, text, row)
+        outcome = _check(f, text, row, schema)
         if isinstance(outcome, Problem):
             return outcome
         values[f.name], given[key] = outcome
@@ -141,47 +133,18 @@ def field_problems(
         key = columns.get(f.name)
         if key is not None:
             text = cell_text(record.get(key)).strip()
-            outcome = _category(f, text, row, schema) if f.is_category else _number(f, text, row)
+            outcome = _check(f, text, row, schema)
             if isinstance(outcome, Problem):
                 problems.append(outcome)
     return problems
 
 
-def _category(f: Field, text: str, row: int, schema: Schema) -> tuple[Any, Any] | Problem:
-    lowered = text.lower()
-    level = schema.level_lookup[f.name].get(lowered)
-    if level is not None:
-        return level, level
-    if lowered in MISSING_TOKENS:
-        if f.missing_is_unknown:
-            return f.missing, None
-        return Problem(row, f.name, text, "missing value")
-    return Problem(row, f.name, text, f"'{text}' is not one of: {', '.join(f.categories)}")
-
-
-def _number(f: Field, text: str, row: int) -> tuple[Any, Any] | Problem:
-    if text.lower() in MISSING_TOKENS:
-        if f.missing_allowed:
-            return None, None  # the schema lets this number be missing: scored as missing
-        return Problem(row, f.name, text, "missing value")
-    kind = "a whole number" if f.kind == "integer" else "a number"
-    try:
-        if "_" in text:
-            raise ValueError(text)
-        number = float(text)
-    except ValueError:
-        return Problem(row, f.name, text, f"'{text}' is not {kind}")
-    if not math.isfinite(number) or (f.kind == "integer" and number != round(number)):
-        return Problem(row, f.name, text, f"'{text}' is not {kind}")
-    if abs(number) > LARGEST_NUMBER:
-        return Problem(row, f.name, text, too_large_reason(text))
-    if f.positive:
-        if number <= 0:
-            return Problem(row, f.name, text, f"{text} is not positive")
-    elif f.minimum is not None and f.maximum is not None and not f.minimum <= number <= f.maximum:
-        return Problem(row, f.name, text, f"{text} is outside {f.minimum:g}\u2013{f.maximum:g}")
-    shown: Any = int(number) if number.is_integer() else number
-    return number, shown
+def _check(f: Field, text: str, row: int, schema: Schema) -> tuple[Any, Any] | Problem:
+    """The one value check files use too (:mod:`preauth.applications.values`), as a Problem or values."""
+    checked = check_value(f, text, schema)
+    if checked.reason is not None:
+        return Problem(row, f.name, text, checked.reason)
+    return checked.value, checked.given
 
 
 def encode_rows(accepted: Sequence[Intake], features: Sequence[str], schema: Schema = GERMAN) -> np.ndarray:

@@ -286,3 +286,35 @@ def test_the_service_speaks_the_served_models_schema(lender: Path, lender_servic
         page = client.get("/").text
         assert 'id="field-savings"' in page and "no account / not given" in page
         assert 'id="field-records"' in page and 'id="field-housing"' not in page
+
+
+def test_files_and_requests_check_and_encode_a_lender_application_alike(lender: Path) -> None:
+    import numpy as np
+
+    from preauth.applications import applications_from_records
+    from preauth.features import encode, feature_types
+    from preauth.service.intake import check_records, encode_rows
+
+    schema = load_schema(lender / "lender.toml")
+    example = schema.example()
+    records = [
+        example,
+        {**example, "Savings": None, "Income": ""},
+        {**example, "Savings": "HIGH", "Job": "partime"},
+        {**example, "Home": "castle"},
+        {**example, "Income": "1_000"},
+        {**example, "Savings": "none", "Time": 99.5},
+    ]
+    columns = list(schema.field_names)
+    checked = check_records(records, schema=schema)
+    slow = applications_from_records(records, schema=schema)
+    assert [(p.row, p.column, p.reason) for p in checked.problems] == [
+        (r.row, r.column, r.reason) for r in slow.rejects
+    ]
+    matrix = encode_rows(checked.accepted, columns, schema)
+    np.testing.assert_array_equal(matrix, encode(slow.frame, columns, schema))
+    # Savings is ordered: one numeric feature whose codes keep the order; "no account" is missing.
+    savings = columns.index("Savings")
+    assert feature_types(columns, schema)[savings] == "q"
+    assert np.isnan(matrix[1, savings]) and matrix[2, savings] == 3.0 and matrix[0, savings] == 1.0
+    assert np.isnan(matrix[1, columns.index("Income")])

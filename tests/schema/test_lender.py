@@ -108,6 +108,14 @@ def test_check_reports_each_row_and_column_that_does_not_fit(lender: Path) -> No
     ]
     assert done.stdout == "2 of 5 rows fit the schema 'lender'\n"
     assert preauth("schema", "check", "lender.csv", "--schema", "lender.toml", cwd=lender).returncode == 0
+    # PREAUTH_SCHEMA names the schema for every stage, like --schema.
+    import os
+
+    env = {**os.environ, "PREAUTH_SCHEMA": str(lender / "lender.toml")}
+    by_env = subprocess.run(
+        [*PREAUTH, "schema", "check", "some.csv"], capture_output=True, text=True, cwd=lender, env=env
+    )
+    assert by_env.returncode == 2 and by_env.stdout == done.stdout
 
 
 def test_the_lender_file_is_read_with_its_missing_meanings_and_target(lender: Path) -> None:

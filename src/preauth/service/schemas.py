@@ -40,12 +40,18 @@ def application_schema(schema: Schema = GERMAN) -> dict[str, Any]:
     return {
         "type": "object",
         "title": "Application",
-        "description": "One credit application. Keys may also be snake_case (credit_amount) or "
+        "description": f"One credit application. Keys may also be snake_case ({_snake_example(schema)}) or "
         "any alias the schema knows; extra keys are ignored.",
         "properties": properties,
         "required": [f.name for f in schema.fields if f.required],
         "example": schema.example(),
     }
+
+
+def _snake_example(schema: Schema) -> str:
+    """A key of the schema in snake_case, preferring one that differs from its name (``credit_amount``)."""
+    keys = [f.key for f in schema.fields]
+    return next((f.key for f in schema.fields if f.key != f.name and " " in f.name), keys[0])
 
 
 def second_example(schema: Schema = GERMAN) -> dict[str, Any]:

@@ -78,3 +78,16 @@ def test_request_level_errors():
         check_records([{**application(), "age": 40}])
     with pytest.raises(InputError, match="without a header needs 9 fields"):
         records_from_csv("35,male,2\n")
+
+
+def test_a_blank_optional_field_is_missing_in_files_and_requests_alike():
+    records = [application(Sex=""), application(Sex=None), application(Sex="other")]
+    checked = check_records(records)
+    slow = applications.applications_from_records(records)
+    assert [a.row for a in checked.accepted] == list(slow.frame.index) == [1, 2]
+    assert (
+        [(p.row, p.column) for p in checked.problems]
+        == [(r.row, r.column) for r in slow.rejects]
+        == [(3, "Sex")]
+    )
+    assert slow.frame["Sex"].isna().all() and all(a.values["Sex"] is None for a in checked.accepted)

@@ -40,6 +40,8 @@ def check_category(f: Field, text: str, schema: Schema, on_unknown: OnUnknown = 
     if lowered in MISSING_TOKENS:
         if f.missing_is_unknown:
             return Value(f.missing, None)
+        if not f.required:  # a blank optional field (Sex) is missing, as if its column were absent
+            return Value(None, None)
         return Value(None, None, "missing value")
     if on_unknown == "unknown":
         return Value(f.missing or UNKNOWN, text)
@@ -49,7 +51,7 @@ def check_category(f: Field, text: str, schema: Schema, on_unknown: OnUnknown = 
 def check_number(f: Field, text: str) -> Value:
     """A number's text (stripped) against its kind and range."""
     if text.lower() in MISSING_TOKENS:
-        if f.missing_allowed:
+        if f.missing_allowed or not f.required:
             return Value(None, None)  # the schema lets this number be missing: scored as missing
         return Value(None, None, "missing value")
     kind = "a whole number" if f.kind == "integer" else "a number"

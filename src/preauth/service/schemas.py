@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from ..applications import GERMAN, Schema, example_application
+from ..applications import GERMAN, LARGEST_NUMBER, Schema, example_application
 
 
 def application_schema(schema: Schema = GERMAN) -> dict[str, Any]:
@@ -25,15 +25,19 @@ def application_schema(schema: Schema = GERMAN) -> dict[str, Any]:
         prop: dict[str, Any] = {"description": f.description, "example": f.example}
         if f.is_category:
             levels = list(f.categories)
-            prop["type"] = ["string", "null"] if f.missing_is_unknown else "string"
-            prop["enum"] = [*levels, None] if f.missing_is_unknown else levels
+            nullable = f.missing_is_unknown or not f.required
+            prop["type"] = ["string", "null"] if nullable else "string"
+            prop["enum"] = [*levels, None] if nullable else levels
             if f.missing_is_unknown:
                 prop["description"] += f" (null, empty or '{f.missing}' when not known)"
+            elif nullable:
+                prop["description"] += " (null or empty when not given)"
         else:
             number = "integer" if f.kind == "integer" else "number"
-            prop["type"] = [number, "null"] if f.missing_allowed else number
+            prop["type"] = [number, "null"] if f.missing_allowed or not f.required else number
             if f.positive:
                 prop["exclusiveMinimum"] = 0
+                prop["maximum"] = LARGEST_NUMBER  # kept exactly up to 2^53, refused past it
             else:
                 prop["minimum"], prop["maximum"] = f.minimum, f.maximum
         properties[f.name] = prop

@@ -80,29 +80,42 @@ def check_records(records: Sequence[Any], *, all_fields: bool = False, schema: S
         rows.append(record)
     if not rows:
         raise InputError("no applications (empty list)", source=SOURCE)
-    columns: dict[str, str] = {}
-    for record in rows:
-        for key in record:
-            name = schema.canonical_column(str(key))
-            if name is None or columns.get(name) == key:
-                continue
-            if name in columns:
-                check_header([columns[name], str(key)], SOURCE, schema)
-            columns[name] = str(key)
+    # Each object's keys are its own: an object is checked the same alone or in a batch, whatever
+    # keys (or spellings of them) its neighbours use.
+    mapped = [_columns(record, number, schema) for number, record in enumerate(rows, start=1)]
+    present = {name for columns, _ in mapped for name in columns}
     for f in schema.fields:
-        if f.required and f.name not in columns:
+        if f.required and f.name not in present:
             error = InputError(f"missing required column '{f.name}'", source=SOURCE)
             error.column = f.name  # the field, for the 422 answer; the message already names it
             raise error
     accepted: list[Intake] = []
     problems: list[Problem] = []
-    for number, record in enumerate(rows, start=1):
+    for number, (record, (columns, doubled)) in enumerate(zip(rows, mapped, strict=True), start=1):
+        if doubled is not None:
+            problems.append(doubled)
+            continue
         outcome = check_one(record, columns, number, schema)
         if isinstance(outcome, Intake):
             accepted.append(outcome)
         else:
             problems.extend(field_problems(record, columns, number, schema) if all_fields else [outcome])
     return Checked(accepted, problems, rows)
+
+
+def _columns(record: Mapping[str, Any], row: int, schema: Schema) -> tuple[dict[str, str], Problem | None]:
+    """Canonical field name → this object's key; two keys for one field are a problem of this row."""
+    columns: dict[str, str] = {}
+    doubled = None
+    for key in record:
+        name = schema.canonical_column(str(key))
+        if name is None:
+            continue
+        if name in columns and doubled is None:
+            reason = f"duplicate fields '{columns[name]}' and '{key}' (both mean '{name}')"
+            doubled = Problem(row, name, None, reason)
+        columns.setdefault(name, str(key))
+    return columns, doubled
 
 
 def check_one(

@@ -91,3 +91,12 @@ def test_a_blank_optional_field_is_missing_in_files_and_requests_alike():
         == [(3, "Sex")]
     )
     assert slow.frame["Sex"].isna().all() and all(a.values["Sex"] is None for a in checked.accepted)
+
+
+def test_a_long_bad_value_is_quoted_short_in_files_and_requests_alike():
+    records = [application(Housing="x" * 5000), application(Age="9" * 90 + "a")]
+    checked = check_records(records)
+    slow = applications.applications_from_records(records)
+    assert [p.reason for p in checked.problems] == [r.reason for r in slow.rejects]
+    assert checked.problems[0].reason == f"'{'x' * 80}\u2026' is not one of: own, rent, free"
+    assert checked.problems[1].reason == f"'{'9' * 80}\u2026' is not a whole number"

@@ -16,9 +16,16 @@ from typing import Any
 
 from .schema import LARGEST_NUMBER, MISSING_TOKENS, UNKNOWN, Field, OnUnknown, Schema, too_large_reason
 
+SHOWN = 80
+"""At most this many characters of a bad value are quoted in its reason (a cell may hold megabytes)."""
 NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 """What a number looks like, in files and requests: no ``inf``, ``nan``, ``1_000`` or ``0x10``."""
 _NUMBER = re.compile(NUMBER_PATTERN, re.ASCII)
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    """A value short enough to quote in a message or a rejects file (a bad line may be 50 MB)."""
+    return text if len(text) <= limit else text[:limit] + "\u2026"
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ def check_category(f: Field, text: str, schema: Schema, on_unknown: OnUnknown = 
         return Value(None, None, "missing value")
     if on_unknown == "unknown":
         return Value(f.missing or UNKNOWN, text)
-    return Value(None, None, f"'{text}' is not one of: {', '.join(f.categories)}")
+    return Value(None, None, f"'{excerpt(text, SHOWN)}' is not one of: {', '.join(f.categories)}")
 
 
 def check_number(f: Field, text: str) -> Value:
@@ -57,7 +64,7 @@ def check_number(f: Field, text: str) -> Value:
     kind = "a whole number" if f.kind == "integer" else "a number"
     number = float(text) if _NUMBER.match(text) else math.nan
     if not math.isfinite(number) or (f.kind == "integer" and number != round(number)):
-        return Value(None, None, f"'{text}' is not {kind}")
+        return Value(None, None, f"'{excerpt(text, SHOWN)}' is not {kind}")
     if abs(number) > LARGEST_NUMBER:
         return Value(None, None, too_large_reason(text))
     if f.positive:

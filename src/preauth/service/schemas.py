@@ -95,11 +95,15 @@ def batch_body(schema: Schema = GERMAN) -> dict[str, Any]:
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        {"type": "array", "items": application_schema(schema)},
+                        {"type": "array", "items": application_schema(schema), "minItems": 1},
                         {
                             "type": "object",
                             "properties": {
-                                "instances": {"type": "array", "items": application_schema(schema)}
+                                "instances": {
+                                    "type": "array",
+                                    "items": application_schema(schema),
+                                    "minItems": 1,
+                                }
                             },
                             "required": ["instances"],
                         },
@@ -119,14 +123,20 @@ def invocations_body(schema: Schema = GERMAN) -> dict[str, Any]:
         "content": {
             "application/json": {
                 "schema": {
-                    "oneOf": [
+                    # anyOf: an application object may carry extra keys, "instances" among them
+                    "anyOf": [
                         application_schema(schema),
-                        {"type": "array", "items": application_schema(schema)},
+                        {"type": "array", "items": application_schema(schema), "minItems": 1},
                         {
                             "type": "object",
                             "properties": {
-                                "instances": {"type": "array", "items": application_schema(schema)}
+                                "instances": {
+                                    "type": "array",
+                                    "items": application_schema(schema),
+                                    "minItems": 1,
+                                }
                             },
+                            "required": ["instances"],
                         },
                     ]
                 },

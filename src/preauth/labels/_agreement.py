@@ -230,6 +230,14 @@ def measure_labels(
     which case the files must have the same number of rows.
     """
     labels = read_labels(labels_path, on_unknown=on_unknown, schema=schema)
+    if not len(labels.applications) and labels.applications.rejects:
+        first = labels.applications.rejects[0]  # name the row, not only that nothing is left
+        raise InputError(
+            f"{first.reason}; no row left to measure",
+            source=str(labels_path),
+            row=first.row,
+            column=first.column,
+        )
     result = _measure(labels, labels_path, truth_path, on_unknown, schema)
     return replace(result, rejected=tuple(labels.applications.reject_messages()))
 

@@ -18,8 +18,9 @@ from .errors import ConfigurationError
 
 
 def feature_types(columns: Sequence[str], schema: Schema = GERMAN) -> list[str]:
-    """XGBoost's feature types: ``c`` for categories, ``q`` for numbers."""
-    return ["c" if schema.field(c).is_category else "q" for c in columns]
+    """XGBoost's feature types: ``c`` for categories, ``q`` for numbers and for ordered categories,
+    whose codes keep their order (so a split says "moderate or more", not an arbitrary subset)."""
+    return ["c" if schema.field(c).is_category and not schema.field(c).ordered else "q" for c in columns]
 
 
 def category_levels(columns: Sequence[str], schema: Schema = GERMAN) -> dict[str, list[str]]:
@@ -69,9 +70,16 @@ def encode(frame: pd.DataFrame, columns: Sequence[str], schema: Schema = GERMAN)
         f = schema.field(name)
         values = frame[name]
         if f.is_category:
-            codes = pd.Categorical(values, categories=list(f.levels())).codes.astype(np.float32)
-            codes[codes < 0] = np.nan
-            matrix[:, j] = codes
+            # The codes are the schema's (Schema.level_codes), the same ones the service's intake uses;
+            # a value without one (outside the levels, an ordered category's missing level) is missing.
+            coded = schema.level_codes[name]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                lookup = np.array(
+                    [coded.get(c, np.nan) for c in values.cat.categories] + [np.nan], np.float32
+                )
+                matrix[:, j] = lookup[values.cat.codes.to_numpy()]  # code -1 (missing) takes the last entry
+            else:
+                matrix[:, j] = values.map(coded).to_numpy(dtype=np.float32, na_value=np.nan)
         else:
             matrix[:, j] = values.to_numpy(dtype=np.float32, na_value=np.nan)
     return matrix

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .applications import Applications, read_applications
+from .applications import GERMAN, Applications, Schema, read_applications
 from .scoring import atomic_path
 
 
@@ -32,13 +32,13 @@ def write_prepared(applications: Applications, path: Path, *, with_id: bool = Tr
     return path
 
 
-def write_sample(source: Path, path: Path) -> tuple[Path, Applications]:
+def write_sample(source: Path, path: Path, schema: Schema = GERMAN) -> tuple[Path, Applications]:
     """Applications from a JSON file (object, array, JSON Lines or results file) written as CSV.
 
     The CSV keeps the user's column names and leaves missing balances empty, exactly like the
     original tool's ``sample_transactions.csv``.
     """
-    applications = read_applications(source)
+    applications = read_applications(source, schema=schema)
     with atomic_path(path) as tmp:
         applications.given.to_csv(tmp, index=False)
     return path, applications

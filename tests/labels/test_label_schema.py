@@ -3,12 +3,14 @@ rules rubric, written for German Credit, refuses any other schema in one line.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from openai_server import ChatServer, default_reply
 
 from preauth.applications import GERMAN, applications_from_records, parse_schema
 from preauth.errors import ConfigurationError
-from preauth.labels import label_applications
+from preauth.labels import label_applications, measure_labels, write_labels
 from preauth.prompts import render
 from preauth.providers import get_provider
 
@@ -66,7 +68,9 @@ def test_a_lender_applicant_is_described_from_the_schema_protected_attributes_le
     assert "Savings account balance: unknown" in render("describe", german)[-1].content
 
 
-def test_an_llm_labels_a_lender_file_and_the_rules_rubric_refuses_it(chat_server: ChatServer) -> None:
+def test_an_llm_labels_a_lender_file_and_the_rules_rubric_refuses_it(
+    chat_server: ChatServer, tmp_path: Path
+) -> None:
     seen: list[str] = []
 
     def reply(task: str, messages: list[dict[str, str]]) -> str:
@@ -83,6 +87,9 @@ def test_an_llm_labels_a_lender_file_and_the_rules_rubric_refuses_it(chat_server
     assert list(frame["Status"]) == ["bad", "good"]
     assert set(frame["target"]) <= {"good risk", "bad risk"} and frame["target"].ne("").all()
     assert any("Records: has arrears on record" in text for text in seen)
+    # The labels are measured against the schema's own outcome column.
+    measured = measure_labels(write_labels(frame, tmp_path / "labels.csv"), schema=LENDER)
+    assert measured.measured_against == "Status in labels.csv" and measured.n == 2
     with pytest.raises(
         ConfigurationError, match="^the rules rubric knows only the German Credit schema, not 'lender'"
     ):

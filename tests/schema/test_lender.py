@@ -8,8 +8,10 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from lender_data import lender_frame, write_lender_csv
 
@@ -106,6 +108,14 @@ def test_check_reports_each_row_and_column_that_does_not_fit(lender: Path) -> No
     ]
     assert done.stdout == "2 of 5 rows fit the schema 'lender'\n"
     assert preauth("schema", "check", "lender.csv", "--schema", "lender.toml", cwd=lender).returncode == 0
+    # PREAUTH_SCHEMA names the schema for every stage, like --schema.
+    import os
+
+    env = {**os.environ, "PREAUTH_SCHEMA": str(lender / "lender.toml")}
+    by_env = subprocess.run(
+        [*PREAUTH, "schema", "check", "some.csv"], capture_output=True, text=True, cwd=lender, env=env
+    )
+    assert by_env.returncode == 2 and by_env.stdout == done.stdout
 
 
 def test_the_lender_file_is_read_with_its_missing_meanings_and_target(lender: Path) -> None:
@@ -120,7 +130,9 @@ def test_the_lender_file_is_read_with_its_missing_meanings_and_target(lender: Pa
     assert (apps.outcome().to_numpy() == "bad").sum() == (raw["Status"] == "2").sum()
 
 
-def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(lender: Path) -> None:
+@pytest.fixture(scope="module")
+def lender_models(lender: Path) -> Path:
+    """prepare → train on the real outcomes, through the CLI, as the README says."""
     models = lender / "models"
     prepared = preauth("prepare", "lender.csv", "--schema", "lender.toml", "-o", "prepared.csv", cwd=lender)
     assert prepared.returncode == 0, prepared.stderr
@@ -129,6 +141,13 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(lender: P
         "--trials", "3", "--no-progress", cwd=lender,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
+    return models
+
+
+def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(
+    lender: Path, lender_models: Path
+) -> None:
+    models = lender_models
     bundle = load_bundle(models)
     schema = load_schema(lender / "lender.toml")
     assert bundle.schema == schema and bundle.meta["schema_fingerprint"] == schema.fingerprint
@@ -136,6 +155,9 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(lender: P
     assert "Marital" not in bundle.features and "Savings" in bundle.features
     assert bundle.metrics["holdout"]["measured_against"] == "real outcome (Status)"
     assert bundle.metrics["holdout"]["roc_auc"] > 0.7  # the outcome follows the columns
+    report = (bundle.path / "report.html").read_text()
+    assert "real outcome (Status)" in report and "Marital is <b>not</b> an input of this model" in report
+    assert "Approval rate by Marital" in report or "<th>Marital</th>" in report
     # predict reads the file with the model's schema: no --schema needed, ids kept in the results.
     done = preauth("--models-dir", models, "predict", "lender.csv", "-o", "results", "--explain", cwd=lender)
     assert done.returncode == 0, done.stderr
@@ -146,8 +168,14 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(lender: P
     assert set(results[0]["input_data"]) == set(schema.field_names)
     features = {r["feature"] for result in results for r in result["reasons"]}
     assert features <= set(bundle.features)
-    texts = [r["text"] for result in results for r in result["reasons"] if r["feature"] == "Savings"]
-    assert any(t.startswith("Savings: no account ") for t in texts) or not texts
+    # A reason about a missing balance speaks the schema's meaning of missing ("no account").
+    savings = [
+        (result["input_data"]["Savings"] is None, r["text"])
+        for result in results
+        for r in result["reasons"]
+        if r["feature"] == "Savings"
+    ]
+    assert savings and all(text.startswith("Savings: no account ") == missing for missing, text in savings)
     # Without its schema the file is what it was before: the German schema refuses it in one line.
     german = preauth("prepare", "lender.csv", "-o", "g.csv", cwd=lender)
     assert (
@@ -203,3 +231,104 @@ def test_an_old_bundle_without_a_schema_loads_with_the_german_one(
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ModelBundleError, match="schema.toml was changed after training"):
         load_bundle(old)
+
+
+@pytest.fixture
+def lender_service(lender_models: Path, tmp_path: Path) -> Iterator[str]:
+    """The lender's model served by a real uvicorn server on a free port."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from preauth.service.app import create_app
+    from preauth.settings import Settings
+
+    settings = Settings(
+        models_dir=lender_models, database_url=f"sqlite:///{tmp_path / 'd.db'}", sagemaker_model_dir=None
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+
+
+def test_the_service_speaks_the_served_models_schema(lender: Path, lender_service: str) -> None:
+    schema = load_schema(lender / "lender.toml")
+    example = schema.example()
+    with httpx.Client(base_url=lender_service, timeout=30) as client:
+        document = client.get("/openapi.json").json()
+        body = document["paths"]["/v1/decisions"]["post"]["requestBody"]["content"]["application/json"]
+        assert list(body["schema"]["properties"]) == list(schema.field_names)
+        assert body["examples"]["typical"]["value"] == example
+        assert body["schema"]["properties"]["Income"]["type"] == ["integer", "null"]
+
+        decided = client.post("/v1/decisions", json={**example, "Savings": None, "Ref": "L9"})
+        assert decided.status_code == 201, decided.text
+        answer = decided.json()
+        assert answer["input"]["Savings"] is None and {r["feature"] for r in answer["reasons"]} <= set(
+            schema.field_names
+        )
+
+        refused = client.post("/v1/decisions", json={**example, "Home": "castle", "Age": 5})
+        assert refused.status_code == 422
+        fields = {e["field"]: e["message"] for e in refused.json()["error"]["errors"]}
+        assert fields["Home"].startswith("<request>, row 1, column 'Home': 'castle' is not one of: ")
+        assert fields["Age"].endswith(
+            f"5 is outside {schema.field('Age').minimum:g}–{schema.field('Age').maximum:g}"
+        )
+
+        # SageMaker's contract: CSV without a header is in the schema's column order.
+        row = ",".join(str(example[name]) for name in schema.field_names)
+        invoked = client.post("/invocations", content=row + "\n", headers={"content-type": "text/csv"})
+        assert invoked.status_code == 200, invoked.text
+        assert invoked.json()[0]["input_data"]["Job"] == example["Job"]
+
+        page = client.get("/").text
+        assert 'id="field-savings"' in page and "no account / not given" in page
+        assert 'id="field-records"' in page and 'id="field-housing"' not in page
+
+
+def test_files_and_requests_check_and_encode_a_lender_application_alike(lender: Path) -> None:
+    import numpy as np
+
+    from preauth.applications import applications_from_records
+    from preauth.features import encode, feature_types
+    from preauth.service.intake import check_records, encode_rows
+
+    schema = load_schema(lender / "lender.toml")
+    example = schema.example()
+    records = [
+        example,
+        {**example, "Savings": None, "Income": ""},
+        {**example, "Savings": "HIGH", "Job": "partime"},
+        {**example, "Home": "castle"},
+        {**example, "Income": "1_000"},
+        {**example, "Savings": "none", "Time": 99.5},
+    ]
+    columns = list(schema.field_names)
+    checked = check_records(records, schema=schema)
+    slow = applications_from_records(records, schema=schema)
+    assert [(p.row, p.column, p.reason) for p in checked.problems] == [
+        (r.row, r.column, r.reason) for r in slow.rejects
+    ]
+    matrix = encode_rows(checked.accepted, columns, schema)
+    np.testing.assert_array_equal(matrix, encode(slow.frame, columns, schema))
+    # Savings is ordered: one numeric feature whose codes keep the order; "no account" is missing.
+    savings = columns.index("Savings")
+    assert feature_types(columns, schema)[savings] == "q"
+    assert np.isnan(matrix[1, savings]) and matrix[2, savings] == 3.0 and matrix[0, savings] == 1.0
+    assert np.isnan(matrix[1, columns.index("Income")])

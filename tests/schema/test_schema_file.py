@@ -164,3 +164,15 @@ def test_the_cli_prints_one_line_per_mistake_and_exits_2(tmp_path: Path, bundled
     )  # fmt: skip
     assert missing.returncode == 2
     assert missing.stderr == f"preauth: error: {tmp_path / 'nope.toml'}: schema file not found\n"
+
+
+def test_the_readme_schema_example_is_a_valid_schema() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    schema = parse_schema(block, "README.md")
+    savings, amount, _marital = schema.fields
+    assert (
+        savings.ordered and savings.levels()[-1] == "no account" and savings.readable["none"] == "no savings"
+    )
+    assert amount.direction == "increasing" and schema.canonical_column("Loan Amount") == "Amount"
+    assert schema.id_column == "Ref" and schema.protected == ("Marital",)

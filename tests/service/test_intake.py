@@ -78,3 +78,25 @@ def test_request_level_errors():
     assert doubled.reason == "duplicate fields 'Age' and 'age' (both mean 'Age')"
     with pytest.raises(InputError, match="without a header needs 9 fields"):
         records_from_csv("35,male,2\n")
+
+
+def test_a_blank_optional_field_is_missing_in_files_and_requests_alike():
+    records = [application(Sex=""), application(Sex=None), application(Sex="other")]
+    checked = check_records(records)
+    slow = applications.applications_from_records(records)
+    assert [a.row for a in checked.accepted] == list(slow.frame.index) == [1, 2]
+    assert (
+        [(p.row, p.column) for p in checked.problems]
+        == [(r.row, r.column) for r in slow.rejects]
+        == [(3, "Sex")]
+    )
+    assert slow.frame["Sex"].isna().all() and all(a.values["Sex"] is None for a in checked.accepted)
+
+
+def test_a_long_bad_value_is_quoted_short_in_files_and_requests_alike():
+    records = [application(Housing="x" * 5000), application(Age="9" * 90 + "a")]
+    checked = check_records(records)
+    slow = applications.applications_from_records(records)
+    assert [p.reason for p in checked.problems] == [r.reason for r in slow.rejects]
+    assert checked.problems[0].reason == f"'{'x' * 80}\u2026' is not one of: own, rent, free"
+    assert checked.problems[1].reason == f"'{'9' * 80}\u2026' is not a whole number"

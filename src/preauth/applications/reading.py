@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..errors import InputError
 from .schema import GERMAN, LARGEST_NUMBER, OnUnknown, Schema, normalize_name
-from .validation import MALFORMED_ROWS, Applications, excerpt, validate
+from .validation import MALFORMED_ROWS, Applications, validate
+from .values import excerpt
 
 # --------------------------------------------------------------------------------------------
 # Reading files into a table of text cells

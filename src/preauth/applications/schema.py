@@ -194,6 +194,23 @@ class Schema:
             names = ", ".join(self._by_name)
             raise InputError(f"unknown column '{name}'; the columns are: {names}") from None
 
+    @cached_property
+    def level_lookup(self) -> dict[str, dict[str, str]]:
+        """Per category field: its levels by their lower-case spelling (categories match without case)."""
+        return {f.name: {c.lower(): c for c in f.levels()} for f in self.fields if f.is_category}
+
+    @cached_property
+    def level_codes(self) -> dict[str, dict[str, float]]:
+        """Per category field: the code each level is encoded as, its position in :meth:`Field.levels`.
+
+        The one definition of the codes, for files and requests alike. An ordered category's
+        missing level has no code (it is encoded as missing): it has no place in the order."""
+        return {
+            f.name: {c: float(i) for i, c in enumerate(f.categories if f.ordered else f.levels())}
+            for f in self.fields
+            if f.is_category
+        }
+
     def is_id_column(self, raw: str, position: int) -> bool:
         """Whether a header names the applicant's id (or is the leading unnamed index column)."""
         key = normalize_name(raw)

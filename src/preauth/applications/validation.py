@@ -20,15 +20,12 @@ from .schema import (
     ID_COLUMN,
     LARGEST_NUMBER,
     MISSING_TOKENS,
-    UNKNOWN,
     Field,
     OnUnknown,
     Schema,
-    too_large_reason,
 )
+from .values import NUMBER_PATTERN, check_category, check_number, excerpt
 
-SHOWN = 80
-"""At most this many characters of a bad value are quoted in its reason (a cell may hold megabytes)."""
 MALFORMED_ROWS = "preauth.malformed_rows"
 """Key in a table's ``attrs`` for CSV rows that could not be split into fields: row → (text, reason)."""
 
@@ -85,11 +82,6 @@ class Applications:
 
     def reject_messages(self) -> list[str]:
         return [r.message(self.source) for r in self.rejects]
-
-
-def excerpt(text: str, limit: int = 200) -> str:
-    """A value short enough to quote in a message or a rejects file (a bad line may be 50 MB)."""
-    return text if len(text) <= limit else text[:limit] + "\u2026"
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,7 +143,7 @@ def validate(
             assert schema.target is not None
             values_u, given_u, errors_u = _check_outcome(f, schema, uniques)
         elif f.is_category:
-            values_u, given_u, errors_u = _check_categories(f, uniques, on_unknown)
+            values_u, given_u, errors_u = _check_categories(f, schema, uniques, on_unknown)
         else:
             values_u, given_u, errors_u = _check_numbers(f, uniques)
         failing = np.array([e is not None for e in errors_u], dtype=bool)
@@ -227,29 +219,15 @@ def _distinct(column: pd.Series) -> tuple[list[str], np.ndarray]:
 
 
 def _check_categories(
-    f: Field, uniques: list[str], on_unknown: OnUnknown
+    f: Field, schema: Schema, uniques: list[str], on_unknown: OnUnknown
 ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
-    lookup = {c.lower(): c for c in f.levels()}
-    allowed = ", ".join(f.categories)
     values = np.empty(len(uniques), dtype=object)
     given = np.empty(len(uniques), dtype=object)
     errors: list[str | None] = []
     for k, raw in enumerate(uniques):
-        text = raw.strip()
-        canonical = lookup.get(text.lower())
-        error = None
-        if canonical is not None:
-            values[k] = given[k] = canonical
-        elif text.lower() in MISSING_TOKENS:
-            values[k], given[k] = (f.missing, None) if f.missing_is_unknown else (None, None)
-            # A blank optional field (Sex; the outcome, only ever used to measure) is missing,
-            # exactly as if its column were absent; only a required one is refused.
-            error = None if f.missing_is_unknown or not f.required else "missing value"
-        elif on_unknown == "unknown":
-            values[k], given[k] = f.missing or UNKNOWN, text
-        else:
-            error = f"'{excerpt(text, SHOWN)}' is not one of: {allowed}"
-        errors.append(error)
+        checked = check_category(f, raw.strip(), schema, on_unknown)
+        values[k], given[k] = checked.value, checked.given
+        errors.append(checked.reason)
     return values, given, errors
 
 
@@ -272,7 +250,7 @@ def _check_outcome(
     return values, values.copy(), errors
 
 
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_NUMBER = NUMBER_PATTERN
 
 
 def _check_numbers(f: Field, uniques: list[str]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
@@ -284,7 +262,6 @@ def _check_numbers(f: Field, uniques: list[str]) -> tuple[np.ndarray, np.ndarray
     parsed = pc.cast(pc.if_else(pa.array(numeric), text, "nan"), pa.float64())
     numbers = parsed.to_numpy(zero_copy_only=False).astype(np.float64)
     numbers[~numeric] = np.nan
-    kind = "a whole number" if f.kind == "integer" else "a number"
     errors: list[str | None] = [None] * len(uniques)
     finite = np.isfinite(numbers)
     with np.errstate(invalid="ignore"):
@@ -295,20 +272,11 @@ def _check_numbers(f: Field, uniques: list[str]) -> tuple[np.ndarray, np.ndarray
         else:
             in_range = (numbers >= (f.minimum or 0)) & (numbers <= (f.maximum or 0))
     absent = np.zeros(len(uniques), dtype=bool)
+    # Arrow screened the column; the values it did not pass get their verdict from the one check.
     for k in np.flatnonzero(~(finite & exact & in_range & (whole | (f.kind != "integer")))):
-        raw = uniques[k].strip()
-        if raw.lower() in MISSING_TOKENS:
-            # A number the schema lets be missing is scored as missing (NaN); else the row is refused.
-            absent[k] = f.missing_allowed
-            errors[k] = None if f.missing_allowed else "missing value"
-        elif not finite[k] or (f.kind == "integer" and not whole[k]):
-            errors[k] = f"'{excerpt(raw, SHOWN)}' is not {kind}"
-        elif not exact[k]:
-            errors[k] = too_large_reason(raw)
-        elif f.positive:
-            errors[k] = f"{raw} is not positive"
-        else:
-            errors[k] = f"{raw} is outside {f.minimum:g}\u2013{f.maximum:g}"
+        checked = check_number(f, uniques[k].strip())
+        absent[k] = checked.reason is None and checked.value is None
+        errors[k] = checked.reason
     # The values as given, typed for output: whole numbers stay integers (as the original wrote them).
     safe = np.where(finite & exact, numbers, 0.0)
     given: np.ndarray = safe

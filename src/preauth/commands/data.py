@@ -109,8 +109,10 @@ def prepare(
     callback=csv_output,
     help="The CSV to write.",
 )
+@schema_option
+@click.pass_context
 @friendly_errors
-def sample(source: Path, output: Path) -> None:
+def sample(ctx: click.Context, source: Path, output: Path, schema_path: Path | None) -> None:
     """Turn application objects (JSON object, array, JSON Lines, or a results file) into a CSV.
 
     The CSV is in the original column layout and can be passed to `preauth predict`.
@@ -118,7 +120,7 @@ def sample(source: Path, output: Path) -> None:
     \b
     Example:  preauth sample application.json -o sample.csv
     """
-    path, applications = write_sample(source, output)
+    path, applications = write_sample(source, output, schema_from(ctx, schema_path))
     click.echo(f"{len(applications)} applications → {path}")
     if applications.rejects:
         report_rejects(applications, None)

@@ -285,8 +285,12 @@ def _finish(applications: Any, source: Path, output: Path) -> None:
     help="File with the real outcomes (Risk) [default: the Risk column of LABELS_FILE].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@schema_option
+@click.pass_context
 @friendly_errors
-def agreement_command(labels_file: Path, truth: Path | None, as_json: bool) -> None:
+def agreement_command(
+    ctx: click.Context, labels_file: Path, truth: Path | None, as_json: bool, schema_path: Path | None
+) -> None:
     """Measure a labels file (any file with a target column) against real outcomes.
 
     Rows are joined by id when both files have an id column, else by row order. Prints
@@ -296,7 +300,7 @@ def agreement_command(labels_file: Path, truth: Path | None, as_json: bool) -> N
     Example (how good were the original pipeline's Llama 3 labels?):
       preauth agreement credit_data_with_targets.csv --truth german_credit_risk.csv
     """
-    result = measure_labels(labels_file, truth)
+    result = measure_labels(labels_file, truth, schema=schema_from(ctx, schema_path))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:

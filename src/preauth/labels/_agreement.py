@@ -15,10 +15,11 @@ import pandas as pd
 
 from .. import evaluation
 from ..applications import (
-    OUTCOME,
+    GERMAN,
     Applications,
     OnUnknown,
     Reject,
+    Schema,
     normalize_name,
     read_table,
     validate,
@@ -74,17 +75,17 @@ def _provenance(table: pd.DataFrame, source: str) -> str:
     return f"labels from {Path(source).name}"
 
 
-def read_labels(path: str | Path, *, on_unknown: OnUnknown = "error") -> LabelSet:
+def read_labels(path: str | Path, *, on_unknown: OnUnknown = "error", schema: Schema = GERMAN) -> LabelSet:
     """Read any applications file with a ``target`` column (``good risk``/``bad risk``/empty).
 
     Rows with another target value are rejected with their reason, like any bad row.
     """
     source = str(path)
-    table = read_table(path)
+    table = read_table(path, schema)
     target_name = _column(table, "target")
     if target_name is None:
         raise InputError("no 'target' column (good risk / bad risk): not a labels file", source=source)
-    applications = validate(table, source=source, on_unknown=on_unknown)
+    applications = validate(table, source=source, on_unknown=on_unknown, schema=schema)
     positions = applications.frame.index.to_numpy() - 1
     raw = table[target_name].to_numpy(dtype=object)[positions]
     labels = [normalize_label(v) for v in raw]
@@ -184,17 +185,26 @@ def agreement(
     )
 
 
-def _truth(path: str | Path, on_unknown: OnUnknown) -> tuple[pd.Series, pd.Series, bool, int, str]:
+def _truth(
+    path: str | Path, on_unknown: OnUnknown, schema: Schema = GERMAN
+) -> tuple[pd.Series, pd.Series, bool, int, str]:
     """Outcomes from a file with ``Risk`` (or ``target``): (values by row, ids, has id, rows, name)."""
     source = str(path)
-    table = read_table(path)
-    risk = _column(table, normalize_name(OUTCOME.name))
+    table = read_table(path, schema)
+    outcome = schema.target.column if schema.target is not None else None
+    risk = _column(table, normalize_name(outcome)) if outcome is not None else None
     if risk is not None:
-        applications = validate(table, source=source, on_unknown=on_unknown, required=())
-        values = applications.frame[OUTCOME.name].map({"good": GOOD, "bad": BAD})
-        return values, applications.ids, _has_id_column(table), len(table), f"Risk in {Path(source).name}"
+        applications = validate(table, source=source, on_unknown=on_unknown, required=(), schema=schema)
+        values = applications.outcome().map({"good": GOOD, "bad": BAD})
+        return (
+            values,
+            applications.ids,
+            _has_id_column(table),
+            len(table),
+            f"{outcome} in {Path(source).name}",
+        )
     if _column(table, "target") is not None:
-        labels = read_labels(path, on_unknown=on_unknown)
+        labels = read_labels(path, on_unknown=on_unknown, schema=schema)
         rows = len(table)
         return (
             labels.target,
@@ -203,11 +213,15 @@ def _truth(path: str | Path, on_unknown: OnUnknown) -> tuple[pd.Series, pd.Serie
             rows,
             f"target in {Path(source).name}",
         )
-    raise InputError("no 'Risk' column with the real outcomes (good / bad)", source=source)
+    raise InputError(f"no '{outcome}' column with the real outcomes (good / bad)", source=source)
 
 
 def measure_labels(
-    labels_path: str | Path, truth_path: str | Path | None = None, *, on_unknown: OnUnknown = "unknown"
+    labels_path: str | Path,
+    truth_path: str | Path | None = None,
+    *,
+    on_unknown: OnUnknown = "unknown",
+    schema: Schema = GERMAN,
 ) -> Agreement:
     """Measure a labels file against real outcomes.
 
@@ -215,7 +229,7 @@ def measure_labels(
     named). Rows are joined by id when both files have an id column, otherwise by row order, in
     which case the files must have the same number of rows.
     """
-    labels = read_labels(labels_path, on_unknown=on_unknown)
+    labels = read_labels(labels_path, on_unknown=on_unknown, schema=schema)
     if not len(labels.applications) and labels.applications.rejects:
         first = labels.applications.rejects[0]  # name the row, not only that nothing is left
         raise InputError(
@@ -224,28 +238,39 @@ def measure_labels(
             row=first.row,
             column=first.column,
         )
-    result = _measure(labels, labels_path, truth_path, on_unknown)
+    result = _measure(labels, labels_path, truth_path, on_unknown, schema)
     return replace(result, rejected=tuple(labels.applications.reject_messages()))
 
 
 def _measure(
-    labels: LabelSet, labels_path: str | Path, truth_path: str | Path | None, on_unknown: OnUnknown
+    labels: LabelSet,
+    labels_path: str | Path,
+    truth_path: str | Path | None,
+    on_unknown: OnUnknown,
+    schema: Schema = GERMAN,
 ) -> Agreement:
     if truth_path is None:
+        outcome = labels.applications.outcome_column
         if not labels.applications.has_outcome:
             raise InputError(
-                "no 'Risk' column to measure against; name a file with --truth", source=str(labels_path)
+                f"no '{outcome}' column to measure against; name a file with --truth", source=str(labels_path)
             )
-        truth = labels.applications.frame[OUTCOME.name].map({"good": GOOD, "bad": BAD})
+        truth = labels.applications.outcome().map({"good": GOOD, "bad": BAD})
         return agreement(
             labels.target,
             truth,
-            measured_against=f"Risk in {Path(labels_path).name}",
+            measured_against=f"{outcome} in {Path(labels_path).name}",
             provenance=labels.provenance,
         )
     label_rows = len(labels.applications.frame) + len(labels.applications.rejects)
     truth, joined = join_outcomes(
-        labels.applications, labels.has_id_column, label_rows, labels_path, truth_path, on_unknown=on_unknown
+        labels.applications,
+        labels.has_id_column,
+        label_rows,
+        labels_path,
+        truth_path,
+        on_unknown=on_unknown,
+        schema=schema,
     )
     return agreement(
         labels.target, truth.to_numpy(dtype=object), measured_against=joined, provenance=labels.provenance
@@ -260,6 +285,7 @@ def join_outcomes(
     truth_path: str | Path,
     *,
     on_unknown: OnUnknown = "unknown",
+    schema: Schema = GERMAN,
 ) -> tuple[pd.Series, str]:
     """The real outcome (``good risk``/``bad risk``/None) of each application, from another file.
 
@@ -268,7 +294,7 @@ def join_outcomes(
     Returns the outcomes indexed like ``applications.frame`` and a sentence naming the file and
     the join. ``preauth agreement`` and ``preauth train --truth`` both join through here.
     """
-    values, ids, truth_has_id, truth_rows, name = _truth(truth_path, on_unknown)
+    values, ids, truth_has_id, truth_rows, name = _truth(truth_path, on_unknown, schema)
     if has_id_column and truth_has_id:
         ids = ids.astype(str).str.strip()
         duplicated = ids[ids.duplicated()]

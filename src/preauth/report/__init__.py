@@ -62,7 +62,7 @@ def render_report(bundle_path: Path) -> str:
         "performance": performance.section(measured, threshold),
         "effects": effects.section(bundle_path, meta, holdout, schema),
         "monotone": monotone.section(_booster(bundle_path), meta, holdout, schema),
-        "fairness": fairness.section(holdout, threshold, measured, meta),
+        "fairness": fairness.section(holdout, threshold, measured, meta, schema),
         "provenance": provenance.section(meta, holdout, trained),
         "search": search.section(bundle_path, meta),
     }

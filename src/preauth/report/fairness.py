@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..applications import GERMAN, Schema, normalize_name
 from .figures import NEGATIVE_COLOR, svg
 from .targets import Target
 
@@ -137,18 +138,27 @@ def gaps(rows: Sequence[Mapping[str, Any]], metrics: Sequence[tuple[str, str]]) 
 
 
 def section(
-    holdout: pd.DataFrame, threshold: float, targets: Sequence[Target], meta: Mapping[str, Any]
+    holdout: pd.DataFrame,
+    threshold: float,
+    targets: Sequence[Target],
+    meta: Mapping[str, Any],
+    schema: Schema = GERMAN,
 ) -> dict[str, Any]:
-    """Rates by group against every set of labels, an approval chart, and the largest gaps."""
+    """Rates by group against every set of labels, an approval chart, and the largest gaps.
+
+    The groups are the schema's protected attributes (German Credit: Sex) and age bands when the
+    schema has an age field."""
     refused = holdout["probability"].to_numpy(dtype=np.float64) >= threshold
     metrics = [("approval", "Approval rate")]
     for t in targets:
         metrics += [(f"tpr_{t.key}", f"TPR vs {t.name}"), (f"fpr_{t.key}", f"FPR vs {t.name}")]
     groupings = []
-    if "Sex" in holdout.columns and holdout["Sex"].notna().any():
-        groupings.append(("Sex", holdout["Sex"].astype(object).where(holdout["Sex"].notna(), None)))
-    if "Age" in holdout.columns:
-        groupings.append(("Age band", age_band(holdout["Age"])))
+    for name in schema.protected:
+        if name in holdout.columns and holdout[name].notna().any():
+            groupings.append((name, holdout[name].astype(object).where(holdout[name].notna(), None)))
+    age = next((f.name for f in schema.fields if normalize_name(f.name) == "age" and not f.is_category), None)
+    if age is not None and age in holdout.columns:
+        groupings.append(("Age band", age_band(holdout[age])))
     sections: list[dict[str, Any]] = []
     for title, groups in groupings:
         rows = _group_rates(groups, refused, targets, holdout)
@@ -192,7 +202,9 @@ def section(
         "chart": svg("fairness", chart, ncols=max(1, len(sections)), width=4.5 * max(1, len(sections)))
         if sections
         else "",
-        "sex_in_model": "Sex" in features,
+        "sex_in_model": any(name in features for name in schema.protected),
+        "protected": ", ".join(schema.protected),
+        "protected_in_model": ", ".join(name for name in schema.protected if name in features),
         "min_group": MIN_GROUP,
     }
 

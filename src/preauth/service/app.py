@@ -23,6 +23,7 @@ from ..store import DecisionStore, StoreUnavailable
 from .observability import Telemetry
 from .routes import decisions, metrics, model, outcomes, sagemaker
 from .runtime import Runtime, store_writer
+from .schemas import follow_schema
 from .security import FrontDoor, error_body, install_error_handlers, json_response
 from .serving import Decider, ModelSource, model_source
 
@@ -98,6 +99,7 @@ def create_app(
 
     for module in (sagemaker, decisions, outcomes, model, metrics):
         app.include_router(module.router)
+    follow_schema(app, lambda: source.current.bundle.schema)
     public = _mount_page(app)
     app.add_middleware(
         FrontDoor,  # type: ignore[arg-type]

@@ -2,36 +2,24 @@
 
 :func:`preauth.applications.validate` is vectorised for files of any size, but its fixed cost (a
 few milliseconds of pandas) would dominate a one-application request. This module checks a handful
-of objects against the same :data:`~preauth.applications.FIELDS`, with the same rules and the same
-messages, and encodes each straight into a float32 row the way :func:`preauth.features.encode` does.
-A test keeps the two paths in agreement.
+of objects against the same :class:`~preauth.applications.Schema` (the served bundle's), each value
+by the same check files use (:mod:`preauth.applications.values`), so the verdicts and messages
+are the same by construction, and encodes each straight into a float32 row the way
+:func:`preauth.features.encode` does.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from ..applications import (
-    FIELD_NAMES,
-    FIELDS,
-    LARGEST_NUMBER,
-    MISSING_TOKENS,
-    UNKNOWN,
-    Field,
-    canonical_column,
-    cell_text,
-    check_header,
-    field_by_name,
-    too_large_reason,
-)
+from ..applications import GERMAN, Field, Schema, cell_text, check_header
+from ..applications.values import check_value
 from ..errors import InputError
 from .security import ECHO_LIMIT, TEXT_LIMIT, shorten
 
@@ -79,12 +67,7 @@ class Checked:
     records: list[Mapping[str, Any]]
 
 
-@lru_cache(maxsize=1024)
-def _canonical(key: str) -> str | None:
-    return canonical_column(key)
-
-
-def check_records(records: Sequence[Any], *, all_fields: bool = False) -> Checked:
+def check_records(records: Sequence[Any], *, all_fields: bool = False, schema: Schema = GERMAN) -> Checked:
     """Validate application objects; raises :class:`InputError` only when the request as a whole
     is unusable (not objects, no applications, a required field absent from every object).
 
@@ -101,9 +84,9 @@ def check_records(records: Sequence[Any], *, all_fields: bool = False) -> Checke
         raise InputError("no applications (empty list)", source=SOURCE)
     # Each object's keys are its own: an object is checked the same alone or in a batch, whatever
     # keys (or spellings of them) its neighbours use.
-    mapped = [_columns(record, number) for number, record in enumerate(rows, start=1)]
+    mapped = [_columns(record, number, schema) for number, record in enumerate(rows, start=1)]
     present = {name for columns, _ in mapped for name in columns}
-    for f in FIELDS:
+    for f in schema.fields:
         if f.required and f.name not in present:
             error = InputError(f"missing required column '{f.name}'", source=SOURCE)
             error.column = f.name  # the field, for the 422 answer; the message already names it
@@ -114,20 +97,20 @@ def check_records(records: Sequence[Any], *, all_fields: bool = False) -> Checke
         if doubled is not None:
             problems.append(doubled)
             continue
-        outcome = check_one(record, columns, number)
+        outcome = check_one(record, columns, number, schema)
         if isinstance(outcome, Intake):
             accepted.append(outcome)
         else:
-            problems.extend(field_problems(record, columns, number) if all_fields else [outcome])
+            problems.extend(field_problems(record, columns, number, schema) if all_fields else [outcome])
     return Checked(accepted, problems, rows)
 
 
-def _columns(record: Mapping[str, Any], row: int) -> tuple[dict[str, str], Problem | None]:
+def _columns(record: Mapping[str, Any], row: int, schema: Schema) -> tuple[dict[str, str], Problem | None]:
     """Canonical field name → this object's key; two keys for one field are a problem of this row."""
     columns: dict[str, str] = {}
     doubled = None
     for key in record:
-        name = _canonical(str(key))
+        name = schema.canonical_column(str(key))
         if name is None:
             continue
         if name in columns and doubled is None:
@@ -137,82 +120,52 @@ def _columns(record: Mapping[str, Any], row: int) -> tuple[dict[str, str], Probl
     return columns, doubled
 
 
-def check_one(record: Mapping[str, Any], columns: Mapping[str, str], row: int) -> Intake | Problem:
+def check_one(
+    record: Mapping[str, Any], columns: Mapping[str, str], row: int, schema: Schema = GERMAN
+) -> Intake | Problem:
     """Check one object whose keys were mapped to canonical names in ``columns``."""
     values: dict[str, Any] = {}
     given: dict[str, Any] = {}
-    for f in FIELDS:
+    for f in schema.fields:
         key = columns.get(f.name)
         if key is None:
-            values[f.name] = UNKNOWN if f.missing_is_unknown else None
+            values[f.name] = f.missing if f.missing_is_unknown else None
             continue
         text = cell_text(record.get(key)).strip()
-        outcome = _category(f, text, row) if f.is_category else _number(f, text, row)
+        outcome = _check(f, text, row, schema)
         if isinstance(outcome, Problem):
             return outcome
         values[f.name], given[key] = outcome
     return Intake(row, values, given)
 
 
-def field_problems(record: Mapping[str, Any], columns: Mapping[str, str], row: int) -> list[Problem]:
+def field_problems(
+    record: Mapping[str, Any], columns: Mapping[str, str], row: int, schema: Schema = GERMAN
+) -> list[Problem]:
     """Every field of one object that fails its check (:func:`check_one` stops at the first)."""
     problems = []
-    for f in FIELDS:
+    for f in schema.fields:
         key = columns.get(f.name)
         if key is not None:
             text = cell_text(record.get(key)).strip()
-            outcome = _category(f, text, row) if f.is_category else _number(f, text, row)
+            outcome = _check(f, text, row, schema)
             if isinstance(outcome, Problem):
                 problems.append(outcome)
     return problems
 
 
-def _category(f: Field, text: str, row: int) -> tuple[Any, Any] | Problem:
-    lowered = text.lower()
-    level = _levels(f.name).get(lowered)
-    if level is not None:
-        return level, level
-    if lowered in MISSING_TOKENS:
-        if f.missing_is_unknown:
-            return UNKNOWN, None
-        if not f.required:  # as if the field were absent, as in a file without the column
-            return None, None
-        return Problem(row, f.name, text, "missing value")
-    return Problem(row, f.name, text, f"'{text}' is not one of: {', '.join(f.categories)}")
+def _check(f: Field, text: str, row: int, schema: Schema) -> tuple[Any, Any] | Problem:
+    """The one value check files use too (:mod:`preauth.applications.values`), as a Problem or values."""
+    checked = check_value(f, text, schema)
+    if checked.reason is not None:
+        return Problem(row, f.name, text, checked.reason)
+    return checked.value, checked.given
 
 
-@lru_cache(maxsize=64)
-def _levels(name: str) -> dict[str, str]:
-    return {c.lower(): c for c in field_by_name(name).levels()}
-
-
-def _number(f: Field, text: str, row: int) -> tuple[Any, Any] | Problem:
-    if text.lower() in MISSING_TOKENS:
-        return Problem(row, f.name, text, "missing value")
-    kind = "a whole number" if f.kind == "integer" else "a number"
-    try:
-        if "_" in text or not text.isascii():  # float() reads 1_000 and ٣٥; a file's reader does not
-            raise ValueError(text)
-        number = float(text)
-    except ValueError:
-        return Problem(row, f.name, text, f"'{text}' is not {kind}")
-    if not math.isfinite(number) or (f.kind == "integer" and number != round(number)):
-        return Problem(row, f.name, text, f"'{text}' is not {kind}")
-    if abs(number) > LARGEST_NUMBER:
-        return Problem(row, f.name, text, too_large_reason(text))
-    if f.positive:
-        if number <= 0:
-            return Problem(row, f.name, text, f"{text} is not positive")
-    elif f.minimum is not None and f.maximum is not None and not f.minimum <= number <= f.maximum:
-        return Problem(row, f.name, text, f"{text} is outside {f.minimum:g}\u2013{f.maximum:g}")
-    shown: Any = int(number) if number.is_integer() else number
-    return number, shown
-
-
-def encode_rows(accepted: Sequence[Intake], features: Sequence[str]) -> np.ndarray:
+def encode_rows(accepted: Sequence[Intake], features: Sequence[str], schema: Schema = GERMAN) -> np.ndarray:
     """The float32 matrix :func:`preauth.features.encode` would build for these applications."""
     matrix = np.empty((len(accepted), len(features)), dtype=np.float32)
-    coders = [_coder(name) for name in features]
+    coders = [schema.level_codes.get(name) for name in features]
     for i, item in enumerate(accepted):
         values = item.values
         for j, (name, codes) in enumerate(zip(features, coders, strict=True)):
@@ -222,14 +175,6 @@ def encode_rows(accepted: Sequence[Intake], features: Sequence[str]) -> np.ndarr
             else:
                 matrix[i, j] = codes.get(value, np.nan)
     return matrix
-
-
-@lru_cache(maxsize=64)
-def _coder(name: str) -> dict[str, float] | None:
-    f = field_by_name(name)
-    if not f.is_category:
-        return None
-    return {level: float(code) for code, level in enumerate(f.levels())}
 
 
 def records_from_body(body: Any) -> list[Any]:
@@ -245,7 +190,7 @@ def records_from_body(body: Any) -> list[Any]:
     raise InputError('expected an application object, a list of them, or {"instances": [...]}', source=SOURCE)
 
 
-def records_from_csv(text: str) -> list[dict[str, Any]]:
+def records_from_csv(text: str, schema: Schema = GERMAN) -> list[dict[str, Any]]:
     """CSV text as application objects; without a header row, the original column order."""
     text = text.lstrip("\ufeff")
     if not text.strip():
@@ -254,20 +199,20 @@ def records_from_csv(text: str) -> list[dict[str, Any]]:
     if not lines:
         raise InputError("empty body", source=SOURCE)
     first = [c.strip() for c in lines[0]]
-    if any(canonical_column(c) is not None for c in first):
-        check_header(first, SOURCE)
+    if any(schema.canonical_column(c) is not None for c in first):
+        check_header(first, SOURCE, schema)
         header, body = first, lines[1:]
         if not body:
             raise InputError("no applications (header only)", source=SOURCE)
     else:
-        header, body = list(FIELD_NAMES), lines
+        header, body = list(schema.field_names), lines
     out: list[dict[str, Any]] = []
     for number, cells in enumerate(body, start=1):
         if len(cells) != len(header):
             if header is not first:
                 raise InputError(
-                    f"a CSV without a header needs {len(FIELDS)} fields in the order "
-                    f"{', '.join(FIELD_NAMES)}; got {len(cells)}",
+                    f"a CSV without a header needs {len(schema.fields)} fields in the order "
+                    f"{', '.join(schema.field_names)}; got {len(cells)}",
                     source=SOURCE,
                     row=number,
                 )

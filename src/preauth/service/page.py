@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import tempfile
 import uuid
@@ -30,7 +31,7 @@ from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..applications import FIELDS, MALFORMED_ROWS, Field, read_table
+from ..applications import GERMAN, MALFORMED_ROWS, Field, Schema, read_table
 from ..errors import InputError, ModelBundleError
 from ..report import REPORT_FILE, RISK_NAME, trained_label_name, write_report
 from .intake import Problem, check_records
@@ -54,20 +55,24 @@ router = APIRouter(include_in_schema=False)
 # The page and its assets
 
 
-def form_fields() -> list[dict[str, Any]]:
-    """The form's inputs, one per schema field: selects for categories, bounded numbers otherwise."""
+def form_fields(schema: Schema = GERMAN) -> list[dict[str, Any]]:
+    """The form's inputs, one per field of the served model's schema: selects for categories (with
+    their display labels), bounded numbers otherwise."""
     out = []
-    for f in FIELDS:
+    for f in schema.fields:
         entry: dict[str, Any] = {"name": f.name, "id": f"field-{f.key}", "description": f.description}
         if f.is_category:
-            options = [(c, c) for c in f.categories]
+            options = [(c, f.readable.get(c, c)) for c in f.categories]
             if f.missing_is_unknown:
-                options.append(("", "unknown / not given"))
+                said = f.readable.get(str(f.missing)) or (
+                    "unknown / not given" if f.missing == "unknown" else f"{f.missing} / not given"
+                )
+                options.append(("", said))
             elif not f.required:
                 options.append(("", "not given"))
             entry.update(kind="select", options=options, value=str(f.example), required=f.required)
         else:
-            entry.update(kind="number", value=f.example, required=True, **_bounds(f))
+            entry.update(kind="number", value=f.example, required=not f.missing_allowed, **_bounds(f))
         out.append(entry)
     return out
 
@@ -82,21 +87,24 @@ def _bounds(f: Field) -> dict[str, Any]:
 _page_cache: dict[str, str] = {}
 
 
-def render_page() -> str:
-    """The page's HTML, rendered once per process (it depends only on the schema)."""
-    if "page" not in _page_cache:
+def render_page(schema: Schema = GERMAN) -> str:
+    """The page's HTML, rendered once per schema (it depends only on the served model's schema)."""
+    if schema.fingerprint not in _page_cache:
         import jinja2
 
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=jinja2.StrictUndefined
         )
-        _page_cache["page"] = env.get_template("page.html").render(fields=form_fields(), static=STATIC_PREFIX)
-    return _page_cache["page"]
+        _page_cache[schema.fingerprint] = env.get_template("page.html").render(
+            fields=form_fields(schema), static=STATIC_PREFIX
+        )
+    return _page_cache[schema.fingerprint]
 
 
 @router.get("/", response_class=HTMLResponse)
-def page() -> HTMLResponse:
-    return HTMLResponse(render_page(), headers={"Cache-Control": "no-cache"})
+def page(request: Request) -> HTMLResponse:
+    schema = runtime(request).source.current.bundle.schema
+    return HTMLResponse(render_page(schema), headers={"Cache-Control": "no-cache"})
 
 
 @router.get(STATIC_PREFIX + "{name}")
@@ -191,8 +199,10 @@ async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, 
     name = Path(file.filename or "upload.csv").name
     data = await file.read()
     table = await run_in_threadpool(_read_upload, name, data)
-    checked = await run_in_threadpool(check_records, table.to_dict("records"))
     served = rt.source.current
+    checked = await run_in_threadpool(
+        functools.partial(check_records, schema=served.bundle.schema), table.to_dict("records")
+    )
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
     decisions = []
     if checked.accepted:

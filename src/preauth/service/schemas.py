@@ -2,22 +2,26 @@
 
 Request bodies are read and checked by :mod:`preauth.service.intake` (faster than a model class,
 and with the schema's own messages), so the request schemas here exist to document: they are
-built from :data:`preauth.applications.FIELDS`, like every other view of an application.
+built from the served model's :class:`~preauth.applications.Schema`, like every other view of an
+application (:func:`follow_schema` puts them in the OpenAPI document of a running service).
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
 
+from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from ..applications import FIELDS, LARGEST_NUMBER, example_application
+from ..applications import GERMAN, LARGEST_NUMBER, Schema, example_application
 
 
-def application_schema() -> dict[str, Any]:
+def application_schema(schema: Schema = GERMAN) -> dict[str, Any]:
     """JSON Schema of one application under its original column names (snake_case keys work too)."""
     properties: dict[str, Any] = {}
-    for f in FIELDS:
+    for f in schema.fields:
         prop: dict[str, Any] = {"description": f.description, "example": f.example}
         if f.is_category:
             levels = list(f.categories)
@@ -25,11 +29,12 @@ def application_schema() -> dict[str, Any]:
             prop["type"] = ["string", "null"] if nullable else "string"
             prop["enum"] = [*levels, None] if nullable else levels
             if f.missing_is_unknown:
-                prop["description"] += " (null, empty or 'unknown' when not known)"
+                prop["description"] += f" (null, empty or '{f.missing}' when not known)"
             elif nullable:
                 prop["description"] += " (null or empty when not given)"
         else:
-            prop["type"] = "integer" if f.kind == "integer" else "number"
+            number = "integer" if f.kind == "integer" else "number"
+            prop["type"] = [number, "null"] if f.missing_allowed or not f.required else number
             if f.positive:
                 prop["exclusiveMinimum"] = 0
                 prop["maximum"] = LARGEST_NUMBER  # kept exactly up to 2^53, refused past it
@@ -39,63 +44,80 @@ def application_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "title": "Application",
-        "description": "One credit application. Keys may also be snake_case (credit_amount) or "
+        "description": f"One credit application. Keys may also be snake_case ({_snake_example(schema)}) or "
         "any alias the schema knows; extra keys are ignored.",
         "properties": properties,
-        "required": [f.name for f in FIELDS if f.required],
-        "example": example_application(),
+        "required": [f.name for f in schema.fields if f.required],
+        "example": schema.example(),
     }
 
 
-def second_example() -> dict[str, Any]:
-    """Another valid application: missing balances, a long large loan."""
-    example = example_application()
-    example.update({"Age": 22, "Job": 1, "Housing": "rent", "Credit amount": 15000, "Duration": 48})
-    example.update({"Saving accounts": None, "Checking account": None, "Purpose": "business"})
+def _snake_example(schema: Schema) -> str:
+    """A key of the schema in snake_case, preferring one that differs from its name (``credit_amount``)."""
+    keys = [f.key for f in schema.fields]
+    return next((f.key for f in schema.fields if f.key != f.name and " " in f.name), keys[0])
+
+
+def second_example(schema: Schema = GERMAN) -> dict[str, Any]:
+    """Another valid application: every value the schema lets be missing left out (German Credit:
+    the balances), each other category at its second level."""
+    example = schema.example()
+    for f in schema.fields:
+        if f.missing_allowed:
+            example[f.name] = None
+        elif f.is_category and len(f.categories) > 1:
+            example[f.name] = next(c for c in f.categories if c != f.example)
     return example
 
 
-def single_body() -> dict[str, Any]:
+_REASON_FIELD = next(f for f in GERMAN.fields if f.is_category and f.name not in GERMAN.protected)
+
+
+def single_body(schema: Schema = GERMAN) -> dict[str, Any]:
     return {
         "required": True,
         "content": {
             "application/json": {
-                "schema": application_schema(),
+                "schema": application_schema(schema),
                 "examples": {
-                    "typical": {"summary": "A typical application", "value": example_application()},
-                    "missing balances": {"summary": "Balances not known", "value": second_example()},
+                    "typical": {"summary": "A typical application", "value": schema.example()},
+                    "missing balances": {"summary": "Balances not known", "value": second_example(schema)},
                 },
             }
         },
     }
 
 
-def batch_body() -> dict[str, Any]:
+def batch_body(schema: Schema = GERMAN) -> dict[str, Any]:
     return {
         "required": True,
         "content": {
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        {"type": "array", "items": application_schema(), "minItems": 1},
+                        {"type": "array", "items": application_schema(schema), "minItems": 1},
                         {
                             "type": "object",
                             "properties": {
-                                "instances": {"type": "array", "items": application_schema(), "minItems": 1}
+                                "instances": {
+                                    "type": "array",
+                                    "items": application_schema(schema),
+                                    "minItems": 1,
+                                }
                             },
                             "required": ["instances"],
                         },
                     ]
                 },
-                "examples": {"two applications": {"value": [example_application(), second_example()]}},
+                "examples": {"two applications": {"value": [schema.example(), second_example(schema)]}},
             }
         },
     }
 
 
-def invocations_body() -> dict[str, Any]:
-    header = ",".join(f.name for f in FIELDS)
-    row = ",".join(str(f.example) for f in FIELDS)
+def invocations_body(schema: Schema = GERMAN) -> dict[str, Any]:
+    header = ",".join(f.name for f in schema.fields)
+    row = ",".join(str(f.example) for f in schema.fields)
     return {
         "required": True,
         "content": {
@@ -103,20 +125,24 @@ def invocations_body() -> dict[str, Any]:
                 "schema": {
                     # anyOf: an application object may carry extra keys, "instances" among them
                     "anyOf": [
-                        application_schema(),
-                        {"type": "array", "items": application_schema(), "minItems": 1},
+                        application_schema(schema),
+                        {"type": "array", "items": application_schema(schema), "minItems": 1},
                         {
                             "type": "object",
                             "properties": {
-                                "instances": {"type": "array", "items": application_schema(), "minItems": 1}
+                                "instances": {
+                                    "type": "array",
+                                    "items": application_schema(schema),
+                                    "minItems": 1,
+                                }
                             },
                             "required": ["instances"],
                         },
                     ]
                 },
                 "examples": {
-                    "one": {"value": example_application()},
-                    "instances": {"value": {"instances": [example_application(), second_example()]}},
+                    "one": {"value": schema.example()},
+                    "instances": {"value": {"instances": [schema.example(), second_example(schema)]}},
                 },
             },
             "text/csv": {
@@ -131,11 +157,11 @@ def invocations_body() -> dict[str, Any]:
 
 
 class Reason(BaseModel):
-    feature: str = Field(examples=["Checking account"])
+    feature: str = Field(examples=[_REASON_FIELD.name])
     value: Any = Field(examples=["little"])
     contribution: float = Field(description="Push on the log-odds of bad risk (TreeSHAP).", examples=[0.42])
     direction: str = Field(examples=["towards bad risk"])
-    text: str = Field(examples=["Checking account: little raised the risk"])
+    text: str = Field(examples=[f"{_REASON_FIELD.name}: {_REASON_FIELD.example} raised the risk"])
 
 
 class Decision(BaseModel):
@@ -225,3 +251,31 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorAnswer, "description": "Body larger than the limit."},
     422: {"model": ErrorAnswer, "description": "Invalid application: field-level messages."},
 }
+
+
+BODIES: dict[tuple[str, str], Callable[[Schema], dict[str, Any]]] = {
+    ("/v1/decisions", "post"): single_body,
+    ("/v1/decisions/batch", "post"): batch_body,
+    ("/invocations", "post"): invocations_body,
+    ("/endpoints/{endpoint_name}/invocations", "post"): invocations_body,
+}
+
+
+def follow_schema(app: FastAPI, schema_of: Callable[[], Schema]) -> None:
+    """Make the app's OpenAPI document describe the served model's schema (``schema_of()``), not the
+    code's default: request bodies and examples are rebuilt when a promotion changes the schema."""
+    original = app.openapi
+    documents: dict[str, dict[str, Any]] = {}
+
+    def openapi() -> dict[str, Any]:
+        schema = schema_of()
+        if schema.fingerprint not in documents:
+            document = copy.deepcopy(original())
+            for (path, method), body in BODIES.items():
+                operation = document.get("paths", {}).get(path, {}).get(method)
+                if operation is not None:
+                    operation["requestBody"] = body(schema)
+            documents[schema.fingerprint] = document
+        return documents[schema.fingerprint]
+
+    app.openapi = openapi  # type: ignore[method-assign]

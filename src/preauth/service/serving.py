@@ -50,7 +50,7 @@ class Served:
         # One thread per prediction: with a row or two per call, thread hand-off costs more than
         # the trees, and the service gets its parallelism from concurrent requests and workers.
         self.bundle.booster.set_param({"nthread": 1})
-        self.calls = fast_calls(self.bundle, _probe(self.bundle.features), enabled=self.fast)
+        self.calls = fast_calls(self.bundle, _probe(self.bundle), enabled=self.fast)
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:
         """Calibrated probability of bad risk, as ``Bundle.predict_proba`` gives it."""
@@ -77,7 +77,7 @@ class Served:
         """The decisions of several requests, scored with one call to the booster for all their rows."""
         bundle = self.bundle
         rows = [item for accepted, _ in requests for item in accepted]
-        matrix = encode_rows(rows, bundle.features)
+        matrix = encode_rows(rows, bundle.features, bundle.schema)
         probability = self.probability(matrix)
         contribs = self.contributions(matrix)
         now = datetime.now(UTC)
@@ -157,17 +157,19 @@ class Decider:
         return self.source.current.decide_many(requests)
 
 
-def _probe(features: Sequence[str]) -> np.ndarray:
+def _probe(bundle: Bundle) -> np.ndarray:
     """Rows that exercise every level of every category, and missing values, for checking calls."""
-    from ..applications import FIELDS, example_application
     from .intake import check_records
 
-    records = [example_application()]
-    for f in FIELDS:
+    schema = bundle.schema
+    example = schema.example()
+    records = [example]
+    for f in schema.fields:
         for level in f.levels() if f.is_category else ():
-            records.append({**example_application(), f.name: level})
-    records.append({**example_application(), "Saving accounts": None, "Checking account": None, "Age": 99})
-    return encode_rows(check_records(records).accepted, features)
+            records.append({**example, f.name: level})
+    # Every value a schema lets be missing, missing at once (German Credit: both balances).
+    records.append({**example, **{f.name: None for f in schema.fields if f.missing_allowed}})
+    return encode_rows(check_records(records, schema=schema).accepted, bundle.features, schema)
 
 
 def result_object(decision: dict[str, Any]) -> dict[str, Any]:

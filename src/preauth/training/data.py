@@ -89,7 +89,9 @@ def load_labels(
         from ..labels import join_outcomes
         from ..labels._agreement import _has_id_column
 
-        outcomes, joined = join_outcomes(apps, _has_id_column(table), len(table), source, truth)
+        outcomes, joined = join_outcomes(
+            apps, _has_id_column(table), len(table), source, truth, schema=schema
+        )
         assert schema.target is not None
         apps.frame[schema.target.column] = outcomes.map({"bad risk": "bad", "good risk": "good"})
     # 1 bad, 0 good, NaN where a row has no outcome: such a row is neither trained on with

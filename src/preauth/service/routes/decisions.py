@@ -97,7 +97,7 @@ async def create_decision(request: Request, idempotency_key: IdempotencyKey = No
         raise InputError(
             "expected one application object (for several, POST /v1/decisions/batch)", source=SOURCE
         )
-    checked = check_records([data], all_fields=True)
+    checked = check_records([data], all_fields=True, schema=rt.source.current.bundle.schema)
     if checked.problems:
         return _problems_answer([p.as_dict() for p in checked.problems])
     earlier = await _replayed(request, claim)
@@ -138,7 +138,7 @@ async def create_batch(request: Request, idempotency_key: IdempotencyKey = None)
         data = data.get("instances", data.get("applications"))
     if not isinstance(data, list):
         raise InputError('expected a list of application objects, or {"instances": [...]}', source=SOURCE)
-    checked = check_records(data)
+    checked = check_records(data, schema=rt.source.current.bundle.schema)
     problems = [p.as_dict() for p in checked.problems]
     if not checked.accepted:
         return _problems_answer(problems)

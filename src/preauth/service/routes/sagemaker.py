@@ -19,6 +19,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from ...applications import Schema
 from ...errors import InputError
 from ..intake import SOURCE, check_records, records_from_body, records_from_csv
 from ..runtime import runtime
@@ -45,7 +46,7 @@ def parse_json(body: bytes) -> Any:
         raise InputError(f"invalid JSON ({str(error).split(':')[0]})", source=SOURCE) from None
 
 
-def _records(content_type: str, body: bytes) -> tuple[list[Any], bool]:
+def _records(content_type: str, body: bytes, schema: Schema) -> tuple[list[Any], bool]:
     """The request's application objects, and whether the body was one object (answer one object)."""
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind in SNIFFED:
@@ -61,7 +62,7 @@ def _records(content_type: str, body: bytes) -> tuple[list[Any], bool]:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise InputError("the CSV body is not UTF-8", source=SOURCE) from None
-        return records_from_csv(text), False
+        return records_from_csv(text, schema), False
     raise _Unsupported(kind)
 
 
@@ -112,8 +113,9 @@ async def _invoke(request: Request) -> Response:
     rt = runtime(request)
     body = await request.body()
     try:
-        records, single = _records(request.headers.get("content-type", ""), body)
-        checked = check_records(records)
+        schema = rt.source.current.bundle.schema
+        records, single = _records(request.headers.get("content-type", ""), body, schema)
+        checked = check_records(records, schema=schema)
     except _Unsupported as unsupported:
         return _refused(415, f"unsupported content type '{unsupported}'; send text/csv or application/json")
     except InputError as error:

@@ -111,3 +111,17 @@ def test_an_output_that_is_a_pipe_is_refused_not_replaced(tmp_path: Path, bundle
     assert result.returncode == 1
     assert result.stderr.strip() == f"preauth: error: {fifo}: not a regular file; name a file to write"
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the pipe, not a file renamed over it
+
+
+def test_a_corrupt_model_file_is_one_line_without_xgboosts_source_path(
+    tmp_path: Path, small_models_dir: Path, bundled_data: Path
+) -> None:
+    import shutil
+
+    models = Path(shutil.copytree(small_models_dir, tmp_path / "models"))
+    (models / "v1" / "model.ubj").write_bytes(b"junk")
+    result = preauth("--models-dir", models, "predict", bundled_data, "-o", tmp_path / "results")
+    assert result.returncode == 3
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"preauth: error: {models / 'v1'}: cannot load model.ubj (")
+    assert ".cc:" not in line and "/workspace" not in line, line

@@ -342,12 +342,23 @@ COMMANDS: dict[str, Callable[[Path, Path, Path], list[str | Path]]] = {
 }
 
 
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each hostile file made once (two are 50 MB) and only read by the commands."""
+    root = tmp_path_factory.mktemp("hostile")
+    made = {}
+    for number, (case, make) in enumerate(HOSTILE.items()):
+        (folder := root / str(number)).mkdir()
+        made[case] = make(folder)
+    return made
+
+
 @pytest.mark.parametrize("command", list(COMMANDS))
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_a_file_without_applications_is_one_line_naming_it(
-    tmp_path: Path, small_models_dir: Path, command: str, case: str
+    tmp_path: Path, small_models_dir: Path, hostile_files: dict[str, Path], command: str, case: str
 ) -> None:
-    source = HOSTILE[case](tmp_path)
+    source = hostile_files[case]
     result = invoke(*COMMANDS[command](source, tmp_path / "out", small_models_dir))
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.exit_code == 2, result.output

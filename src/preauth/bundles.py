@@ -264,6 +264,8 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
         booster = xgb.Booster(model_file=str(path / MODEL_FILE))
     except xgb.core.XGBoostError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        # XGBoost starts with "[time] /its/source/file.cc:line: ": not the user's to read.
+        first = re.sub(r"^\[[0-9:]+\]\s+\S+:\d+:\s*", "", first)
         raise ModelBundleError(f"{path}: cannot load {MODEL_FILE} ({first})") from None
     if booster.num_features() != len(features):
         raise ModelBundleError(

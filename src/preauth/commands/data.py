@@ -300,4 +300,3 @@ def print_summary(console: Console, summary: Any) -> None:
     console.print(
         f"Serve it (API and web page on http://127.0.0.1:8080/): preauth --models-dir {models} serve"
     )
-

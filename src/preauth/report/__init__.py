@@ -83,7 +83,9 @@ def _booster(bundle_path: Path) -> Any:
     from ..errors import ModelBundleError
 
     try:
-        return xgb.Booster(model_file=str(bundle_path / MODEL_FILE))
+        booster = xgb.Booster(model_file=str(bundle_path / MODEL_FILE))
+        booster.set_param({"nthread": 1})  # a few thousand rows: threads cost more than they share
+        return booster
     except xgb.core.XGBoostError as error:
         raise ModelBundleError(
             f"{bundle_path}: cannot load {MODEL_FILE} ({str(error).strip()[:120]})"

@@ -65,3 +65,27 @@ def test_a_bad_json_line_in_an_upload_is_one_rejected_row_and_the_others_are_sco
     with server.client() as client:
         answer = client.post("/ui/batch", files={"file": ("apps.csv", bad_csv)})
     assert answer.json()["rejects"][0]["message"] == "apps.csv, row 2: has 2 fields, the header has 7"
+
+
+def test_an_upload_never_echoes_a_huge_value_or_returns_a_live_formula(serve):
+    """The results file goes back to a spreadsheet: a formula-like cell comes back as text; a
+    megabyte value is quoted short in the rejects, as in every other answer."""
+    import csv
+    import io
+
+    server = serve()
+    header = "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose,Note"
+    formula = "=cmd|' /C calc'!A0"
+    huge = "castle" * 200_000
+    body = f"{header}\n30,male,2,own,little,little,1000,12,car,{formula}\n31,male,2,{huge},little,little,1000,12,car,x\n"
+    with server.client() as client:
+        answer = client.post("/ui/batch", files={"file": ("apps.csv", body.encode())})
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    (reject,) = result["rejects"]
+    assert reject["field"] == "Housing" and len(reject["value"]) <= 101
+    assert len(str(result["rejects"])) < 2_000  # the results file itself keeps the row as given
+    csv.field_size_limit(10_000_000)
+    rows = list(csv.reader(io.StringIO(result["results_csv"])))
+    note = rows[0].index("Note")
+    assert rows[1][note] == "'" + formula

@@ -31,8 +31,9 @@ from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..applications import GERMAN, MALFORMED_ROWS, Field, Schema, read_table
+from ..applications import GERMAN, MALFORMED_ROWS, Field, Schema, cell_text, read_table
 from ..errors import InputError, ModelBundleError
+from ..files import spreadsheet_safe
 from ..report import REPORT_FILE, RISK_NAME, trained_label_name, write_report
 from .intake import Problem, check_records
 from .runtime import runtime
@@ -210,16 +211,13 @@ async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, 
             served.decide, checked.accepted, request_id=request_id, channel=BATCH_CHANNEL
         )
         decisions = await rt.keep(made)
-    rejects = [
-        {
-            "row": p.row,
-            "field": p.column,
-            "value": p.value,
-            "reason": p.reason,
-            "message": str(InputError(p.reason, source=name, row=p.row, column=p.column)),
-        }
-        for p in _with_malformed_rows(checked.problems, table)
-    ]
+    rejects = []
+    for problem in _with_malformed_rows(checked.problems, table):
+        answer = problem.as_dict()  # a huge value is echoed short, as in every other answer
+        answer["message"] = str(
+            InputError(answer["reason"], source=name, row=problem.row, column=problem.column)
+        )
+        rejects.append(answer)
     results = results_csv(table, [a.row for a in checked.accepted], decisions, rejects)
     stem = Path(name).stem or "upload"
     return {
@@ -314,5 +312,7 @@ def results_csv(
             problem = rejected.get(number)
             message = problem["message"] if problem else "not scored"
             head = [number, "rejected", "", "", "", "", "", "", "", message]
-        writer.writerow([*head, *values])
+        # The file goes back to a spreadsheet: a cell the user sent that starts like a formula is
+        # written as text (OWASP's CSV-injection advice), as in every rejects file.
+        writer.writerow([*head, *(spreadsheet_safe(cell_text(v)) for v in values)])
     return buffer.getvalue()

@@ -32,6 +32,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        json_schema_extra={"pattern": "^[!-~](?:[ -~]{0,253}[!-~])?$", "maxLength": 255},
         description=(
             "1–255 visible ASCII characters, unique per request; a retry with the same key and body "
             "returns what was stored under it, the same key with another body is refused (422)."

@@ -188,10 +188,11 @@ def _polars_frame(scored: Scored) -> Any:
     """The results as a Polars frame, whose native JSON writers are several times faster than Python's."""
     import polars as pl
 
-    return pl.from_arrow(_result_table(scored, nested=True))
+    return pl.from_arrow(result_table(scored, nested=True))
 
 
-def _result_table(scored: Scored, nested: bool) -> Any:
+def result_table(scored: Scored, nested: bool) -> Any:
+    """The results as an Arrow table: ``input_data`` a struct (``nested``) or its columns spread out."""
     import pyarrow as pa
 
     given = scored.applications.given
@@ -219,10 +220,10 @@ def _result_table(scored: Scored, nested: bool) -> Any:
 def _write_parquet(scored: Scored, path: Path) -> None:
     import pyarrow.parquet as pq
 
-    pq.write_table(_result_table(scored, nested=True), path)
+    pq.write_table(result_table(scored, nested=True), path)
 
 
 def _write_csv(scored: Scored, path: Path) -> None:
     from pyarrow import csv as pacsv
 
-    pacsv.write_csv(_result_table(scored, nested=False), path)
+    pacsv.write_csv(result_table(scored, nested=False), path)

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
         "sqlite:///preauth.db",
         description="Decision store: a SQLAlchemy URL (SQLite file by default, or postgresql+psycopg://...).",
     )
+    batch_rows: int = Field(
+        100_000,
+        ge=1,
+        description="Rows `predict` reads, scores and writes at a time: memory is bounded by this, not by the file.",
+    )
     cache_path: Path = Field(Path(".preauth-cache.sqlite"), description="Label provider response cache.")
     openai_api_key: SecretStr | None = Field(
         None,

@@ -33,6 +33,20 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     source = str(path)
+    kind = file_kind(path)
+    if kind == "parquet":
+        return _read_parquet(path)
+    is_json = kind == "json"
+    try:
+        return _read_json(path.read_bytes(), source) if is_json else _read_csv(path)
+    except UnicodeDecodeError:
+        raise _not_utf8(path, csv_rows=not is_json) from None
+
+
+def file_kind(path: Path) -> str:
+    """``parquet``, ``json`` or ``csv``, from the name and the first byte; a missing, empty or
+    directory path is an :class:`InputError`."""
+    source = str(path)
     if not path.exists():
         raise InputError("file not found", source=source)
     if path.is_dir():
@@ -41,14 +55,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputError("file is empty", source=source)
     suffix = path.suffix.lower()
     if suffix in {".parquet", ".pq"}:
-        return _read_parquet(path)
+        return "parquet"
     with path.open("rb") as handle:
         head = handle.read(4).lstrip(b"\xef\xbb\xbf")[:1]
-    is_json = suffix in {".json", ".jsonl", ".ndjson"} or head in (b"[", b"{")
-    try:
-        return _read_json(path.read_bytes(), source) if is_json else _read_csv(path)
-    except UnicodeDecodeError:
-        raise _not_utf8(path, csv_rows=not is_json) from None
+    return "json" if suffix in {".json", ".jsonl", ".ndjson"} or head in (b"[", b"{") else "csv"
 
 
 def _not_utf8(path: Path, *, csv_rows: bool) -> InputError:
@@ -82,32 +92,48 @@ def check_header(names: Sequence[str], source: str) -> None:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    delimiter, header, _ = csv_layout(path)
+    return parse_csv(path, header, delimiter, path=path, skip_rows=1)
+
+
+def csv_layout(path: Path) -> tuple[str, list[str], int]:
+    """A CSV's delimiter, its checked header, and the byte offset where its data rows start."""
+    source = str(path)
+    with path.open("rb") as handle:
+        raw = handle.readline()
+    first = raw.decode("utf-8-sig")
+    if not first.strip():
+        raise InputError("file is empty", source=source)
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    header = next(csv.reader([first.rstrip("\r\n")], delimiter=delimiter))
+    header = [h.strip() for h in header]
+    check_header(header, source)
+    return delimiter, header, len(raw)
+
+
+def parse_csv(data: Any, header: list[str], delimiter: str, *, path: Path, skip_rows: int) -> pd.DataFrame:
+    """CSV rows (a file, or a block of its lines) as text cells; a row with the wrong field count stays
+    in place as a blank row, recorded in ``attrs[MALFORMED_ROWS]`` by its row number in ``data``."""
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
     source = str(path)
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        first = handle.readline()
-    if not first.strip():
-        raise InputError("file is empty", source=source)
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    header = next(csv.reader([first], delimiter=delimiter))
-    header = [h.strip() for h in header]
-    check_header(header, source)
     names = [f"c{i}" for i in range(len(header))]
     malformed: dict[int, tuple[str, str]] = {}
 
     def reject_row(row: Any) -> str:
-        # ``number`` counts the header as row 1; rows are numbered from the first data row.
+        # ``number`` counts the lines skipped (the header) too; rows are numbered from the first data row.
         reason = f"has {row.actual_columns} fields, the header has {row.expected_columns}"
-        malformed[int(row.number) - 1] = (row.text, reason)
+        malformed[int(row.number) - skip_rows] = (row.text, reason)
         return "skip"
 
     def read(threaded: bool) -> Any:
+        if hasattr(data, "seek"):
+            data.seek(0)
         return pacsv.read_csv(
-            path,
+            data,
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=1, block_size=1 << 24, use_threads=threaded
+                column_names=names, skip_rows=skip_rows, block_size=1 << 24, use_threads=threaded
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,

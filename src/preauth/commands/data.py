@@ -13,7 +13,7 @@ from ..applications import FIELDS, Applications, read_applications
 from ..bundles import load_bundle
 from ..cli import cli, friendly_errors, settings_from
 from ..samples import write_prepared, write_sample
-from ..scoring import FORMATS, results_path, score, write_rejects, write_results
+from ..scoring import FORMATS, results_path, write_rejects
 
 SHOWN_REJECTS = 10
 on_unknown_option = click.option(
@@ -41,7 +41,10 @@ def csv_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
 
 def report_rejects(applications: Applications, rejects_file: Path | None) -> None:
     """Print the first rejects, one line each, and where the rest went."""
-    messages = applications.reject_messages()
+    print_rejects(applications.reject_messages(), rejects_file)
+
+
+def print_rejects(messages: list[str], rejects_file: Path | None) -> None:
     for message in messages[:SHOWN_REJECTS]:
         click.echo(f"preauth: rejected: {message}", err=True)
     if len(messages) > SHOWN_REJECTS:
@@ -135,6 +138,12 @@ def sample(source: Path, output: Path) -> None:
     help="json: the original array; jsonl, parquet, csv for large jobs.",
 )
 @click.option("--explain", is_flag=True, help="Add each decision's principal reasons.")
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows read, scored and written at a time (bounds memory) [default: PREAUTH_BATCH_ROWS, 100000].",
+)
 @on_unknown_option
 @click.pass_context
 @friendly_errors
@@ -145,6 +154,7 @@ def predict(
     output_dir: Path | None,
     fmt: str,
     explain: bool,
+    batch_rows: int | None,
     on_unknown: str,
 ) -> None:
     """Score applications and write results/inference_results_<stamp>.<format>.
@@ -152,10 +162,14 @@ def predict(
     Each result holds input_data, probability_fraud (probability of bad risk), is_fraud,
     target ('bad risk'/'good risk'), confidence and timestamp, as the original pipeline wrote
     them. Rejected rows go to a .rejects.csv beside it (exit code 2); the others are scored.
+    The file is read, scored and written a batch at a time, so memory does not grow with it;
+    the results file appears only when complete.
 
     \b
     Example:  preauth predict sample.csv --model production -o results/
     """
+    from ..results import score_file
+
     settings = settings_from(ctx)
     console = Console(stderr=True)
     bundle = load_bundle(settings.models_dir, model_ref)
@@ -163,25 +177,26 @@ def predict(
     # for a model trained with --include Sex), unless its absence means 'unknown' (the balances).
     used = set(bundle.features)
     required = {f.name for f in FIELDS if f.required or (f.name in used and not f.missing_is_unknown)}
-    with console.status(f"reading {source}"):
-        applications = read_applications(
-            source,
-            on_unknown=on_unknown,  # type: ignore[arg-type]
-            required=required,
-        )
-    with console.status(f"scoring {len(applications):,} applications with model {bundle.version}"):
-        scored = score(bundle, applications, explain=explain)
     directory = output_dir or settings.results_dir
     path = results_path(directory, fmt)  # type: ignore[arg-type]
-    with console.status(f"writing {path}"):
-        write_results(scored, path, fmt)  # type: ignore[arg-type]
-    bad = int(scored.is_bad.sum())
+    with console.status(f"scoring {source} with model {bundle.version} into {path}"):
+        results = score_file(
+            bundle,
+            source,
+            path,
+            fmt,  # type: ignore[arg-type]
+            explain=explain,
+            on_unknown=on_unknown,  # type: ignore[arg-type]
+            required=required,
+            batch_rows=batch_rows or settings.batch_rows,
+        )
     click.echo(
-        f"{len(scored)} scored with model {bundle.version} (threshold {bundle.threshold:.3f}): "
-        f"{bad} bad risk, {len(scored) - bad} good risk → {path}"
+        f"{results.scored} scored with model {bundle.version} (threshold {bundle.threshold:.3f}): "
+        f"{results.bad} bad risk, {results.scored - results.bad} good risk → {path}"
     )
-    if applications.rejects:
-        report_rejects(applications, write_rejects(applications.rejects, str(source), rejects_path_for(path)))
+    if results.rejects:
+        rejects_file = write_rejects(results.rejects, str(source), rejects_path_for(path))
+        print_rejects([r.message(str(source)) for r in results.rejects], rejects_file)
         sys.exit(2)
 
 

@@ -64,7 +64,7 @@ def score_file(
     results = FileResults(path)
     timestamp = timestamp or datetime.now().isoformat()
     batches = iter_applications(source, batch_rows=batch_rows, on_unknown=on_unknown, required=required)
-    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+    with atomic_path(path) as tmp, tmp.open("w+b") as handle:
         writer = _WRITERS[fmt](handle)
         try:
             for applications in batches:
@@ -116,21 +116,50 @@ class _Csv(_Writer):
 
 
 class _Parquet(_Writer):
+    """Row groups appended to one file; its schema is the first batch's, widened when a later batch
+    needs it (an amount with cents after a batch of whole amounts), by copying what is written so far."""
+
     writer: Any = None
 
     def write(self, scored: Scored) -> None:
-        import pyarrow.parquet as pq
+        import pyarrow as pa
 
         table = result_table(scored, nested=True)
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.handle, table.schema)
+            self._open(table.schema)
         elif table.schema != self.writer.schema:
-            table = table.cast(self.writer.schema)
+            wider = pa.unify_schemas([self.writer.schema, table.schema], promote_options="permissive")
+            if wider != self.writer.schema:
+                self._widen(wider)
+            table = table.cast(wider)
         self.writer.write_table(table)
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+    def _open(self, schema: Any) -> None:
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(self.handle, schema)
+
+    def _widen(self, schema: Any) -> None:
+        import shutil
+        import tempfile
+
+        import pyarrow.parquet as pq
+
+        self.writer.close()
+        with tempfile.TemporaryFile(dir=Path(str(self.handle.name)).parent) as written:
+            self.handle.flush()
+            self.handle.seek(0)
+            shutil.copyfileobj(self.handle, written)
+            self.handle.seek(0)
+            self.handle.truncate()
+            self._open(schema)
+            parquet = pq.ParquetFile(written)
+            for group in range(parquet.num_row_groups):  # a row group at a time: memory stays bounded
+                self.writer.write_table(parquet.read_row_group(group).cast(schema))
 
 
 class _Json(_Writer):

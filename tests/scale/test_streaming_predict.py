@@ -229,3 +229,29 @@ def test_predict_streams_with_a_small_batch_size(
     [rejects] = out.glob("*.rejects.csv")
     assert pd.read_csv(rejects)["row"].tolist() == [3, 250, 251, 600, 777, 1200]
     assert not list(out.glob(".*"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_amounts_with_cents_in_a_late_batch(
+    bundle: Bundle, tmp_path: Path, rows: list[str], fmt: str
+) -> None:
+    """The first batches' whole amounts are integers; a later batch's cents widen Parquet's column."""
+    lines = [line for i, line in enumerate(rows[:400], start=1) if i not in BAD_ROWS]
+    lines[350] = "30,male,2,own,little,moderate,1000.5,12,car"
+    source = write_csv(tmp_path / "apps.csv", lines, {})
+    expected, _ = whole(bundle, source, tmp_path / f"whole.{fmt}", fmt)
+    streamed = score_file(bundle, source, tmp_path / f"s.{fmt}", fmt, batch_rows=BATCH, timestamp=STAMP)  # type: ignore[arg-type]
+    if fmt == "parquet":
+        got = pq.read_table(streamed.path)
+        assert str(got.schema.field("input_data").type.field("Credit amount").type) == "double"
+        assert got.to_pylist() == pq.read_table(expected).to_pylist()
+    elif fmt == "csv":
+        assert streamed.path.read_bytes() == expected.read_bytes()
+    else:  # each batch keeps its own whole numbers as integers: the same values, not the same text
+        read = (
+            (lambda p: json.loads(p.read_text()))
+            if fmt == "json"
+            else (lambda p: [json.loads(line) for line in p.read_text().splitlines()])
+        )
+        assert read(streamed.path) == read(expected)
+        assert read(streamed.path)[350]["input_data"]["Credit amount"] == 1000.5

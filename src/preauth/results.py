@@ -213,6 +213,17 @@ class _Json(_Writer):
 _WRITERS: dict[str, type[_Writer]] = {"json": _Json, "jsonl": _JsonLines, "parquet": _Parquet, "csv": _Csv}
 
 
+def write_part(scored: Scored, path: Path, fmt: OutputFormat) -> Path:
+    """One batch's results as a file of their own (a part of a partitioned result), atomically."""
+    with atomic_path(path) as tmp, tmp.open("w+b") as handle:
+        writer = _WRITERS[fmt](handle)
+        try:
+            writer.write(scored)
+        finally:
+            writer.close()
+    return path
+
+
 def _polars(scored: Scored) -> Any:
     import polars as pl
 

@@ -144,6 +144,14 @@ def sample(source: Path, output: Path) -> None:
     default=None,
     help="Rows read, scored and written at a time (bounds memory) [default: PREAUTH_BATCH_ROWS, 100000].",
 )
+@click.option(
+    "--dask",
+    "dask_spec",
+    default=None,
+    metavar="local[:N]|tcp://HOST:8786",
+    help="Score on a Dask cluster: SOURCE may be a file, a directory or a glob of CSV/Parquet files; "
+    "the results are a directory of parquet, jsonl or csv parts.",
+)
 @on_unknown_option
 @click.pass_context
 @friendly_errors
@@ -155,6 +163,7 @@ def predict(
     fmt: str,
     explain: bool,
     batch_rows: int | None,
+    dask_spec: str | None,
     on_unknown: str,
 ) -> None:
     """Score applications and write results/inference_results_<stamp>.<format>.
@@ -179,6 +188,19 @@ def predict(
     required = {f.name for f in FIELDS if f.required or (f.name in used and not f.missing_is_unknown)}
     directory = output_dir or settings.results_dir
     path = results_path(directory, fmt)  # type: ignore[arg-type]
+    if dask_spec is not None:
+        predict_on_cluster(
+            dask_spec,
+            bundle,
+            str(source),
+            path,
+            fmt,
+            explain=explain,
+            on_unknown=on_unknown,
+            required=required,
+            batch_rows=batch_rows or settings.batch_rows,
+        )
+        return
     with console.status(f"scoring {source} with model {bundle.version} into {path}"):
         results = score_file(
             bundle,
@@ -197,6 +219,33 @@ def predict(
     if results.rejects:
         rejects_file = write_rejects(results.rejects, str(source), rejects_path_for(path))
         print_rejects([r.message(str(source)) for r in results.rejects], rejects_file)
+        sys.exit(2)
+
+
+def predict_on_cluster(spec: str, bundle: Any, source: str, path: Path, fmt: str, **options: Any) -> None:
+    """`predict --dask`: the partitioned results directory, and one rejects file per input file."""
+    from ..cluster import PART_FORMATS, connect, input_files, score_on_cluster
+
+    if fmt not in PART_FORMATS:
+        raise click.UsageError(f"--dask writes parts: choose --format {' or '.join(PART_FORMATS)}")
+    files = input_files(source)
+    with (
+        Console(stderr=True).status(f"scoring {len(files)} file(s) on Dask ({spec})"),
+        connect(spec) as client,
+    ):
+        results = score_on_cluster(client, bundle, files, path, fmt, **options)  # type: ignore[arg-type]
+    click.echo(
+        f"{results.scored} scored with model {bundle.version} (threshold {bundle.threshold:.3f}) on "
+        f"Dask: {results.bad} bad risk, {results.scored - results.bad} good risk → {path} "
+        f"({results.parts} parts)"
+    )
+    if results.rejects:
+        for file, rejects in results.rejects.items():
+            name = rejects_path_for(path)
+            if len(files) > 1:
+                name = name.with_name(f"{name.name.split('.')[0]}.{Path(file).stem}.rejects.csv")
+            written = write_rejects(rejects, file, name)
+            print_rejects([r.message(file) for r in rejects], written)
         sys.exit(2)
 
 

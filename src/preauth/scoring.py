@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import orjson
@@ -27,9 +27,8 @@ from .bundles import Bundle
 from .errors import ConfigurationError
 from .features import encode
 from .files import atomic_path
+from .formats import FORMATS, OutputFormat
 
-OutputFormat = Literal["json", "jsonl", "parquet", "csv"]
-FORMATS: tuple[str, ...] = ("json", "jsonl", "parquet", "csv")
 BAD_RISK = "bad risk"
 GOOD_RISK = "good risk"
 

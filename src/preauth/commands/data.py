@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from ..applications import FIELDS, Applications, read_applications
-from ..bundles import load_bundle
+from ..applications.schema import FIELDS
 from ..cli import cli, friendly_errors, settings_from
-from ..samples import write_prepared, write_sample
-from ..scoring import FORMATS, results_path, write_rejects
+from ..formats import FORMATS
+
+if TYPE_CHECKING:
+    from ..applications import Applications
+
+# The libraries behind each command (pandas, Arrow, XGBoost) are imported when it runs, so that
+# `preauth --help` and every other command do not pay for them.
 
 SHOWN_REJECTS = 10
 on_unknown_option = click.option(
@@ -80,6 +84,10 @@ def prepare(source: Path, output: Path, on_unknown: str) -> None:
     \b
     Example:  preauth prepare german_credit_data.csv -o prepared.csv
     """
+    from ..applications import read_applications
+    from ..samples import write_prepared
+    from ..scoring import write_rejects
+
     applications = read_applications(source, on_unknown=on_unknown)  # type: ignore[arg-type]
     write_prepared(applications, output)
     click.echo(f"{len(applications)} applications → {output}")
@@ -110,6 +118,8 @@ def sample(source: Path, output: Path) -> None:
     \b
     Example:  preauth sample application.json -o sample.csv
     """
+    from ..samples import write_sample
+
     path, applications = write_sample(source, output)
     click.echo(f"{len(applications)} applications → {path}")
     if applications.rejects:
@@ -177,7 +187,9 @@ def predict(
     \b
     Example:  preauth predict sample.csv --model production -o results/
     """
+    from ..bundles import load_bundle
     from ..results import score_file
+    from ..scoring import results_path, write_rejects
 
     settings = settings_from(ctx)
     console = Console(stderr=True)
@@ -225,6 +237,7 @@ def predict(
 def predict_on_cluster(spec: str, bundle: Any, source: str, path: Path, fmt: str, **options: Any) -> None:
     """`predict --dask`: the partitioned results directory, and one rejects file per input file."""
     from ..cluster import PART_FORMATS, connect, input_files, score_on_cluster
+    from ..scoring import write_rejects
 
     if fmt not in PART_FORMATS:
         raise click.UsageError(f"--dask writes parts: choose --format {' or '.join(PART_FORMATS)}")

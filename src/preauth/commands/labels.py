@@ -6,26 +6,19 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from ..applications import read_applications
 from ..cli import cli, friendly_errors, settings_from
-from ..labels import (
-    Agreement,
-    agreement,
-    describe_applications,
-    label_applications,
-    measure_labels,
-    write_labels,
-)
 from ..prompts import BAD, GOOD
-from ..providers import LabelProvider, get_provider
-from ..scoring import write_rejects
 from .data import SHOWN_REJECTS, on_unknown_option, rejects_path_for, report_rejects, table_output
+
+if TYPE_CHECKING:
+    from ..labels import Agreement
+    from ..providers import LabelProvider
 
 
 def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,6 +94,8 @@ def _provider(
     aws_region: str | None,
     timeout: float,
 ) -> LabelProvider:
+    from ..providers import get_provider
+
     settings = settings_from(ctx)
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     return get_provider(
@@ -171,6 +166,9 @@ def describe(
       preauth describe german_credit_data.csv -o descriptions.csv
       preauth describe apps.csv -o d.csv --llm openai:llama3.1 --base-url http://localhost:11434/v1
     """
+    from ..applications import read_applications
+    from ..labels import describe_applications, write_labels
+
     applications = read_applications(source, on_unknown=on_unknown)  # type: ignore[arg-type]
     provider = _provider(ctx, spec, base_url, aws_profile, aws_region, kw["timeout"])
     options = _engine_options(ctx, kw)
@@ -224,6 +222,7 @@ def label(
           --aws-profile bank --aws-region us-east-1 --concurrency 8 --rpm 400
     """
     from ..applications import read_table, validate
+    from ..labels import agreement, label_applications, write_labels
 
     table = read_table(source)
     applications = validate(table, source=str(source), on_unknown=on_unknown)  # type: ignore[arg-type]
@@ -254,6 +253,8 @@ def label(
 
 
 def _finish(applications: Any, source: Path, output: Path) -> None:
+    from ..scoring import write_rejects
+
     if applications.rejects:
         report_rejects(
             applications, write_rejects(applications.rejects, str(source), rejects_path_for(output))
@@ -281,6 +282,8 @@ def agreement_command(labels_file: Path, truth: Path | None, as_json: bool) -> N
     Example (how good were the original pipeline's Llama 3 labels?):
       preauth agreement credit_data_with_targets.csv --truth german_credit_risk.csv
     """
+    from ..labels import measure_labels
+
     result = measure_labels(labels_file, truth)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

@@ -84,6 +84,20 @@ _DEFAULTS = TrainingConfig()
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show the search progress bar."
 )
+@click.option(
+    "--study-storage",
+    metavar="URL",
+    default=None,
+    help="Keep the search's Optuna study in PostgreSQL (postgresql+psycopg://user@host/db) so that "
+    "several processes can tune it; --trials is then the study's total.",
+)
+@click.option("--study-name", default=None, help="Name the shared study; this process makes the bundle.")
+@click.option(
+    "--join-study",
+    metavar="NAME",
+    default=None,
+    help="Add trials to the named shared study, then stop (its --study-name process makes the bundle).",
+)
 @click.pass_context
 @friendly_errors
 def train(
@@ -99,6 +113,9 @@ def train(
     include: tuple[str, ...],
     threshold: float | None,
     progress: bool,
+    study_storage: str | None,
+    study_name: str | None,
+    join_study: str | None,
 ) -> None:
     """Train a bad-risk classifier on LABELS and write a new model bundle.
 
@@ -124,6 +141,8 @@ def train(
       preauth train work/labels.csv
       preauth train data.csv --target risk --trials 50 --seed 7
       preauth --models-dir out/models train labels.csv --exclude Age --threshold 0.3
+      preauth train labels.csv --trials 200 --study-storage postgresql+psycopg://u@db/optuna --study-name s1
+      preauth train labels.csv --trials 200 --study-storage postgresql+psycopg://u@db/optuna --join-study s1
     """
     settings = settings_from(ctx)
     config = TrainingConfig(
@@ -137,7 +156,23 @@ def train(
         include=include,
         threshold=threshold,
     )
-    result = train_from_file(labels, config, Path(settings.models_dir), progress=progress)
+    if study_storage is None:
+        if study_name or join_study:
+            raise click.UsageError("--study-name and --join-study need --study-storage")
+        result = train_from_file(labels, config, Path(settings.models_dir), progress=progress)
+        print_training_result(result, Console())
+        return
+    from ..training.shared_study import StudyJoined, shared_study
+
+    if bool(study_name) == bool(join_study):
+        raise click.UsageError("with --study-storage, give either --study-name or --join-study")
+    name = study_name or join_study or ""
+    with shared_study(study_storage, name, joining=join_study is not None):
+        try:
+            result = train_from_file(labels, config, Path(settings.models_dir), progress=progress)
+        except StudyJoined as joined:
+            click.echo(f"study '{name}': this process {joined}; the study's owner makes the bundle")
+            return
     print_training_result(result, Console())
 
 

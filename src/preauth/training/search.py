@@ -19,6 +19,7 @@ from ..errors import ConfigurationError, InputError
 from ..evaluation import roc_auc
 from ..features import feature_types
 from .config import BAD, GOOD, TrainingConfig
+from .shared_study import open_study, run_trials
 
 # --------------------------------------------------------------------------------------------
 # Splits, weights and the search
@@ -179,11 +180,10 @@ def search(
         oofs[trial.number] = oof
         return float(np.mean(aucs))
 
-    study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=config.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
-        study_name="preauth",
+    study = open_study(
+        optuna.samplers.TPESampler(seed=config.seed),
+        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        "preauth",
     )
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -191,7 +191,7 @@ def search(
             complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
             on_trial(trial.number, study.best_value if complete else None)
 
-    study.optimize(objective, n_trials=config.trials, timeout=config.timeout, callbacks=[report])
+    run_trials(study, objective, trials=config.trials, timeout=config.timeout, callbacks=[report])
     states = Counter(t.state.name for t in study.trials)
     if states.get("COMPLETE", 0) == 0:
         raise ConfigurationError("no search trial completed; raise --timeout or --trials")
@@ -222,11 +222,19 @@ def search(
         params=params,
         n_rounds=int(best.user_attrs["n_rounds"]),
         cv_auc=float(best.value),  # type: ignore[arg-type]
-        oof=oofs[best.number],
+        # In a shared study the best trial may have run in another process: its folds again, here.
+        oof=oofs[best.number] if best.number in oofs else _again(objective, best, oofs),
         trials=trials,
         summary=summary,
         rows_seen=np.asarray(rows),
     )
+
+
+def _again(objective: Callable[[Any], float], best: Any, oofs: dict[int, np.ndarray]) -> np.ndarray:
+    import optuna
+
+    objective(optuna.trial.FixedTrial(best.params, number=best.number))
+    return oofs[best.number]
 
 
 def _importances(study: Any, seed: int) -> dict[str, float] | None:

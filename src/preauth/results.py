@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -64,20 +65,40 @@ def score_file(
     results = FileResults(path)
     timestamp = timestamp or datetime.now().isoformat()
     batches = iter_applications(source, batch_rows=batch_rows, on_unknown=on_unknown, required=required)
-    with atomic_path(path) as tmp, tmp.open("w+b") as handle:
+
+    def write(scoring: Future[Scored]) -> None:
+        scored = scoring.result()
+        scored.timestamp = timestamp
+        writer.write(scored)
+        results.scored += len(scored)
+        results.bad += int(scored.is_bad.sum())
+
+    # Two stages: the booster scores batch k on its own thread (XGBoost, like Arrow's reader and
+    # writers, releases the GIL) while this one reads and validates batch k+1 and writes batch
+    # k-1. Results are written in order; at most three batches are in memory at once.
+    with (
+        atomic_path(path) as tmp,
+        tmp.open("w+b") as handle,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score") as booster,
+    ):
         writer = _WRITERS[fmt](handle)
+        pending: Future[Scored] | None = None
         try:
             for applications in batches:
                 results.rejects.extend(applications.rejects)
                 results.batches += 1
                 if not len(applications):
                     continue
-                scored = score(bundle, applications, explain=explain)
-                scored.timestamp = timestamp
-                writer.write(scored)
-                results.scored += len(scored)
-                results.bad += int(scored.is_bad.sum())
+                scoring = booster.submit(score, bundle, applications, explain=explain)
+                if pending is not None:
+                    write(pending)
+                pending = scoring
+            if pending is not None:
+                write(pending)
+                pending = None
         finally:
+            if pending is not None:
+                pending.cancel()
             writer.close()  # on an error too, so that nothing writes to the file once it is gone
     return results
 

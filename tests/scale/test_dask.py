@@ -1,4 +1,4 @@
-"""predict on a real Dask cluster (two worker processes): the same results and rejects as one process."""
+"""Dask: predict and the booster fit on a real cluster (two worker processes), against one process."""
 
 from __future__ import annotations
 
@@ -163,3 +163,36 @@ def test_predict_dask_on_the_command_line(
     )
     assert refused.returncode == 2 and "choose --format parquet or jsonl or csv" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_booster_fit_on_the_cluster_is_the_single_process_one(
+    cluster: object, bundled_risk: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+    import xgboost as xgb
+
+    from preauth.applications import feature_columns, read_applications
+    from preauth.bundles import save_bundle
+    from preauth.features import encode, feature_types
+    from preauth.training.on_dask import fit_booster_on_cluster
+
+    applications = read_applications(bundled_risk)
+    features = feature_columns()
+    x = encode(applications.frame, features)
+    y = (applications.frame["Risk"] == "bad").to_numpy().astype(np.float32)
+    params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 3, "eta": 0.1,
+              "max_cat_to_onehot": 4, "seed": 0, "nthread": 1}  # fmt: skip
+    booster = fit_booster_on_cluster(cluster, x, y, features, params, 40, partition_rows=250)  # 4 blocks
+    single = xgb.train(
+        params,
+        xgb.QuantileDMatrix(
+            x, y, feature_names=features, feature_types=feature_types(features), enable_categorical=True
+        ),
+        40,
+    )
+    assert booster.num_boosted_rounds() == 40
+    np.testing.assert_allclose(booster.inplace_predict(x), single.inplace_predict(x), atol=1e-6)
+    models = tmp_path / "models"
+    save_bundle(models, booster, features=features, threshold=0.4, meta={"params": params, "metrics": {}})
+    bundle = load_bundle(models)  # what serve and predict load: the same format
+    np.testing.assert_allclose(bundle.predict_proba(x), single.inplace_predict(x), atol=1e-6)

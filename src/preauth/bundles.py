@@ -244,7 +244,9 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
     """Load and check a bundle; refuses one whose features or categories this schema cannot encode."""
-    import xgboost as xgb
+    from .boosters import xgboost
+
+    xgb = xgboost()
 
     path = resolve(models_dir, ref)
     meta = read_meta(path)

@@ -12,14 +12,16 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .applications.schema import GERMAN, Schema
 from .applications.schema_file import load_schema
 from .errors import PreauthError
-from .settings import Settings
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +61,8 @@ def friendly_errors(func: F) -> F:
 
 
 def settings_from(ctx: click.Context) -> Settings:
+    from .settings import Settings
+
     settings = ctx.obj
     assert isinstance(settings, Settings)
     return settings
@@ -97,6 +101,8 @@ def cli(ctx: click.Context, models_dir: Path | None, schema_path: Path | None) -
     Stages:  prepare → describe → label → train → predict
     `preauth run` chains them all on the bundled German Credit data, offline.
     """
+    from .settings import Settings  # pydantic-settings: imported when a command runs, not for --help
+
     settings = Settings()
     if models_dir is not None:
         settings.models_dir = models_dir

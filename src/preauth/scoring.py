@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import orjson
@@ -30,9 +30,8 @@ from .bundles import Bundle
 from .errors import ConfigurationError
 from .features import encode
 from .files import atomic_path, spreadsheet_safe
+from .formats import FORMATS, OutputFormat
 
-OutputFormat = Literal["json", "jsonl", "parquet", "csv"]
-FORMATS: tuple[str, ...] = ("json", "jsonl", "parquet", "csv")
 BAD_RISK = "bad risk"
 GOOD_RISK = "good risk"
 
@@ -205,10 +204,11 @@ def _polars_frame(scored: Scored) -> Any:
     """The results as a Polars frame, whose native JSON writers are several times faster than Python's."""
     import polars as pl
 
-    return pl.from_arrow(_result_table(scored, nested=True))
+    return pl.from_arrow(result_table(scored, nested=True))
 
 
-def _result_table(scored: Scored, nested: bool) -> Any:
+def result_table(scored: Scored, nested: bool) -> Any:
+    """The results as an Arrow table: ``input_data`` a struct (``nested``) or its columns spread out."""
     import pyarrow as pa
 
     given = scored.applications.given
@@ -238,10 +238,10 @@ def _result_table(scored: Scored, nested: bool) -> Any:
 def _write_parquet(scored: Scored, path: Path) -> None:
     import pyarrow.parquet as pq
 
-    pq.write_table(_result_table(scored, nested=True), path)
+    pq.write_table(result_table(scored, nested=True), path)
 
 
 def _write_csv(scored: Scored, path: Path) -> None:
     from pyarrow import csv as pacsv
 
-    pacsv.write_csv(_result_table(scored, nested=False), path)
+    pacsv.write_csv(result_table(scored, nested=False), path)

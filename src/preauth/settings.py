@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PREAUTH_SCHEMA", "PREAUTH_SCHEMA_PATH"),
         description="Schema file (TOML) of the applications; default: the bundled German Credit schema.",
     )
+    batch_rows: int = Field(
+        100_000,
+        ge=1,
+        description="Rows `predict` reads, scores and writes at a time: memory is bounded by this, not by the file.",
+    )
     cache_path: Path = Field(Path(".preauth-cache.sqlite"), description="Label provider response cache.")
     openai_api_key: SecretStr | None = Field(
         None,

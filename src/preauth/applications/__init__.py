@@ -7,15 +7,9 @@
 - :mod:`.validation`: text cells checked against the schema, bad rows kept as :class:`Reject`.
 """
 
-from .reading import (
-    applications_from_csv_text,
-    applications_from_records,
-    cell_text,
-    check_header,
-    read_applications,
-    read_table,
-    records_to_table,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .schema import (
     DEFAULT_EXCLUDED,
     FIELD_NAMES,
@@ -38,7 +32,42 @@ from .schema import (
     too_large_reason,
 )
 from .schema_file import SchemaError, dump_schema, load_schema, parse_schema
-from .validation import MALFORMED_ROWS, Applications, Reject, validate
+
+# Reading and validation need pandas and Arrow: they load on first use, so that importing the schema
+# (the CLI's option lists, `preauth --help`) stays cheap.
+_LAZY = {
+    "applications_from_csv_text": "reading",
+    "applications_from_records": "reading",
+    "cell_text": "reading",
+    "check_header": "reading",
+    "read_applications": "reading",
+    "read_table": "reading",
+    "records_to_table": "reading",
+    "MALFORMED_ROWS": "validation",
+    "Applications": "validation",
+    "Reject": "validation",
+    "validate": "validation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+if TYPE_CHECKING:
+    from .reading import (
+        applications_from_csv_text,
+        applications_from_records,
+        cell_text,
+        check_header,
+        read_applications,
+        read_table,
+        records_to_table,
+    )
+    from .validation import MALFORMED_ROWS, Applications, Reject, validate
 
 __all__ = [
     "DEFAULT_EXCLUDED",

@@ -35,6 +35,20 @@ def read_table(path: str | Path, schema: Schema = GERMAN) -> pd.DataFrame:
     """
     path = Path(path)
     source = str(path)
+    kind = file_kind(path)
+    if kind == "parquet":
+        return _read_parquet(path, schema)
+    is_json = kind == "json"
+    try:
+        return _read_json(path.read_bytes(), source, schema) if is_json else _read_csv(path, schema)
+    except UnicodeDecodeError:
+        raise _not_utf8(path, csv_rows=not is_json) from None
+
+
+def file_kind(path: Path) -> str:
+    """``parquet``, ``json`` or ``csv``, from the name and the first byte; a missing, empty,
+    directory or non-regular path (a pipe, a device) is an :class:`InputError`."""
+    source = str(path)
     if not path.exists():
         raise InputError("file not found", source=source)
     if path.is_dir():
@@ -48,14 +62,10 @@ def read_table(path: str | Path, schema: Schema = GERMAN) -> pd.DataFrame:
         raise InputError("file is empty", source=source)
     suffix = path.suffix.lower()
     if suffix in {".parquet", ".pq"}:
-        return _read_parquet(path, schema)
+        return "parquet"
     with path.open("rb") as handle:
         head = handle.read(4).lstrip(b"\xef\xbb\xbf")[:1]
-    is_json = suffix in {".json", ".jsonl", ".ndjson"} or head in (b"[", b"{")
-    try:
-        return _read_json(path.read_bytes(), source, schema) if is_json else _read_csv(path, schema)
-    except UnicodeDecodeError:
-        raise _not_utf8(path, csv_rows=not is_json) from None
+    return "json" if suffix in {".json", ".jsonl", ".ndjson"} or head in (b"[", b"{") else "csv"
 
 
 def _not_utf8(path: Path, *, csv_rows: bool) -> InputError:
@@ -89,35 +99,51 @@ def check_header(names: Sequence[str], source: str, schema: Schema = GERMAN) -> 
 
 
 def _read_csv(path: Path, schema: Schema) -> pd.DataFrame:
-    import pyarrow as pa
-    from pyarrow import csv as pacsv
+    delimiter, header, _ = csv_layout(path, schema)
+    return parse_csv(path, header, delimiter, path=path, skip_rows=1)
 
+
+def csv_layout(path: Path, schema: Schema = GERMAN) -> tuple[str, list[str], int]:
+    """A CSV's delimiter, its checked header, and the byte offset where its data rows start."""
     source = str(path)
-    with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        first = handle.readline()
+    with path.open("rb") as handle:
+        raw = handle.readline()
+    first = raw.decode("utf-8-sig")
     if not first.strip():
         raise InputError("file is empty", source=source)
     delimiter = ";" if first.count(";") > first.count(",") else ","
     try:
-        header = next(csv.reader([first], delimiter=delimiter))
+        header = next(csv.reader([first.rstrip("\r\n")], delimiter=delimiter))
     except csv.Error as error:  # e.g. one 50 MB line: no header a CSV of applications could have
         raise InputError(f"malformed CSV header ({error})", source=source) from None
     header = [h.strip() for h in header]
     check_header(header, source, schema)
+    return delimiter, header, len(raw)
+
+
+def parse_csv(data: Any, header: list[str], delimiter: str, *, path: Path, skip_rows: int) -> pd.DataFrame:
+    """CSV rows (a file, or a block of its lines) as text cells; a row with the wrong field count stays
+    in place as a blank row, recorded in ``attrs[MALFORMED_ROWS]`` by its row number in ``data``."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    source = str(path)
     names = [f"c{i}" for i in range(len(header))]
     malformed: dict[int, tuple[str, str]] = {}
 
     def reject_row(row: Any) -> str:
-        # ``number`` counts the header as row 1; rows are numbered from the first data row.
+        # ``number`` counts the lines skipped (the header) too; rows are numbered from the first data row.
         reason = f"has {row.actual_columns} fields, the header has {row.expected_columns}"
-        malformed[int(row.number) - 1] = (excerpt(row.text), reason)
+        malformed[int(row.number) - skip_rows] = (excerpt(row.text), reason)
         return "skip"
 
     def read(threaded: bool) -> Any:
+        if hasattr(data, "seek"):
+            data.seek(0)
         return pacsv.read_csv(
-            path,
+            data,
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=1, block_size=1 << 24, use_threads=threaded
+                column_names=names, skip_rows=skip_rows, block_size=1 << 24, use_threads=threaded
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
@@ -179,7 +205,7 @@ def _read_json(data: bytes, source: str, schema: Schema) -> pd.DataFrame:
         raise InputError("file is empty", source=source)
     try:
         try:
-            parsed: Any = _loads(stripped)
+            parsed: Any = json_value(stripped)
         except json.JSONDecodeError as error:
             lines = stripped.splitlines()
             if stripped.startswith("[") or not any(_is_object_line(line) for line in lines):
@@ -209,7 +235,7 @@ def _without_surrogates(value: Any) -> Any:
     return value
 
 
-def _loads(text: str) -> Any:
+def json_value(text: str) -> Any:
     """``json.loads``, except that what no cell can hold becomes a bad value instead of a crash.
 
     An integer too long for Python (over 4,300 digits) stays text, like the same digits in a CSV;
@@ -235,7 +261,7 @@ def _is_object_line(line: str) -> bool:
     if not (line.startswith("{") and line.endswith("}")):
         return False
     try:
-        return isinstance(_loads(line), dict)
+        return isinstance(json_value(line), dict)
     except (json.JSONDecodeError, RecursionError):
         return False
 
@@ -254,7 +280,7 @@ def _read_json_lines(lines: list[str], source: str, schema: Schema) -> pd.DataFr
         row = len(records) + 1
         reason = None
         try:
-            record = _loads(line)
+            record = json_value(line)
         except json.JSONDecodeError as error:
             reason = f"invalid JSON on line {number} ({error.msg})"
         except RecursionError:

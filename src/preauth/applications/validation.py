@@ -95,9 +95,12 @@ def validate(
     on_unknown: OnUnknown = "error",
     required: Iterable[str] | None = None,
     schema: Schema = GERMAN,
+    first_row: int = 1,
 ) -> Applications:
     """Check a table of text cells against the schema; good rows become :class:`Applications`.
 
+    ``first_row`` is the number of the table's first row in its source: a batch of a large file
+    passes where it starts, so that its rows and rejects keep their numbers in the whole file.
     Raises :class:`InputError` when the table as a whole is unusable (no rows, a required column
     missing); rows with bad values are returned as rejects, never raised.
     """
@@ -117,7 +120,7 @@ def validate(
             raise InputError(f"missing required column '{f.name}'", source=source)
 
     n = len(table)
-    rows = np.arange(1, n + 1)
+    rows = np.arange(first_row, first_row + n)
     bad = np.zeros(n, dtype=bool)
     reasons: dict[int, tuple[str | None, str, str]] = {}
     for row, (text, reason) in table.attrs.get(MALFORMED_ROWS, {}).items():
@@ -166,7 +169,7 @@ def validate(
     else:
         ids = pd.Series(rows[keep] - 1, index=index, name=ID_COLUMN)
     rejects = [
-        Reject(row=int(i) + 1, column=c, value=v, reason=r) for i, (c, v, r) in sorted(reasons.items())
+        Reject(row=int(rows[i]), column=c, value=v, reason=r) for i, (c, v, r) in sorted(reasons.items())
     ]
     # A leading unnamed column is a spreadsheet's row index, not an id worth carrying into results.
     named_id = id_column is not None and id_column.strip() != ""

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from ..applications import Applications, read_applications
-from ..bundles import load_bundle
 from ..cli import cli, friendly_errors, one_line, schema_from, schema_option, settings_from
-from ..evaluation import metric_with_interval
-from ..samples import write_prepared, write_sample
-from ..scoring import FORMATS, results_path, score, write_rejects, write_results
+from ..formats import FORMATS
+
+if TYPE_CHECKING:
+    from ..applications import Applications
+
+# The libraries behind each command (pandas, Arrow, XGBoost) are imported when it runs, so that
+# `preauth --help` and every other command do not pay for them.
 
 SHOWN_REJECTS = 10
 on_unknown_option = click.option(
@@ -87,6 +89,10 @@ def prepare(
     Example:  preauth prepare german_credit_data.csv -o prepared.csv
               preauth prepare lender.csv --schema lender.toml -o prepared.csv
     """
+    from ..applications import read_applications
+    from ..samples import write_prepared
+    from ..scoring import write_rejects
+
     schema = schema_from(ctx, schema_path)
     applications = read_applications(source, on_unknown=on_unknown, schema=schema)  # type: ignore[arg-type]
     write_prepared(applications, output)
@@ -120,6 +126,8 @@ def sample(ctx: click.Context, source: Path, output: Path, schema_path: Path | N
     \b
     Example:  preauth sample application.json -o sample.csv
     """
+    from ..samples import write_sample
+
     path, applications = write_sample(source, output, schema_from(ctx, schema_path))
     click.echo(f"{len(applications)} applications → {path}")
     if applications.rejects:
@@ -148,6 +156,20 @@ def sample(ctx: click.Context, source: Path, output: Path, schema_path: Path | N
     help="json: the original array; jsonl, parquet, csv for large jobs.",
 )
 @click.option("--explain", is_flag=True, help="Add each decision's principal reasons.")
+@click.option(
+    "--batch-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows read, scored and written at a time (bounds memory) [default: PREAUTH_BATCH_ROWS, 100000].",
+)
+@click.option(
+    "--dask",
+    "dask_spec",
+    default=None,
+    metavar="local[:N]|tcp://HOST:8786",
+    help="Score on a Dask cluster: SOURCE may be a file, a directory or a glob of CSV/Parquet files; "
+    "the results are a directory of parquet, jsonl or csv parts.",
+)
 @on_unknown_option
 @click.pass_context
 @friendly_errors
@@ -158,6 +180,8 @@ def predict(
     output_dir: Path | None,
     fmt: str,
     explain: bool,
+    batch_rows: int | None,
+    dask_spec: str | None,
     on_unknown: str,
 ) -> None:
     """Score applications and write results/inference_results_<stamp>.<format>.
@@ -165,10 +189,16 @@ def predict(
     Each result holds input_data, probability_fraud (probability of bad risk), is_fraud,
     target ('bad risk'/'good risk'), confidence and timestamp, as the original pipeline wrote
     them. Rejected rows go to a .rejects.csv beside it (exit code 2); the others are scored.
+    The file is read, scored and written a batch at a time, so memory does not grow with it;
+    the results file appears only when complete.
 
     \b
     Example:  preauth predict sample.csv --model production -o results/
     """
+    from ..bundles import load_bundle
+    from ..results import score_file
+    from ..scoring import results_path, write_rejects
+
     settings = settings_from(ctx)
     console = Console(stderr=True)
     bundle = load_bundle(settings.models_dir, model_ref)
@@ -176,26 +206,67 @@ def predict(
     # for a model trained with --include Sex), unless its absence means 'unknown' (the balances).
     # The file is read with the model's own schema, never the code's default.
     required = bundle.schema.required_columns(bundle.features)
-    with console.status(f"reading {source}"):
-        applications = read_applications(
-            source,
-            on_unknown=on_unknown,  # type: ignore[arg-type]
-            required=required,
-            schema=bundle.schema,
-        )
-    with console.status(f"scoring {len(applications):,} applications with model {bundle.version}"):
-        scored = score(bundle, applications, explain=explain)
     directory = output_dir or settings.results_dir
     path = results_path(directory, fmt)  # type: ignore[arg-type]
-    with console.status(f"writing {path}"):
-        write_results(scored, path, fmt)  # type: ignore[arg-type]
-    bad = int(scored.is_bad.sum())
+    if dask_spec is not None:
+        predict_on_cluster(
+            dask_spec,
+            bundle,
+            str(source),
+            path,
+            fmt,
+            explain=explain,
+            on_unknown=on_unknown,
+            required=required,
+            batch_rows=batch_rows or settings.batch_rows,
+        )
+        return
+    with console.status(f"scoring {source} with model {bundle.version} into {path}"):
+        results = score_file(
+            bundle,
+            source,
+            path,
+            fmt,  # type: ignore[arg-type]
+            explain=explain,
+            on_unknown=on_unknown,  # type: ignore[arg-type]
+            required=required,
+            batch_rows=batch_rows or settings.batch_rows,
+        )
     click.echo(
-        f"{len(scored)} scored with model {bundle.version} (threshold {bundle.threshold:.3f}): "
-        f"{bad} bad risk, {len(scored) - bad} good risk → {path}"
+        f"{results.scored} scored with model {bundle.version} (threshold {bundle.threshold:.3f}): "
+        f"{results.bad} bad risk, {results.scored - results.bad} good risk → {path}"
     )
-    if applications.rejects:
-        report_rejects(applications, write_rejects(applications.rejects, str(source), rejects_path_for(path)))
+    if results.rejects:
+        rejects_file = write_rejects(results.rejects, str(source), rejects_path_for(path))
+        report_reject_messages([r.message(str(source)) for r in results.rejects], rejects_file)
+        sys.exit(2)
+
+
+def predict_on_cluster(spec: str, bundle: Any, source: str, path: Path, fmt: str, **options: Any) -> None:
+    """`predict --dask`: the partitioned results directory, and one rejects file per input file."""
+    from ..cluster import PART_FORMATS, connect, input_files, score_on_cluster
+    from ..scoring import write_rejects
+
+    if fmt not in PART_FORMATS:
+        raise click.UsageError(f"--dask writes parts: choose --format {' or '.join(PART_FORMATS)}")
+    files = input_files(source)
+    with (
+        Console(stderr=True).status(f"scoring {len(files)} file(s) on Dask ({spec})"),
+        connect(spec) as client,
+    ):
+        results = score_on_cluster(client, bundle, files, path, fmt, **options)  # type: ignore[arg-type]
+    click.echo(
+        f"{results.scored} scored with model {bundle.version} (threshold {bundle.threshold:.3f}) on "
+        f"Dask: {results.bad} bad risk, {results.scored - results.bad} good risk → {path} "
+        f"({results.parts} parts)"
+    )
+    if results.rejects:
+        for file, rejects in results.rejects.items():
+            name = rejects_path_for(path)
+            if len(files) > 1:
+                name = name.with_name(f"{name.name.split('.')[0]}.{Path(file).stem}.rejects.csv")
+            written = write_rejects(rejects, file, name)
+            report_reject_messages([r.message(file) for r in rejects], written)
         sys.exit(2)
 
 
@@ -296,6 +367,8 @@ def print_summary(console: Console, summary: Any) -> None:
             f"Provider labels vs {a['measured_against']}: accuracy {a['accuracy']:.3f}, "
             f"Cohen's kappa {a['kappa']:.3f} (majority class alone: {a['majority_accuracy']:.3f})"
         )
+    from ..evaluation import metric_with_interval
+
     metrics = summary.metrics
     table = Table(
         title=f"Model {summary.model_version} on the holdout [95% bootstrap interval]", title_justify="left"

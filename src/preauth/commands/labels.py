@@ -6,25 +6,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from ..applications import read_applications
 from ..cli import cli, friendly_errors, schema_from, schema_option, settings_from
-from ..labels import (
-    Agreement,
-    agreement,
-    describe_applications,
-    label_applications,
-    measure_labels,
-    write_labels,
-)
 from ..prompts import BAD, GOOD
-from ..providers import LabelProvider, get_provider
-from ..scoring import write_rejects
 from .data import (
     on_unknown_option,
     rejects_path_for,
@@ -32,6 +21,10 @@ from .data import (
     report_rejects,
     table_output,
 )
+
+if TYPE_CHECKING:
+    from ..labels import Agreement
+    from ..providers import LabelProvider
 
 
 def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,6 +100,8 @@ def _provider(
     aws_region: str | None,
     timeout: float,
 ) -> LabelProvider:
+    from ..providers import get_provider
+
     settings = settings_from(ctx)
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     return get_provider(
@@ -179,6 +174,9 @@ def describe(
       preauth describe german_credit_data.csv -o descriptions.csv
       preauth describe apps.csv -o d.csv --llm openai:llama3.1 --base-url http://localhost:11434/v1
     """
+    from ..applications import read_applications
+    from ..labels import describe_applications, write_labels
+
     schema = schema_from(ctx, schema_path)
     applications = read_applications(source, on_unknown=on_unknown, schema=schema)  # type: ignore[arg-type]
     provider = _provider(ctx, spec, base_url, aws_profile, aws_region, kw["timeout"])
@@ -235,6 +233,7 @@ def label(
           --aws-profile bank --aws-region us-east-1 --concurrency 8 --rpm 400
     """
     from ..applications import read_table, validate
+    from ..labels import agreement, label_applications, write_labels
 
     schema = schema_from(ctx, schema_path)
     table = read_table(source, schema)
@@ -269,6 +268,8 @@ def label(
 
 
 def _finish(applications: Any, source: Path, output: Path) -> None:
+    from ..scoring import write_rejects
+
     if applications.rejects:
         report_rejects(
             applications, write_rejects(applications.rejects, str(source), rejects_path_for(output))
@@ -300,6 +301,8 @@ def agreement_command(
     Example (how good were the original pipeline's Llama 3 labels?):
       preauth agreement credit_data_with_targets.csv --truth german_credit_risk.csv
     """
+    from ..labels import measure_labels
+
     result = measure_labels(labels_file, truth, schema=schema_from(ctx, schema_path))
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

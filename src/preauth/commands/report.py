@@ -8,7 +8,6 @@ import click
 
 from .. import bundles
 from ..cli import cli, friendly_errors, settings_from
-from ..report import REPORT_FILE, write_report
 
 
 @cli.command()
@@ -30,6 +29,8 @@ def report(ctx: click.Context, version: str | None, open_: bool, rebuild: bool) 
     \b
     Example:  preauth report v3 --rebuild --no-open
     """
+    from ..report import REPORT_FILE, write_report
+
     settings = settings_from(ctx)
     path = bundles.resolve(settings.models_dir, version)
     target = path / REPORT_FILE

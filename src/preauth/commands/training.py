@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import datetime
@@ -134,6 +135,20 @@ _DEFAULTS = TrainingConfig()
     "--progress/--no-progress", default=True, show_default=True, help="Show the search progress bar."
 )
 @schema_option
+@click.option(
+    "--study-storage",
+    metavar="URL",
+    default=None,
+    help="Keep the search's Optuna study in PostgreSQL (postgresql+psycopg://user@host/db) so that "
+    "several processes can tune it; --trials is then the study's total.",
+)
+@click.option("--study-name", default=None, help="Name the shared study; this process makes the bundle.")
+@click.option(
+    "--join-study",
+    metavar="NAME",
+    default=None,
+    help="Add trials to the named shared study, then stop (its --study-name process makes the bundle).",
+)
 @click.pass_context
 @friendly_errors
 def train(
@@ -157,6 +172,9 @@ def train(
     calibration: str,
     progress: bool,
     schema_path: Path | None,
+    study_storage: str | None,
+    study_name: str | None,
+    join_study: str | None,
 ) -> None:
     """Train a bad-risk classifier on LABELS and write a new model bundle.
 
@@ -189,6 +207,8 @@ def train(
       preauth --models-dir out/models train labels.csv --exclude Age --threshold 0.3
       preauth train lender.csv --schema lender.toml --target risk
       preauth train --from-store --since 2026-01-01      # on the outcomes that came back
+      preauth train labels.csv --trials 200 --study-storage postgresql+psycopg://u@db/optuna --study-name s1
+      preauth train labels.csv --trials 200 --study-storage postgresql+psycopg://u@db/optuna --join-study s1
     """
     settings = settings_from(ctx)
     if (labels is None) == (not from_store):
@@ -215,9 +235,23 @@ def train(
         monotone=monotone,
         calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it
     )
-    result = train_from_file(
-        labels, config, Path(settings.models_dir), progress=progress, schema=schema, truth=truth
-    )
+    if study_storage is None and (study_name or join_study):
+        raise click.UsageError("--study-name and --join-study need --study-storage")
+    if study_storage is not None and bool(study_name) == bool(join_study):
+        raise click.UsageError("with --study-storage, give either --study-name or --join-study")
+    from ..training.shared_study import StudyJoined, shared_study
+
+    name = study_name or join_study or ""
+    with contextlib.ExitStack() as sharing:
+        if study_storage is not None:
+            sharing.enter_context(shared_study(study_storage, name, joining=join_study is not None))
+        try:
+            result = train_from_file(
+                labels, config, Path(settings.models_dir), progress=progress, schema=schema, truth=truth
+            )
+        except StudyJoined as joined:
+            click.echo(f"study '{name}': this process {joined}; the study's owner makes the bundle")
+            return
     print_training_result(result, Console())
     if result.rejects:
         # Trained on the rows that passed, like every batch stage; the rejected ones are named on

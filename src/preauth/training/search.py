@@ -20,6 +20,7 @@ from ..errors import ConfigurationError, InputError
 from ..evaluation import roc_auc
 from ..features import feature_types, monotone_constraints, xgboost_constraints
 from .config import BAD, GOOD, TrainingConfig
+from .shared_study import open_study, run_trials
 
 # --------------------------------------------------------------------------------------------
 # Splits, weights and the search
@@ -233,11 +234,10 @@ def search(
         oofs[trial.number] = result.oof
         return result.auc
 
-    study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=config.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
-        study_name="preauth",
+    study = open_study(
+        optuna.samplers.TPESampler(seed=config.seed),
+        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        "preauth",
     )
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -248,7 +248,7 @@ def search(
         if len(complete) >= config.trials or len(study.trials) >= MAX_TRIALS_FACTOR * config.trials:
             study.stop()
 
-    study.optimize(objective, n_trials=None, timeout=config.timeout, callbacks=[report])
+    run_trials(study, objective, trials=config.trials, timeout=config.timeout, callbacks=[report])
     states = Counter(t.state.name for t in study.trials)
     if states.get("COMPLETE", 0) == 0:
         raise ConfigurationError("no search trial completed; raise --timeout or --trials")
@@ -257,7 +257,8 @@ def search(
     tuned = CrossValidated(
         float(best.value),  # type: ignore[arg-type]
         float(best.user_attrs["fold_auc_std"]),
-        oofs[best.number],
+        # In a shared study the best trial may have run in another process: its folds again, here.
+        oofs[best.number] if best.number in oofs else _again(objective, best, oofs),
         int(best.user_attrs["n_rounds"]),
     )
     default_params = {**fixed, **regularised_default(ratio)}
@@ -364,6 +365,13 @@ def _constraints_cost(
         "measured": "the shipped parameters on the same folds of the training part, with and without "
         "the constraints",
     }
+
+
+def _again(objective: Callable[[Any], float], best: Any, oofs: dict[int, np.ndarray]) -> np.ndarray:
+    import optuna
+
+    objective(optuna.trial.FixedTrial(best.params, number=best.number))
+    return oofs[best.number]
 
 
 def _importances(study: Any, seed: int) -> dict[str, float] | None:

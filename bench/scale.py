@@ -1,0 +1,194 @@
+"""Scoring at scale: `preauth predict` on one process and on a Dask LocalCluster, against the bare
+booster and against what a user writes by hand, at several row counts, in one run.
+
+    .venv/bin/python bench/scale.py [--rows 1000000 10000000] [--workers 2] [--trials 10]
+
+For each row count N it generates N valid applications (CSV), then measures:
+
+(a) the bare booster: ``inplace_predict`` on the already-encoded matrix, best of 3 (the floor);
+(b) ``preauth predict IN --format parquet``, a new process: start-up, streaming read, validation,
+    scoring and writing (the rejects check included);
+(c) ``preauth predict IN --format parquet --dask local:W``: the same on a LocalCluster of W worker
+    processes (cluster start-up included);
+(d) the hand-written script a user writes without preauth: pandas ``read_csv``, a scikit-learn
+    pipeline (``OrdinalEncoder`` + ``XGBClassifier`` with the same trees' settings, fitted on the
+    same labels), ``predict_proba``, ``to_json(lines=True)``; no validation.
+
+Wall time, rows/s and peak memory (the sum of the resident sets of the process and all its
+children, sampled every 50 ms) of each, and the goals: (b) ≤ 3x (a) at 1M rows and ≤ 2x at 10M,
+(b)'s peak memory the same whatever N, (b) at least 2x as fast as (d). Ends with what 1 billion rows
+would take on a cluster of W workers, from (c)'s measured rate per worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+
+from preauth.applications import FIELDS, feature_columns, read_applications
+from preauth.applications.batches import iter_applications
+from preauth.bundles import load_bundle
+from preauth.features import encode
+from preauth.labels import label_applications, write_labels
+from preauth.pipeline import bundled_data
+from preauth.training import TrainingConfig, train_from_file
+from predict_throughput import generate
+
+HAND_WRITTEN = textwrap.dedent(
+    """
+    import pickle, sys
+    import pandas as pd
+    pipeline, columns = pickle.load(open(sys.argv[1], "rb"))
+    frame = pd.read_csv(sys.argv[2])
+    frame["probability"] = pipeline.predict_proba(frame[columns])[:, 1]
+    frame["target"] = (frame["probability"] >= 0.5).map({True: "bad risk", False: "good risk"})
+    frame.to_json(sys.argv[3], orient="records", lines=True)
+    """
+)
+
+
+def run(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak resident memory (bytes, the process tree summed) of a command."""
+    started = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-2000:]}")
+    return seconds, peak
+
+
+def bare_seconds(bundle: object, source: Path) -> float:
+    """inplace_predict on the encoded matrix, in batches (so 10M rows fit), best of 3 per batch."""
+    total = 0.0
+    for applications in iter_applications(source, batch_rows=1_000_000):
+        matrix = encode(applications.frame, bundle.features)  # type: ignore[attr-defined]
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            bundle.booster.inplace_predict(matrix)  # type: ignore[attr-defined]
+            best = min(best, time.perf_counter() - started)
+        total += best
+    return total
+
+
+def hand_written_model(labels: Path, params: dict, rounds: int, work: Path) -> Path:
+    """The user's own pipeline: ordinal-encoded categories into XGBClassifier, fitted on the labels."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+    from xgboost import XGBClassifier
+
+    columns = [f.name for f in FIELDS if f.name in feature_columns()]
+    categories = [f.name for f in FIELDS if f.is_category and f.name in columns]
+    import pandas as pd
+
+    table = pd.read_csv(labels)
+    y = (table["target"] == "bad risk").astype(int)
+    encoder = ColumnTransformer(
+        [("categories", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), categories)],
+        remainder="passthrough",
+    )
+    model = XGBClassifier(
+        n_estimators=rounds,
+        max_depth=params.get("max_depth", 4),
+        learning_rate=params.get("learning_rate", 0.1),
+    )
+    pipeline = Pipeline([("encode", encoder), ("model", model)])
+    pipeline.fit(table[columns], y)
+    path = work / "pipeline.pkl"
+    path.write_bytes(pickle.dumps((pipeline, columns)))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--trials", type=int, default=10)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="preauth-scale-") as tmp:
+        work = Path(tmp)
+        training = read_applications(bundled_data())
+        labels = write_labels(label_applications(training, "rules", progress=False), work / "labels.csv")
+        models = work / "models"
+        trained = train_from_file(labels, TrainingConfig(trials=args.trials), models, progress=False)
+        bundle = load_bundle(models, trained.version)
+        rounds = bundle.booster.num_boosted_rounds()
+        params = bundle.meta.get("params", {})
+        print(f"model {bundle.version}: {rounds} trees, max_depth {params.get('max_depth')}")
+        pipeline = hand_written_model(labels, params, rounds, work)
+        script = work / "hand_written.py"
+        script.write_text(HAND_WRITTEN)
+        preauth = [sys.executable, "-m", "preauth", "--models-dir", str(models), "predict"]
+
+        figures = []
+        for rows in args.rows:
+            source = work / f"applications_{rows}.csv"
+            generate(rows).to_csv(source, index=False)
+            print(f"\n{rows:,} applications: {source.stat().st_size / 1e6:.0f} MB of CSV")
+            bare = bare_seconds(bundle, source)
+            single = run([*preauth, str(source), "-o", str(work / "r1"), "--format", "parquet"])
+            dask = run([*preauth, str(source), "-o", str(work / "r2"), "--format", "parquet",
+                        "--dask", f"local:{args.workers}"])  # fmt: skip
+            hand = run([sys.executable, str(script), str(pipeline), str(source), str(work / "hand.jsonl")])
+            figures.append((rows, bare, single, dask, hand))
+            print(f"  {'':<34} {'seconds':>8} {'rows/s':>11} {'vs bare':>8} {'peak MB':>8}")
+            print(
+                f"  {'(a) bare inplace_predict':<34} {bare:>8.2f} {rows / bare:>11,.0f} {'1.0x':>8} {'-':>8}"
+            )
+            for name, (seconds, peak) in (
+                ("(b) preauth predict, one process", single),
+                (f"(c) preauth predict --dask local:{args.workers}", dask),
+                ("(d) hand-written pandas + sklearn", hand),
+            ):
+                print(
+                    f"  {name:<34} {seconds:>8.2f} {rows / seconds:>11,.0f} {seconds / bare:>7.1f}x "
+                    f"{peak / 1e6:>8,.0f}"
+                )
+            print(
+                f"  (d)/(b): preauth is {hand[0] / single[0]:.1f}x as fast as the hand-written script (goal ≥ 2x)"
+            )
+            source.unlink()
+
+        print("\ngoals")
+        for rows, bare, single, _, _ in figures:
+            goal = 3 if rows <= 1_000_000 else 2
+            verdict = "met" if single[0] / bare <= goal else "not met"
+            print(f"  {rows:>11,} rows: end to end {single[0] / bare:.1f}x bare (goal ≤ {goal}x): {verdict}")
+        peaks = [single[1] / 1e6 for _, _, single, _, _ in figures]
+        print(f"  peak memory of (b): {', '.join(f'{p:,.0f} MB' for p in peaks)} for {args.rows} rows")
+        rows, _, _, dask, _ = figures[-1]
+        per_worker = rows / dask[0] / args.workers
+        basis = f"(c)'s {per_worker:,.0f} rows/s per worker at {rows:,} rows, start-up included"
+        if len(figures) > 1:  # the rate past the fixed costs (start-up, cluster start): the slope
+            (n1, _, _, d1, _), (n2, _, _, d2, _) = figures[-2], figures[-1]
+            if d2[0] > d1[0]:
+                per_worker = (n2 - n1) / (d2[0] - d1[0]) / args.workers
+                basis = f"(c)'s marginal {per_worker:,.0f} rows/s per worker between {n1:,} and {n2:,} rows"
+        print(f"\n1 billion rows on paper, from {basis}:")
+        for workers in (2, 16, 64, 256):
+            hours = 1e9 / (per_worker * workers) / 3600
+            print(f"  {workers:>4} workers: {hours:6.2f} h")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Reading an applications file in batches, so that memory stays bounded whatever the file's size.
+
+A batch is a table of text cells, exactly what :func:`.reading.read_table` gives for the whole
+file, and the number of its first row in the file: validated with that number, its rows and
+rejects are numbered as they would be had the file been read whole. CSV is cut at line ends
+(a value never holds a newline), Parquet is read a record batch at a time, JSON Lines a block of
+lines at a time; a JSON array or a pretty-printed object is read whole and then cut (only JSON
+Lines is a format for large files).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import InputError
+from .reading import (
+    MALFORMED_ROWS,
+    TOO_DEEP,
+    _cells,
+    _not_utf8,
+    check_header,
+    csv_layout,
+    file_kind,
+    json_value,
+    parse_csv,
+    read_table,
+    records_to_table,
+)
+from .schema import GERMAN, OnUnknown, Schema
+from .validation import Applications, validate
+from .values import excerpt
+
+BATCH_ROWS = 100_000
+"""Rows per batch: large enough that per-batch costs vanish, small enough to bound memory."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Text cells of consecutive rows of a file, and the number of the first of them."""
+
+    table: pd.DataFrame
+    first_row: int
+
+
+def iter_applications(
+    path: Path,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    on_unknown: OnUnknown = "error",
+    required: Iterable[str] | None = None,
+    schema: Schema = GERMAN,
+) -> Iterator[Applications]:
+    """Validated applications, batch by batch; rows and rejects numbered across the whole file."""
+    required = None if required is None else list(required)
+    seen = False
+    for batch in iter_tables(path, batch_rows=batch_rows, schema=schema):
+        seen = True
+        yield validate(
+            batch.table,
+            source=str(path),
+            on_unknown=on_unknown,
+            required=required,
+            first_row=batch.first_row,
+            schema=schema,
+        )
+    if not seen:
+        raise InputError("no applications (header only)", source=str(path))
+
+
+def iter_tables(path: Path, *, batch_rows: int = BATCH_ROWS, schema: Schema = GERMAN) -> Iterator[Batch]:
+    """The file's rows as tables of text cells, ``batch_rows`` (or fewer) at a time; none is empty."""
+    if batch_rows < 1:
+        raise InputError(f"batch size must be at least 1 row, got {batch_rows}")
+    kind = file_kind(path)
+    if kind == "parquet":
+        batches = _parquet_batches(path, batch_rows, schema)
+    elif kind == "json":
+        whole = not _is_json_lines(path)
+        batches = _whole(path, batch_rows, schema) if whole else _json_lines_batches(path, batch_rows, schema)
+    else:
+        batches = _csv_batches(path, batch_rows, schema)
+    try:
+        yield from (b for b in batches if len(b.table))
+    except UnicodeDecodeError:
+        raise _not_utf8(path, csv_rows=kind == "csv") from None
+
+
+def _csv_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]:
+    delimiter, header, start = csv_layout(path, schema)
+    first_row = 1
+    with path.open("rb") as handle:
+        handle.seek(start)
+        while lines := list(itertools.islice(handle, batch_rows)):
+            block = b"".join(lines)
+            if not block.strip():
+                continue
+            table = parse_csv(io.BytesIO(block), header, delimiter, path=path, skip_rows=0)
+            yield Batch(table, first_row)
+            first_row += len(table)
+
+
+def _parquet_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow raises several unrelated types for a broken file
+        raise InputError(f"not a readable Parquet file ({error})", source=str(path)) from None
+    check_header(parquet.schema_arrow.names, str(path), schema)
+    first_row = 1
+    for record_batch in parquet.iter_batches(batch_size=batch_rows):
+        table = _cells(record_batch.to_pandas())
+        yield Batch(table, first_row)
+        first_row += len(table)
+
+
+def _is_json_lines(path: Path) -> bool:
+    """JSON Lines if the first line is a whole JSON object; an array or an indented object is not."""
+    with path.open("rb") as handle:
+        first = handle.readline().lstrip(b"\xef\xbb\xbf").strip()
+    if not first.startswith(b"{"):
+        return False
+    try:
+        json.loads(first)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _json_lines_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]:
+    # A first pass learns every key (a later line may bring a column the first ones lack); the
+    # second builds the batches. A bad line is a rejected row, as in a CSV; the others are read.
+    names: list[str] = []
+    known: set[str] = set()
+    count = good = 0
+    first_bad: tuple[int, str] | None = None
+    for record, bad in _json_lines(path):
+        count += 1
+        if bad is not None:
+            first_bad = first_bad or (count, bad[1])
+            continue
+        good += 1
+        for key in record:
+            if key not in known:
+                known.add(key)
+                names.append(key)
+    if count == 0:
+        raise InputError("no applications (empty list)", source=str(path))
+    if good == 0 and first_bad is not None:
+        raise InputError(first_bad[1], source=str(path), row=first_bad[0])
+    check_header(names, str(path), schema)
+    records = _json_lines(path)
+    first_row = 1
+    while chunk := list(itertools.islice(records, batch_rows)):
+        table = records_to_table([record for record, _ in chunk], str(path), schema)
+        table = table.reindex(columns=names, fill_value="")
+        malformed = {i: bad for i, (_, bad) in enumerate(chunk, start=1) if bad is not None}
+        if malformed:
+            table.attrs[MALFORMED_ROWS] = malformed
+        yield Batch(table, first_row)
+        first_row += len(table)
+
+
+def _json_lines(path: Path) -> Iterator[tuple[dict[str, Any], tuple[str, str] | None]]:
+    """Each line's application object (a results file's ``input_data``), numbered as ``read_table``
+    does; a line that is not one is an empty object with its (excerpt, reason)."""
+    with path.open("rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            if not line.strip():
+                continue
+            reason = None
+            try:
+                record = json_value(line)
+            except json.JSONDecodeError as error:
+                reason = f"invalid JSON on line {line_number} ({error.msg})"
+            except RecursionError:
+                reason = TOO_DEEP
+            else:
+                if isinstance(record, dict) and isinstance(record.get("input_data"), dict):
+                    record = record["input_data"]
+                if not isinstance(record, dict):
+                    reason = f"expected an application object on line {line_number}"
+            if reason is not None:
+                yield {}, (excerpt(line.strip()), reason)
+            else:
+                yield record, None
+
+
+def _whole(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]:
+    table = read_table(path, schema)
+    for start in range(0, len(table), batch_rows):
+        yield Batch(table.iloc[start : start + batch_rows].reset_index(drop=True), start + 1)

@@ -1,0 +1,300 @@
+"""Scoring files across a Dask cluster: a laptop's cores (``local[:N]``) or a running scheduler.
+
+The files are cut into pieces on the client (CSV at line ends, Parquet by row groups), each piece
+becomes one task, and every task runs the same functions as ``preauth predict`` on one machine:
+read the piece into text cells, :func:`.applications.validate`, :func:`.scoring.score`, write its
+part of the results (:func:`.results.write_part`). The client learns only counts and rejects, so
+it never holds the data. Rejected rows are renumbered by the client, which knows how many rows the
+pieces before each one held: a reject names its row in the whole file, as on one machine.
+
+The workers read the inputs and write the parts at the paths the client gives: on a cluster of
+several machines, those paths must be on storage every worker sees (NFS, a shared volume).
+Results go to a directory that appears under its final name only when every part is in.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .applications import GERMAN, OnUnknown, Reject, Schema, validate
+from .applications.batches import BATCH_ROWS
+from .applications.reading import _cells, check_header, csv_layout, file_kind, parse_csv
+from .bundles import Bundle
+from .errors import ConfigurationError, InputError
+from .scoring import OutputFormat, score
+
+PART_FORMATS: tuple[str, ...] = ("parquet", "jsonl", "csv")
+"""A partitioned result is a directory of files of one of these; the JSON array has no parts."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Consecutive rows of one file: a CSV byte range or a run of Parquet row groups."""
+
+    path: str
+    number: int
+    kind: str
+    start: int = 0
+    end: int = 0
+    header: tuple[str, ...] = ()
+    delimiter: str = ","
+    row_groups: tuple[int, ...] = ()
+
+
+@dataclass
+class PieceResult:
+    """What one task sends back: its rows, its decisions, its rejects (numbered within the piece)."""
+
+    rows: int
+    scored: int
+    bad: int
+    rejects: list[Reject]
+
+
+@dataclass
+class ClusterResults:
+    """The partitioned result: its directory, counts, and each file's rejects numbered in that file."""
+
+    path: Path
+    scored: int = 0
+    bad: int = 0
+    parts: int = 0
+    rejects: dict[str, list[Reject]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Connecting
+
+
+@contextmanager
+def connect(spec: str) -> Iterator[Any]:
+    """A Dask client for ``local``, ``local:N`` (N worker processes here) or ``tcp://HOST:PORT``."""
+    from distributed import Client, LocalCluster
+
+    if spec == "local" or spec.startswith("local:"):
+        workers_text = spec.partition(":")[2]
+        if workers_text and not (workers_text.isdigit() and int(workers_text) > 0):
+            raise ConfigurationError(f"--dask {spec}: the number of workers must be a whole number above 0")
+        workers = int(workers_text) if workers_text else os.cpu_count() or 1
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+    elif spec.startswith(("tcp://", "tls://")):
+        try:
+            client = Client(spec, timeout=30)
+        except OSError as error:
+            raise ConfigurationError(f"--dask {spec}: cannot reach the scheduler ({error})") from None
+        with client:
+            yield client
+    else:
+        raise ConfigurationError(f"--dask {spec}: expected local, local:N or tcp://HOST:PORT")
+
+
+# --------------------------------------------------------------------------------------------
+# Planning
+
+
+def input_files(source: str) -> list[Path]:
+    """A file, the CSV and Parquet files of a directory, or those a glob pattern matches; in name order."""
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in {".csv", ".parquet", ".pq"})
+    elif any(c in source for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(source) if not Path(p).is_dir())
+    else:
+        files = [path]
+    if not files:
+        raise InputError("no CSV or Parquet files here", source=source)
+    for file in files:
+        if file_kind(file) == "json":
+            raise InputError(
+                "--dask reads CSV and Parquet files; JSON is scored without --dask", source=str(file)
+            )
+    return files
+
+
+def plan(files: Iterable[Path], batch_rows: int = BATCH_ROWS, schema: Schema = GERMAN) -> list[Piece]:
+    """Cut the files into pieces of about ``batch_rows`` rows, numbered in order across files."""
+    pieces: list[Piece] = []
+    for path in files:
+        cut = (
+            _parquet_pieces(path, batch_rows, schema)
+            if file_kind(path) == "parquet"
+            else _csv_pieces(path, batch_rows, schema)
+        )
+        pieces.extend([replace(p, number=len(pieces) + i) for i, p in enumerate(cut)])
+    return pieces
+
+
+def _csv_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
+    """Byte ranges ending at every ``batch_rows``-th line end (a CSV value never holds a newline)."""
+    delimiter, header, start = csv_layout(path, schema)
+    size = path.stat().st_size
+    bounds = [start]
+    lines_in_piece = 0
+    with path.open("rb") as handle:
+        handle.seek(start)
+        offset = start
+        while block := handle.read(1 << 24):
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10) + offset + 1
+            cuts = ends[batch_rows - lines_in_piece - 1 :: batch_rows]
+            bounds.extend(int(c) for c in cuts)
+            lines_in_piece = (lines_in_piece + len(ends)) % batch_rows
+            offset += len(block)
+    if bounds[-1] < size:
+        bounds.append(size)
+    return [
+        Piece(str(path), 0, "csv", a, b, tuple(header), delimiter)
+        for a, b in zip(bounds, bounds[1:], strict=False)
+        if b > a
+    ]
+
+
+def _parquet_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except Exception as error:  # pyarrow raises several unrelated types for a broken file
+        raise InputError(f"not a readable Parquet file ({error})", source=str(path)) from None
+    check_header(metadata.schema.to_arrow_schema().names, str(path), schema)
+    pieces: list[Piece] = []
+    groups: list[int] = []
+    rows = 0
+    for group in range(metadata.num_row_groups):
+        groups.append(group)
+        rows += metadata.row_group(group).num_rows
+        if rows >= batch_rows:
+            pieces.append(Piece(str(path), 0, "parquet", row_groups=tuple(groups)))
+            groups, rows = [], 0
+    if groups or not pieces:
+        pieces.append(Piece(str(path), 0, "parquet", row_groups=tuple(groups)))
+    return pieces
+
+
+# --------------------------------------------------------------------------------------------
+# One task
+
+
+def read_piece(piece: Piece) -> Any:
+    """The piece's rows as text cells, as :func:`.applications.read_table` would give them."""
+    path = Path(piece.path)
+    if piece.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return _cells(pq.ParquetFile(path).read_row_groups(list(piece.row_groups)).to_pandas())
+    with path.open("rb") as handle:
+        handle.seek(piece.start)
+        block = handle.read(piece.end - piece.start)
+    return parse_csv(io.BytesIO(block), list(piece.header), piece.delimiter, path=path, skip_rows=0)
+
+
+def score_piece(
+    piece: Piece,
+    bundle: Bundle,
+    directory: str,
+    fmt: OutputFormat,
+    explain: bool,
+    on_unknown: OnUnknown,
+    required: list[str] | None,
+    timestamp: str,
+) -> PieceResult:
+    """Read, validate, score and write one piece (this runs on a worker)."""
+    from .results import write_part
+
+    table = read_piece(piece)
+    if not len(table):
+        return PieceResult(0, 0, 0, [])
+    applications = validate(
+        table, source=piece.path, on_unknown=on_unknown, required=required, schema=bundle.schema
+    )
+    if not len(applications):
+        return PieceResult(len(table), 0, 0, applications.rejects)
+    scored = score(bundle, applications, explain=explain)
+    scored.timestamp = timestamp
+    write_part(scored, Path(directory) / f"part-{piece.number:05d}.{fmt}", fmt)
+    return PieceResult(len(table), len(scored), int(scored.is_bad.sum()), applications.rejects)
+
+
+# --------------------------------------------------------------------------------------------
+# The whole job
+
+
+def score_on_cluster(
+    client: Any,
+    bundle: Bundle,
+    files: list[Path],
+    path: Path,
+    fmt: OutputFormat,
+    *,
+    explain: bool = False,
+    on_unknown: OnUnknown = "error",
+    required: Iterable[str] | None = None,
+    batch_rows: int = BATCH_ROWS,
+    timestamp: str | None = None,
+) -> ClusterResults:
+    """Score ``files`` on the cluster into the directory ``path`` (renamed into place when complete)."""
+    from datetime import datetime
+
+    if fmt not in PART_FORMATS:
+        raise ConfigurationError(f"--dask writes a directory of {', '.join(PART_FORMATS)} parts, not {fmt}")
+    pieces = plan(files, batch_rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    try:
+        shared = client.scatter(bundle, broadcast=True)
+        futures = client.map(
+            score_piece,
+            pieces,
+            bundle=shared,
+            directory=str(work),
+            fmt=fmt,
+            explain=explain,
+            on_unknown=on_unknown,
+            required=None if required is None else sorted(required),
+            timestamp=timestamp or datetime.now().isoformat(),
+            pure=False,
+        )
+        done: list[PieceResult] = client.gather(futures)
+        results = _collect(path, pieces, done)
+        os.chmod(work, 0o755)
+        os.replace(work, path)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return results
+
+
+def _collect(path: Path, pieces: list[Piece], done: list[PieceResult]) -> ClusterResults:
+    """Add up the pieces; number each reject in its whole file."""
+    results = ClusterResults(path)
+    rows_before: dict[str, int] = {}
+    for piece, result in zip(pieces, done, strict=True):
+        before = rows_before.get(piece.path, 0)
+        rows_before[piece.path] = before + result.rows
+        results.scored += result.scored
+        results.bad += result.bad
+        results.parts += result.scored > 0
+        if result.rejects:
+            results.rejects.setdefault(piece.path, []).extend(
+                replace(r, row=r.row + before) for r in result.rejects
+            )
+    for source, rows in rows_before.items():
+        if rows == 0:
+            raise InputError("no applications (header only)", source=source)
+    return results

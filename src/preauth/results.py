@@ -1,0 +1,253 @@
+"""Scoring a file batch by batch into a results file, so that memory does not grow with the file.
+
+``preauth predict`` reads a batch (:mod:`.applications.batches`), validates, scores and appends
+it to the results file, then forgets it. The file is written under a temporary name and renamed
+into place only when the last batch is in (:func:`.files.atomic_path`): an error in batch 900
+or a Ctrl-C leaves no results file at all, never a partial one.
+
+Every format comes out byte for byte as :func:`.scoring.write_results` writes the whole file,
+with one timestamp for the run. The JSON array is written as ``[``, the objects, ``]``; a
+result set of up to :data:`.scoring.SMALL` objects is indented like the original's file, so the
+first ``SMALL`` results are held back until it is known which of the two the file is.
+Rejected rows are kept (a few hundred bytes each) and returned, to be written after.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from . import scoring
+from .applications import OnUnknown, Reject
+from .applications.batches import BATCH_ROWS, iter_applications
+from .bundles import Bundle
+from .errors import ConfigurationError
+from .files import atomic_path
+from .scoring import FORMATS, OutputFormat, Scored, result_objects, result_table, score
+
+
+@dataclass
+class FileResults:
+    """What scoring a file produced: counts for the summary line, and the rejected rows."""
+
+    path: Path
+    scored: int = 0
+    bad: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    batches: int = 0
+
+
+def score_file(
+    bundle: Bundle,
+    source: Path,
+    path: Path,
+    fmt: OutputFormat,
+    *,
+    explain: bool = False,
+    on_unknown: OnUnknown = "error",
+    required: Iterable[str] | None = None,
+    batch_rows: int = BATCH_ROWS,
+    timestamp: str | None = None,
+) -> FileResults:
+    """Score ``source`` batch by batch into ``path`` (renamed into place when complete).
+
+    Every result carries one ``timestamp`` (ISO 8601; by default when scoring started).
+    """
+    if fmt not in FORMATS:
+        raise ConfigurationError(f"unknown output format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    results = FileResults(path)
+    timestamp = timestamp or datetime.now().isoformat()
+    batches = iter_applications(
+        source, batch_rows=batch_rows, on_unknown=on_unknown, required=required, schema=bundle.schema
+    )
+
+    def write(scoring: Future[Scored]) -> None:
+        scored = scoring.result()
+        scored.timestamp = timestamp
+        writer.write(scored)
+        results.scored += len(scored)
+        results.bad += int(scored.is_bad.sum())
+
+    # Two stages: the booster scores batch k on its own thread (XGBoost, like Arrow's reader and
+    # writers, releases the GIL) while this one reads and validates batch k+1 and writes batch
+    # k-1. Results are written in order; at most three batches are in memory at once.
+    with (
+        atomic_path(path) as tmp,
+        tmp.open("w+b") as handle,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score") as booster,
+    ):
+        writer = _WRITERS[fmt](handle)
+        pending: Future[Scored] | None = None
+        try:
+            for applications in batches:
+                results.rejects.extend(applications.rejects)
+                results.batches += 1
+                if not len(applications):
+                    continue
+                scoring = booster.submit(score, bundle, applications, explain=explain)
+                if pending is not None:
+                    write(pending)
+                pending = scoring
+            if pending is not None:
+                write(pending)
+                pending = None
+        finally:
+            if pending is not None:
+                pending.cancel()
+            writer.close()  # on an error too, so that nothing writes to the file once it is gone
+    return results
+
+
+class _Writer:
+    """Appends scored batches to an open file; ``close`` finishes the file (it does not close it)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+
+    def write(self, scored: Scored) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _JsonLines(_Writer):
+    def write(self, scored: Scored) -> None:
+        if scored.reasons is not None:
+            for record in result_objects(scored):
+                self.handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+            return
+        _polars(scored).write_ndjson(self.handle)
+
+
+class _Csv(_Writer):
+    header = True
+
+    def write(self, scored: Scored) -> None:
+        from pyarrow import csv as pacsv
+
+        options = pacsv.WriteOptions(include_header=self.header)
+        pacsv.write_csv(result_table(scored, nested=False), self.handle, write_options=options)
+        self.header = False
+
+
+class _Parquet(_Writer):
+    """Row groups appended to one file; its schema is the first batch's, widened when a later batch
+    needs it (an amount with cents after a batch of whole amounts), by copying what is written so far."""
+
+    writer: Any = None
+
+    def write(self, scored: Scored) -> None:
+        import pyarrow as pa
+
+        table = result_table(scored, nested=True)
+        if self.writer is None:
+            self._open(table.schema)
+        elif table.schema != self.writer.schema:
+            wider = pa.unify_schemas([self.writer.schema, table.schema], promote_options="permissive")
+            if wider != self.writer.schema:
+                self._widen(wider)
+            table = table.cast(wider)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    def _open(self, schema: Any) -> None:
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(self.handle, schema)
+
+    def _widen(self, schema: Any) -> None:
+        import shutil
+        import tempfile
+
+        import pyarrow.parquet as pq
+
+        self.writer.close()
+        with tempfile.TemporaryFile(dir=Path(str(self.handle.name)).parent) as written:
+            self.handle.flush()
+            self.handle.seek(0)
+            shutil.copyfileobj(self.handle, written)
+            self.handle.seek(0)
+            self.handle.truncate()
+            self._open(schema)
+            parquet = pq.ParquetFile(written)
+            for group in range(parquet.num_row_groups):  # a row group at a time: memory stays bounded
+                self.writer.write_table(parquet.read_row_group(group).cast(schema))
+
+
+class _Json(_Writer):
+    """``[``, the objects, ``]``: indented for up to SMALL results (or with reasons), else compact."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        super().__init__(handle)
+        self.held: list[Scored] = []
+        self.held_rows = 0
+        self.compact: bool | None = None  # unknown until more than SMALL results or the end
+        self.first = True
+
+    def write(self, scored: Scored) -> None:
+        if self.compact is None:
+            if scored.reasons is None and self.held_rows + len(scored) <= scoring.SMALL:
+                self.held.append(scored)
+                self.held_rows += len(scored)
+                return
+            self._decide(compact=scored.reasons is None)
+        self._emit(scored)
+
+    def close(self) -> None:
+        if self.compact is None:
+            self._decide(compact=False)
+        self.handle.write(b"[]\n" if self.first else (b"\n]\n" if not self.compact else b"]"))
+
+    def _decide(self, *, compact: bool) -> None:
+        self.compact = compact
+        held, self.held = self.held, []
+        for scored in held:
+            self._emit(scored)
+
+    def _emit(self, scored: Scored) -> None:
+        if self.compact:
+            buffer = io.BytesIO()
+            _polars(scored).write_json(buffer)
+            body = buffer.getvalue()[1:-1]  # the objects, without the frame's own brackets
+            if not body:
+                return
+            self.handle.write(b"[" if self.first else b",")
+            self.handle.write(body)
+            self.first = False
+        else:
+            for record in result_objects(scored):
+                text = orjson.dumps(record, option=orjson.OPT_INDENT_2)
+                self.handle.write(b"[\n" if self.first else b",\n")
+                self.handle.write(b"\n".join(b"  " + line for line in text.split(b"\n")))
+                self.first = False
+
+
+_WRITERS: dict[str, type[_Writer]] = {"json": _Json, "jsonl": _JsonLines, "parquet": _Parquet, "csv": _Csv}
+
+
+def write_part(scored: Scored, path: Path, fmt: OutputFormat) -> Path:
+    """One batch's results as a file of their own (a part of a partitioned result), atomically."""
+    with atomic_path(path) as tmp, tmp.open("w+b") as handle:
+        writer = _WRITERS[fmt](handle)
+        try:
+            writer.write(scored)
+        finally:
+            writer.close()
+    return path
+
+
+def _polars(scored: Scored) -> Any:
+    import polars as pl
+
+    return pl.from_arrow(result_table(scored, nested=True))

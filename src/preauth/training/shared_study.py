@@ -1,0 +1,168 @@
+"""One Optuna study tuned by several `preauth train` processes, on one machine or many.
+
+``preauth train LABELS --study-storage postgresql+psycopg://... --study-name N --trials T`` keeps
+the study in PostgreSQL (Optuna's ``RDBStorage``); any number of ``preauth train LABELS
+--study-storage ... --join-study N --trials T`` processes, started before or after, add trials to
+it. Every process runs trials until the study holds ``T``: each claims its next trial under a
+PostgreSQL advisory lock, so the study ends with exactly ``T`` trials however many processes
+share it. Joiners then stop; the process that named the study waits for the trials still running
+elsewhere and does the last step (threshold, refit, evaluation, bundle) once, from the best trial
+of all. That trial's out-of-fold predictions are computed again where they are needed (the same
+folds and seed give the same predictions).
+
+All processes must train on the same labels file with the same options, so that their trials
+score the same folds. Without ``--study-storage`` nothing here is used: the study stays in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class SharedStudy:
+    storage: str
+    name: str
+    joining: bool
+
+
+class StudyJoined(Exception):
+    """Raised in a joining process once the study is full: its part is done, there is no last step."""
+
+    def __init__(self, ran: int, total: int) -> None:
+        super().__init__(f"ran {ran} of the study's {total} trials")
+        self.ran = ran
+        self.total = total
+
+
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+_CURRENT: ContextVar[SharedStudy | None] = ContextVar("preauth_shared_study", default=None)
+
+
+@contextmanager
+def shared_study(storage: str, name: str, *, joining: bool) -> Iterator[SharedStudy]:
+    """Within this block, the training search uses the named study in ``storage``."""
+    if not storage.startswith(("postgresql://", "postgresql+psycopg://")):
+        raise ConfigurationError(
+            f"--study-storage must be a PostgreSQL URL (postgresql+psycopg://user@host/db), got '{storage}'"
+        )
+    if not name.strip():
+        raise ConfigurationError("the study needs a name (--study-name or --join-study)")
+    study = SharedStudy(storage, name, joining)
+    token = _CURRENT.set(study)
+    try:
+        yield study
+    finally:
+        _CURRENT.reset(token)
+
+
+def open_study(sampler: Any, pruner: Any, name: str) -> Any:
+    """The search's study: in memory, or the shared one (created by whichever process comes first)."""
+    import optuna
+
+    shared = _CURRENT.get()
+    if shared is None:
+        return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner, study_name=name)
+    if shared.joining:
+        # The same seed in every process would propose the same first trials in each.
+        sampler = optuna.samplers.TPESampler(seed=os.getpid())
+    try:
+        with _locked(shared):  # two processes creating Optuna's tables at once would collide
+            return optuna.create_study(
+                direction="maximize",
+                sampler=sampler,
+                pruner=pruner,
+                study_name=shared.name,
+                storage=_storage(shared.storage),
+                load_if_exists=True,
+            )
+    except Exception as error:  # sqlalchemy's or psycopg's own types for an unreachable database
+        if isinstance(error, ConfigurationError):
+            raise
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigurationError(f"--study-storage: cannot open the study ({reason})") from None
+
+
+def run_trials(
+    study: Any,
+    objective: Callable[[Any], float],
+    *,
+    trials: int,
+    timeout: float | None,
+    callbacks: list[Callable[[Any, Any], None]],
+) -> None:
+    """``study.optimize`` in memory; in a shared study, trials claimed one at a time up to ``trials``."""
+    import optuna
+
+    shared = _CURRENT.get()
+    if shared is None:
+        # Pruned trials do not use up the budget: the callbacks stop the study at `trials` completed.
+        study.optimize(objective, n_trials=None, timeout=timeout, callbacks=callbacks)
+        return
+    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+
+    started = time.monotonic()
+    ran = 0
+    while timeout is None or time.monotonic() - started < timeout:
+        with _locked(shared):  # count and claim as one step: the study never exceeds `trials`
+            every = study.get_trials(deepcopy=False)
+            # --trials counts completed trials (those running may complete); pruned ones are cheap.
+            full = sum(t.state in counted for t in every) >= trials or len(every) >= 5 * trials
+            trial = None if full else study.ask()
+        if trial is None:
+            break
+        ran += 1
+        trial.set_user_attr("worker", WORKER)  # which machine and process ran it
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except Exception:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        else:
+            frozen = study.tell(trial, value)
+        for callback in callbacks:
+            with contextlib.suppress(RuntimeError):  # study.stop() outside optimize(): the loop stops itself
+                callback(study, frozen)
+    if shared.joining:
+        raise StudyJoined(ran, trials)
+    while study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        time.sleep(0.5)  # the last step needs every trial: wait for those other processes still run
+
+
+@contextmanager
+def _locked(shared: SharedStudy) -> Iterator[None]:
+    """A PostgreSQL advisory lock for this study, held by one process at a time on any machine."""
+    import psycopg
+
+    key = zlib.crc32(f"preauth-study:{shared.name}".encode())
+    url = shared.storage.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def _sqlalchemy_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def _storage(url: str) -> Any:
+    import optuna
+
+    return optuna.storages.RDBStorage(_sqlalchemy_url(url), engine_kwargs={"pool_pre_ping": True})

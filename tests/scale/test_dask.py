@@ -1,0 +1,198 @@
+"""Dask: predict and the booster fit on a real cluster (two worker processes), against one process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from preauth.bundles import Bundle, load_bundle
+from preauth.cluster import input_files, plan, score_on_cluster
+from preauth.errors import InputError
+from preauth.results import score_file
+
+STAMP = "2026-11-25T12:00:00.000001"
+HEADER = "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose"
+BAD = {
+    3: "150,male,2,own,little,moderate,1000,12,car",
+    333: "30,male,2,castle,little,moderate,1000,12,car",
+    600: "30,male,2,own",  # too few fields
+    801: "30,male,2,own,little,moderate,1000,12,spaceship",
+}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[object]:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local,
+        Client(local) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def bundle(small_models_dir: Path) -> Bundle:
+    return load_bundle(small_models_dir)
+
+
+def applications_csv(path: Path, bundled_data: Path, rows: int, bad: dict[int, str]) -> Path:
+    body = [line.split(",", 1)[1] for line in bundled_data.read_text().splitlines()[1:]]
+    lines = [body[i % len(body)] for i in range(rows)]
+    for number, line in bad.items():
+        lines[number - 1] = line
+    path.write_text(HEADER + "\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def parts(directory: Path, fmt: str) -> list[Path]:
+    return sorted(directory.glob(f"part-*.{fmt}"))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_a_cluster_scores_a_file_as_one_process_does(
+    cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path, fmt: str
+) -> None:
+    source = applications_csv(tmp_path / "apps.csv", bundled_data, 1000, BAD)
+    single = score_file(bundle, source, tmp_path / f"one.{fmt}", fmt, batch_rows=150, timestamp=STAMP)  # type: ignore[arg-type]
+    out = tmp_path / "results" / f"dask.{fmt}"
+    results = score_on_cluster(
+        cluster,
+        bundle,
+        input_files(str(source)),
+        out,
+        fmt,
+        batch_rows=150,
+        timestamp=STAMP,  # type: ignore[arg-type]
+    )
+    assert results.parts == len(parts(out, fmt)) == 7  # 1000 rows in pieces of 150
+    assert (results.scored, results.bad) == (single.scored, single.bad)
+    assert results.rejects == {str(source): single.rejects}
+    assert [r.row for r in single.rejects] == sorted(BAD)
+    if fmt == "parquet":
+        rows = [row for part in parts(out, fmt) for row in pq.read_table(part).to_pylist()]
+        assert rows == pq.read_table(single.path).to_pylist()
+    else:
+        assert b"".join(p.read_bytes() for p in parts(out, fmt)) == single.path.read_bytes()
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary directory left
+
+
+def test_a_directory_of_csv_and_parquet_files(
+    cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    first = applications_csv(inputs / "a.csv", bundled_data, 300, {250: BAD[333]})
+    second_csv = applications_csv(tmp_path / "b.csv", bundled_data, 500, {2: BAD[3], 410: BAD[801]})
+    pd.read_csv(second_csv, dtype=str, keep_default_na=False).to_parquet(
+        inputs / "b.parquet", row_group_size=100
+    )
+    files = input_files(str(inputs))
+    assert files == [first, inputs / "b.parquet"]
+    assert [p.number for p in plan(files, 200)] == list(range(5))  # 2 CSV pieces, 3 of 2 row groups or fewer
+    out = tmp_path / "out.jsonl"
+    results = score_on_cluster(cluster, bundle, files, out, "jsonl", batch_rows=200, timestamp=STAMP)
+    expected = b""
+    for file, rejects in results.rejects.items():
+        single = score_file(
+            bundle, Path(file), tmp_path / f"{Path(file).name}.jsonl", "jsonl", timestamp=STAMP
+        )
+        assert rejects == single.rejects
+        expected += single.path.read_bytes()
+    assert {Path(f).name: [r.row for r in rs] for f, rs in results.rejects.items()} == {
+        "a.csv": [250],
+        "b.parquet": [2, 410],
+    }
+    assert b"".join(p.read_bytes() for p in parts(out, "jsonl")) == expected
+
+
+def test_a_bad_file_fails_the_job_and_leaves_no_directory(
+    cluster: object, bundle: Bundle, tmp_path: Path
+) -> None:
+    source = tmp_path / "apps.csv"
+    source.write_text("Age,Sex\n30,male\n")
+    with pytest.raises(InputError, match="missing required column 'Job'"):
+        score_on_cluster(cluster, bundle, [source], tmp_path / "out" / "r.parquet", "parquet")
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(InputError, match="no CSV or Parquet files here"):
+        input_files(str(tmp_path / "nothing-*.csv"))
+
+
+def test_predict_dask_on_the_command_line(
+    cluster: object, small_models_dir: Path, bundled_data: Path, tmp_path: Path
+) -> None:
+    source = applications_csv(tmp_path / "apps.csv", bundled_data, 400, {5: BAD[333]})
+    address = cluster.scheduler.address  # type: ignore[attr-defined]
+    out = tmp_path / "results"
+    command = [sys.executable, "-m", "preauth", "--models-dir", str(small_models_dir), "predict"]
+    result = subprocess.run(
+        [
+            *command,
+            str(tmp_path / "*.csv"),
+            "-o",
+            str(out),
+            "--format",
+            "parquet",
+            "--dask",
+            address,
+            "--batch-rows",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "399 scored" in result.stdout and "(4 parts)" in result.stdout
+    assert f"{source}, row 5, column 'Housing': 'castle' is not one of" in result.stderr
+    [directory] = out.glob("inference_results_*.parquet")
+    assert sum(pq.read_table(p).num_rows for p in parts(directory, "parquet")) == 399
+    [rejects] = out.glob("*.rejects.csv")
+    assert pd.read_csv(rejects)["row"].tolist() == [5]
+    refused = subprocess.run(
+        [*command, str(source), "-o", str(out), "--format", "json", "--dask", "local:2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2 and "choose --format parquet or jsonl or csv" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_the_booster_fit_on_the_cluster_is_the_single_process_one(
+    cluster: object, bundled_risk: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+    import xgboost as xgb
+
+    from preauth.applications import feature_columns, read_applications
+    from preauth.bundles import save_bundle
+    from preauth.features import encode, feature_types
+    from preauth.training.on_dask import fit_booster_on_cluster
+
+    applications = read_applications(bundled_risk)
+    features = feature_columns()
+    x = encode(applications.frame, features)
+    y = (applications.frame["Risk"] == "bad").to_numpy().astype(np.float32)
+    params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 3, "eta": 0.1,
+              "max_cat_to_onehot": 4, "seed": 0, "nthread": 1}  # fmt: skip
+    booster = fit_booster_on_cluster(cluster, x, y, features, params, 40, partition_rows=250)  # 4 blocks
+    single = xgb.train(
+        params,
+        xgb.QuantileDMatrix(
+            x, y, feature_names=features, feature_types=feature_types(features), enable_categorical=True
+        ),
+        40,
+    )
+    assert booster.num_boosted_rounds() == 40
+    np.testing.assert_allclose(booster.inplace_predict(x), single.inplace_predict(x), atol=1e-6)
+    models = tmp_path / "models"
+    save_bundle(models, booster, features=features, threshold=0.4, meta={"params": params, "metrics": {}})
+    bundle = load_bundle(models)  # what serve and predict load: the same format
+    np.testing.assert_allclose(bundle.predict_proba(x), single.inplace_predict(x), atol=1e-6)

@@ -1,0 +1,80 @@
+"""One Optuna study in PostgreSQL, tuned by two `preauth train` processes: the trials add up exactly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TRIALS = 12
+
+
+@pytest.fixture
+def storage() -> Iterator[str]:
+    """A schema of its own on the local PostgreSQL server, dropped afterwards."""
+    import psycopg
+
+    admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True, connect_timeout=3)
+    schema = f"preauth_study_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG}?options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
+
+
+def train(models: Path, data: Path, *options: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "preauth", "--models-dir", str(models), "train", str(data),
+               "--target", "risk", "--trials", str(TRIALS), "--folds", "3", "--no-progress", *options]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_processes_tune_one_study_and_one_makes_the_bundle(
+    storage: str, bundled_risk: Path, tmp_path: Path
+) -> None:
+    import optuna
+
+    models = tmp_path / "models"
+    owner = train(models, bundled_risk, "--study-storage", storage, "--study-name", "s1")
+    joiner = train(tmp_path / "joiner-models", bundled_risk, "--study-storage", storage, "--join-study", "s1")
+    joined_out, joined_err = joiner.communicate(timeout=600)
+    owner_out, owner_err = owner.communicate(timeout=600)
+    assert joiner.returncode == 0, joined_err
+    assert owner.returncode == 0, owner_err
+
+    study = optuna.load_study(study_name="s1", storage=storage)
+    assert len(study.trials) == TRIALS
+    by_worker = Counter(t.user_attrs["worker"].rsplit(":", 1)[1] for t in study.trials)
+    assert set(by_worker) == {str(owner.pid), str(joiner.pid)}  # both took part
+    assert f"this process ran {by_worker[str(joiner.pid)]} of the study's {TRIALS} trials" in joined_out
+    assert not (tmp_path / "joiner-models").exists()  # a joiner makes no bundle
+
+    [bundle] = models.iterdir()
+    trials = pd.read_csv(bundle / "trials.csv")
+    assert len(trials) == TRIALS and trials["number"].tolist() == list(range(TRIALS))
+    summary = json.loads((bundle / "bundle.json").read_text())["search"]
+    assert summary["n_trials"] == TRIALS
+    assert summary["best_trial"] == study.best_trial.number  # the best of both processes' trials
+
+
+def test_a_study_needs_postgresql_and_one_role(tmp_path: Path, bundled_risk: Path) -> None:
+    sqlite = train(tmp_path, bundled_risk, "--study-storage", "sqlite:///x.db", "--study-name", "s")
+    _, err = sqlite.communicate(timeout=120)
+    assert sqlite.returncode == 2 and "--study-storage must be a PostgreSQL URL" in err
+    both = train(tmp_path, bundled_risk, "--study-storage", PG, "--study-name", "s", "--join-study", "s")
+    _, err = both.communicate(timeout=120)
+    assert both.returncode == 2 and "either --study-name or --join-study" in err
+    unreachable = train(tmp_path, bundled_risk, "--study-storage", "postgresql+psycopg://nobody@127.0.0.1:9/x",
+                        "--study-name", "s")  # fmt: skip
+    _, err = unreachable.communicate(timeout=120)
+    assert unreachable.returncode == 2 and "--study-storage: cannot open the study" in err
+    assert "Traceback" not in err

@@ -1,0 +1,34 @@
+"""Start-up: the CLI and scoring import only what they use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("xgboost", "sklearn", "optuna", "polars", "matplotlib", "pydantic_settings", "sqlalchemy", "fastapi")
+
+
+def imported_after(code: str) -> list[str]:
+    probe = f"import sys\n{code}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    return result.stdout.split()
+
+
+def test_the_cli_imports_no_heavy_library_before_a_command_runs() -> None:
+    assert imported_after("import preauth.cli") == []
+
+
+def test_loading_a_bundle_does_not_import_scikit_learn(small_models_dir: Path) -> None:
+    code = f"from pathlib import Path\nfrom preauth.bundles import load_bundle\nload_bundle(Path({str(small_models_dir)!r}))"
+    assert imported_after(code) == ["xgboost"]
+
+
+def test_training_after_scoring_in_one_process_still_imports_scikit_learn(small_models_dir: Path) -> None:
+    code = (
+        f"from pathlib import Path\nfrom preauth.bundles import load_bundle\nload_bundle(Path({str(small_models_dir)!r}))\n"
+        "from sklearn.model_selection import StratifiedKFold"
+    )
+    assert imported_after(code) == ["xgboost", "sklearn"]

@@ -1,0 +1,257 @@
+"""Streaming predict: batch by batch, the same results and rejects as reading the file whole."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from preauth import scoring
+from preauth.applications import read_applications
+from preauth.applications.batches import iter_tables
+from preauth.bundles import Bundle, load_bundle
+from preauth.errors import InputError
+from preauth.results import score_file
+from preauth.scoring import FORMATS, score, write_results
+
+STAMP = "2026-11-25T12:00:00.000001"
+BATCH = 97  # rows per batch: the file below spans 13 batches
+HEADER = "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose"
+# Bad rows in different batches: (row number, the line that replaces it).
+BAD_ROWS = {
+    3: "150,male,2,own,little,moderate,1000,12,car",
+    250: "30,male,2,castle,little,moderate,1000,12,car",
+    251: "30,male,x,own,little,moderate,1000,12,car",
+    777: "30,male,2,own,little,moderate,-5,12,car",
+    1200: "30,male,2,own,little,moderate,1000,12,spaceship",
+}
+MALFORMED = {600: "30,male,2,own"}  # too few fields: CSV only
+
+
+@pytest.fixture(scope="module")
+def bundle(small_models_dir: Path) -> Bundle:
+    return load_bundle(small_models_dir)
+
+
+@pytest.fixture(scope="module")
+def rows(bundled_data: Path) -> list[str]:
+    """1,210 data lines from the bundled data, with the bad ones in place."""
+    lines = bundled_data.read_text().splitlines()[1:]
+    body = [line.split(",", 1)[1] for line in lines]  # without the id column
+    out = [body[i % len(body)] for i in range(1210)]
+    for number, line in BAD_ROWS.items():
+        out[number - 1] = line
+    return out
+
+
+def write_csv(path: Path, rows: list[str], malformed: dict[int, str]) -> Path:
+    lines = list(rows)
+    for number, line in malformed.items():
+        lines[number - 1] = line
+    path.write_text(HEADER + "\n" + "\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module", params=["csv", "parquet", "jsonl"])
+def source(request: pytest.FixtureRequest, rows: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("inputs")
+    if request.param == "csv":
+        return write_csv(directory / "apps.csv", rows, MALFORMED)
+    frame = pd.read_csv(write_csv(directory / "plain.csv", rows, {}), dtype=str, keep_default_na=False)
+    if request.param == "parquet":
+        path = directory / "apps.parquet"
+        frame.to_parquet(path, row_group_size=300)
+        return path
+    path = directory / "apps.jsonl"
+    records = frame.to_dict(orient="records")
+    for i, record in enumerate(records):
+        if i < 300:  # the balances appear only after the first batches: every batch must still have them
+            record.pop("Saving accounts")
+        if record.get("Checking account") == "":
+            record["Checking account"] = None
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def whole(bundle: Bundle, source: Path, path: Path, fmt: str, explain: bool = False) -> tuple[Path, list]:
+    """Today's path: the whole file read, validated, scored and written at once."""
+    applications = read_applications(source)
+    scored = score(bundle, applications, explain=explain)
+    scored.timestamp = STAMP
+    write_results(scored, path, fmt)  # type: ignore[arg-type]
+    return path, applications.rejects
+
+
+def same_file(fmt: str, a: Path, b: Path) -> None:
+    if fmt == "parquet":
+        assert pq.read_table(a).to_pylist() == pq.read_table(b).to_pylist()
+    else:
+        assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_batches_give_the_whole_file_results_and_rejects(
+    bundle: Bundle, source: Path, tmp_path: Path, fmt: str
+) -> None:
+    expected, expected_rejects = whole(bundle, source, tmp_path / f"whole.{fmt}", fmt)
+    streamed = score_file(
+        bundle,
+        source,
+        tmp_path / f"streamed.{fmt}",
+        fmt,
+        batch_rows=BATCH,
+        timestamp=STAMP,  # type: ignore[arg-type]
+    )
+    assert streamed.batches == 13
+    assert streamed.rejects == expected_rejects
+    assert {r.row for r in streamed.rejects} == set(BAD_ROWS) | (
+        set(MALFORMED) if source.suffix == ".csv" else set()
+    )
+    assert streamed.scored == 1210 - len(streamed.rejects)
+    same_file(fmt, expected, streamed.path)
+
+
+def test_the_compact_json_array_streams_too(
+    bundle: Bundle, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scoring, "SMALL", 150)  # past this many results, JSON is one object a line
+    expected, _ = whole(bundle, source, tmp_path / "whole.json", "json")
+    streamed = score_file(
+        bundle, source, tmp_path / "streamed.json", "json", batch_rows=BATCH, timestamp=STAMP
+    )
+    assert expected.read_bytes() == streamed.path.read_bytes()
+    assert len(json.loads(streamed.path.read_text())) == streamed.scored
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_reasons_stream_too(bundle: Bundle, tmp_path: Path, rows: list[str], fmt: str) -> None:
+    source = write_csv(tmp_path / "apps.csv", rows[:300], {})
+    expected, _ = whole(bundle, source, tmp_path / f"whole.{fmt}", fmt, explain=True)
+    streamed = score_file(
+        bundle,
+        source,
+        tmp_path / f"s.{fmt}",
+        fmt,
+        explain=True,
+        batch_rows=BATCH,
+        timestamp=STAMP,  # type: ignore[arg-type]
+    )
+    assert expected.read_bytes() == streamed.path.read_bytes()
+
+
+def test_a_json_array_is_read_whole_and_cut(bundle: Bundle, tmp_path: Path, rows: list[str]) -> None:
+    frame = pd.read_csv(write_csv(tmp_path / "p.csv", rows[:400], {}), dtype=str, keep_default_na=False)
+    source = tmp_path / "apps.json"
+    source.write_text(json.dumps(frame.to_dict(orient="records"), indent=2))
+    expected, expected_rejects = whole(bundle, source, tmp_path / "whole.jsonl", "jsonl")
+    streamed = score_file(bundle, source, tmp_path / "s.jsonl", "jsonl", batch_rows=BATCH, timestamp=STAMP)
+    assert streamed.batches == 5
+    assert streamed.rejects == expected_rejects and [r.row for r in streamed.rejects] == [3, 250, 251]
+    assert expected.read_bytes() == streamed.path.read_bytes()
+
+
+def test_an_error_in_a_late_batch_leaves_no_results_file(
+    bundle: Bundle, tmp_path: Path, rows: list[str]
+) -> None:
+    source = write_csv(tmp_path / "apps.csv", rows, {})
+    source.write_bytes(source.read_bytes().replace(b"spaceship", b"space\xffship"))  # row 1200, batch 13
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"not UTF-8 text \(byte 0xff on line 1201\)"):
+        score_file(bundle, source, out / "r.jsonl", "jsonl", batch_rows=BATCH)
+    assert list(out.iterdir()) == []
+
+
+def test_a_bad_json_line_is_named_before_anything_is_scored(bundle: Bundle, tmp_path: Path) -> None:
+    source = tmp_path / "apps.jsonl"
+    good = json.dumps(
+        {
+            "Age": 30,
+            "Sex": "male",
+            "Job": 2,
+            "Housing": "own",
+            "Credit amount": 1000,
+            "Duration": 12,
+            "Purpose": "car",
+        }
+    )
+    source.write_text("\n".join([good] * 250 + ["{oops"] + [good] * 10) + "\n")
+    with pytest.raises(InputError, match="row 251: invalid JSON"):
+        score_file(bundle, source, tmp_path / "out" / "r.json", "json", batch_rows=BATCH)
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_header_only_and_empty_batches(tmp_path: Path) -> None:
+    source = tmp_path / "apps.csv"
+    source.write_text(HEADER + "\n\n\n")
+    assert list(iter_tables(source, batch_rows=1)) == []
+    bundle_free = pytest.raises(InputError, match="no applications \\(header only\\)")
+    from preauth.applications.batches import iter_applications
+
+    with bundle_free:
+        list(iter_applications(source))
+
+
+def test_predict_streams_with_a_small_batch_size(
+    small_models_dir: Path, tmp_path: Path, rows: list[str]
+) -> None:
+    source = write_csv(tmp_path / "apps.csv", rows, MALFORMED)
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "preauth",
+            "--models-dir",
+            str(small_models_dir),
+            "predict",
+            str(source),
+            "-o",
+            str(out),
+            "--format",
+            "csv",
+            "--batch-rows",
+            str(BATCH),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"{source}, row 1200, column 'Purpose': 'spaceship' is not one of" in result.stderr
+    assert f"{source}, row 600: has 4 fields, the header has 9" in result.stderr
+    [results] = [p for p in out.glob("inference_results_*.csv") if ".rejects" not in p.name]
+    assert len(pd.read_csv(results)) == 1210 - 6
+    [rejects] = out.glob("*.rejects.csv")
+    assert pd.read_csv(rejects)["row"].tolist() == [3, 250, 251, 600, 777, 1200]
+    assert not list(out.glob(".*"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_amounts_with_cents_in_a_late_batch(
+    bundle: Bundle, tmp_path: Path, rows: list[str], fmt: str
+) -> None:
+    """The first batches' whole amounts are integers; a later batch's cents widen Parquet's column."""
+    lines = [line for i, line in enumerate(rows[:400], start=1) if i not in BAD_ROWS]
+    lines[350] = "30,male,2,own,little,moderate,1000.5,12,car"
+    source = write_csv(tmp_path / "apps.csv", lines, {})
+    expected, _ = whole(bundle, source, tmp_path / f"whole.{fmt}", fmt)
+    streamed = score_file(bundle, source, tmp_path / f"s.{fmt}", fmt, batch_rows=BATCH, timestamp=STAMP)  # type: ignore[arg-type]
+    if fmt == "parquet":
+        got = pq.read_table(streamed.path)
+        assert str(got.schema.field("input_data").type.field("Credit amount").type) == "double"
+        assert got.to_pylist() == pq.read_table(expected).to_pylist()
+    elif fmt == "csv":
+        assert streamed.path.read_bytes() == expected.read_bytes()
+    else:  # each batch keeps its own whole numbers as integers: the same values, not the same text
+        read = (
+            (lambda p: json.loads(p.read_text()))
+            if fmt == "json"
+            else (lambda p: [json.loads(line) for line in p.read_text().splitlines()])
+        )
+        assert read(streamed.path) == read(expected)
+        assert read(streamed.path)[350]["input_data"]["Credit amount"] == 1000.5

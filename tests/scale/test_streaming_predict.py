@@ -166,7 +166,8 @@ def test_an_error_in_a_late_batch_leaves_no_results_file(
     assert list(out.iterdir()) == []
 
 
-def test_a_bad_json_line_is_named_before_anything_is_scored(bundle: Bundle, tmp_path: Path) -> None:
+def test_a_bad_json_line_is_a_rejected_row_and_the_others_are_scored(bundle: Bundle, tmp_path: Path) -> None:
+    """As in a CSV (and the whole-file reader): the bad line is a reject, numbered across batches."""
     source = tmp_path / "apps.jsonl"
     good = json.dumps(
         {
@@ -179,10 +180,18 @@ def test_a_bad_json_line_is_named_before_anything_is_scored(bundle: Bundle, tmp_
             "Purpose": "car",
         }
     )
-    source.write_text("\n".join([good] * 250 + ["{oops"] + [good] * 10) + "\n")
-    with pytest.raises(InputError, match="row 251: invalid JSON"):
-        score_file(bundle, source, tmp_path / "out" / "r.json", "json", batch_rows=BATCH)
-    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    source.write_text("\n".join([good] * 250 + ["{oops"] + [good] * 10 + ["[1, 2]"]) + "\n")
+    done = score_file(bundle, source, tmp_path / "out" / "r.json", "json", batch_rows=BATCH)
+    assert done.scored == 260
+    assert [(r.row, r.reason.split(" (")[0]) for r in done.rejects] == [
+        (251, "invalid JSON on line 251"),
+        (262, "expected an application object on line 262"),
+    ]
+    assert len(json.loads((tmp_path / "out" / "r.json").read_text())) == 260
+    only_bad = tmp_path / "bad.jsonl"
+    only_bad.write_text("{oops\n{also bad\n")
+    with pytest.raises(InputError, match="bad.jsonl: invalid JSON"):
+        score_file(bundle, only_bad, tmp_path / "out2" / "r.json", "json", batch_rows=BATCH)
 
 
 def test_header_only_and_empty_batches(tmp_path: Path) -> None:

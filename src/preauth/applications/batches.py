@@ -130,8 +130,8 @@ def _is_json_lines(path: Path) -> bool:
         return False
     try:
         json.loads(first)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return False  # read whole, where the reader names what is wrong with it
     return True
 
 

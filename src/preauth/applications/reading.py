@@ -83,6 +83,24 @@ def _not_utf8(path: Path, *, csv_rows: bool) -> InputError:
     return InputError("not UTF-8 text; save the file as UTF-8", source=str(path))
 
 
+def _is_utf8(data: Any) -> bool:
+    """Whether a file (a path) or a block of one (bytes in a BytesIO) is UTF-8 text throughout."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        if isinstance(data, io.BytesIO):
+            decoder.decode(data.getvalue(), final=True)
+            return True
+        with Path(data).open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def check_header(names: Sequence[str], source: str, schema: Schema = GERMAN) -> None:
     """Refuse a header that names one field twice, however the two are spelled."""
     seen: dict[str, str] = {}
@@ -163,6 +181,10 @@ def parse_csv(data: Any, header: list[str], delimiter: str, *, path: Path, skip_
         except pa.ArrowInvalid as error:
             if "columns, got" not in str(error):
                 raise
+            # Arrow hands a bad row's text to the handler below decoded, and cannot if it is not
+            # UTF-8: such a file is refused as not text before the rows are looked at one by one.
+            if not _is_utf8(data):
+                raise _not_utf8(path, csv_rows=True) from None
             # A row with the wrong number of fields is a bad row, not a bad file: read again on one
             # thread, where the parser knows each bad row's number, and keep a blank row in its place.
             table = read(threaded=False)

@@ -23,20 +23,18 @@ import pandas as pd
 from ..errors import InputError
 from .reading import (
     MALFORMED_ROWS,
-    TOO_DEEP,
     _cells,
     _not_utf8,
     check_header,
     csv_layout,
     file_kind,
-    json_value,
+    json_line,
     parse_csv,
     read_table,
     records_to_table,
 )
 from .schema import GERMAN, OnUnknown, Schema
 from .validation import Applications, validate
-from .values import excerpt
 
 BATCH_ROWS = 100_000
 """Rows per batch: large enough that per-batch costs vanish, small enough to bound memory."""
@@ -177,22 +175,7 @@ def _json_lines(path: Path) -> Iterator[tuple[dict[str, Any], tuple[str, str] | 
             line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
             if not line.strip():
                 continue
-            reason = None
-            try:
-                record = json_value(line)
-            except json.JSONDecodeError as error:
-                reason = f"invalid JSON on line {line_number} ({error.msg})"
-            except RecursionError:
-                reason = TOO_DEEP
-            else:
-                if isinstance(record, dict) and isinstance(record.get("input_data"), dict):
-                    record = record["input_data"]
-                if not isinstance(record, dict):
-                    reason = f"expected an application object on line {line_number}"
-            if reason is not None:
-                yield {}, (excerpt(line.strip()), reason)
-            else:
-                yield record, None
+            yield json_line(line, line_number)
 
 
 def _whole(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]:

@@ -299,20 +299,9 @@ def _read_json_lines(lines: list[str], source: str, schema: Schema) -> pd.DataFr
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        row = len(records) + 1
-        reason = None
-        try:
-            record = json_value(line)
-        except json.JSONDecodeError as error:
-            reason = f"invalid JSON on line {number} ({error.msg})"
-        except RecursionError:
-            reason = TOO_DEEP
-        else:
-            if not isinstance(record, dict):
-                reason = f"expected an application object on line {number}"
-        if reason is not None:
-            malformed[row] = (excerpt(line.strip()), reason)
-            record = {}
+        record, bad = json_line(line, number)
+        if bad is not None:
+            malformed[len(records) + 1] = bad
         records.append(record)
     if len(malformed) == len(records):
         first, (_, reason) = next(iter(malformed.items()))
@@ -324,6 +313,26 @@ def _read_json_lines(lines: list[str], source: str, schema: Schema) -> pd.DataFr
 
 
 TOO_DEEP = "JSON nested too deeply; an application is one object of plain values"
+
+
+def json_line(line: str, number: int) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """One line of JSON Lines as an application object (a results file's ``input_data`` unwrapped),
+    or, for a line that is not one, an empty object with (the line's excerpt, the reason)."""
+    reason = None
+    try:
+        record = json_value(line)
+    except json.JSONDecodeError as error:
+        reason = f"invalid JSON on line {number} ({error.msg})"
+    except RecursionError:
+        reason = TOO_DEEP
+    else:
+        if isinstance(record, dict) and isinstance(record.get("input_data"), dict):
+            record = record["input_data"]
+        if not isinstance(record, dict):
+            reason = f"expected an application object on line {number}"
+    if reason is not None:
+        return {}, (excerpt(line.strip()), reason)
+    return record, None
 
 
 def records_to_table(

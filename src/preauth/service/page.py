@@ -24,6 +24,7 @@ import functools
 import io
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -32,6 +33,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..applications import GERMAN, MALFORMED_ROWS, Field, Schema, cell_text, read_table
+from ..decisions import CSV_COLUMNS, Decision
 from ..errors import InputError, ModelBundleError
 from ..files import spreadsheet_safe
 from ..report import REPORT_FILE, RISK_NAME, trained_label_name, write_report
@@ -205,7 +207,7 @@ async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, 
         functools.partial(check_records, schema=served.bundle.schema), table.to_dict("records")
     )
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-    decisions = []
+    decisions: Sequence[Decision] = []
     if checked.accepted:
         made = await run_in_threadpool(
             served.decide, checked.accepted, request_id=request_id, channel=BATCH_CHANNEL
@@ -228,7 +230,7 @@ async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, 
         "model_version": served.version,
         "rejects": rejects,
         "decisions": [
-            _summary(row, d) for row, d in zip([a.row for a in checked.accepted], decisions, strict=True)
+            d.summary(row) for row, d in zip([a.row for a in checked.accepted], decisions, strict=True)
         ][:200],
         "filename": f"{stem}-results.csv",
         "results_csv": results,
@@ -257,33 +259,11 @@ def _read_upload(name: str, data: bytes) -> Any:
             raise InputError(error.message, source=name, row=error.row, column=error.column) from None
 
 
-def _summary(row: int, decision: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "row": row,
-        "id": decision["id"],
-        "probability": decision["probability"],
-        "target": decision["target"],
-        "confidence": decision["confidence"],
-        "reasons": [r.get("text") for r in decision.get("reasons") or []],
-    }
-
-
-RESULT_COLUMNS = (
-    "row",
-    "status",
-    "decision_id",
-    "probability_bad_risk",
-    "target",
-    "decision",
-    "confidence",
-    "model_version",
-    "reasons",
-    "error",
-)
+RESULT_COLUMNS = ("row", "status", *CSV_COLUMNS, "error")
 
 
 def results_csv(
-    table: Any, rows: list[int], decisions: list[dict[str, Any]], rejects: list[dict[str, Any]]
+    table: Any, rows: list[int], decisions: Sequence[Decision], rejects: list[dict[str, Any]]
 ) -> str:
     """One line per input row, in input order: its values, then its decision or why it was rejected."""
     by_row = dict(zip(rows, decisions, strict=True))
@@ -295,23 +275,11 @@ def results_csv(
     for number, values in enumerate(table.itertuples(index=False, name=None), start=1):
         decision = by_row.get(number)
         if decision is not None:
-            reasons = "; ".join(str(r.get("text")) for r in decision.get("reasons") or [])
-            head = [
-                number,
-                "scored",
-                decision["id"],
-                f"{decision['probability']:.6f}",
-                decision["target"],
-                decision.get("decision", ""),
-                f"{decision['confidence']:.6f}",
-                decision["model_version"],
-                reasons,
-                "",
-            ]
+            head = [number, "scored", *decision.csv_cells(), ""]
         else:
             problem = rejected.get(number)
             message = problem["message"] if problem else "not scored"
-            head = [number, "rejected", "", "", "", "", "", "", "", message]
+            head = [number, "rejected", *("" for _ in CSV_COLUMNS), message]
         # The file goes back to a spreadsheet: a cell the user sent that starts like a formula is
         # written as text (OWASP's CSV-injection advice), as in every rejects file.
         writer.writerow([*head, *(spreadsheet_safe(cell_text(v)) for v in values)])

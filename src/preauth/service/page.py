@@ -32,7 +32,7 @@ from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..applications import GERMAN, MALFORMED_ROWS, Field, Schema, cell_text, read_table
+from ..applications import GERMAN, MALFORMED_ROWS, Field, Schema, cell_text, normalize_name, read_table
 from ..decisions import CSV_COLUMNS, Decision
 from ..errors import InputError, ModelBundleError
 from ..files import spreadsheet_safe
@@ -87,6 +87,27 @@ def _bounds(f: Field) -> dict[str, Any]:
     return {"min": f"{f.minimum:g}", "max": f"{f.maximum:g}", "step": step}
 
 
+LISTED = 3
+"""How many of an application's fields the decisions list shows beside each decision."""
+
+
+def listed_fields(schema: Schema = GERMAN) -> list[dict[str, Any]]:
+    """The application columns of the decisions list: the schema's last ``LISTED`` fields that are
+    not protected attributes (German Credit: credit amount, duration, purpose, the loan itself).
+
+    A stored decision keeps its input as the caller spelled it, so each column carries every
+    spelling the schema accepts for its field (normalized as :func:`normalize_name` does)."""
+    shown = [f for f in schema.fields if f.name not in schema.protected][-LISTED:]
+    return [
+        {
+            "name": f.name,
+            "spellings": " ".join(dict.fromkeys(normalize_name(n) for n in (f.name, f.key, *f.aliases))),
+            "numeric": not f.is_category,
+        }
+        for f in shown
+    ]
+
+
 _page_cache: dict[str, str] = {}
 
 
@@ -99,7 +120,7 @@ def render_page(schema: Schema = GERMAN) -> str:
             loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=jinja2.StrictUndefined
         )
         _page_cache[schema.fingerprint] = env.get_template("page.html").render(
-            fields=form_fields(schema), static=STATIC_PREFIX
+            fields=form_fields(schema), listed=listed_fields(schema), static=STATIC_PREFIX
         )
     return _page_cache[schema.fingerprint]
 

@@ -130,7 +130,7 @@ class Decision:
         return {
             "id": self.id,
             "request_id": self.request_id,
-            "timestamp": self.created_at.isoformat(),
+            "timestamp": self.timestamp,
             "model_version": self.model_version,
             "input": self.input,
             "probability": self.probability,
@@ -146,7 +146,7 @@ class Decision:
 
     def result_object(self) -> dict[str, Any]:
         """The original pipeline's result object (the ``/invocations`` answer)."""
-        return result_object(self.input, self.probability, self.is_fraud, self.created_at.isoformat())
+        return result_object(self.input, self.probability, self.is_fraud, self.timestamp)
 
     def row_values(
         self,

@@ -1,7 +1,13 @@
-"""Fixtures shared by every test area: data paths and a small real model bundle."""
+"""Fixtures shared by every test area: data paths, a small real model bundle, a real browser.
+
+The browser is Debian's chromium driven by Playwright (no browser download), one per session: the
+sync API runs one Playwright at a time. A machine without it fails the page tests with the command
+that installs it: the page is not tested by skipping it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +16,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "src" / "preauth" / "data"
 ORIGINAL = ROOT.parent / "shared" / "data" / "original"
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +75,20 @@ def small_models_dir(tmp_path_factory: pytest.TempPathFactory, bundled_risk: Pat
         meta={"params": params, "metrics": {"measured_against": "Risk (test fixture)"}},
     )
     return models
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the page is tested in a real browser. "
+            "Install it with: apt-get update && apt-get install -y chromium"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

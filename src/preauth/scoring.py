@@ -27,13 +27,11 @@ import pandas as pd
 
 from .applications import Applications, Reject
 from .bundles import Bundle
+from .decisions import BAD_RISK, GOOD_RISK, RESULT_KEYS, result_object
 from .errors import ConfigurationError
 from .features import encode
 from .files import atomic_path, spreadsheet_safe
 from .formats import FORMATS, OutputFormat
-
-BAD_RISK = "bad risk"
-GOOD_RISK = "good risk"
 
 
 @dataclass
@@ -103,16 +101,9 @@ def result_objects(scored: Scored) -> list[dict[str, Any]]:
     out = []
     for i, record in enumerate(records):
         p = float(scored.probability[i])
-        bad = p >= scored.threshold
         item: dict[str, Any] = {} if ids is None else {"id": _plain(ids[i])}
-        item |= {
-            "input_data": {k: _plain(v) for k, v in record.items()},
-            "probability_fraud": p,
-            "is_fraud": bool(bad),
-            "target": BAD_RISK if bad else GOOD_RISK,
-            "confidence": max(p, 1.0 - p),
-            "timestamp": scored.timestamp,
-        }
+        inputs = {k: _plain(v) for k, v in record.items()}
+        item |= result_object(inputs, p, bool(p >= scored.threshold), scored.timestamp)
         if scored.reasons is not None:
             item["reasons"] = scored.reasons[i]
         out.append(item)
@@ -216,20 +207,19 @@ def result_table(scored: Scored, nested: bool) -> Any:
     columns: dict[str, Any] = {}
     if scored.applications.has_ids:
         columns["id"] = pa.array([_plain(v) for v in scored.applications.ids.to_numpy(dtype=object)])
+    input_data, probability_fraud, is_fraud, target, confidence, timestamp = RESULT_KEYS
     if nested:
-        columns["input_data"] = pa.StructArray.from_arrays(
+        columns[input_data] = pa.StructArray.from_arrays(
             [c.chunk(0) if c.num_chunks else pa.array([], c.type) for c in inputs.columns],
             names=inputs.column_names,
         )
     else:
         columns.update(zip(inputs.column_names, inputs.columns, strict=True))
-    columns.update(
-        probability_fraud=pa.array(scored.probability, type=pa.float64()),
-        is_fraud=pa.array(scored.is_bad),
-        target=pa.array(np.where(scored.is_bad, BAD_RISK, GOOD_RISK)),
-        confidence=pa.array(scored.confidence, type=pa.float64()),
-        timestamp=pa.array(np.full(len(scored), scored.timestamp, dtype=object), type=pa.string()),
-    )
+    columns[probability_fraud] = pa.array(scored.probability, type=pa.float64())
+    columns[is_fraud] = pa.array(scored.is_bad)
+    columns[target] = pa.array(np.where(scored.is_bad, BAD_RISK, GOOD_RISK))
+    columns[confidence] = pa.array(scored.confidence, type=pa.float64())
+    columns[timestamp] = pa.array(np.full(len(scored), scored.timestamp, dtype=object), type=pa.string())
     if scored.reasons is not None:
         columns["reasons"] = pa.array([orjson.dumps(r).decode() for r in scored.reasons])
     return pa.table(columns)

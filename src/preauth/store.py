@@ -31,6 +31,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from .decisions import ROW_COLUMNS, Decision, as_decision
 from .errors import ConfigurationError, InputError
 
 metadata = sa.MetaData()
@@ -72,12 +73,15 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-_COLUMNS = tuple(c.name for c in decisions.columns if c.name != "seq")
+# A decision's row is made by preauth.decisions; the table holds those columns, its sequence and
+# the legacy key column (keys now live in idempotency_keys).
+assert {c.name for c in decisions.columns} == {"seq", "idempotency_key", *ROW_COLUMNS}
 _KEY_COLUMNS = tuple(c.name for c in idempotency_keys.columns)
 INLINE_ROWS = 256
 """Up to this many rows are committed on the event loop itself (SQLite); more go to a thread."""
-_JSON_COLUMNS = frozenset({"input", "reasons", "contributions"})
-_SQLITE_INSERT = f"INSERT INTO decisions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_SQLITE_INSERT = (
+    f"INSERT INTO decisions ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' for _ in ROW_COLUMNS)})"
+)
 _SQLITE_CLAIM = (
     f"INSERT INTO idempotency_keys ({', '.join(_KEY_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _KEY_COLUMNS)}) ON CONFLICT (key) DO NOTHING"
@@ -157,7 +161,7 @@ class Claim:
 class Keep:
     """One request's decisions, to be committed together, and the key it claims (if any)."""
 
-    decisions: list[dict[str, Any]]
+    decisions: Sequence[Decision]
     claim: Claim | None = None
 
 
@@ -174,12 +178,12 @@ def key_reused(key: str) -> InputError:
 class Page:
     """One page of decisions, newest first, and the cursor of the next page (None at the end)."""
 
-    items: list[dict[str, Any]]
+    items: list[Decision]
     next_cursor: str | None
 
 
 class DecisionStore:
-    """Reads and writes decisions (plain dicts in the API's shape) in one database."""
+    """Reads and writes :class:`~preauth.decisions.Decision` s in one database."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -205,7 +209,7 @@ class DecisionStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def save(self, keeps: Sequence[Keep]) -> list[list[dict[str, Any]] | InputError]:
+    def save(self, keeps: Sequence[Keep]) -> list[Sequence[Decision] | InputError]:
         """Commit the decisions of several requests in one transaction; per request, what is stored.
 
         A request that claims an ``Idempotency-Key`` first inserts the key (``ON CONFLICT DO
@@ -246,7 +250,7 @@ class DecisionStore:
                     claimed = connection.execute(claim_key, _claim_row(keep, now))
                     new = claimed.first() is not None
                 if new:
-                    rows.extend(_row(item) for item in keep.decisions)
+                    rows.extend(as_decision(item).row() for item in keep.decisions)
                 won.append(new)
             if rows:
                 connection.execute(decisions.insert(), rows)
@@ -267,7 +271,7 @@ class DecisionStore:
             try:
                 cursor = self._raw.cursor()
                 won: list[bool] = []
-                rows: list[list[Any]] = []
+                rows: list[tuple[Any, ...]] = []
                 for keep in keeps:
                     new = True
                     if keep.claim is not None:
@@ -277,7 +281,10 @@ class DecisionStore:
                         cursor.execute(_SQLITE_CLAIM, [claim[c] for c in _KEY_COLUMNS])
                         new = cursor.rowcount == 1
                     if new:
-                        rows.extend(_sqlite_row(item) for item in keep.decisions)
+                        rows.extend(
+                            as_decision(item).row_values(time=_sqlite_time, json=_json_dumps)
+                            for item in keep.decisions
+                        )
                     won.append(new)
                 if rows:
                     cursor.executemany(_SQLITE_INSERT, rows)
@@ -287,7 +294,7 @@ class DecisionStore:
                 raise
         return won
 
-    def replay(self, claim: Claim) -> list[dict[str, Any]] | InputError | None:
+    def replay(self, claim: Claim) -> list[Decision] | InputError | None:
         """What a key already stands for: its decisions (marked ``replayed``), an error when the key
         was used for a different request, or None when the key is new."""
         with self.engine.connect() as connection:
@@ -306,9 +313,9 @@ class DecisionStore:
             ids = list(row["decision_ids"])
             found = connection.execute(sa.select(decisions).where(decisions.c.id.in_(ids))).mappings()
             by_id = {r["id"]: r for r in found}
-        return [{**_to_api(by_id[i]), "replayed": True} for i in ids if i in by_id]
+        return [Decision.from_row(by_id[i]).replay() for i in ids if i in by_id]
 
-    def _replay_or_error(self, claim: Claim) -> list[dict[str, Any]] | InputError:
+    def _replay_or_error(self, claim: Claim) -> list[Decision] | InputError:
         found = self.replay(claim)
         if found is None:  # cannot happen: the key was there when the insert skipped it
             raise RuntimeError(f"idempotency key {claim.key!r} vanished")
@@ -323,14 +330,14 @@ class DecisionStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get(self, decision_id: str) -> dict[str, Any] | None:
+    def get(self, decision_id: str) -> Decision | None:
         with self.engine.connect() as connection:
             row = (
                 connection.execute(sa.select(decisions).where(decisions.c.id == decision_id))
                 .mappings()
                 .first()
             )
-        return _to_api(row) if row else None
+        return Decision.from_row(row) if row else None
 
     def count(self) -> int:
         with self.engine.connect() as connection:
@@ -364,7 +371,7 @@ class DecisionStore:
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor(int(rows[-1]["seq"])) if more and rows else None
-        return Page([_to_api(row) for row in rows], next_cursor)
+        return Page([Decision.from_row(row) for row in rows], next_cursor)
 
     def versions(self) -> list[str]:
         """Model versions that have made stored decisions."""
@@ -387,24 +394,6 @@ def decode_cursor(cursor: str) -> int:
         raise InputError("not a cursor from this API", column="cursor") from None
 
 
-def _row(item: dict[str, Any]) -> dict[str, Any]:
-    """A decision as a row of the decisions table (the key lives in ``idempotency_keys``)."""
-    row = {c: item.get(c) for c in _COLUMNS}
-    row["created_at"] = _parse_time(row["created_at"])
-    row["idempotency_key"] = None
-    return row
-
-
-def _sqlite_row(item: dict[str, Any]) -> list[Any]:
-    row = _row(item)
-    row["created_at"] = _sqlite_time(row["created_at"])
-    for column in _JSON_COLUMNS:
-        value = row[column]
-        row[column] = None if value is None and column == "contributions" else _json_dumps(value)
-    row["is_fraud"] = 1 if row["is_fraud"] else 0
-    return [row[c] for c in _COLUMNS]
-
-
 def _claim_row(keep: Keep, now: datetime) -> dict[str, Any]:
     assert keep.claim is not None
     return {
@@ -422,33 +411,6 @@ def _sqlite_time(moment: datetime) -> str:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return _utc(value)
-    return _utc(datetime.fromisoformat(str(value)))
-
-
-def _to_api(row: Any) -> dict[str, Any]:
-    """A stored row in the API's decision shape."""
-    created = _utc(row["created_at"])
-    return {
-        "id": row["id"],
-        "request_id": row["request_id"],
-        "timestamp": created.isoformat(),
-        "channel": row["channel"],
-        "model_version": row["model_version"],
-        "input": row["input"],
-        "probability": row["probability"],
-        "target": row["target"],
-        "is_fraud": bool(row["is_fraud"]),
-        "decision": "decline" if row["is_fraud"] else "approve",
-        "confidence": row["confidence"],
-        "threshold": row["threshold"],
-        "reasons": row["reasons"],
-        "contributions": row["contributions"],
-    }
 
 
 class StoreUnavailable(Exception):

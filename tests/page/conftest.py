@@ -1,7 +1,6 @@
 """Fixtures for the page tests: a real model, a real `preauth serve` with API keys on, a real browser.
 
-The browser is Debian's chromium driven by Playwright (no browser download). A machine without it
-fails these tests with the command that installs it: the page is not tested by skipping it.
+The browser (``browser``, shared with other areas) is in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -19,16 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "report"))
 from rubric_labels import labels_file  # noqa: E402
 from serving_support import preauth_serve  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
 API_KEY = "page-test-key-7f3a"
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -80,23 +70,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, page_models: Path) -> Itera
     work = tmp_path_factory.mktemp("page-server")
     with preauth_serve(page_models, work, api_keys=f"other-key,{API_KEY}") as url:
         yield Server(url, page_models, work / "decisions.db", work / "serve.log")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the page is tested in a real browser. "
-            "Install it with: apt-get update && apt-get install -y chromium"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture

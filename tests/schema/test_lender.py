@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -332,3 +333,45 @@ def test_files_and_requests_check_and_encode_a_lender_application_alike(lender: 
     assert feature_types(columns, schema)[savings] == "q"
     assert np.isnan(matrix[1, savings]) and matrix[2, savings] == 3.0 and matrix[0, savings] == 1.0
     assert np.isnan(matrix[1, columns.index("Income")])
+
+
+def test_the_pages_decisions_list_shows_the_lenders_own_fields(
+    lender: Path, lender_service: str, browser: Any
+) -> None:
+    """The decisions list takes its application columns from the served schema (its last three
+    fields that are not protected), whatever spelling the caller used, in a real browser."""
+    schema = load_schema(lender / "lender.toml")
+    listed = [f.name for f in schema.fields if f.name not in schema.protected][-3:]
+    assert listed == ["Amount", "Price", "Savings"]
+    given = {**schema.example(), "Savings": "high"}
+    given["amount"] = given.pop("Amount")  # an accepted spelling, stored as the caller sent it
+    with httpx.Client(base_url=lender_service, timeout=30) as client:
+        decided = client.post("/v1/decisions", json=given)
+    assert decided.status_code == 201, decided.text
+    decision_id = decided.json()["id"]
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(15_000)
+        tab.goto(lender_service + "/")
+        tab.click("[role=tab][data-tab=decisions]")
+        row = tab.locator(f"#decisions-table tbody tr[data-id='{decision_id}']")
+        row.wait_for()
+        headers = tab.locator("#decisions-table thead th").all_inner_texts()
+        cells = row.locator("td").all_inner_texts()
+    finally:
+        context.close()
+    assert headers[4:7] == listed and "Credit amount" not in headers and "Purpose" not in headers
+    assert cells[4:7] == [str(given["amount"]), str(given["Price"]), "high"]
+    assert len(cells) == len(headers)
+
+
+def test_the_german_decisions_list_keeps_its_loan_columns() -> None:
+    from preauth.service.page import listed_fields
+
+    assert [(f["name"], f["spellings"]) for f in listed_fields(GERMAN)] == [
+        ("Credit amount", "credit_amount amount"),
+        ("Duration", "duration"),
+        ("Purpose", "purpose"),
+    ]

@@ -24,6 +24,7 @@ import functools
 import io
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -31,7 +32,8 @@ from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ..applications import GERMAN, MALFORMED_ROWS, Field, Schema, cell_text, read_table
+from ..applications import GERMAN, MALFORMED_ROWS, Field, Schema, cell_text, normalize_name, read_table
+from ..decisions import CSV_COLUMNS, Decision
 from ..errors import InputError, ModelBundleError
 from ..files import spreadsheet_safe
 from ..report import REPORT_FILE, RISK_NAME, trained_label_name, write_report
@@ -85,6 +87,27 @@ def _bounds(f: Field) -> dict[str, Any]:
     return {"min": f"{f.minimum:g}", "max": f"{f.maximum:g}", "step": step}
 
 
+LISTED = 3
+"""How many of an application's fields the decisions list shows beside each decision."""
+
+
+def listed_fields(schema: Schema = GERMAN) -> list[dict[str, Any]]:
+    """The application columns of the decisions list: the schema's last ``LISTED`` fields that are
+    not protected attributes (German Credit: credit amount, duration, purpose, the loan itself).
+
+    A stored decision keeps its input as the caller spelled it, so each column carries every
+    spelling the schema accepts for its field (normalized as :func:`normalize_name` does)."""
+    shown = [f for f in schema.fields if f.name not in schema.protected][-LISTED:]
+    return [
+        {
+            "name": f.name,
+            "spellings": " ".join(dict.fromkeys(normalize_name(n) for n in (f.name, f.key, *f.aliases))),
+            "numeric": not f.is_category,
+        }
+        for f in shown
+    ]
+
+
 _page_cache: dict[str, str] = {}
 
 
@@ -97,7 +120,7 @@ def render_page(schema: Schema = GERMAN) -> str:
             loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=jinja2.StrictUndefined
         )
         _page_cache[schema.fingerprint] = env.get_template("page.html").render(
-            fields=form_fields(schema), static=STATIC_PREFIX
+            fields=form_fields(schema), listed=listed_fields(schema), static=STATIC_PREFIX
         )
     return _page_cache[schema.fingerprint]
 
@@ -205,7 +228,7 @@ async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, 
         functools.partial(check_records, schema=served.bundle.schema), table.to_dict("records")
     )
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
-    decisions = []
+    decisions: Sequence[Decision] = []
     if checked.accepted:
         made = await run_in_threadpool(
             served.decide, checked.accepted, request_id=request_id, channel=BATCH_CHANNEL
@@ -228,7 +251,7 @@ async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, 
         "model_version": served.version,
         "rejects": rejects,
         "decisions": [
-            _summary(row, d) for row, d in zip([a.row for a in checked.accepted], decisions, strict=True)
+            d.summary(row) for row, d in zip([a.row for a in checked.accepted], decisions, strict=True)
         ][:200],
         "filename": f"{stem}-results.csv",
         "results_csv": results,
@@ -257,33 +280,11 @@ def _read_upload(name: str, data: bytes) -> Any:
             raise InputError(error.message, source=name, row=error.row, column=error.column) from None
 
 
-def _summary(row: int, decision: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "row": row,
-        "id": decision["id"],
-        "probability": decision["probability"],
-        "target": decision["target"],
-        "confidence": decision["confidence"],
-        "reasons": [r.get("text") for r in decision.get("reasons") or []],
-    }
-
-
-RESULT_COLUMNS = (
-    "row",
-    "status",
-    "decision_id",
-    "probability_bad_risk",
-    "target",
-    "decision",
-    "confidence",
-    "model_version",
-    "reasons",
-    "error",
-)
+RESULT_COLUMNS = ("row", "status", *CSV_COLUMNS, "error")
 
 
 def results_csv(
-    table: Any, rows: list[int], decisions: list[dict[str, Any]], rejects: list[dict[str, Any]]
+    table: Any, rows: list[int], decisions: Sequence[Decision], rejects: list[dict[str, Any]]
 ) -> str:
     """One line per input row, in input order: its values, then its decision or why it was rejected."""
     by_row = dict(zip(rows, decisions, strict=True))
@@ -295,23 +296,11 @@ def results_csv(
     for number, values in enumerate(table.itertuples(index=False, name=None), start=1):
         decision = by_row.get(number)
         if decision is not None:
-            reasons = "; ".join(str(r.get("text")) for r in decision.get("reasons") or [])
-            head = [
-                number,
-                "scored",
-                decision["id"],
-                f"{decision['probability']:.6f}",
-                decision["target"],
-                decision.get("decision", ""),
-                f"{decision['confidence']:.6f}",
-                decision["model_version"],
-                reasons,
-                "",
-            ]
+            head = [number, "scored", *decision.csv_cells(), ""]
         else:
             problem = rejected.get(number)
             message = problem["message"] if problem else "not scored"
-            head = [number, "rejected", "", "", "", "", "", "", "", message]
+            head = [number, "rejected", *("" for _ in CSV_COLUMNS), message]
         # The file goes back to a spreadsheet: a cell the user sent that starts like a formula is
         # written as text (OWASP's CSV-injection advice), as in every rejects file.
         writer.writerow([*head, *(spreadsheet_safe(cell_text(v)) for v in values)])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Request
 
 from ..coalescing import Coalescer
+from ..decisions import Decision
 from ..settings import Settings
 from ..store import INLINE_ROWS, Claim, DecisionStore, Keep, StoreUnavailable, unavailable
 from .observability import Telemetry
@@ -16,7 +17,7 @@ from .serving import Decider, ModelSource
 MAX_ROWS_PER_COMMIT = 4096
 
 
-def store_writer(store: DecisionStore) -> Coalescer[Keep, list[dict[str, Any]]]:
+def store_writer(store: DecisionStore) -> Coalescer[Keep, Sequence[Decision]]:
     """Group commit: the decisions of every request waiting at that moment, in one transaction.
 
     One transaction at a time, so the next one gathers everything that arrived meanwhile. A SQLite
@@ -25,7 +26,7 @@ def store_writer(store: DecisionStore) -> Coalescer[Keep, list[dict[str, Any]]]:
     always in a thread. A request whose decisions the database refuses fails alone.
     """
 
-    def save(keeps: list[Keep]) -> list[list[dict[str, Any]] | BaseException]:
+    def save(keeps: list[Keep]) -> list[Sequence[Decision] | BaseException]:
         try:
             return list(store.save(keeps))
         except Exception as error:
@@ -47,11 +48,11 @@ class Runtime:
     settings: Settings
     source: ModelSource
     store: DecisionStore
-    writer: Coalescer[Keep, list[dict[str, Any]]]
+    writer: Coalescer[Keep, Sequence[Decision]]
     telemetry: Telemetry
     decider: Decider
 
-    async def keep(self, decisions: list[dict[str, Any]], claim: Claim | None = None) -> list[dict[str, Any]]:
+    async def keep(self, decisions: Sequence[Decision], claim: Claim | None = None) -> Sequence[Decision]:
         """Store one request's decisions; returns once they are committed.
 
         With a ``claim`` (an Idempotency-Key), a key already used returns the decisions stored
@@ -60,8 +61,8 @@ class Runtime:
         """
         stored = await self.writer.submit(Keep(decisions, claim))
         for item in stored:
-            if not item.get("replayed"):
-                self.telemetry.count_decision(item["target"], item["model_version"])
+            if not item.replayed:
+                self.telemetry.count_decision(item.target, item.model_version)
         return stored
 
 

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..bundles import ALIASES_FILE, META_FILE, Bundle, load_bundle, read_aliases, resolve
 from ..coalescing import Coalescer
+from ..decisions import Decision, decided
 from ..reasons import BIAS, contributions, principal_reasons
 from ..settings import Settings
 from .booster_calls import BoosterCalls, fast_calls
@@ -32,8 +32,6 @@ from .intake import Intake, encode_rows
 log = logging.getLogger("preauth.service")
 INLINE_ROWS = 32
 MAX_ROWS_PER_CALL = 4096
-BAD_RISK = "bad risk"
-GOOD_RISK = "good risk"
 
 
 @dataclass
@@ -69,11 +67,11 @@ class Served:
     def version(self) -> str:
         return self.bundle.version
 
-    def decide(self, accepted: Sequence[Intake], *, request_id: str, channel: str) -> list[dict[str, Any]]:
+    def decide(self, accepted: Sequence[Intake], *, request_id: str, channel: str) -> list[Decision]:
         """Score, explain and describe each application as a decision (not yet stored)."""
         return self.decide_many([(accepted, Request(request_id, channel))])[0]
 
-    def decide_many(self, requests: Sequence[tuple[Sequence[Intake], Request]]) -> list[list[dict[str, Any]]]:
+    def decide_many(self, requests: Sequence[tuple[Sequence[Intake], Request]]) -> list[list[Decision]]:
         """The decisions of several requests, scored with one call to the booster for all their rows."""
         bundle = self.bundle
         rows = [item for accepted, _ in requests for item in accepted]
@@ -81,43 +79,35 @@ class Served:
         probability = self.probability(matrix)
         contribs = self.contributions(matrix)
         now = datetime.now(UTC)
-        stamp = now.isoformat()
-        out: list[list[dict[str, Any]]] = []
+        out: list[list[Decision]] = []
         i = 0
         for accepted, meta in requests:
             decisions = []
             for item in accepted:
-                decisions.append(self._decision(item, float(probability[i]), contribs[i], now, stamp, meta))
+                decisions.append(self._decision(item, float(probability[i]), contribs[i], now, meta))
                 i += 1
             out.append(decisions)
         return out
 
-    def _decision(
-        self, item: Intake, p: float, row: np.ndarray, now: datetime, stamp: str, meta: Request
-    ) -> dict[str, Any]:
+    def _decision(self, item: Intake, p: float, row: np.ndarray, now: datetime, meta: Request) -> Decision:
         bundle = self.bundle
         bad = p >= bundle.threshold
         values = [item.values[name] for name in bundle.features]
         reasons = principal_reasons(bundle.features, values, row, decided_bad=bad, schema=bundle.schema)
         explained = {name: float(row[j]) for j, name in enumerate(bundle.features)}
         explained[BIAS] = float(row[-1])
-        return {
-            "id": str(uuid.uuid4()),
-            "request_id": meta.request_id,
-            "created_at": now,
-            "timestamp": stamp,
-            "channel": meta.channel,
-            "model_version": bundle.version,
-            "input": item.given,
-            "probability": p,
-            "target": BAD_RISK if bad else GOOD_RISK,
-            "is_fraud": bool(bad),
-            "decision": "decline" if bad else "approve",
-            "confidence": max(p, 1.0 - p),
-            "threshold": bundle.threshold,
-            "reasons": [r.as_dict() for r in reasons],
-            "contributions": explained,
-        }
+        return decided(
+            id=str(uuid.uuid4()),
+            request_id=meta.request_id,
+            created_at=now,
+            channel=meta.channel,
+            model_version=bundle.version,
+            input=item.given,
+            probability=p,
+            threshold=bundle.threshold,
+            reasons=[r.as_dict() for r in reasons],
+            contributions=explained,
+        )
 
 
 @dataclass(frozen=True)
@@ -141,19 +131,17 @@ class Decider:
 
     def __init__(self, source: ModelSource) -> None:
         self.source = source
-        self._together: Coalescer[tuple[Sequence[Intake], Request], list[dict[str, Any]]] = Coalescer(
+        self._together: Coalescer[tuple[Sequence[Intake], Request], list[Decision]] = Coalescer(
             self._decide_many,
             weight=lambda request: len(request[0]),
             inline_weight=INLINE_ROWS,
             max_weight=MAX_ROWS_PER_CALL,
         )
 
-    async def decide(
-        self, accepted: Sequence[Intake], *, request_id: str, channel: str
-    ) -> list[dict[str, Any]]:
+    async def decide(self, accepted: Sequence[Intake], *, request_id: str, channel: str) -> list[Decision]:
         return await self._together.submit((accepted, Request(request_id, channel)))
 
-    def _decide_many(self, requests: list[tuple[Sequence[Intake], Request]]) -> list[list[dict[str, Any]]]:
+    def _decide_many(self, requests: list[tuple[Sequence[Intake], Request]]) -> list[list[Decision]]:
         return self.source.current.decide_many(requests)
 
 
@@ -170,41 +158,6 @@ def _probe(bundle: Bundle) -> np.ndarray:
     # Every value a schema lets be missing, missing at once (German Credit: both balances).
     records.append({**example, **{f.name: None for f in schema.fields if f.missing_allowed}})
     return encode_rows(check_records(records, schema=schema).accepted, bundle.features, schema)
-
-
-def result_object(decision: dict[str, Any]) -> dict[str, Any]:
-    """The original pipeline's result object for a decision (the ``/invocations`` answer)."""
-    return {
-        "input_data": decision["input"],
-        "probability_fraud": decision["probability"],
-        "is_fraud": decision["is_fraud"],
-        "target": decision["target"],
-        "confidence": decision["confidence"],
-        "timestamp": decision["timestamp"],
-    }
-
-
-PUBLIC_KEYS = (
-    "id",
-    "request_id",
-    "timestamp",
-    "model_version",
-    "input",
-    "probability",
-    "target",
-    "is_fraud",
-    "decision",
-    "confidence",
-    "threshold",
-    "reasons",
-    "contributions",
-    "channel",
-)
-
-
-def public(decision: dict[str, Any]) -> dict[str, Any]:
-    """A decision as the API shows it (no idempotency key, no internal fields)."""
-    return {k: decision.get(k) for k in PUBLIC_KEYS}
 
 
 def logit(p: float) -> float:

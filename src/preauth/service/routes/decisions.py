@@ -18,13 +18,13 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
+from ...decisions import Decision as Decided
 from ...errors import InputError
 from ...store import Claim, decode_cursor
 from ..intake import SOURCE, check_records
 from ..runtime import runtime
 from ..schemas import ERRORS, BatchAnswer, Decision, DecisionPage, batch_body, single_body
 from ..security import error_body, json_response
-from ..serving import public
 from .sagemaker import parse_json
 
 router = APIRouter(prefix="/v1/decisions", tags=["Decisions"])
@@ -54,7 +54,7 @@ def _claim(key: str | None, route: str, body: Any) -> Claim | None:
     return Claim(key, route, hashlib.sha256(canonical).hexdigest())
 
 
-async def _replayed(request: Request, claim: Claim | None) -> list[dict[str, Any]] | None:
+async def _replayed(request: Request, claim: Claim | None) -> list[Decided] | None:
     """The decisions already stored under the claimed key, or None when the key is new."""
     if claim is None:
         return None
@@ -103,18 +103,18 @@ async def create_decision(request: Request, idempotency_key: IdempotencyKey = No
         return _problems_answer([p.as_dict() for p in checked.problems])
     earlier = await _replayed(request, claim)
     if earlier:
-        return json_response(200, public(earlier[0]), {"Idempotent-Replayed": "true"})
+        return json_response(200, earlier[0].api(), {"Idempotent-Replayed": "true"})
     state = request.scope["state"]
     decisions = await rt.decider.decide(
         checked.accepted, request_id=state["request_id"], channel=_channel(request)
     )
     (stored,) = await rt.keep(decisions, claim)
-    state["model_version"] = decisions[0]["model_version"]
+    state["model_version"] = decisions[0].model_version
     if rt.settings.log_application_data:
-        state["application_data"] = stored["input"]
-    if stored.get("replayed"):
-        return json_response(200, public(stored), {"Idempotent-Replayed": "true"})
-    return json_response(201, public(stored), {"Location": f"/v1/decisions/{stored['id']}"})
+        state["application_data"] = stored.input
+    if stored.replayed:
+        return json_response(200, stored.api(), {"Idempotent-Replayed": "true"})
+    return json_response(201, stored.api(), {"Location": f"/v1/decisions/{stored.id}"})
 
 
 def _channel(request: Request) -> str:
@@ -145,17 +145,17 @@ async def create_batch(request: Request, idempotency_key: IdempotencyKey = None)
         return _problems_answer(problems)
     earlier = await _replayed(request, claim)
     if earlier is not None:
-        answer = {"decisions": [public(d) for d in earlier], "rejects": problems}
+        answer = {"decisions": [d.api() for d in earlier], "rejects": problems}
         return json_response(200, answer, {"Idempotent-Replayed": "true"})
     state = request.scope["state"]
     decisions = await rt.decider.decide(
         checked.accepted, request_id=state["request_id"], channel=_channel(request)
     )
     stored = await rt.keep(decisions, claim)
-    state["model_version"] = decisions[0]["model_version"]
+    state["model_version"] = decisions[0].model_version
     state["decisions"] = len(stored)
-    headers = {"Idempotent-Replayed": "true"} if stored and stored[0].get("replayed") else None
-    return json_response(200, {"decisions": [public(d) for d in stored], "rejects": problems}, headers)
+    headers = {"Idempotent-Replayed": "true"} if stored and stored[0].replayed else None
+    return json_response(200, {"decisions": [d.api() for d in stored], "rejects": problems}, headers)
 
 
 @router.get("", summary="List stored decisions, newest first", response_model=DecisionPage, responses=ERRORS)
@@ -180,7 +180,7 @@ def list_decisions(
     page = runtime(request).store.find(
         since=since, until=until, target=target, model_version=model_version, limit=limit, cursor=cursor
     )
-    return json_response(200, {"decisions": [public(d) for d in page.items], "next_cursor": page.next_cursor})
+    return json_response(200, {"decisions": [d.api() for d in page.items], "next_cursor": page.next_cursor})
 
 
 class _BadQuery(Exception):
@@ -236,4 +236,4 @@ def get_decision(request: Request, decision_id: str) -> Response:
     )
     if found is None:
         return json_response(404, error_body(404, f"no decision with id {shown!r}"))
-    return json_response(200, public(found))
+    return json_response(200, found.api())

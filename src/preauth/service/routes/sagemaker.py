@@ -25,7 +25,6 @@ from ..intake import SOURCE, check_records, records_from_body, records_from_csv
 from ..runtime import runtime
 from ..schemas import ERRORS, InvocationsAnswer, invocations_body
 from ..security import ECHO_LIMIT, error_body, json_response, shorten
-from ..serving import result_object
 
 router = APIRouter(tags=["SageMaker contract"])
 CSV_TYPES = ("text/csv", "application/csv")
@@ -128,13 +127,13 @@ async def _invoke(request: Request) -> Response:
         checked.accepted, request_id=state["request_id"], channel="invocations"
     )
     stored = await rt.keep(decisions)
-    state["model_version"] = decisions[0]["model_version"]
+    state["model_version"] = decisions[0].model_version
     state["decisions"] = len(stored)
     if rt.settings.log_application_data:
-        state["application_data"] = [d["input"] for d in stored]
+        state["application_data"] = [d.input for d in stored]
     results: list[Any] = [None] * len(checked.records)
     for item, decision in zip(checked.accepted, stored, strict=True):
-        results[item.row - 1] = result_object(decision)
+        results[item.row - 1] = decision.result_object()
     for problem in checked.problems:
         results[problem.row - 1] = {
             "input_data": _echoed(checked.records[problem.row - 1]),

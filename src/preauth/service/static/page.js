@@ -84,12 +84,9 @@ function decisionPill(target) {
   return el("span", { class: "pill " + (bad ? "bad" : "good") }, bad ? "Decline · bad risk" : "Approve · good risk");
 }
 
-function inputValue(input, key) {
-  if (!input) return undefined;
-  for (const [name, value] of Object.entries(input)) {
-    if (name.toLowerCase().replace(/[^a-z0-9]+/g, "_") === key) return value;
-  }
-  return undefined;
+function normalizeName(name) {
+  // As the server's normalize_name: "SAVING ACCOUNTS" -> "saving_accounts".
+  return name.trim().replace(/^\ufeff+/, "").toLowerCase().replace(/[^0-9a-z]+/g, "_").replace(/^_+|_+$/g, "");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -406,17 +403,38 @@ async function loadDecisions() {
     const next = page.next_cursor || page.cursor || page.next || null;
     paging.cursors[paging.index + 1] = next;
     body.replaceChildren(...items.map(decisionRow));
-    if (!items.length) body.append(el("tr", {}, el("td", { colspan: 10, class: "hint" }, "No decisions match.")));
+    if (!items.length) body.append(el("tr", {}, el("td", { colspan: tableWidth(), class: "hint" }, "No decisions match.")));
     $("#prev-page").disabled = paging.index === 0;
     $("#next-page").disabled = !next;
     $("#page-info").textContent = `page ${paging.index + 1} · ${items.length} shown`;
   } catch (error) {
     if (error.status === 401) afterKey = loadDecisions;
-    body.replaceChildren(el("tr", {}, el("td", { colspan: 10, class: "hint" }, "No decisions shown: " + error.message)));
+    body.replaceChildren(el("tr", {}, el("td", { colspan: tableWidth(), class: "hint" }, "No decisions shown: " + error.message)));
     $("#next-page").disabled = true;
     $("#page-info").textContent = "";
     notify(error.message);
   }
+}
+
+// The application fields the list shows come from the served model's schema: the page's table
+// header names them, each with every spelling of its field (data-spellings), since a stored input keeps
+// the caller's spelling.
+function listedColumns() {
+  return $$("#decisions-table thead th[data-spellings]").map((th) => ({
+    keys: th.dataset.spellings.split(" "),
+    numeric: th.classList.contains("n"),
+  }));
+}
+
+function listedValue(input, keys) {
+  for (const [name, value] of Object.entries(input)) {
+    if (keys.includes(normalizeName(name))) return value;
+  }
+  return undefined;
+}
+
+function tableWidth() {
+  return $$("#decisions-table thead th").length;
 }
 
 function decisionRow(d) {
@@ -428,9 +446,7 @@ function decisionRow(d) {
     el("td", {}, decisionPill(d.target)),
     el("td", { class: "n" }, pct(d.probability)),
     el("td", { class: "n" }, pct(d.confidence)),
-    el("td", { class: "n" }, inputValue(input, "credit_amount") ?? "–"),
-    el("td", { class: "n" }, inputValue(input, "duration") ?? "–"),
-    el("td", {}, inputValue(input, "purpose") ?? "–"),
+    ...listedColumns().map((c) => el("td", { class: c.numeric ? "n" : null }, listedValue(input, c.keys) ?? "–")),
     el("td", {}, d.model_version),
     el("td", {}, d.channel || "–"),
     el("td", { class: "mono" }, d.id.slice(0, 8)));

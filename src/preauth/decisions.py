@@ -1,0 +1,265 @@
+"""A decision on one application, and every shape it is shown or kept in, made here and only here.
+
+The service decides (:mod:`preauth.service.serving`), stores and reads back
+(:mod:`preauth.store`), answers the JSON API, ``/invocations`` and the page; the batch scorer
+writes the original pipeline's result objects. Each of those used to build its own dict, kept equal
+by tests. Now a decision is one frozen :class:`Decision`, and its shapes are its methods:
+
+* :meth:`Decision.api`: the ``/v1/decisions`` answer;
+* :meth:`Decision.result_object`: the original pipeline's result object (the ``/invocations``
+  answer; batch files use :func:`result_object` and :data:`RESULT_KEYS` for the same keys);
+* :meth:`Decision.row` / :meth:`Decision.row_values` and :meth:`Decision.from_row`: the stored row
+  and back;
+* :meth:`Decision.csv_cells` / :meth:`Decision.summary`: the page's results file and list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+BAD_RISK = "bad risk"
+GOOD_RISK = "good risk"
+DECLINE = "decline"
+APPROVE = "approve"
+
+RESULT_KEYS = ("input_data", "probability_fraud", "is_fraud", "target", "confidence", "timestamp")
+"""The original pipeline's result object, key for key (batch files use them as column names)."""
+
+ROW_COLUMNS = (
+    "id",
+    "request_id",
+    "created_at",
+    "channel",
+    "model_version",
+    "input",
+    "probability",
+    "target",
+    "is_fraud",
+    "confidence",
+    "threshold",
+    "reasons",
+    "contributions",
+)
+"""The columns of a stored decision (the store's table has these, a sequence and a legacy key)."""
+
+CSV_COLUMNS = (
+    "decision_id",
+    "probability_bad_risk",
+    "target",
+    "decision",
+    "confidence",
+    "model_version",
+    "reasons",
+)
+"""A decision's cells in the page's results file."""
+
+
+def target_of(bad: bool) -> str:
+    return BAD_RISK if bad else GOOD_RISK
+
+
+def result_object(input_data: Any, probability: float, bad: bool, timestamp: str) -> dict[str, Any]:
+    """The original pipeline's result object for one scored application."""
+    return dict(
+        zip(
+            RESULT_KEYS,
+            (input_data, probability, bad, target_of(bad), max(probability, 1.0 - probability), timestamp),
+            strict=True,
+        )
+    )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _utc(moment: Any) -> datetime:
+    """A stored time in UTC: SQLite gives naive UTC datetimes back, a hand-made row may give text."""
+    if not isinstance(moment, datetime):
+        moment = datetime.fromisoformat(str(moment))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One decided application: what was asked, what the model said, why, and when.
+
+    ``replayed`` marks a decision given back for a repeated ``Idempotency-Key`` (not stored again).
+    A decision reads like the dict it replaced too (``decision["probability"]``), for callers
+    that index by key.
+    """
+
+    id: str
+    request_id: str
+    created_at: datetime
+    channel: str
+    model_version: str
+    input: Any
+    probability: float
+    target: str
+    is_fraud: bool
+    decision: str
+    confidence: float
+    threshold: float
+    reasons: list[dict[str, Any]]
+    contributions: dict[str, float] | None
+    replayed: bool = False
+
+    @property
+    def timestamp(self) -> str:
+        """When it was decided, ISO 8601 in UTC."""
+        return self.created_at.isoformat()
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "timestamp" or key in _FIELDS:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def replay(self) -> Decision:
+        """The same decision, given back for a repeated request."""
+        return dataclasses.replace(self, replayed=True)
+
+    # -- shapes ------------------------------------------------------------------------------
+
+    def api(self) -> dict[str, Any]:
+        """The ``/v1/decisions`` answer (no idempotency key, no internal fields)."""
+        return {
+            "id": self.id,
+            "request_id": self.request_id,
+            "timestamp": self.timestamp,
+            "model_version": self.model_version,
+            "input": self.input,
+            "probability": self.probability,
+            "target": self.target,
+            "is_fraud": self.is_fraud,
+            "decision": self.decision,
+            "confidence": self.confidence,
+            "threshold": self.threshold,
+            "reasons": self.reasons,
+            "contributions": self.contributions,
+            "channel": self.channel,
+        }
+
+    def result_object(self) -> dict[str, Any]:
+        """The original pipeline's result object (the ``/invocations`` answer)."""
+        return result_object(self.input, self.probability, self.is_fraud, self.timestamp)
+
+    def row_values(
+        self,
+        *,
+        time: Callable[[datetime], Any] = _same,
+        json: Callable[[Any], Any] = _same,
+    ) -> tuple[Any, ...]:
+        """The stored row's values in :data:`ROW_COLUMNS` order, built straight from the fields.
+
+        A raw driver passes how it writes a time and a JSON value (SQLite: text); SQLAlchemy
+        takes them as they are.
+        """
+        return (
+            self.id,
+            self.request_id,
+            time(self.created_at),
+            self.channel,
+            self.model_version,
+            json(self.input),
+            self.probability,
+            self.target,
+            self.is_fraud,
+            self.confidence,
+            self.threshold,
+            json(self.reasons),
+            None if self.contributions is None else json(self.contributions),
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The stored row, column by column."""
+        return dict(zip(ROW_COLUMNS, self.row_values(), strict=True))
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Decision:
+        """A stored row (any mapping of :data:`ROW_COLUMNS`) back as a decision."""
+        bad = bool(row["is_fraud"])
+        return cls(
+            id=row["id"],
+            request_id=row["request_id"],
+            created_at=_utc(row["created_at"]),
+            channel=row["channel"],
+            model_version=row["model_version"],
+            input=row["input"],
+            probability=row["probability"],
+            target=row["target"],
+            is_fraud=bad,
+            decision=DECLINE if bad else APPROVE,
+            confidence=row["confidence"],
+            threshold=row["threshold"],
+            reasons=row["reasons"],
+            contributions=row["contributions"],
+        )
+
+    def csv_cells(self) -> list[Any]:
+        """The decision's cells in the page's results file (:data:`CSV_COLUMNS`)."""
+        return [
+            self.id,
+            f"{self.probability:.6f}",
+            self.target,
+            self.decision,
+            f"{self.confidence:.6f}",
+            self.model_version,
+            "; ".join(str(r.get("text")) for r in self.reasons or []),
+        ]
+
+    def summary(self, row: int) -> dict[str, Any]:
+        """The decision of an uploaded file's row, as the page lists it."""
+        return {
+            "row": row,
+            "id": self.id,
+            "probability": self.probability,
+            "target": self.target,
+            "confidence": self.confidence,
+            "reasons": [r.get("text") for r in self.reasons or []],
+        }
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Decision))
+
+
+def decided(
+    *,
+    id: str,
+    request_id: str,
+    created_at: datetime,
+    channel: str,
+    model_version: str,
+    input: Any,
+    probability: float,
+    threshold: float,
+    reasons: list[dict[str, Any]],
+    contributions: dict[str, float] | None,
+) -> Decision:
+    """A new decision: the verdict, its words and its confidence follow from probability and threshold."""
+    bad = probability >= threshold
+    return Decision(
+        id=id,
+        request_id=request_id,
+        created_at=created_at,
+        channel=channel,
+        model_version=model_version,
+        input=input,
+        probability=probability,
+        target=target_of(bad),
+        is_fraud=bad,
+        decision=DECLINE if bad else APPROVE,
+        confidence=max(probability, 1.0 - probability),
+        threshold=threshold,
+        reasons=reasons,
+        contributions=contributions,
+    )
+
+
+def as_decision(item: Decision | Mapping[Any, Any]) -> Decision:
+    """A decision to store; a mapping of :data:`ROW_COLUMNS` (a row made by hand) is taken too."""
+    return item if isinstance(item, Decision) else Decision.from_row(item)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..applications import GERMAN, Schema
 from ..features import feature_types
 
 PARTITION_ROWS = 100_000
@@ -30,6 +31,7 @@ def fit_booster_on_cluster(
     n_rounds: int,
     *,
     partition_rows: int = PARTITION_ROWS,
+    schema: Schema = GERMAN,
 ) -> Any:
     """Train ``n_rounds`` trees with ``params`` on ``(x, y)`` across the cluster's workers.
 
@@ -48,7 +50,7 @@ def fit_booster_on_cluster(
         x,
         y,
         feature_names=list(features),
-        feature_types=feature_types(features),
+        feature_types=feature_types(features, schema),
         enable_categorical=True,
     )
     trained = dxgb.train(client, dict(params), dtrain, num_boost_round=n_rounds)

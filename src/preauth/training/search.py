@@ -267,7 +267,7 @@ def search(
     # The tuned score is the best of many on these folds, so it is flattered by the very noise the
     # search chose it on. Both candidates are compared on reshuffled folds instead, where that
     # noise is drawn afresh; the default is shipped unless the tuned parameters still win there.
-    fresh = Folds(x, y, features, dataclasses.replace(config, seed=config.seed + 1))
+    fresh = Folds(x, y, features, dataclasses.replace(config, seed=config.seed + 1), schema)
     tuned_fresh, default_fresh = fresh.cross_validate(params).auc, fresh.cross_validate(default_params).auc
     shipped = "tuned"
     if default_fresh >= tuned_fresh:

@@ -159,6 +159,7 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(
     report = (bundle.path / "report.html").read_text()
     assert "real outcome (Status)" in report and "Marital is <b>not</b> an input of this model" in report
     assert "Approval rate by Marital" in report or "<th>Marital</th>" in report
+    assert "Trained on the real outcomes (Status) themselves" in report  # the lender's own target, not Risk
     # predict reads the file with the model's schema: no --schema needed, ids kept in the results.
     done = preauth("--models-dir", models, "predict", "lender.csv", "-o", "results", "--explain", cwd=lender)
     assert done.returncode == 0, done.stderr

@@ -54,6 +54,7 @@ def render_report(bundle_path: Path) -> str:
         "threshold": threshold,
         "threshold_rule": _threshold_rule(meta.get("threshold_rule")),
         "calibration_text": _calibration_text(meta.get("calibration")),
+        "outcome_column": schema.target.column if schema.target is not None else "Risk",
         "baselines": baseline_rows(meta.get("metrics") or {}),
         "baselines_cv": ((meta.get("metrics") or {}).get("baselines") or {}).get("cv"),
         "targets": measured,

@@ -424,7 +424,15 @@ def list_models(ctx: click.Context) -> None:
     for alias, version in bundles.read_aliases(models_dir).items():
         aliases.setdefault(version, []).append(alias)
     table = Table(title=f"Models in {models_dir}", title_justify="left")
-    for heading in ("version", "created", "target", "holdout AUC", "AUC vs real outcome", "threshold", "aliases"):
+    for heading in (
+        "version",
+        "created",
+        "target",
+        "holdout AUC",
+        "AUC vs real outcome",
+        "threshold",
+        "aliases",
+    ):
         table.add_column(heading, justify="right" if "AUC" in heading or heading == "threshold" else "left")
     for version in versions:
         try:

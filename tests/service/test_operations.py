@@ -136,3 +136,22 @@ def test_request_ids_are_echoed_only_when_tame(serve):
         wild = client.get("/ping", headers={"X-Request-ID": "<script>" + "x" * 100})
     assert tame.headers["x-request-id"] == "abc-123"
     assert wild.headers["x-request-id"] != "<script>" and len(wild.headers["x-request-id"]) == 32
+
+
+def test_a_damaged_alias_file_is_logged_once_and_the_model_keeps_serving(own_models, caplog):
+    """A hand-edited aliases file that cannot be followed: said once in the log, not every second."""
+    import logging
+
+    from preauth.service.serving import ModelSource
+
+    source = ModelSource(own_models, "production", check_interval=0.01)
+    (own_models / "aliases.json").write_text('{"production": "../elsewhere/v77"}')
+    with caplog.at_level(logging.ERROR, logger="preauth.service"):
+        outcomes = [source.refresh() for _ in range(5)]
+    assert outcomes == [False] * 5
+    assert source.current.version == "v1"
+    assert len([r for r in caplog.records if "reload failed" in r.getMessage()]) == 1
+    (own_models / "aliases.json").write_text("not json")
+    with caplog.at_level(logging.ERROR, logger="preauth.service"):
+        assert [source.refresh() for _ in range(3)] == [False] * 3
+    assert len([r for r in caplog.records if "reload failed" in r.getMessage()]) == 2

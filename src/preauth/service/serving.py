@@ -205,11 +205,14 @@ class ModelSource:
     def refresh(self) -> bool:
         """Swap in the bundle the alias now names, if it changed; True when a swap happened."""
         stamp = self._alias_stamp()
-        if stamp == self._stamp or not self.follows_alias:
+        if stamp == self._stamp:
             return False
         with self._lock:
+            # Once per change of the alias file: a damaged file is said once, not every second.
             self._stamp = stamp
             try:
+                if not self.follows_alias:
+                    return False
                 path = resolve(self.models_dir, self.ref)
                 if path.resolve() == self.current.bundle.path.resolve():
                     return False

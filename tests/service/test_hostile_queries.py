@@ -27,6 +27,8 @@ def server(request, serve):
         ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
         ({"until": "9999-12-31T23:59:59-14:00"}, "until"),
         ({"model_version": "v1\x00"}, "model_version"),
+        ({"since": "0.5"}, "since"),  # not read as seconds since 1970
+        ({"until": "yesterday"}, "until"),
     ],
 )
 def test_out_of_range_or_nul_queries_are_422_naming_the_parameter(server, params, field):

@@ -28,6 +28,7 @@ from ..security import error_body, json_response
 from .sagemaker import parse_json
 
 router = APIRouter(prefix="/v1/decisions", tags=["Decisions"])
+_TIME: dict[str, Any] = {"json_schema_extra": {"format": "date-time"}}
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -161,8 +162,10 @@ async def create_batch(request: Request, idempotency_key: IdempotencyKey = None)
 @router.get("", summary="List stored decisions, newest first", response_model=DecisionPage, responses=ERRORS)
 def list_decisions(
     request: Request,
-    since: Annotated[datetime | None, Query(description="From this time (inclusive, ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time (exclusive, ISO 8601).")] = None,
+    since: Annotated[str | None, Query(description="From this time (inclusive, ISO 8601).", **_TIME)] = None,
+    until: Annotated[
+        str | None, Query(description="Before this time (exclusive, ISO 8601).", **_TIME)
+    ] = None,
     target: Annotated[Literal["good risk", "bad risk"] | None, Query()] = None,
     model_version: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -171,14 +174,17 @@ def list_decisions(
     ] = None,
 ) -> Response:
     try:
-        since, until = _in_utc("since", since), _in_utc("until", until)
+        since_at, until_at = (
+            _in_utc("since", _moment("since", since)),
+            _in_utc("until", _moment("until", until)),
+        )
         _storable("model_version", model_version)
         _cursor_in_range(cursor)
     except _BadQuery as bad:
         message = f"{bad.field}: {bad.reason}"
         return json_response(422, error_body(422, message, [{"field": bad.field, "message": message}]))
     page = runtime(request).store.find(
-        since=since, until=until, target=target, model_version=model_version, limit=limit, cursor=cursor
+        since=since_at, until=until_at, target=target, model_version=model_version, limit=limit, cursor=cursor
     )
     return json_response(200, {"decisions": [d.api() for d in page.items], "next_cursor": page.next_cursor})
 
@@ -193,6 +199,16 @@ class _BadQuery(Exception):
 
 
 _LARGEST_SEQ = 2**63 - 1  # a BIGINT: both stores overflow past it
+
+
+def _moment(field: str, text: str | None) -> datetime | None:
+    """An ISO 8601 time, and only that: a bare number is not read as seconds since 1970."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise _BadQuery(field, f"'{text[:40]}' is not an ISO 8601 time (2026-11-25T10:00:00+00:00)") from None
 
 
 def _in_utc(field: str, moment: datetime | None) -> datetime | None:

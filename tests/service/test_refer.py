@@ -46,3 +46,19 @@ def test_within_the_margin_is_not_referred_and_an_old_bundle_never_refers(serve,
         assert client.post("/v1/decisions", json=just_beyond).json()["decision"] != "refer"
     with serve().client() as client:  # the fixture's models were saved without what training saw
         assert client.post("/v1/decisions", json=far).json()["decision"] != "refer"
+
+
+def test_a_decision_stored_before_the_decision_column_reads_back_from_is_fraud(serve, referring_models):
+    import sqlalchemy as sa
+
+    server = serve(models_dir=referring_models)
+    with server.client() as client:
+        made = client.post("/v1/decisions", json=application()).json()
+        engine = sa.create_engine(server.settings.database_url)
+        with engine.begin() as connection:  # as a row written before migration 0004 holds it
+            connection.execute(
+                sa.text("UPDATE decisions SET decision = NULL WHERE id = :id"), {"id": made["id"]}
+            )
+        engine.dispose()
+        kept = client.get(f"/v1/decisions/{made['id']}").json()
+    assert kept["decision"] == ("decline" if made["is_fraud"] else "approve") == made["decision"]

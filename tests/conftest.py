@@ -53,9 +53,10 @@ def small_models_dir(tmp_path_factory: pytest.TempPathFactory, bundled_risk: Pat
     """
     import xgboost as xgb
 
-    from preauth.applications import feature_columns, read_applications
+    from preauth.applications import GERMAN, feature_columns, read_applications
     from preauth.bundles import save_bundle
     from preauth.features import encode, feature_types
+    from preauth.referral import SEEN_KEY, seen_in_training
 
     applications = read_applications(bundled_risk)
     columns = feature_columns()
@@ -72,7 +73,11 @@ def small_models_dir(tmp_path_factory: pytest.TempPathFactory, bundled_risk: Pat
         booster,
         features=columns,
         threshold=0.35,
-        meta={"params": params, "metrics": {"measured_against": "Risk (test fixture)"}},
+        meta={
+            "params": params,
+            "metrics": {"measured_against": "Risk (test fixture)"},
+            SEEN_KEY: seen_in_training(applications.frame, columns, GERMAN),
+        },
     )
     return models
 

@@ -211,6 +211,31 @@ def test_predict_explain_adds_reasons_in_every_format(
     assert json.loads(pq.read_table(parquet).to_pylist()[0]["reasons"]) == decisions[0]["reasons"]
 
 
+def test_predict_explain_refers_a_row_outside_the_training_data(
+    small_models_dir: Path, bundled_data: Path, tmp_path: Path
+) -> None:
+    rows = pd.read_csv(bundled_data, index_col=0).head(3)
+    rows.loc[rows.index[1], ["Age", "Credit amount"]] = [18, 1_000_000]
+    source = tmp_path / "applications.csv"
+    rows.to_csv(source)
+    out = tmp_path / "out"
+    result = preauth("--models-dir", small_models_dir, "predict", source, "-o", out, "--explain")
+    assert result.returncode == 0, result.stderr
+    [path] = out.glob("*.json")
+    first, far, third = json.loads(path.read_text())
+    assert far["decision"] == "refer"
+    assert far["reasons"][0]["direction"] == "refer" and far["reasons"][0]["feature"] == "Credit amount"
+    assert far["target"] in {"good risk", "bad risk"}  # the model's own answer is kept beside it
+    for normal in (first, third):
+        assert normal["decision"] == ("decline" if normal["is_fraud"] else "approve")
+        assert all(r["direction"] != "refer" for r in normal["reasons"])
+    # Without --explain the original result objects stay key for key.
+    plain = tmp_path / "plain"
+    assert preauth("--models-dir", small_models_dir, "predict", source, "-o", plain).returncode == 0
+    [path] = plain.glob("*.json")
+    assert "decision" not in json.loads(path.read_text())[1]
+
+
 def test_written_files_are_readable_by_others(
     small_models_dir: Path, bundled_data: Path, tmp_path: Path
 ) -> None:

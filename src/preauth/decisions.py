@@ -25,6 +25,8 @@ BAD_RISK = "bad risk"
 GOOD_RISK = "good risk"
 DECLINE = "decline"
 APPROVE = "approve"
+REFER = "refer"
+"""Outside what the model was trained on: a person decides (see :mod:`preauth.referral`)."""
 
 RESULT_KEYS = ("input_data", "probability_fraud", "is_fraud", "target", "confidence", "timestamp")
 """The original pipeline's result object, key for key (batch files use them as column names)."""
@@ -43,6 +45,7 @@ ROW_COLUMNS = (
     "threshold",
     "reasons",
     "contributions",
+    "decision",
 )
 """The columns of a stored decision (the store's table has these, a sequence and a legacy key)."""
 
@@ -173,6 +176,7 @@ class Decision:
             self.threshold,
             json(self.reasons),
             None if self.contributions is None else json(self.contributions),
+            self.decision,
         )
 
     def row(self) -> dict[str, Any]:
@@ -193,7 +197,7 @@ class Decision:
             probability=row["probability"],
             target=row["target"],
             is_fraud=bad,
-            decision=DECLINE if bad else APPROVE,
+            decision=row.get("decision") or (DECLINE if bad else APPROVE),
             confidence=row["confidence"],
             threshold=row["threshold"],
             reasons=row["reasons"],
@@ -219,6 +223,7 @@ class Decision:
             "id": self.id,
             "probability": self.probability,
             "target": self.target,
+            "decision": self.decision,
             "confidence": self.confidence,
             "reasons": [r.get("text") for r in self.reasons or []],
         }
@@ -239,8 +244,13 @@ def decided(
     threshold: float,
     reasons: list[dict[str, Any]],
     contributions: dict[str, float] | None,
+    refer: list[dict[str, Any]] | None = None,
 ) -> Decision:
-    """A new decision: the verdict, its words and its confidence follow from probability and threshold."""
+    """A new decision: the verdict, its words and its confidence follow from probability and threshold.
+
+    ``refer`` (reasons from :func:`preauth.referral.refer_reasons`) makes the decision ``refer``,
+    those reasons first; the model's own probability and verdict are kept beside them.
+    """
     bad = probability >= threshold
     return Decision(
         id=id,
@@ -252,10 +262,10 @@ def decided(
         probability=probability,
         target=target_of(bad),
         is_fraud=bad,
-        decision=DECLINE if bad else APPROVE,
+        decision=REFER if refer else DECLINE if bad else APPROVE,
         confidence=max(probability, 1.0 - probability),
         threshold=threshold,
-        reasons=reasons,
+        reasons=[*(refer or []), *reasons],
         contributions=contributions,
     )
 

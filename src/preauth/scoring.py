@@ -27,7 +27,7 @@ import pandas as pd
 
 from .applications import Applications, Reject
 from .bundles import Bundle
-from .decisions import BAD_RISK, GOOD_RISK, RESULT_KEYS, result_object
+from .decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER, RESULT_KEYS, result_object
 from .errors import ConfigurationError
 from .features import encode
 from .files import atomic_path, spreadsheet_safe
@@ -44,6 +44,8 @@ class Scored:
     model_version: str
     timestamp: str
     reasons: list[list[dict[str, Any]]] | None = None
+    decisions: list[str] | None = None
+    """With ``explain``: approve, decline or refer (see :mod:`preauth.referral`), next to the reasons."""
 
     @property
     def is_bad(self) -> np.ndarray:
@@ -67,10 +69,19 @@ def score(bundle: Bundle, applications: Applications, *, explain: bool = False) 
     matrix = encode(applications.frame, bundle.features, bundle.schema)
     probability = bundle.predict_proba(matrix) if len(matrix) else np.zeros(0)
     reasons = None
+    decisions = None
     if explain and len(matrix):
         from .reasons import explain as explain_rows
+        from .referral import refer_reasons
 
-        reasons = [[_reason_dict(r) for r in row] for row in explain_rows(bundle, matrix, applications.frame)]
+        explained = explain_rows(bundle, matrix, applications.frame)
+        rows = applications.frame[bundle.features].to_dict(orient="records")
+        refer = [refer_reasons(bundle, row) for row in rows]
+        reasons = [[*ref, *(_reason_dict(r) for r in row)] for ref, row in zip(refer, explained, strict=True)]
+        decisions = [
+            REFER if ref else DECLINE if p >= bundle.threshold else APPROVE
+            for ref, p in zip(refer, probability, strict=True)
+        ]
     return Scored(
         applications,
         probability,
@@ -78,6 +89,7 @@ def score(bundle: Bundle, applications: Applications, *, explain: bool = False) 
         bundle.version,
         datetime.now().isoformat(),
         reasons,
+        decisions,
     )
 
 
@@ -104,6 +116,8 @@ def result_objects(scored: Scored) -> list[dict[str, Any]]:
         item: dict[str, Any] = {} if ids is None else {"id": _plain(ids[i])}
         inputs = {k: _plain(v) for k, v in record.items()}
         item |= result_object(inputs, p, bool(p >= scored.threshold), scored.timestamp)
+        if scored.decisions is not None:
+            item["decision"] = scored.decisions[i]
         if scored.reasons is not None:
             item["reasons"] = scored.reasons[i]
         out.append(item)
@@ -220,6 +234,8 @@ def result_table(scored: Scored, nested: bool) -> Any:
     columns[target] = pa.array(np.where(scored.is_bad, BAD_RISK, GOOD_RISK))
     columns[confidence] = pa.array(scored.confidence, type=pa.float64())
     columns[timestamp] = pa.array(np.full(len(scored), scored.timestamp, dtype=object), type=pa.string())
+    if scored.decisions is not None:
+        columns["decision"] = pa.array(scored.decisions, type=pa.string())
     if scored.reasons is not None:
         columns["reasons"] = pa.array([orjson.dumps(r).decode() for r in scored.reasons])
     return pa.table(columns)

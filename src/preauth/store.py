@@ -56,6 +56,7 @@ decisions = sa.Table(
     sa.Column("threshold", sa.Float(), nullable=False),
     sa.Column("reasons", sa.JSON(), nullable=False),
     sa.Column("contributions", sa.JSON(), nullable=True),
+    sa.Column("decision", sa.String(16), nullable=True),
     sa.UniqueConstraint("id", name="uq_decisions_id"),
     sa.UniqueConstraint("idempotency_key", name="uq_decisions_idempotency_key"),
     sa.Index("ix_decisions_created_at", "created_at"),

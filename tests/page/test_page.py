@@ -138,6 +138,22 @@ def test_paging_walks_through_every_decision(page: Any, server: Any) -> None:
     assert total >= 5
 
 
+def test_an_application_unlike_the_training_data_shows_as_referred(page: Any, server: Any) -> None:
+    fill_form(page, {**APPLICANT, "Age": "18", "Credit amount": "1000000"})
+    page.click("#score-submit")
+    page.wait_for_selector("#score-result .decision-id")
+    assert page.inner_text("#score-result .verdict .pill.refer").strip() == "Refer · manual review"
+    first = page.locator("#score-result ul.reasons li").first
+    assert first.get_attribute("class") == "refer"
+    assert "Credit amount 1,000,000 is outside" in first.inner_text()
+    assert "undefined" not in page.inner_text("#score-result") and "NaN" not in page.inner_text(
+        "#score-result"
+    )
+    decision_id = page.inner_text("#score-result .decision-id").strip()
+    page.click("button[data-tab=decisions]")
+    page.locator(f"#decisions-table tr[data-id='{decision_id}'] .pill.refer").wait_for()
+
+
 def test_out_of_range_values_are_refused_in_the_schemas_words(page: Any, server: Any) -> None:
     fill_form(page, {**APPLICANT, "Age": "150"})
     page.click("#score-submit")

@@ -166,7 +166,7 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(
     results = json.loads(next((lender / "results").glob("*.json")).read_text())
     assert len(results) == 400 and results[0]["id"] == "L1000"
     assert list(results[0]) == ["id", "input_data", "probability_fraud", "is_fraud", "target", "confidence",
-                                "timestamp", "reasons"]  # fmt: skip
+                                "timestamp", "decision", "reasons"]  # fmt: skip
     assert set(results[0]["input_data"]) == set(schema.field_names)
     features = {r["feature"] for result in results for r in result["reasons"]}
     assert features <= set(bundle.features)

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from service_helpers import free_port
 
-from preauth import applications, bundles, features
+from preauth import applications, bundles, features, referral
 from preauth.pipeline import bundled_data
 from preauth.settings import Settings
 
@@ -24,8 +24,13 @@ DATA = bundled_data("german_credit_risk.csv")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def train_bundle(models_dir: Path, *, rounds: int, depth: int, threshold: float, seed: int = 0) -> Path:
-    """A real (small) XGBoost model on the bundled data, saved as a real bundle."""
+def train_bundle(
+    models_dir: Path, *, rounds: int, depth: int, threshold: float, seed: int = 0, seen: bool = False
+) -> Path:
+    """A real (small) XGBoost model on the bundled data, saved as a real bundle.
+
+    ``seen`` writes what training saw (as ``preauth train`` does), so the model refers.
+    """
     import xgboost as xgb
 
     apps = applications.read_applications(DATA)
@@ -41,7 +46,9 @@ def train_bundle(models_dir: Path, *, rounds: int, depth: int, threshold: float,
     )
     params = {"objective": "binary:logistic", "max_depth": depth, "eta": 0.2, "nthread": 1, "seed": seed}
     booster = xgb.train(params, data, num_boost_round=rounds)
-    meta = {"params": params, "metrics": {"measured_against": "real Risk (test fixture)"}}
+    meta: dict[str, Any] = {"params": params, "metrics": {"measured_against": "real Risk (test fixture)"}}
+    if seen:
+        meta[referral.SEEN_KEY] = referral.seen_in_training(apps.frame, columns, applications.GERMAN)
     return bundles.save_bundle(models_dir, booster, features=columns, threshold=threshold, meta=meta)
 
 
@@ -51,6 +58,15 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
     train_bundle(root, rounds=40, depth=3, threshold=0.5)
     train_bundle(root, rounds=60, depth=4, threshold=0.4, seed=1)
+    bundles.promote(root, "v1")
+    return root
+
+
+@pytest.fixture(scope="session")
+def referring_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model that knows what training saw, so it refers applications outside it."""
+    root = tmp_path_factory.mktemp("referring")
+    train_bundle(root, rounds=40, depth=3, threshold=0.5, seen=True)
     bundles.promote(root, "v1")
     return root
 

@@ -326,6 +326,19 @@ def test_bundle_files_and_metadata(bundle_run, labels_file: Path) -> None:
     assert "before the refit on all rows" in metrics["holdout"]["rows"]
 
 
+def test_bundle_records_what_the_shipped_model_saw_of_each_feature(bundle_run, labels_file: Path) -> None:
+    meta = json.loads((bundle_run.bundle_path / "bundle.json").read_text())
+    seen = meta["seen"]
+    assert set(seen) == set(meta["features"])
+    frame = load_labels(labels_file).frame  # the refit model learnt from every labelled row
+    assert len(frame) == meta["training"]["rows"]["shipped_model"]
+    amount = seen["Credit amount"]
+    assert [amount["min"], amount["max"]] == [frame["Credit amount"].min(), frame["Credit amount"].max()]
+    assert seen["Age"]["min"] >= 18 and seen["Age"]["max"] <= 100
+    assert set(seen["Housing"]["levels"]) == set(frame["Housing"].dropna())
+    assert "unknown" in seen["Checking account"]["levels"]  # a missing balance is a level the model saw
+
+
 def test_a_second_run_gets_the_next_version(bundle_run, labels_file: Path) -> None:
     from preauth.training import train_from_file
 

@@ -25,6 +25,7 @@ from ..bundles import ALIASES_FILE, META_FILE, Bundle, load_bundle, read_aliases
 from ..coalescing import Coalescer
 from ..decisions import Decision, decided
 from ..reasons import BIAS, contributions, principal_reasons
+from ..referral import refer_reasons
 from ..settings import Settings
 from .booster_calls import BoosterCalls, fast_calls
 from .intake import Intake, encode_rows
@@ -107,6 +108,7 @@ class Served:
             threshold=bundle.threshold,
             reasons=[r.as_dict() for r in reasons],
             contributions=explained,
+            refer=refer_reasons(bundle, item.values),
         )
 
 

@@ -25,6 +25,7 @@ from ..evaluation import (
     with_intervals,
 )
 from ..features import encode
+from ..referral import SEEN_KEY, seen_in_training
 from .baselines import baselines
 from .config import TrainingConfig
 from .data import LabeledData, _known, data_fingerprint, load_labels
@@ -284,6 +285,7 @@ def bundle_meta(
         "threshold_rule": model.threshold_rule,
         "calibration": model.calibration.as_json(),
         "excluded": [c for c in data.schema.field_names if c not in model.features],
+        SEEN_KEY: seen_in_training(_fit_rows(data, model), model.features, data.schema),
         "search": model.search.summary,
         "training": {
             "config": {**asdict(config), "exclude": list(config.exclude), "include": list(config.include)},
@@ -295,6 +297,13 @@ def bundle_meta(
             "duration_s": round(duration_s, 3),
         },
     }
+
+
+def _fit_rows(data: LabeledData, model: TrainedModel) -> pd.DataFrame:
+    """The rows the shipped model was fit on: all of them after the refit, else the training part."""
+    if model.metrics["refit"]["applied"]:
+        return data.frame
+    return data.frame[data.frame.index.isin(model.train_rows)]
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -79,7 +79,9 @@ function notify(message, kind = "error") {
   box.hidden = !message;
 }
 
-function decisionPill(target) {
+function decisionPill(target, decision) {
+  // A referral (outside what the model was trained on) is neither: a person decides.
+  if (decision === "refer") return el("span", { class: "pill refer" }, "Refer · manual review");
   const bad = target === "bad risk";
   return el("span", { class: "pill " + (bad ? "bad" : "good") }, bad ? "Decline · bad risk" : "Approve · good risk");
 }
@@ -279,6 +281,9 @@ function probabilityBar(p, threshold) {
 function reasonList(reasons) {
   if (!reasons || !reasons.length) return el("p", { class: "hint" }, "No reasons recorded.");
   return el("ul", { class: "reasons" }, reasons.map((r) => {
+    if (r.direction === "refer") {
+      return el("li", { class: "refer" }, el("span", { class: "arrow" }, "?"), el("span", { class: "text" }, r.text));
+    }
     const bad = r.direction === "towards bad risk";
     return el("li", { class: bad ? "bad" : "good" },
       el("span", { class: "arrow" }, bad ? "▲" : "▼"),
@@ -347,7 +352,7 @@ function renderDecision(box, d, fresh) {
     fresh ? el("h2", {}, "Decision") : el("div", { class: "detail-head" },
       el("h2", { tabindex: "-1" }, "Decision detail"),
       el("a", { class: "button ghost", id: "detail-close", href: "#/decisions" }, "Close")),
-    el("div", { class: "verdict" }, decisionPill(d.target)),
+    el("div", { class: "verdict" }, decisionPill(d.target, d.decision)),
     probabilityBar(d.probability, d.threshold),
     el("dl", { class: "stats" },
       el("dt", {}, "Probability of bad risk"), el("dd", { class: "probability" }, pct(d.probability)),
@@ -443,7 +448,7 @@ function decisionRow(d) {
   const href = "#/decisions/" + encodeURIComponent(d.id);
   return el("tr", { class: "clickable", "data-id": d.id, onclick: (e) => { if (!e.target.closest("a")) go(href); } },
     el("td", {}, el("a", { class: "open-decision", href, "aria-label": `Decision of ${when(d.timestamp)} (${d.id.slice(0, 8)})` }, when(d.timestamp))),
-    el("td", {}, decisionPill(d.target)),
+    el("td", {}, decisionPill(d.target, d.decision)),
     el("td", { class: "n" }, pct(d.probability)),
     el("td", { class: "n" }, pct(d.confidence)),
     ...listedColumns().map((c) => el("td", { class: c.numeric ? "n" : null }, listedValue(input, c.keys) ?? "–")),
@@ -604,7 +609,7 @@ async function submitBatch(event) {
         el("h3", {}, "Scored rows" + (result.scored > result.decisions.length ? ` (first ${result.decisions.length})` : "")),
         scrollBox("Scored rows", el("table", { class: "scored" },
           el("tr", {}, el("th", {}, "Row"), el("th", {}, "Decision"), el("th", {}, "P(bad risk)"), el("th", {}, "Confidence"), el("th", {}, "Reasons")),
-          result.decisions.map((d) => el("tr", {}, el("td", {}, d.row), el("td", {}, decisionPill(d.target)),
+          result.decisions.map((d) => el("tr", {}, el("td", {}, d.row), el("td", {}, decisionPill(d.target, d.decision)),
             el("td", { class: "n" }, pct(d.probability)), el("td", { class: "n" }, pct(d.confidence)),
             el("td", { class: "small" }, d.reasons.join("; "))))))) : null);
   } catch (error) {

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = Field(
         None, description="Shared directory for Prometheus metrics of several workers (set by `serve`)."
     )
+    monitor_interval_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the service refreshes its monitoring gauges (PSI, rates, live AUC) at /metrics.",
+    )
+    monitor_window_days: float = Field(
+        7.0, gt=0, description="The monitoring gauges cover the served model's decisions of this many days."
+    )
 
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]

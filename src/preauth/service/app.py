@@ -20,8 +20,9 @@ from fastapi_offline import FastAPIOffline
 
 from ..settings import Settings
 from ..store import DecisionStore, StoreUnavailable
+from .monitoring_gauges import MonitoringGauges, refresh_gauges
 from .observability import Telemetry
-from .routes import decisions, metrics, model, outcomes, sagemaker
+from .routes import decisions, metrics, model, monitoring, outcomes, sagemaker
 from .runtime import Runtime, store_writer
 from .schemas import follow_schema
 from .security import FrontDoor, error_body, install_error_handlers, json_response
@@ -56,6 +57,7 @@ def create_app(
     store.migrate()
     telemetry = Telemetry(settings.metrics_dir)
     telemetry.serving(source.current.version)
+    gauges = MonitoringGauges(telemetry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +65,11 @@ def create_app(
         chores = [
             asyncio.create_task(_follow_promotions(source, telemetry, reload_interval)),
             asyncio.create_task(_checkpoints(store)),
+            asyncio.create_task(
+                refresh_gauges(
+                    gauges, store, source, settings.monitor_interval_seconds, settings.monitor_window_days
+                )
+            ),
         ]
         try:
             yield
@@ -97,7 +104,7 @@ def create_app(
     async def _store_unavailable(request: Request, error: StoreUnavailable) -> Response:
         return json_response(503, error_body(503, str(error)), {"Retry-After": "1"})
 
-    for module in (sagemaker, decisions, outcomes, model, metrics):
+    for module in (sagemaker, decisions, outcomes, model, monitoring, metrics):
         app.include_router(module.router)
     follow_schema(app, lambda: source.current.bundle.schema)
     public = _mount_page(app)

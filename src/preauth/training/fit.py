@@ -15,6 +15,7 @@ import pandas as pd
 from ..applications import GERMAN, Schema
 from ..bundles import save_bundle
 from ..calibration import Calibration, expected_calibration_error, fit_calibration
+from ..drift import REFERENCE_KEY, training_reference
 from ..errors import InputError
 from ..evaluation import (
     COST_FALSE_NEGATIVE,
@@ -286,6 +287,7 @@ def bundle_meta(
         "calibration": model.calibration.as_json(),
         "excluded": [c for c in data.schema.field_names if c not in model.features],
         SEEN_KEY: seen_in_training(_fit_rows(data, model), model.features, data.schema),
+        REFERENCE_KEY: _reference(data, model),
         "search": model.search.summary,
         "training": {
             "config": {**asdict(config), "exclude": list(config.exclude), "include": list(config.include)},
@@ -297,6 +299,24 @@ def bundle_meta(
             "duration_s": round(duration_s, 3),
         },
     }
+
+
+def _reference(data: LabeledData, model: TrainedModel) -> dict[str, Any]:
+    """What monitoring compares live decisions with (see :mod:`preauth.drift`): the inputs of the
+    rows the shipped model was fit on, and out-of-sample scores (out-of-fold on the training part,
+    the holdout's from the model before the refit) as the score's."""
+    rows = _fit_rows(data, model)
+    scores = np.concatenate(
+        [model.calibration.apply(model.search.oof), model.holdout["probability"].to_numpy()]
+    )
+    return training_reference(
+        rows,
+        model.features,
+        data.schema,
+        scores,
+        source=f"inputs: the {len(rows)} rows the shipped model was fit on; score: {len(scores)} "
+        "out-of-sample probabilities (out-of-fold on the training part, and the holdout's)",
+    )
 
 
 def _fit_rows(data: LabeledData, model: TrainedModel) -> pd.DataFrame:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,10 +24,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import uvicorn
-from conftest import DATA, train_bundle
+from click.testing import CliRunner
 from service_helpers import free_port
 
+from conftest import DATA, train_bundle
 from preauth import applications, bundles, drift, features
+from preauth.cli import cli
 from preauth.settings import Settings
 
 AMOUNT = "Credit amount"
@@ -135,16 +135,10 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sett
         yield url, settings, _fill(url, None)
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-c",
-        "from preauth.cli import main; main()",
-        "--models-dir",
-        str(settings.models_dir),
-    ]
-    command += ["monitor", "--database-url", settings.database_url, *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+def _cli(settings: Settings, *args: str) -> Any:
+    """`preauth monitor` through the real command line (in this process: click's runner)."""
+    arguments = ["--models-dir", str(settings.models_dir), "monitor", "--database-url", settings.database_url]
+    return CliRunner().invoke(cli, [*arguments, *args])
 
 
 def _by_feature(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -154,7 +148,7 @@ def _by_feature(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_monitor_flags_the_shifted_amount_and_not_the_unshifted(filled: tuple[str, Settings, str]) -> None:
     _, settings, shift = filled
     before = _cli(settings, "--until", shift, "--format", "json", "--fail-on", "watch")
-    assert before.returncode == 0, before.stderr
+    assert before.exit_code == 0, before.stderr
     report = json.loads(before.stdout)
     assert report["decisions"] == 1000
     assert report["worst"] == "ok"
@@ -162,7 +156,7 @@ def test_monitor_flags_the_shifted_amount_and_not_the_unshifted(filled: tuple[st
     assert report["refer_rate"] == 0.0
 
     after = _cli(settings, "--since", shift, "--format", "json", "--fail-on", "act")
-    assert after.returncode == 1, after.stderr  # --fail-on act: a PSI at 0.25 or more
+    assert after.exit_code == 1, after.stderr  # --fail-on act: a PSI at 0.25 or more
     report = json.loads(after.stdout)
     amounts = _by_feature(report)[AMOUNT]
     assert amounts["flag"] == "act" and amounts["psi"] >= drift.ACT
@@ -171,7 +165,7 @@ def test_monitor_flags_the_shifted_amount_and_not_the_unshifted(filled: tuple[st
     assert report["periods"][0]["decisions"] == 1000
 
     table = _cli(settings, "--since", shift)
-    assert table.returncode == 0, table.stderr
+    assert table.exit_code == 0, table.stderr
     assert re.search(r"Credit amount\s+│\s+[0-9.]+\s+│\s+act", table.stdout), table.stdout
 
 
@@ -179,11 +173,11 @@ def test_monitor_on_an_empty_store_says_so(tmp_path: Path, filled: tuple[str, Se
     _, settings, _ = filled
     empty = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'empty.db'}"})
     done = _cli(empty)
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     assert "no decisions by model v1 in this window" in done.stdout
     assert "Traceback" not in done.stderr
     bad = _cli(empty, "--since", "last tuesday")
-    assert bad.returncode == 2 and "'last tuesday' is not an ISO 8601" in bad.stderr
+    assert bad.exit_code == 2 and "'last tuesday' is not an ISO 8601" in bad.stderr
 
 
 def test_api_answers_the_cli_numbers_and_live_quality_once_outcomes_exist(
@@ -193,8 +187,8 @@ def test_api_answers_the_cli_numbers_and_live_quality_once_outcomes_exist(
     with httpx.Client(base_url=url, timeout=60) as client:
         answer = client.get("/v1/monitoring", params={"since": shift})
         assert answer.status_code == 200
-        cli = json.loads(_cli(settings, "--since", shift, "--format", "json").stdout)
-        assert answer.json()["inputs"] == cli["inputs"]
+        from_cli = json.loads(_cli(settings, "--since", shift, "--format", "json").stdout)
+        assert answer.json()["inputs"] == from_cli["inputs"]
         assert answer.json()["live"] is None
 
         # outcomes of the unshifted decisions: the real Risk of each applicant
@@ -218,22 +212,11 @@ def test_api_answers_the_cli_numbers_and_live_quality_once_outcomes_exist(
             }
         )
         outcomes.to_csv(tmp_path / "outcomes.csv", index=False)
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from preauth.cli import main; main()",
-                "outcomes",
-                "import",
-                str(tmp_path / "outcomes.csv"),
-                "--database-url",
-                settings.database_url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
+        done = CliRunner().invoke(
+            cli,
+            ["outcomes", "import", str(tmp_path / "outcomes.csv"), "--database-url", settings.database_url],
         )
-        assert done.returncode == 0, done.stderr
+        assert done.exit_code == 0, done.output
         live = client.get("/v1/monitoring", params={"until": shift}).json()["live"]
     assert live["outcomes"] == 1000 and live["defaulted"] == 300
     low, high = live["auc_interval"]

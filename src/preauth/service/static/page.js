@@ -134,7 +134,7 @@ function updateKeyButton() {
 // reload all land on the same view.
 
 const loaders = {};
-const TABS = ["score", "decisions", "batch", "model"];
+const TABS = ["score", "decisions", "batch", "model", "monitoring"];
 let currentTab = null;
 
 function go(hash) {

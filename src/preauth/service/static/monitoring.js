@@ -78,9 +78,10 @@ function psiChart(rows) {
   return el("figure", { class: "monitoring-chart" },
     svg("svg", { class: "psi-chart", width: "100%", height: String(height), role: "img", "aria-labelledby": "psi-chart-title" },
       svg("title", { id: "psi-chart-title" }, `PSI per input against the training reference: ${words}.`),
-      [[0.1, "0.1 watch"], [0.25, "0.25 act"]].map(([v, label]) => svg("g", { class: "limit" },
+      // the two labels sit either side of their lines, so they never overlap however close
+      [[0.1, "watch 0.1", "end", "-3"], [0.25, "0.25 act", "start", "3"]].map(([v, label, anchor, dx]) => svg("g", { class: "limit" },
         svg("line", { x1: x(v) + "%", x2: x(v) + "%", y1: String(TOP - 4), y2: String(height) }),
-        svg("text", { x: x(v) + "%", y: "11", "text-anchor": "middle" }, label))),
+        svg("text", { x: x(v) + "%", dx, y: "11", "text-anchor": anchor }, label))),
       rows.map((r, i) => {
         const y = TOP + i * ROW;
         return svg("g", { class: "bar " + (r.flag || "none"), "data-feature": r.feature },

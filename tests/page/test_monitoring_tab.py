@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from conftest import Server
 
+from conftest import Server
 from preauth.pipeline import bundled_data
 
 

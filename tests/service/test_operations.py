@@ -69,6 +69,7 @@ def test_preauth_serve_with_two_workers_and_sagemaker_port(models_dir, tmp_path)
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "PREAUTH_SAGEMAKER_MODEL_DIR": str(tmp_path / "no-such-dir"),
         "PREAUTH_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+        "PREAUTH_MONITOR_INTERVAL_SECONDS": "0.2",
     }
     preauth = [sys.executable, "-c", "from preauth.cli import main; main()"]
     process = subprocess.Popen(
@@ -95,7 +96,11 @@ def test_preauth_serve_with_two_workers_and_sagemaker_port(models_dir, tmp_path)
                 assert client.post("/v1/decisions", json=application()).status_code == 201
             assert client.post("/invocations", json=[application()]).status_code == 200
             decided = client.get("/v1/decisions", params={"limit": 500}).json()["decisions"]
-            text = client.get("/metrics").text
+            deadline = time.monotonic() + 10
+            # the monitoring gauges: refreshed by one worker, one series whichever worker answers
+            while "\npreauth_monitored_decisions 11.0\n" not in (text := client.get("/metrics").text):
+                assert time.monotonic() < deadline, text[-1500:]
+                time.sleep(0.1)
         assert len(decided) == 11
         counted = sum(
             float(line.rsplit(" ", 1)[1])
@@ -103,6 +108,7 @@ def test_preauth_serve_with_two_workers_and_sagemaker_port(models_dir, tmp_path)
             if line.startswith("preauth_decisions_total{")
         )
         assert counted == 11  # summed over both worker processes
+        assert sum(line.startswith("preauth_approve_rate ") for line in text.splitlines()) == 1
     finally:
         process.send_signal(signal.SIGINT)
         try:

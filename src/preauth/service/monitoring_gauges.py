@@ -48,7 +48,6 @@ class MonitoringGauges:
             name: gauge(f"preauth_{name}_rate", f"Share of the served model's decisions that are '{name}'.")
             for name in ("approve", "decline", "refer")
         }
-        self.approval_rate = self.rates["approve"]
         self.decisions = gauge(
             "preauth_monitored_decisions", "Decisions of the served model in the monitoring window."
         )

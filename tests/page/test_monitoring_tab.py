@@ -7,18 +7,17 @@ from typing import Any
 
 import pandas as pd
 
-from conftest import Server
 from preauth.pipeline import bundled_data
 
 
-def _decide_some(server: Server, rows: int = 60) -> None:
+def _decide_some(server: Any, rows: int = 60) -> None:
     frame = pd.read_csv(bundled_data("german_credit_risk.csv"), index_col=0).drop(columns="Risk").head(rows)
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     with server.client() as client:
         assert client.post("/v1/decisions/batch", json=records).status_code == 200
 
 
-def test_the_tab_draws_the_reports_numbers(page: Any, server: Server) -> None:
+def test_the_tab_draws_the_reports_numbers(page: Any, server: Any) -> None:
     _decide_some(server)
     page.goto(server.url + "/#/monitoring")  # by its address: the tab loads on arrival
     page.wait_for_selector("#psi-table tr[data-feature]")
@@ -45,7 +44,7 @@ def test_the_tab_draws_the_reports_numbers(page: Any, server: Server) -> None:
         assert page.is_visible("#live-none")
 
 
-def test_the_tab_works_from_the_keyboard(page: Any, server: Server) -> None:
+def test_the_tab_works_from_the_keyboard(page: Any, server: Any) -> None:
     _decide_some(server, 20)
     page.focus("[role=tab][data-tab=score]")
     page.keyboard.press("End")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -27,12 +28,13 @@ import uvicorn
 from click.testing import CliRunner
 from service_helpers import free_port
 
-from conftest import DATA, train_bundle
 from preauth import applications, bundles, drift, features
 from preauth.cli import cli
+from preauth.pipeline import bundled_data
 from preauth.settings import Settings
 
 AMOUNT = "Credit amount"
+DATA = bundled_data("german_credit_risk.csv")
 
 
 # -- the library ---------------------------------------------------------------------------
@@ -63,19 +65,19 @@ def test_numeric_bins_are_right_closed_with_a_missing_bin() -> None:
 # -- a store filled through the real service -------------------------------------------------
 
 
-def _reference_bundle(root: Path) -> Path:
-    """A real small bundle, plus the training reference `preauth train` writes."""
-    path = train_bundle(root, rounds=30, depth=3, threshold=0.5, seen=True)
+def _reference_bundle(referring_models: Path, root: Path) -> Path:
+    """A copy of the real small bundle that refers, plus the training reference `preauth train` writes."""
+    shutil.copytree(referring_models, root)
+    path = root / "v1"
     apps = applications.read_applications(DATA)
     columns = applications.feature_columns()
-    bundle = bundles.load_bundle(root, path.name)
+    bundle = bundles.load_bundle(root, "v1")
     scores = bundle.predict_proba(features.encode(apps.frame, columns))
     meta = json.loads((path / bundles.META_FILE).read_text())
     meta[drift.REFERENCE_KEY] = drift.training_reference(
         apps.frame, columns, applications.GERMAN, scores, source="test"
     )
     (path / bundles.META_FILE).write_text(json.dumps(meta))
-    bundles.promote(root, path.name)
     return path
 
 
@@ -121,10 +123,12 @@ def _fill(url: str, rows: int | None) -> str:
 
 
 @pytest.fixture(scope="module")
-def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settings, str]]:
+def filled(
+    tmp_path_factory: pytest.TempPathFactory, referring_models: Path
+) -> Iterator[tuple[str, Settings, str]]:
     """A server on SQLite whose store holds 1,000 unshifted then 1,000 shifted decisions."""
     work = tmp_path_factory.mktemp("monitoring")
-    _reference_bundle(work / "models")
+    _reference_bundle(referring_models, work / "models")
     settings = Settings(
         models_dir=work / "models",
         database_url=f"sqlite:///{work / 'decisions.db'}",
@@ -258,8 +262,8 @@ def test_metrics_carry_the_gauges_after_a_refresh(filled: tuple[str, Settings, s
         assert re.search(rf"^{gauge} \S+$", text, re.M), gauge
 
 
-def test_api_on_postgresql(fresh_postgres_url: str, tmp_path: Path) -> None:
-    _reference_bundle(tmp_path / "models")
+def test_api_on_postgresql(fresh_postgres_url: str, tmp_path: Path, referring_models: Path) -> None:
+    _reference_bundle(referring_models, tmp_path / "models")
     settings = Settings(
         models_dir=tmp_path / "models", database_url=fresh_postgres_url, sagemaker_model_dir=None
     )

@@ -11,7 +11,9 @@ from page_views import APPLICANT, open_tab
 PHONE = {"width": 390, "height": 844}
 
 
-def test_a_referred_decision_is_declined_from_the_queue_by_keyboard(page: Any, server: Any, page_models: Path) -> None:
+def test_a_referred_decision_is_declined_from_the_queue_by_keyboard(
+    page: Any, server: Any, page_models: Path
+) -> None:
     # `preauth train` writes a review band into the bundle unless told otherwise.
     assert json.loads((page_models / "v1" / "bundle.json").read_text())["review_band"] == 0.05
     with server.client() as client:
@@ -27,7 +29,12 @@ def test_a_referred_decision_is_declined_from_the_queue_by_keyboard(page: Any, s
     # Both buttons fit the phone's width and a thumb.
     for name in ("approve", "decline"):
         box = item.locator(f"button.{name}").bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] and box["height"] >= 44
+        assert (
+            box is not None
+            and box["x"] >= 0
+            and box["x"] + box["width"] <= PHONE["width"]
+            and box["height"] >= 44
+        )
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
     # No reason: refused on the page, the reason box says so and has the focus.

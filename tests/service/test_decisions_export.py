@@ -16,13 +16,15 @@ from preauth.cli import cli
 from preauth.decisions import EXPORT_COLUMNS
 
 FAR = {"Age": 18, "Credit amount": 1_000_000}
-FORMULA = "=HYPERLINK(\"http://x\",\"click\")"
+FORMULA = '=HYPERLINK("http://x","click")'
 
 
 def _fill(client) -> dict[str, dict]:
     """Decisions of both risks, one referred and reviewed (with a formula for a reason), one with an outcome."""
     made = [client.post("/v1/decisions", json=application(Duration=d)).json() for d in (6, 24, 48, 60)]
-    made += [client.post("/v1/decisions", json=application(**{"Credit amount": a})).json() for a in (500, 15000)]
+    made += [
+        client.post("/v1/decisions", json=application(**{"Credit amount": a})).json() for a in (500, 15000)
+    ]
     referred = client.post("/v1/decisions", json=application(**FAR)).json()
     made.append(referred)
     review = {"decision": "decline", "reason": FORMULA}
@@ -63,22 +65,36 @@ def test_the_export_is_the_list_with_reviews_and_outcomes(serve, referring_model
         header = next(csv.reader(io.StringIO(client.get("/v1/decisions/export").text)))
         assert header == [name for name, _ in EXPORT_COLUMNS]
 
-        rows = {r["decision_id"]: r for r in csv.DictReader(io.StringIO(client.get("/v1/decisions/export").text))}
-        table = pq.read_table(io.BytesIO(client.get("/v1/decisions/export", params={"format": "parquet"}).content))
+        rows = {
+            r["decision_id"]: r for r in csv.DictReader(io.StringIO(client.get("/v1/decisions/export").text))
+        }
+        table = pq.read_table(
+            io.BytesIO(client.get("/v1/decisions/export", params={"format": "parquet"}).content)
+        )
         by_id = {r["decision_id"]: r for r in table.to_pylist()}
         for decision_id, decided in made.items():
             cells, typed = rows[decision_id], by_id[decision_id]
-            assert float(cells["probability_bad_risk"]) == decided["probability"] == typed["probability_bad_risk"]
+            assert (
+                float(cells["probability_bad_risk"])
+                == decided["probability"]
+                == typed["probability_bad_risk"]
+            )
             assert cells["decision"] == decided["decision"] == typed["decision"]
             assert typed["timestamp"] == datetime.fromisoformat(decided["timestamp"])
             assert cells["reasons"] == "; ".join(r["text"] for r in decided["reasons"])
         # The person's decision beside the model's; a formula is text in the CSV, as given in Parquet.
         cells, typed = rows[referred["id"]], by_id[referred["id"]]
-        assert (cells["decision"], cells["review_decision"], cells["reviewer"]) == ("refer", "decline", "anonymous")
+        assert (cells["decision"], cells["review_decision"], cells["reviewer"]) == (
+            "refer",
+            "decline",
+            "anonymous",
+        )
         assert cells["review_reason"] == "'" + FORMULA and typed["review_reason"] == FORMULA
         assert typed["reviewed_at"].tzinfo is not None
         with_outcome = [r for r in rows.values() if r["outcome"]]
-        assert [(r["outcome"], r["outcome_known_at"][:10]) for r in with_outcome] == [("defaulted", "2026-10-01")]
+        assert [(r["outcome"], r["outcome_known_at"][:10]) for r in with_outcome] == [
+            ("defaulted", "2026-10-01")
+        ]
         assert all(not r["review_decision"] for r in rows.values() if r["decision_id"] != referred["id"])
 
         bad = client.get("/v1/decisions/export", params={"since": "yesterday"})
@@ -96,7 +112,18 @@ def test_the_cli_writes_the_same_export(serve, referring_models, tmp_path: Path)
     runner = CliRunner()
     done = runner.invoke(
         cli,
-        ["decisions", "export", "--format", "parquet", "--out", str(out), "--target", "good risk", "--database-url", url],
+        [
+            "decisions",
+            "export",
+            "--format",
+            "parquet",
+            "--out",
+            str(out),
+            "--target",
+            "good risk",
+            "--database-url",
+            url,
+        ],
     )
     assert done.exit_code == 0, done.output
     assert f"{len(expected)} decisions written to {out}" in done.output
@@ -108,5 +135,7 @@ def test_the_cli_writes_the_same_export(serve, referring_models, tmp_path: Path)
     assert done.exit_code == 0, done.output
     assert {r["decision_id"] for r in csv.DictReader(csv_out.open(encoding="utf-8"))} == set(made)
 
-    refused = runner.invoke(cli, ["decisions", "export", "--out", str(csv_out), "--since", "soon", "--database-url", url])
+    refused = runner.invoke(
+        cli, ["decisions", "export", "--out", str(csv_out), "--since", "soon", "--database-url", url]
+    )
     assert refused.exit_code == 2 and "--since" in refused.output and "ISO 8601" in refused.output

@@ -36,7 +36,9 @@ def _server(serve, referring_models, database, request, **overrides):
 def test_a_referred_decision_waits_then_one_person_decides_it(serve, referring_models, database, request):
     server = _server(serve, referring_models, database, request)
     with _keyed(server, "key-a") as alice, _keyed(server, "key-b") as bob:
-        referred = [alice.post("/v1/decisions", json=application(**FAR, Duration=d)).json() for d in (6, 12, 24)]
+        referred = [
+            alice.post("/v1/decisions", json=application(**FAR, Duration=d)).json() for d in (6, 12, 24)
+        ]
         clear = alice.post("/v1/decisions", json=application()).json()
         assert [d["decision"] for d in referred] == ["refer"] * 3 and clear["decision"] != "refer"
 
@@ -53,10 +55,16 @@ def test_a_referred_decision_waits_then_one_person_decides_it(serve, referring_m
         assert seen == [d["id"] for d in referred]
 
         first = referred[0]["id"]
-        made = alice.post(f"/v1/decisions/{first}/review", json={"decision": "approve", "reason": "  Phoned the bank.  "})
+        made = alice.post(
+            f"/v1/decisions/{first}/review", json={"decision": "approve", "reason": "  Phoned the bank.  "}
+        )
         assert made.status_code == 201, made.text
         review = made.json()
-        assert review["reviewer"] == "alice" and review["decision"] == "approve" and review["reason"] == "Phoned the bank."
+        assert (
+            review["reviewer"] == "alice"
+            and review["decision"] == "approve"
+            and review["reason"] == "Phoned the bank."
+        )
 
         # Never overwritten: the second review is refused and names the first.
         again = bob.post(f"/v1/decisions/{first}/review", json={"decision": "decline", "reason": "too large"})
@@ -82,13 +90,19 @@ def test_a_referred_decision_waits_then_one_person_decides_it(serve, referring_m
         assert refused(second, {"decision": "approve"}) == (422, "reason")
         assert refused(second, {"decision": "approve", "reason": "   "}) == (422, "reason")
         assert refused(second, {"decision": "approve", "reason": "x" * 2001}) == (422, "reason")
-        assert refused(second, {"decision": "approve", "reason": "ok", "reviewer": "carol"}) == (422, "reviewer")
+        assert refused(second, {"decision": "approve", "reason": "ok", "reviewer": "carol"}) == (
+            422,
+            "reviewer",
+        )
         assert refused(second, ["approve"])[0] == 422
         assert refused(f"/v1/decisions/{clear['id']}/review", {"decision": "approve", "reason": "ok"}) == (
             422,
             "decision_id",
         )
-        assert alice.post("/v1/decisions/nope/review", json={"decision": "approve", "reason": "ok"}).status_code == 404
+        assert (
+            alice.post("/v1/decisions/nope/review", json={"decision": "approve", "reason": "ok"}).status_code
+            == 404
+        )
         assert alice.get("/v1/reviews", params={"state": "later"}).status_code == 422
         assert alice.get("/v1/reviews", params={"cursor": "garbage!"}).status_code == 422
         # Nothing of the refused reviews was stored.
@@ -131,8 +145,12 @@ def test_two_reviewers_at_once_store_exactly_one_review(serve, referring_models,
 
 def test_an_open_api_names_the_reviewer_from_the_body_or_anonymous(serve, referring_models):
     with serve(models_dir=referring_models).client() as client:
-        ids = [client.post("/v1/decisions", json=application(**FAR, Duration=d)).json()["id"] for d in (6, 12)]
-        named = client.post(f"/v1/decisions/{ids[0]}/review", json={"decision": "decline", "reason": "r", "reviewer": "Dana"})
+        ids = [
+            client.post("/v1/decisions", json=application(**FAR, Duration=d)).json()["id"] for d in (6, 12)
+        ]
+        named = client.post(
+            f"/v1/decisions/{ids[0]}/review", json={"decision": "decline", "reason": "r", "reviewer": "Dana"}
+        )
         unnamed = client.post(f"/v1/decisions/{ids[1]}/review", json={"decision": "approve", "reason": "r"})
     assert named.json()["reviewer"] == "Dana" and unnamed.json()["reviewer"] == "anonymous"
 
@@ -164,11 +182,22 @@ def test_the_band_is_carried_by_the_bundle_and_zero_for_older_ones(referring_mod
 def test_duplicate_key_names_or_values_are_refused_at_start(referring_models: Path, tmp_path: Path):
     for keys in ("alice:k1,alice:k2", "alice:k1,bob:k1", "k1,key-1:k2"):
         with pytest.raises(ConfigurationError, match="already used by an earlier entry"):
-            create_app(Settings(models_dir=referring_models, api_keys=keys, database_url=f"sqlite:///{tmp_path}/d.db"))
-    assert Settings(api_keys="k1, bob:k2:with:colons").named_api_keys() == [("key-1", "k1"), ("bob", "k2:with:colons")]
+            create_app(
+                Settings(
+                    models_dir=referring_models, api_keys=keys, database_url=f"sqlite:///{tmp_path}/d.db"
+                )
+            )
+    assert Settings(api_keys="k1, bob:k2:with:colons").named_api_keys() == [
+        ("key-1", "k1"),
+        ("bob", "k2:with:colons"),
+    ]
     result = subprocess.run(
         [sys.executable, "-m", "preauth", "--models-dir", str(referring_models), "serve", "--port", "1"],
-        env={"PREAUTH_API_KEYS": "alice:k1,alice:k2", "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
+        env={
+            "PREAUTH_API_KEYS": "alice:k1,alice:k2",
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": ":".join(sys.path),
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,7 +6,7 @@ wraps every request:
 * ``/ping`` and the page's public assets are open; everything else needs a key from
   ``PREAUTH_API_KEYS`` when keys are configured, sent as ``Authorization: Bearer KEY`` or
   ``X-API-Key: KEY`` and compared in constant time (:func:`hmac.compare_digest`), else 401.
-  The key's name is the caller (``request.state.caller``, :func:`caller`): a review is signed by it.
+  The key's name is the caller (:func:`caller`): a review is signed by it.
 * A body larger than ``max_body_bytes`` is refused with 413, by its ``Content-Length`` or, for a
   chunked body, as soon as the running count passes the limit.
 * Every answer carries ``X-Request-ID``; one JSON access-log line per request, without
@@ -68,9 +68,10 @@ ANONYMOUS = "anonymous"
 """The caller of an open API (no ``PREAUTH_API_KEYS``), or of an open path without a key."""
 
 
-def caller(request: Request) -> str:
-    """Who sent the request: the name of its API key, or ``anonymous`` when the API is open."""
-    return str(request.scope.get("state", {}).get("caller") or ANONYMOUS)
+def caller(request: Request) -> str | None:
+    """The name of the request's API key; None when the API is open (no keys) or the path is."""
+    found = request.scope.get("state", {}).get("caller")
+    return str(found) if found is not None else None
 
 
 class BodyTooLarge(Exception):
@@ -197,9 +198,11 @@ class FrontDoor:
             await response(scope, receive, send_wrapper)
 
         try:
-            caller = self._caller(scope) if self.keys else None
-            state["caller"] = caller or ANONYMOUS
-            if not self._is_open(path) and caller is None:
+            is_open = self._is_open(path)
+            caller = None if is_open else self._caller(scope)
+            if caller is not None:
+                state["caller"] = caller
+            if not is_open and caller is None:
                 await answer(401, "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
             elif (length := _content_length(scope)) is not None and length > self.max_body:
                 await answer(413, f"request body is larger than {self.max_body} bytes")

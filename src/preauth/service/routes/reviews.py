@@ -112,16 +112,14 @@ def list_reviews(
 async def review_decision(request: Request, decision_id: str) -> Response:
     verdict, reason, named = parse_review(parse_json(await request.body()), source=SOURCE)
     rt = runtime(request)
-    reviewer = caller(request)
-    if rt.settings.api_keys.strip():
-        if named is not None and named != reviewer:
-            raise InputError(
-                f"the reviewer is the API key's name ('{reviewer}') when the API has keys; leave it out",
-                source=SOURCE,
-                column="reviewer",
-            )
-    else:
-        reviewer = named or ANONYMOUS
+    keyed = caller(request)  # with API keys, the reviewer is the key's name, never the body's word
+    if keyed is not None and named is not None and named != keyed:
+        raise InputError(
+            f"the reviewer is the API key's name ('{keyed}') when the API has keys; leave it out",
+            source=SOURCE,
+            column="reviewer",
+        )
+    reviewer = keyed or named or ANONYMOUS
     if "\x00" in decision_id or len(decision_id) > 36:  # no stored id looks like this
         return json_response(404, error_body(404, "no decision with that id"))
     done = await asyncio.to_thread(

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
             name, key = (name.strip(), key.strip()) if colon else (f"key-{place}", entry)
             if not name or not key:
                 raise ConfigurationError(f"PREAUTH_API_KEYS entry {place}: expected name:key or key")
+            if len(name) > 64 or not name.isprintable():
+                raise ConfigurationError(
+                    f"PREAUTH_API_KEYS entry {place}: a name is 1 to 64 printable characters (it signs reviews)"
+                )
             pairs.append((name, key))
         for index in (0, 1):
             seen: set[str] = set()

@@ -187,6 +187,10 @@ def test_duplicate_key_names_or_values_are_refused_at_start(referring_models: Pa
                     models_dir=referring_models, api_keys=keys, database_url=f"sqlite:///{tmp_path}/d.db"
                 )
             )
+    with pytest.raises(ConfigurationError, match="entry 2: a name is 1 to 64 printable characters"):
+        Settings(api_keys="k0," + "x" * 65 + ":k1").named_api_keys()
+    with pytest.raises(ConfigurationError, match="entry 1: expected name:key or key"):
+        Settings(api_keys=":k1").named_api_keys()
     assert Settings(api_keys="k1, bob:k2:with:colons").named_api_keys() == [
         ("key-1", "k1"),
         ("bob", "k2:with:colons"),

@@ -29,7 +29,14 @@ def _moment(option: str, text: str | None) -> datetime | None:
 
 
 @decisions.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="csv for spreadsheets; parquet keeps numbers and UTC times typed.",
+)
 @click.option(
     "--out",
     "out",

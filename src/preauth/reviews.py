@@ -27,6 +27,8 @@ REVIEW_DECISIONS: tuple[str, ...] = ("approve", "decline")
 MAX_REASON = 2000
 """The longest reason kept, in characters: a paragraph, not a file."""
 MAX_REVIEWER = 64
+ANONYMOUS = "anonymous"
+"""The reviewer of a review made through an open API (no ``PREAUTH_API_KEYS``) that names no one."""
 
 reviews = sa.Table(
     "reviews",

@@ -64,10 +64,6 @@ _EVERY_ANSWER = (
 _NOT_FRAMED = b"frame-ancestors 'none'"
 
 
-ANONYMOUS = "anonymous"
-"""The caller of an open API (no ``PREAUTH_API_KEYS``), or of an open path without a key."""
-
-
 def caller(request: Request) -> str | None:
     """The name of the request's API key; None when the API is open (no keys) or the path is."""
     found = request.scope.get("state", {}).get("caller")
@@ -199,10 +195,10 @@ class FrontDoor:
 
         try:
             is_open = self._is_open(path)
-            caller = None if is_open else self._caller(scope)
-            if caller is not None:
-                state["caller"] = caller
-            if not is_open and caller is None:
+            key_name = None if is_open else self._caller(scope)
+            if key_name is not None:
+                state["caller"] = key_name
+            if not is_open and key_name is None:
                 await answer(401, "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
             elif (length := _content_length(scope)) is not None and length > self.max_body:
                 await answer(413, f"request body is larger than {self.max_body} bytes")

@@ -19,10 +19,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ...errors import InputError
-from ...reviews import MAX_REASON, REVIEW_DECISIONS, parse_review, queue, record_review
+from ...reviews import ANONYMOUS, MAX_REASON, REVIEW_DECISIONS, parse_review, queue, record_review
 from ..runtime import runtime
 from ..schemas import ERRORS, Decision
-from ..security import ANONYMOUS, caller, error_body, json_response
+from ..security import caller, error_body, json_response
 from .decisions import bad_query, cursor_in_range
 from .sagemaker import parse_json
 

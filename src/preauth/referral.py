@@ -42,6 +42,9 @@ REVIEW_BAND_KEY = "review_band"
 DEFAULT_REVIEW_BAND = 0.05
 """The band ``preauth train`` writes unless told otherwise: borderline applications go to a person."""
 
+BAND_FEATURE = "probability"
+"""The ``feature`` of a review-band reason: the model's own probability, not an input, is the cause."""
+
 REFER = "refer"
 """A reason's ``direction`` (and a decision's ``decision``) when the application goes to a person."""
 
@@ -133,7 +136,7 @@ def band_reasons(bundle: Bundle, probability: float) -> list[dict[str, Any]]:
     low, high = max(0.0, threshold - band), min(1.0, threshold + band)
     return [
         _reason(
-            "probability",
+            BAND_FEATURE,
             probability,
             [low, high],
             f"probability of bad risk {probability:.3f} is within {band:g} of the threshold "

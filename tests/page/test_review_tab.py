@@ -36,6 +36,10 @@ def test_a_referred_decision_is_declined_from_the_queue_by_keyboard(
             and box["height"] >= 44
         )
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # "Show more" only when the API says there is more.
+    with server.client() as client:
+        more = client.get("/v1/reviews", params={"limit": 20}).json()["next_cursor"] is not None
+    assert page.is_visible("#review-more") == more
 
     # No reason: refused on the page, the reason box says so and has the focus.
     item.locator("button.decline").click()

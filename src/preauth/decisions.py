@@ -10,7 +10,10 @@ by tests. Now a decision is one frozen :class:`Decision`, and its shapes are its
   answer; batch files use :func:`result_object` and :data:`RESULT_KEYS` for the same keys);
 * :meth:`Decision.row` / :meth:`Decision.row_values` and :meth:`Decision.from_row`: the stored row
   and back;
-* :meth:`Decision.csv_cells` / :meth:`Decision.summary`: the page's results file and list.
+* :meth:`Decision.csv_cells` / :meth:`Decision.summary`: the page's results file and list;
+* :meth:`Decision.detail`: ``GET /v1/decisions/{id}``, the answer with its review and outcome;
+* :meth:`Decision.export_values` and :data:`EXPORT_COLUMNS`: a row of the decisions export
+  (CSV or Parquet, :mod:`preauth.exports`), with the review and the outcome.
 """
 
 from __future__ import annotations
@@ -59,6 +62,29 @@ CSV_COLUMNS = (
     "reasons",
 )
 """A decision's cells in the page's results file."""
+
+EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("decision_id", "text"),
+    ("timestamp", "time"),
+    ("request_id", "text"),
+    ("channel", "text"),
+    ("model_version", "text"),
+    ("probability_bad_risk", "number"),
+    ("threshold", "number"),
+    ("target", "text"),
+    ("decision", "text"),
+    ("confidence", "number"),
+    ("reasons", "text"),
+    ("input", "text"),
+    ("review_decision", "text"),
+    ("reviewer", "text"),
+    ("review_reason", "text"),
+    ("reviewed_at", "time"),
+    ("outcome", "text"),
+    ("outcome_known_at", "time"),
+)
+"""The decisions export's columns and kinds (text, number, time): the model's decision, then the
+person's (empty until reviewed), then what happened (empty until the outcome is known)."""
 
 
 def target_of(bad: bool) -> str:
@@ -215,6 +241,37 @@ class Decision:
             self.model_version,
             "; ".join(str(r.get("text")) for r in self.reasons or []),
         ]
+
+    def detail(self, review: Mapping[str, Any] | None, outcome: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The API answer with the person's review and the real outcome (None until there is one)."""
+        return {**self.api(), "review": review, "outcome": outcome}
+
+    def export_values(
+        self,
+        *,
+        review: tuple[str, str, str, datetime] | None = None,
+        outcome: tuple[str, datetime] | None = None,
+    ) -> tuple[Any, ...]:
+        """A row of the export in :data:`EXPORT_COLUMNS` order; ``review`` is (decision, reviewer,
+        reason, when), ``outcome`` (outcome, known at). Input and reasons are JSON text."""
+        import orjson
+
+        return (
+            self.id,
+            self.created_at,
+            self.request_id,
+            self.channel,
+            self.model_version,
+            self.probability,
+            self.threshold,
+            self.target,
+            self.decision,
+            self.confidence,
+            "; ".join(str(r.get("text")) for r in self.reasons or []),
+            orjson.dumps(self.input).decode(),
+            *(review or (None, None, None, None)),
+            *(outcome or (None, None)),
+        )
 
     def summary(self, row: int) -> dict[str, Any]:
         """The decision of an uploaded file's row, as the page lists it."""

@@ -8,10 +8,19 @@ on a value outside that (beyond a margin) or on a level never seen becomes ``ref
 review), with a reason naming the field, the value and the range (:func:`refer_reasons`). The
 model's own probability and verdict are still kept beside it. A bundle written before this has
 no ``seen`` block and never refers.
+
+A probability close to the threshold is a coin toss the model should not make alone: a decision
+whose calibrated probability lies within ``review_band`` of the threshold (each side) is referred
+too, with a reason of the same shape (:func:`band_reasons`). The band is a value the bundle
+carries (``preauth train --review-band``, default :data:`DEFAULT_REVIEW_BAND`); ``PREAUTH_REVIEW_BAND``
+overrides it where a bundle is loaded (:func:`with_review_band`). A bundle written before the band
+has none and refers only out of range. :func:`referral_reasons` is the one call that says why a
+decision is referred, for both causes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,6 +35,15 @@ SEEN_KEY = "seen"
 
 REFER_MARGIN = 0.10
 """How far beyond the training range a number may go, as a share of the range's span, each side."""
+
+REVIEW_BAND_KEY = "review_band"
+"""The key of ``bundle.json`` holding the review band (calibrated probability, each side of the threshold)."""
+
+DEFAULT_REVIEW_BAND = 0.05
+"""The band ``preauth train`` writes unless told otherwise: borderline applications go to a person."""
+
+BAND_FEATURE = "probability"
+"""The ``feature`` of a review-band reason: the model's own probability, not an input, is the cause."""
 
 REFER = "refer"
 """A reason's ``direction`` (and a decision's ``decision``) when the application goes to a person."""
@@ -94,6 +112,42 @@ def refer_reasons(
                 )
             )
     return reasons
+
+
+def review_band(bundle: Bundle) -> float:
+    """The bundle's review band; 0 (no band) for a bundle written before bands existed."""
+    value = bundle.meta.get(REVIEW_BAND_KEY)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def with_review_band(bundle: Bundle, band: float | None) -> Bundle:
+    """The bundle, carrying ``band`` instead of its own (``PREAUTH_REVIEW_BAND``); None: as it is."""
+    if band is None:
+        return bundle
+    return dataclasses.replace(bundle, meta={**bundle.meta, REVIEW_BAND_KEY: float(band)})
+
+
+def band_reasons(bundle: Bundle, probability: float) -> list[dict[str, Any]]:
+    """Why a probability this close to the threshold goes to a person; empty: it is clear enough."""
+    band = review_band(bundle)
+    threshold = bundle.threshold
+    if band <= 0 or abs(probability - threshold) > band:
+        return []
+    low, high = max(0.0, threshold - band), min(1.0, threshold + band)
+    return [
+        _reason(
+            BAND_FEATURE,
+            probability,
+            [low, high],
+            f"probability of bad risk {probability:.3f} is within {band:g} of the threshold "
+            f"{threshold:.3f} ({low:.3f} to {high:.3f}): referred for manual review",
+        )
+    ]
+
+
+def referral_reasons(bundle: Bundle, values: Mapping[str, Any], probability: float) -> list[dict[str, Any]]:
+    """Every reason an application goes to a person: outside training, then too close to call."""
+    return [*refer_reasons(bundle, values), *band_reasons(bundle, probability)]
 
 
 def _reason(feature: str, value: Any, seen: list[Any], text: str) -> dict[str, Any]:

@@ -72,11 +72,11 @@ def score(bundle: Bundle, applications: Applications, *, explain: bool = False) 
     decisions = None
     if explain and len(matrix):
         from .reasons import explain as explain_rows
-        from .referral import refer_reasons
+        from .referral import referral_reasons
 
         explained = explain_rows(bundle, matrix, applications.frame)
         rows = applications.frame[bundle.features].to_dict(orient="records")
-        refer = [refer_reasons(bundle, row) for row in rows]
+        refer = [referral_reasons(bundle, row, float(p)) for row, p in zip(rows, probability, strict=True)]
         reasons = [[*ref, *(_reason_dict(r) for r in row)] for ref, row in zip(refer, explained, strict=True)]
         decisions = [
             REFER if ref else DECLINE if p >= bundle.threshold else APPROVE

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import ConfigurationError
+
 
 class Settings(BaseSettings):
     """Every knob preauth has, with the default a new user should get."""
@@ -40,7 +42,13 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PREAUTH_OPENAI_API_KEY", "OPENAI_API_KEY"),
         description="API key for `--llm openai:MODEL` (sent only as the Authorization header; never logged).",
     )
-    api_keys: str = Field("", description="Comma-separated API keys; empty means the API is open.")
+    api_keys: str = Field(
+        "",
+        description=(
+            "Comma-separated API keys, each `name:key` (a bare `key` is named key-1, key-2... by its "
+            "place); the name is the reviewer of reviews made with the key. Empty means the API is open."
+        ),
+    )
     max_body_bytes: int = Field(5_000_000, description="Largest request body the service accepts.")
     log_application_data: bool = Field(False, description="Put application fields in access logs.")
     serve_model: str | None = Field(
@@ -63,6 +71,15 @@ class Settings(BaseSettings):
             "versions only); false uses the Python API everywhere."
         ),
     )
+    review_band: float | None = Field(
+        None,
+        ge=0,
+        lt=0.5,
+        description=(
+            "Refer decisions whose calibrated probability is within this of the threshold (each side); "
+            "default: the band the served bundle was trained with (0 for bundles made before bands)."
+        ),
+    )
     metrics_dir: Path | None = Field(
         None, description="Shared directory for Prometheus metrics of several workers (set by `serve`)."
     )
@@ -76,7 +93,37 @@ class Settings(BaseSettings):
     )
 
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return [key for _, key in self.named_api_keys()]
+
+    def named_api_keys(self) -> list[tuple[str, str]]:
+        """``(name, key)`` pairs from ``name:key,...``; a bare key is ``key-N`` (N: its place, from 1).
+
+        A key holding a colon must be given with a name (``name:key:with:colons``). Two entries with
+        the same name or the same key are refused: a review must name one person.
+        """
+        pairs: list[tuple[str, str]] = []
+        entries = [e.strip() for e in self.api_keys.split(",") if e.strip()]
+        for place, entry in enumerate(entries, start=1):
+            name, colon, key = entry.partition(":")
+            name, key = (name.strip(), key.strip()) if colon else (f"key-{place}", entry)
+            if not name or not key:
+                raise ConfigurationError(f"PREAUTH_API_KEYS entry {place}: expected name:key or key")
+            if len(name) > 64 or not name.isprintable():
+                raise ConfigurationError(
+                    f"PREAUTH_API_KEYS entry {place}: a name is 1 to 64 printable characters (it signs reviews)"
+                )
+            pairs.append((name, key))
+        for index in (0, 1):
+            seen: set[str] = set()
+            for place, pair in enumerate(pairs, start=1):
+                if pair[index] in seen:
+                    shown = f"name '{pair[0]}'" if index == 0 else f"key of '{pair[0]}'"
+                    raise ConfigurationError(
+                        f"PREAUTH_API_KEYS entry {place}: the {shown} is already used by an earlier "
+                        f"entry; every key needs its own name and its own value"
+                    )
+                seen.add(pair[index])
+        return pairs
 
 
 @lru_cache(maxsize=1)

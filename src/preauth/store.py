@@ -62,6 +62,7 @@ decisions = sa.Table(
     sa.Index("ix_decisions_created_at", "created_at"),
     sa.Index("ix_decisions_model_version", "model_version"),
     sa.Index("ix_decisions_target", "target"),
+    sa.Index("ix_decisions_decision", "decision"),  # the review queue (migration 0005)
 )
 
 idempotency_keys = sa.Table(
@@ -357,14 +358,7 @@ class DecisionStore:
         """Decisions newest first; ``since`` inclusive, ``until`` exclusive; cursor from a previous page."""
         limit = max(1, min(int(limit), MAX_PAGE))
         query = sa.select(decisions).order_by(decisions.c.seq.desc()).limit(limit + 1)
-        if since is not None:
-            query = query.where(decisions.c.created_at >= _utc(since))
-        if until is not None:
-            query = query.where(decisions.c.created_at < _utc(until))
-        if target:
-            query = query.where(decisions.c.target == target)
-        if model_version:
-            query = query.where(decisions.c.model_version == model_version)
+        query = filtered(query, since=since, until=until, target=target, model_version=model_version)
         if cursor:
             query = query.where(decisions.c.seq < decode_cursor(cursor))
         with self.engine.connect() as connection:
@@ -379,6 +373,26 @@ class DecisionStore:
         with self.engine.connect() as connection:
             found = connection.execute(sa.select(decisions.c.model_version).distinct()).scalars()
             return sorted(str(v) for v in found)
+
+
+def filtered(
+    query: sa.Select[Any],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    target: str | None = None,
+    model_version: str | None = None,
+) -> sa.Select[Any]:
+    """The list's filters on a query of decisions (the list and the export filter the same way)."""
+    if since is not None:
+        query = query.where(decisions.c.created_at >= _utc(since))
+    if until is not None:
+        query = query.where(decisions.c.created_at < _utc(until))
+    if target:
+        query = query.where(decisions.c.target == target)
+    if model_version:
+        query = query.where(decisions.c.model_version == model_version)
+    return query
 
 
 def encode_cursor(seq: int) -> str:

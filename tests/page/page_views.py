@@ -60,6 +60,10 @@ def each_view(page: Any, tmp_path: Path) -> Iterator[str]:
     page.wait_for_selector("[data-error-for='Age']:not(:empty)")
     yield "score with field errors"
 
+    fill_form(page, {**APPLICANT, "Credit amount": "1000000"})  # far outside training: referred
+    page.click("#score-submit")
+    page.wait_for_selector("#score-result .pill.refer")
+
     open_tab(page, "decisions")
     page.wait_for_selector("#decisions-table tbody tr[data-id]")
     yield "decisions"
@@ -67,6 +71,14 @@ def each_view(page: Any, tmp_path: Path) -> Iterator[str]:
     page.locator("#decisions-table tbody tr[data-id]").first.click()
     page.wait_for_selector("#decision-detail:not([hidden]) .decision-id")
     yield "a decision's detail"
+
+    open_tab(page, "review")
+    page.wait_for_selector("#review-list article .review-form")
+    yield "review queue"
+
+    page.locator("#review-list .review-form button.approve").first.click()
+    page.wait_for_selector("#review-list .review-form small.error:not(:empty)")
+    yield "review with a missing reason"
 
     upload = tmp_path / "view-upload.csv"
     upload.write_text(UPLOAD, encoding="utf-8")

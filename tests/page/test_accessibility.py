@@ -40,7 +40,7 @@ def test_tabs_follow_the_wai_aria_tabs_pattern(page: Any) -> None:
     assert page.locator("h1").count() == 1
     tabs = page.locator("[role=tablist] [role=tab]")
     names = tabs.evaluate_all("tabs => tabs.map(t => t.dataset.tab)")
-    assert names == ["score", "decisions", "batch", "model", "monitoring"]
+    assert names == ["score", "decisions", "review", "batch", "model", "monitoring"]
     for name in names:
         panel = page.locator(f"#{page.get_attribute(f'[role=tab][data-tab={name}]', 'aria-controls')}")
         assert panel.get_attribute("role") == "tabpanel"
@@ -51,6 +51,7 @@ def test_tabs_follow_the_wai_aria_tabs_pattern(page: Any) -> None:
     page.focus("[role=tab][data-tab=score]")
     for key, expected in (
         ("ArrowRight", "decisions"),
+        ("ArrowRight", "review"),
         ("ArrowRight", "batch"),
         ("End", "monitoring"),
         ("ArrowRight", "score"),

@@ -19,6 +19,7 @@ from lender_data import lender_frame, write_lender_csv
 from preauth.applications import GERMAN, dump_schema, load_schema, read_applications
 from preauth.bundles import SCHEMA_FILE, load_bundle
 from preauth.errors import ModelBundleError
+from preauth.referral import BAND_FEATURE
 
 PREAUTH = [sys.executable, "-c", "from preauth.cli import main; main()"]
 
@@ -169,7 +170,10 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(
                                 "timestamp", "decision", "reasons"]  # fmt: skip
     assert set(results[0]["input_data"]) == set(schema.field_names)
     features = {r["feature"] for result in results for r in result["reasons"]}
-    assert features <= set(bundle.features)
+    assert features <= {
+        *bundle.features,
+        BAND_FEATURE,
+    }  # a borderline decision's reason names the probability
     # A reason about a missing balance speaks the schema's meaning of missing ("no account").
     savings = [
         (result["input_data"]["Savings"] is None, r["text"])

@@ -196,12 +196,13 @@ def predict(
     Example:  preauth predict sample.csv --model production -o results/
     """
     from ..bundles import load_bundle
+    from ..referral import with_review_band
     from ..results import score_file
     from ..scoring import results_path, write_rejects
 
     settings = settings_from(ctx)
     console = Console(stderr=True)
-    bundle = load_bundle(settings.models_dir, model_ref)
+    bundle = with_review_band(load_bundle(settings.models_dir, model_ref), settings.review_band)
     # A column the model uses must be in the file even when the schema makes it optional (Sex,
     # for a model trained with --include Sex), unless its absence means 'unknown' (the balances).
     # The file is read with the model's own schema, never the code's default.

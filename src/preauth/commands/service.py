@@ -101,6 +101,7 @@ def serve(
     # One BLAS/OpenMP thread per worker: requests bring the parallelism, threads only contend.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+    settings.named_api_keys()  # two keys with one name (or one key twice): refused before anything starts
     source = model_source(settings)  # fail here, once, with a clear message when there is no model
     DecisionStore(settings.database_url).migrate()  # once, before the workers start
     click.echo(

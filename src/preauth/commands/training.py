@@ -17,6 +17,7 @@ from .. import bundles
 from ..cli import cli, friendly_errors, schema_from, schema_option, settings_from
 from ..errors import ModelBundleError
 from ..evaluation import baseline_rows, metrics_table, summary_rows
+from ..referral import DEFAULT_REVIEW_BAND
 from ..training import TrainingConfig, TrainingResult, train_from_file
 from .data import report_reject_messages
 
@@ -103,6 +104,14 @@ _DEFAULTS = TrainingConfig()
     help="Decision threshold on p(bad risk); by default the lowest expected cost on validation data.",
 )
 @click.option(
+    "--review-band",
+    type=click.FloatRange(0, 0.5, max_open=True),
+    default=DEFAULT_REVIEW_BAND,
+    show_default=True,
+    help="Refer a decision whose calibrated p(bad risk) is within this of the threshold (each side) "
+    "to a person (see `GET /v1/reviews`); 0: only applications outside the training range are referred.",
+)
+@click.option(
     "--truth",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
@@ -166,6 +175,7 @@ def train(
     exclude: tuple[str, ...],
     include: tuple[str, ...],
     threshold: float | None,
+    review_band: float,
     truth: Path | None,
     refit: bool,
     monotone: bool,
@@ -231,6 +241,7 @@ def train(
         exclude=exclude,
         include=include,
         threshold=threshold,
+        review_band=review_band,
         refit=refit,
         monotone=monotone,
         calibration=calibration,  # type: ignore[arg-type]  # click.Choice checked it

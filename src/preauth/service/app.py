@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..store import DecisionStore, StoreUnavailable
 from .monitoring_gauges import MonitoringGauges, refresh_gauges
 from .observability import Telemetry
-from .routes import decisions, metrics, model, monitoring, outcomes, sagemaker
+from .routes import decisions, metrics, model, monitoring, outcomes, reviews, sagemaker
 from .runtime import Runtime, store_writer
 from .schemas import follow_schema
 from .security import FrontDoor, error_body, install_error_handlers, json_response
@@ -94,6 +94,10 @@ def create_app(
                 "name": "Outcomes",
                 "description": "What happened to decided applications: repaid or defaulted.",
             },
+            {
+                "name": "Reviews",
+                "description": "Referred decisions waiting for a person, and the person's decision.",
+            },
             {"name": "Model", "description": "The model being served."},
             {"name": "Operations", "description": "Health and metrics."},
         ],
@@ -104,13 +108,13 @@ def create_app(
     async def _store_unavailable(request: Request, error: StoreUnavailable) -> Response:
         return json_response(503, error_body(503, str(error)), {"Retry-After": "1"})
 
-    for module in (sagemaker, decisions, outcomes, model, monitoring, metrics):
+    for module in (sagemaker, decisions, outcomes, reviews, model, monitoring, metrics):
         app.include_router(module.router)
     follow_schema(app, lambda: source.current.bundle.schema)
     public = _mount_page(app)
     app.add_middleware(
         FrontDoor,  # type: ignore[arg-type]
-        api_keys=settings.api_key_list(),
+        api_keys=settings.named_api_keys(),
         max_body_bytes=settings.max_body_bytes,
         public_prefixes=public,
         telemetry=telemetry,

@@ -175,7 +175,10 @@ class Decision(BaseModel):
     probability: float = Field(description="Probability of bad risk.")
     target: str = Field(examples=["good risk"])
     is_fraud: bool = Field(description="probability >= threshold (the original's name for bad risk).")
-    decision: str = Field(examples=["approve"], description="approve (good risk) or decline (bad risk).")
+    decision: str = Field(
+        examples=["approve"],
+        description="approve (good risk), decline (bad risk) or refer (a person decides: GET /v1/reviews).",
+    )
     confidence: float = Field(description="max(probability, 1 - probability).")
     threshold: float
     reasons: list[Reason] = Field(description="At most four principal reasons.")
@@ -196,6 +199,17 @@ class Reject(BaseModel):
 class BatchAnswer(BaseModel):
     decisions: list[Decision]
     rejects: list[Reject]
+
+
+class DecisionDetail(Decision):
+    """A stored decision with what a person and the world said about it later."""
+
+    review: dict[str, Any] | None = Field(
+        None, description="The reviewer's decision, name, reason and reviewed_at; null until reviewed."
+    )
+    outcome: dict[str, Any] | None = Field(
+        None, description="The real outcome (repaid or defaulted) and known_at; null until known."
+    )
 
 
 class DecisionPage(BaseModel):

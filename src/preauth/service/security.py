@@ -6,6 +6,7 @@ wraps every request:
 * ``/ping`` and the page's public assets are open; everything else needs a key from
   ``PREAUTH_API_KEYS`` when keys are configured, sent as ``Authorization: Bearer KEY`` or
   ``X-API-Key: KEY`` and compared in constant time (:func:`hmac.compare_digest`), else 401.
+  The key's name is the caller (:func:`caller`): a review is signed by it.
 * A body larger than ``max_body_bytes`` is refused with 413, by its ``Content-Length`` or, for a
   chunked body, as soon as the running count passes the limit.
 * Every answer carries ``X-Request-ID``; one JSON access-log line per request, without
@@ -48,7 +49,7 @@ access_log = logging.getLogger("preauth.access")
 log = logging.getLogger("preauth.service")
 OPEN_PATHS = ("/ping",)
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # a caller's X-Request-ID is kept only if it is this tame
-NO_STORE_PREFIXES = ("/v1/decisions", "/invocations", "/endpoints/", "/ui/")
+NO_STORE_PREFIXES = ("/v1/decisions", "/v1/reviews", "/invocations", "/endpoints/", "/ui/")
 """Answers under these paths carry decisions or applications: no cache may keep them."""
 STORABLE_PREFIXES = ("/ui/static/",)
 """...except the page's assets, which hold no data."""
@@ -61,6 +62,12 @@ _EVERY_ANSWER = (
     (b"x-frame-options", b"DENY"),
 )
 _NOT_FRAMED = b"frame-ancestors 'none'"
+
+
+def caller(request: Request) -> str | None:
+    """The name of the request's API key; None when the API is open (no keys) or the path is."""
+    found = request.scope.get("state", {}).get("caller")
+    return str(found) if found is not None else None
 
 
 class BodyTooLarge(Exception):
@@ -126,13 +133,14 @@ class FrontDoor:
         self,
         app: ASGIApp,
         *,
-        api_keys: Iterable[str] = (),
+        api_keys: Iterable[str | tuple[str, str]] = (),
         max_body_bytes: int = 5_000_000,
         public_prefixes: Iterable[str] = (),
         telemetry: Telemetry | None = None,
     ) -> None:
         self.app = app
-        self.keys = [k.encode() for k in api_keys]
+        named = [k if isinstance(k, tuple) else (f"key-{i}", k) for i, k in enumerate(api_keys, start=1)]
+        self.keys = [(name, key.encode()) for name, key in named]
         self.max_body = max_body_bytes
         self.public_prefixes = tuple(public_prefixes)
         self.telemetry = telemetry
@@ -145,17 +153,19 @@ class FrontDoor:
             path == p or (p != "/" and p.endswith("/") and path.startswith(p)) for p in self.public_prefixes
         )
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _caller(self, scope: Scope) -> str | None:
+        """The name of the key the request offers, or None when it offers none that is known."""
         offered: list[bytes] = []
         for name, value in scope.get("headers", ()):
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 offered.append(value[7:].strip())
             elif name == b"x-api-key":
                 offered.append(value.strip())
-        granted = False
+        granted: str | None = None
         for candidate in offered:
-            for key in self.keys:  # no early exit: the time taken says nothing about which key
-                granted |= hmac.compare_digest(candidate, key)
+            for name, key in self.keys:  # no early exit: the time taken says nothing about which key
+                if hmac.compare_digest(candidate, key) and granted is None:
+                    granted = name
         return granted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -184,7 +194,11 @@ class FrontDoor:
             await response(scope, receive, send_wrapper)
 
         try:
-            if not self._is_open(path) and not self._authorized(scope):
+            is_open = self._is_open(path)
+            key_name = None if is_open else self._caller(scope)
+            if key_name is not None:
+                state["caller"] = key_name
+            if not is_open and key_name is None:
                 await answer(401, "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
             elif (length := _content_length(scope)) is not None and length > self.max_body:
                 await answer(413, f"request body is larger than {self.max_body} bytes")

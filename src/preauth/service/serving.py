@@ -25,7 +25,7 @@ from ..bundles import ALIASES_FILE, META_FILE, Bundle, load_bundle, read_aliases
 from ..coalescing import Coalescer
 from ..decisions import Decision, decided
 from ..reasons import BIAS, contributions, principal_reasons
-from ..referral import refer_reasons
+from ..referral import referral_reasons, with_review_band
 from ..settings import Settings
 from .booster_calls import BoosterCalls, fast_calls
 from .intake import Intake, encode_rows
@@ -108,7 +108,7 @@ class Served:
             threshold=bundle.threshold,
             reasons=[r.as_dict() for r in reasons],
             contributions=explained,
-            refer=refer_reasons(bundle, item.values),
+            refer=referral_reasons(bundle, item.values, p),
         )
 
 
@@ -177,14 +177,16 @@ class ModelSource:
         *,
         check_interval: float = 1.0,
         fast_calls: bool = True,
+        review_band: float | None = None,
     ) -> None:
         self.models_dir = models_dir
         self.ref = ref
         self.check_interval = check_interval
         self.fast_calls = fast_calls
+        self.review_band = review_band
         self._lock = threading.Lock()
         self._stamp = self._alias_stamp()
-        self.current = Served(load_bundle(models_dir, ref), fast_calls)
+        self.current = Served(with_review_band(load_bundle(models_dir, ref), review_band), fast_calls)
         log.info("serving model %s from %s", self.current.version, self.current.bundle.path)
 
     @property
@@ -218,7 +220,10 @@ class ModelSource:
                 path = resolve(self.models_dir, self.ref)
                 if path.resolve() == self.current.bundle.path.resolve():
                     return False
-                fresh = Served(load_bundle(self.models_dir, self.ref), self.fast_calls)
+                fresh = Served(
+                    with_review_band(load_bundle(self.models_dir, self.ref), self.review_band),
+                    self.fast_calls,
+                )
             except Exception as error:  # keep serving the old model; say why in the log
                 log.error("model reload failed, still serving %s: %s", self.current.version, error)
                 return False
@@ -235,9 +240,10 @@ def model_source(settings: Settings) -> ModelSource:
     """
     sagemaker = settings.sagemaker_model_dir
     fast = settings.fast_booster_calls
+    band = settings.review_band
     if sagemaker is not None and sagemaker.is_dir():
         if (sagemaker / META_FILE).exists():
-            return ModelSource(sagemaker.parent, str(sagemaker), fast_calls=fast)
+            return ModelSource(sagemaker.parent, str(sagemaker), fast_calls=fast, review_band=band)
         if any(sagemaker.glob(f"*/{META_FILE}")):
-            return ModelSource(sagemaker, settings.serve_model, fast_calls=fast)
-    return ModelSource(settings.models_dir, settings.serve_model, fast_calls=fast)
+            return ModelSource(sagemaker, settings.serve_model, fast_calls=fast, review_band=band)
+    return ModelSource(settings.models_dir, settings.serve_model, fast_calls=fast, review_band=band)

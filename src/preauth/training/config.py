@@ -9,6 +9,7 @@ from typing import Literal
 from ..applications import GERMAN, Schema
 from ..calibration import CalibrationChoice
 from ..errors import ConfigurationError
+from ..referral import DEFAULT_REVIEW_BAND
 
 Target = Literal["llm", "risk"]
 TARGET_COLUMN = "target"
@@ -36,6 +37,8 @@ class TrainingConfig:
     exclude: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     threshold: float | None = None
+    review_band: float = DEFAULT_REVIEW_BAND
+    """Calibrated probability each side of the threshold in which a decision is referred to a person."""
     threads: int = 1
     """XGBoost threads. Fixed so that a seed gives the same model on any machine; on 1,000 rows one
     thread is also the fastest (thread start-up costs more than the work it shares)."""
@@ -59,6 +62,10 @@ class TrainingConfig:
             raise ConfigurationError("the holdout fraction must be between 0 and 1")
         if self.threshold is not None and not 0 < self.threshold < 1:
             raise ConfigurationError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if not 0 <= self.review_band < 0.5:
+            raise ConfigurationError(
+                f"--review-band must be at least 0 and below 0.5, got {self.review_band}"
+            )
         if self.bootstrap < 0:
             raise ConfigurationError("the number of bootstrap resamples cannot be negative")
         if self.timeout is not None and self.timeout <= 0:

@@ -26,7 +26,7 @@ from ..evaluation import (
     with_intervals,
 )
 from ..features import encode
-from ..referral import SEEN_KEY, seen_in_training
+from ..referral import REVIEW_BAND_KEY, SEEN_KEY, seen_in_training
 from .baselines import baselines
 from .config import TrainingConfig
 from .data import LabeledData, _known, data_fingerprint, load_labels
@@ -288,6 +288,7 @@ def bundle_meta(
         "excluded": [c for c in data.schema.field_names if c not in model.features],
         SEEN_KEY: seen_in_training(_fit_rows(data, model), model.features, data.schema),
         REFERENCE_KEY: _reference(data, model),
+        REVIEW_BAND_KEY: config.review_band,
         "search": model.search.summary,
         "training": {
             "config": {**asdict(config), "exclude": list(config.exclude), "include": list(config.include)},

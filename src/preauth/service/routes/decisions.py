@@ -11,19 +11,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from ...decisions import Decision as Decided
 from ...errors import InputError
+from ...exports import MEDIA_TYPES, Filters, export_chunks
+from ...outcomes import outcome_of
+from ...reviews import review_of
 from ...store import Claim, decode_cursor
 from ..intake import SOURCE, check_records
 from ..runtime import runtime
-from ..schemas import ERRORS, BatchAnswer, Decision, DecisionPage, batch_body, single_body
+from ..schemas import ERRORS, BatchAnswer, Decision, DecisionDetail, DecisionPage, batch_body, single_body
 from ..security import error_body, json_response
 from .sagemaker import parse_json
 
@@ -174,19 +178,61 @@ def list_decisions(
     ] = None,
 ) -> Response:
     try:
-        since_at, until_at = (
-            _in_utc("since", _moment("since", since)),
-            _in_utc("until", _moment("until", until)),
-        )
-        _storable("model_version", model_version)
-        _cursor_in_range(cursor)
+        chosen = _filters(since, until, target, model_version)
+        cursor_in_range(cursor)
     except _BadQuery as bad:
-        message = f"{bad.field}: {bad.reason}"
-        return json_response(422, error_body(422, message, [{"field": bad.field, "message": message}]))
+        return bad.answer()
     page = runtime(request).store.find(
-        since=since_at, until=until_at, target=target, model_version=model_version, limit=limit, cursor=cursor
+        since=chosen.since,
+        until=chosen.until,
+        target=target,
+        model_version=model_version,
+        limit=limit,
+        cursor=cursor,
     )
     return json_response(200, {"decisions": [d.api() for d in page.items], "next_cursor": page.next_cursor})
+
+
+def _filters(since: str | None, until: str | None, target: str | None, model_version: str | None) -> Filters:
+    """The list's filters checked (the export takes the same): a bad one is a :class:`_BadQuery`."""
+    _storable("model_version", model_version)
+    return Filters(
+        since=_in_utc("since", _moment("since", since)),
+        until=_in_utc("until", _moment("until", until)),
+        target=target,
+        model_version=model_version,
+    )
+
+
+@router.get(
+    "/export",
+    summary="Export stored decisions with their reviews and outcomes (CSV or Parquet), filtered like the list",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "The file, streamed; newest decision first.",
+            "content": {MEDIA_TYPES["csv"]: {}, MEDIA_TYPES["parquet"]: {}},
+        },
+    },
+)
+def export_decisions(
+    request: Request,
+    format: Annotated[Literal["csv", "parquet"], Query(description="csv or parquet.")] = "csv",
+    since: Annotated[str | None, Query(description="From this time (inclusive, ISO 8601).", **_TIME)] = None,
+    until: Annotated[
+        str | None, Query(description="Before this time (exclusive, ISO 8601).", **_TIME)
+    ] = None,
+    target: Annotated[Literal["good risk", "bad risk"] | None, Query()] = None,
+    model_version: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    try:
+        chosen = _filters(since, until, target, model_version)
+    except _BadQuery as bad:
+        return bad.answer()
+    chunks = export_chunks(runtime(request).store, chosen, format)
+    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    headers = {"Content-Disposition": f'attachment; filename="decisions_{stamp}.{format}"'}
+    return StreamingResponse(chunks, media_type=MEDIA_TYPES[format], headers=headers)
 
 
 class _BadQuery(Exception):
@@ -196,6 +242,19 @@ class _BadQuery(Exception):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+    def answer(self) -> Response:
+        message = f"{self.field}: {self.reason}"
+        return json_response(422, error_body(422, message, [{"field": self.field, "message": message}]))
+
+
+def bad_query(check: Callable[[], object]) -> Response | None:
+    """The 422 answer for a query parameter ``check`` refuses, or None when it passes."""
+    try:
+        check()
+    except _BadQuery as bad:
+        return bad.answer()
+    return None
 
 
 _LARGEST_SEQ = 2**63 - 1  # a BIGINT: both stores overflow past it
@@ -227,7 +286,7 @@ def _storable(field: str, text: str | None) -> None:
         raise _BadQuery(field, "must not contain a NUL character")
 
 
-def _cursor_in_range(cursor: str | None) -> None:
+def cursor_in_range(cursor: str | None) -> None:
     if not cursor:
         return
     try:
@@ -240,8 +299,8 @@ def _cursor_in_range(cursor: str | None) -> None:
 
 @router.get(
     "/{decision_id}",
-    summary="One stored decision",
-    response_model=Decision,
+    summary="One stored decision, with its review and outcome (null until there is one)",
+    response_model=DecisionDetail,
     responses={**ERRORS, 404: {"description": "No decision with this id."}},
 )
 def get_decision(request: Request, decision_id: str) -> Response:
@@ -252,4 +311,8 @@ def get_decision(request: Request, decision_id: str) -> Response:
     )
     if found is None:
         return json_response(404, error_body(404, f"no decision with id {shown!r}"))
-    return json_response(200, found.api())
+    store = runtime(request).store
+    review, outcome = review_of(store, found.id), outcome_of(store, found.id)
+    shown_review = None if review is None else review.as_dict()
+    shown_outcome = None if outcome is None else outcome.as_dict()
+    return json_response(200, found.detail(shown_review, shown_outcome))

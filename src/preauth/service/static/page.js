@@ -129,12 +129,12 @@ function updateKeyButton() {
 // ------------------------------------------------------------------------------------------
 // Tabs
 
-// Every view has its own address: #/score, #/decisions, #/decisions/<id>, #/batch, #/model.
+// Every view has its own address: #/score, #/decisions, #/decisions/<id>, #/review, #/batch, #/model.
 // Tabs and links only change the hash; route() draws what the hash says, so back, forward and
 // reload all land on the same view.
 
 const loaders = {};
-const TABS = ["score", "decisions", "batch", "model", "monitoring"];
+const TABS = ["score", "decisions", "review", "batch", "model", "monitoring"];
 let currentTab = null;
 
 function go(hash) {
@@ -353,6 +353,7 @@ function renderDecision(box, d, fresh) {
       el("h2", { tabindex: "-1" }, "Decision detail"),
       el("a", { class: "button ghost", id: "detail-close", href: "#/decisions" }, "Close")),
     el("div", { class: "verdict" }, decisionPill(d.target, d.decision)),
+    fresh ? null : reviewSummary(d.review), // review.js
     probabilityBar(d.probability, d.threshold),
     el("dl", { class: "stats" },
       el("dt", {}, "Probability of bad risk"), el("dd", { class: "probability" }, pct(d.probability)),
@@ -491,73 +492,41 @@ function hideDetail() {
   if (link) link.focus();
 }
 
-// Export: every decision the filters select (all pages, not only the one shown), as CSV.
+// Export: every decision the filters select (all pages, not only the one shown), with reviews and
+// outcomes, as the API writes it (GET /v1/decisions/export): the columns come from one place.
 
-const EXPORT_PAGE = 500; // the API's largest page
-const EXPORT_COLUMNS = [
-  ["id", (d) => d.id], ["timestamp", (d) => d.timestamp], ["model_version", (d) => d.model_version],
-  ["channel", (d) => d.channel], ["decision", (d) => d.decision], ["target", (d) => d.target],
-  ["probability_bad_risk", (d) => d.probability], ["confidence", (d) => d.confidence],
-  ["threshold", (d) => d.threshold], ["reasons", (d) => (d.reasons || []).map((r) => r.text).join("; ")],
-];
-
-function csvCell(value) {
-  // A cell a spreadsheet would run as a formula (= + - @, tab, CR) gets a leading ' unless it is a
-  // plain number such as -3; then RFC 4180 quoting.
-  if (value === null || value === undefined) return "";
-  let text = String(value);
-  if (/^[=+\-@\t\r]/.test(text) && !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) text = "'" + text;
-  return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
-}
-
-function decisionsCsv(items) {
-  const inputs = [];
-  for (const d of items) for (const key of Object.keys(d.input || {})) if (!inputs.includes(key)) inputs.push(key);
-  const lines = [[...EXPORT_COLUMNS.map(([name]) => name), ...inputs].map(csvCell).join(",")];
-  for (const d of items) {
-    const input = d.input || {};
-    lines.push([...EXPORT_COLUMNS.map(([, get]) => get(d)), ...inputs.map((k) => input[k])].map(csvCell).join(","));
-  }
-  return lines.join("\r\n") + "\r\n";
-}
-
-async function exportDecisions() {
-  const button = $("#decisions-export");
+async function exportDecisions(format = "csv") {
+  const buttons = $$(".export-button");
   const state = $("#export-state");
   const params = filterParams();
-  params.set("limit", String(EXPORT_PAGE));
-  button.disabled = true;
+  params.delete("limit");
+  params.set("format", format);
+  for (const b of buttons) b.disabled = true;
   notify("");
-  state.textContent = "Collecting decisions…";
+  state.textContent = "Exporting decisions…";
   try {
-    const items = [];
-    let cursor = null;
-    do {
-      if (cursor) params.set("cursor", cursor);
-      const page = await apiJson("/v1/decisions?" + params.toString());
-      items.push(...(page.decisions || []));
-      cursor = page.next_cursor || null;
-      state.textContent = `Collecting decisions… ${items.length}`;
-    } while (cursor);
-    const url = URL.createObjectURL(new Blob([decisionsCsv(items)], { type: "text/csv" }));
+    const blob = await (await api("/v1/decisions/export?" + params.toString())).blob();
+    const url = URL.createObjectURL(blob);
     const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
-    const link = el("a", { href: url, download: `decisions-${stamp}.csv`, hidden: true });
+    const name = `decisions-${stamp}.${format}`;
+    const link = el("a", { href: url, download: name, hidden: true });
     document.body.append(link);
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    state.textContent = `${items.length} decisions exported.`;
+    state.textContent = `${name} exported (${Math.max(1, Math.round(blob.size / 1024))} kB).`;
   } catch (error) {
-    if (error.status === 401) afterKey = exportDecisions;
+    if (error.status === 401) afterKey = () => exportDecisions(format);
     state.textContent = "";
     notify(error.message);
   } finally {
-    button.disabled = false;
+    for (const b of buttons) b.disabled = false;
   }
 }
 
 function setupDecisions() {
-  $("#decisions-export").addEventListener("click", exportDecisions);
+  $("#decisions-export").addEventListener("click", () => exportDecisions("csv"));
+  $("#decisions-export-parquet").addEventListener("click", () => exportDecisions("parquet"));
   $("#filters").addEventListener("submit", (event) => {
     event.preventDefault();
     paging.cursors = [null];

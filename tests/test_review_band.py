@@ -1,0 +1,55 @@
+"""Batch results refer a borderline decision too: the band the bundle carries, or PREAUTH_REVIEW_BAND."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from preauth.applications import read_applications
+from preauth.bundles import load_bundle
+from preauth.referral import with_review_band
+from preauth.scoring import score
+
+
+def test_score_refers_within_the_band_and_keeps_the_model_verdict(
+    small_models_dir: Path, bundled_data: Path
+) -> None:
+    bundle = load_bundle(small_models_dir)
+    applications = read_applications(bundled_data, schema=bundle.schema)
+    plain = score(bundle, applications, explain=True)
+    banded = score(with_review_band(bundle, 0.1), applications, explain=True)
+    assert plain.decisions is not None and banded.decisions is not None and banded.reasons is not None
+    near = abs(banded.probability - bundle.threshold) <= 0.1
+    assert 0 < near.sum() < len(near), "the data should have decisions both near and far from the threshold"
+    for i, close in enumerate(near):
+        band = [r for r in banded.reasons[i] if r["feature"] == "probability"]
+        assert (banded.decisions[i] == "refer") == (close or plain.decisions[i] == "refer")
+        assert bool(band) == bool(close)
+    assert list(banded.is_bad) == list(plain.is_bad)  # the model's own verdict is unchanged
+
+
+def test_predict_takes_the_band_from_the_environment(
+    small_models_dir: Path, bundled_data: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "three.csv"
+    pd.read_csv(bundled_data, index_col=0).head(3).to_csv(source)
+    env = {**os.environ, "PREAUTH_REVIEW_BAND": "0.49"}
+    command = [sys.executable, "-m", "preauth", "--models-dir", str(small_models_dir), "predict", str(source)]
+    result = subprocess.run(
+        [*command, "-o", str(tmp_path), "--explain"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    [path] = tmp_path.glob("*.json")
+    decided = json.loads(path.read_text())
+    assert [d["decision"] for d in decided] == [
+        "refer"
+        if abs(d["probability_fraud"] - load_bundle(small_models_dir).threshold) <= 0.49
+        else d["decision"]
+        for d in decided
+    ]
+    assert any(d["decision"] == "refer" for d in decided)

@@ -211,6 +211,31 @@ def test_predict_explain_adds_reasons_in_every_format(
     assert json.loads(pq.read_table(parquet).to_pylist()[0]["reasons"]) == decisions[0]["reasons"]
 
 
+def test_the_schema_sets_how_far_past_the_training_range_an_application_is_referred(
+    small_models_dir: Path,
+) -> None:
+    import dataclasses
+
+    from preauth.referral import SEEN_KEY, refer_reasons
+
+    bundle = load_bundle(small_models_dir)
+    seen = bundle.meta[SEEN_KEY]["Credit amount"]
+    just_past = dict(bundle.schema.example(), **{"Credit amount": seen["max"] + 100})
+
+    def with_margin(margin: float) -> list[dict[str, object]]:
+        schema = dataclasses.replace(bundle.schema, refer_margin=margin)
+        return refer_reasons(dataclasses.replace(bundle, schema=schema), just_past)
+
+    [reason] = with_margin(0)
+    assert reason["feature"] == "Credit amount" and reason["direction"] == "refer"
+    assert with_margin(0.05) == [] and refer_reasons(bundle, just_past) == []  # the default, 0.10
+    # A field's own margin wins over the schema's.
+    amount = dataclasses.replace(bundle.schema.field("Credit amount"), refer_margin=0.0)
+    fields = tuple(amount if f.name == "Credit amount" else f for f in bundle.schema.fields)
+    schema = dataclasses.replace(bundle.schema, fields=fields, refer_margin=0.5)
+    assert len(refer_reasons(dataclasses.replace(bundle, schema=schema), just_past)) == 1
+
+
 def test_predict_explain_refers_a_row_outside_the_training_data(
     small_models_dir: Path, bundled_data: Path, tmp_path: Path
 ) -> None:

@@ -173,9 +173,17 @@ class Decision:
             "channel": self.channel,
         }
 
-    def result_object(self) -> dict[str, Any]:
-        """The original pipeline's result object (the ``/invocations`` answer)."""
-        return result_object(self.input, self.probability, self.is_fraud, self.timestamp)
+    def result_object(self, *, explain: bool = False) -> dict[str, Any]:
+        """The original pipeline's result object (the ``/invocations`` answer).
+
+        ``explain`` adds ``decision`` (approve, decline, refer) and ``reasons`` (a referral's
+        first) after the original keys, as ``preauth predict --explain`` does in batch files:
+        asked for, never by default, so a client reading the keys one by one sees no change.
+        """
+        out = result_object(self.input, self.probability, self.is_fraud, self.timestamp)
+        if explain:
+            out |= {"decision": self.decision, "reasons": self.reasons}
+        return out
 
     def row_values(
         self,

@@ -4,8 +4,9 @@ A tree model extrapolates flat: an 18-year-old asking for 1,000,000 DM (the larg
 amount is 18,424) is scored like one asking for 18,424, and approved. So training writes into
 ``bundle.json`` what the shipped model saw of each feature (:func:`seen_in_training`: numbers
 their ``[min, max]`` over every row the model was fit on, categories their levels), and a decision
-on a value outside that (beyond a margin) or on a level never seen becomes ``refer`` (manual
-review), with a reason naming the field, the value and the range (:func:`refer_reasons`). The
+on a value outside that (beyond a margin the schema sets, ``refer_margin``) or on a level never
+seen becomes ``refer`` (manual review), with a reason naming the field, the value and the range
+(:func:`refer_reasons`). The
 model's own probability and verdict are still kept beside it. A bundle written before this has
 no ``seen`` block and never refers.
 
@@ -28,13 +29,15 @@ from typing import Any
 import pandas as pd
 
 from .applications import Schema
+from .applications.schema import DEFAULT_REFER_MARGIN
 from .bundles import Bundle
 
 SEEN_KEY = "seen"
 """The block of ``bundle.json`` holding what training saw, per model feature."""
 
-REFER_MARGIN = 0.10
-"""How far beyond the training range a number may go, as a share of the range's span, each side."""
+REFER_MARGIN = DEFAULT_REFER_MARGIN
+"""The margin when the schema sets none (its ``refer_margin``, per field or for all; see
+:meth:`~preauth.applications.Schema.refer_margin_for`)."""
 
 REVIEW_BAND_KEY = "review_band"
 """The key of ``bundle.json`` holding the review band (calibrated probability, each side of the threshold)."""
@@ -68,9 +71,13 @@ def seen_in_training(frame: pd.DataFrame, features: Sequence[str], schema: Schem
 
 
 def refer_reasons(
-    bundle: Bundle, values: Mapping[str, Any], *, margin: float = REFER_MARGIN
+    bundle: Bundle, values: Mapping[str, Any], *, margin: float | None = None
 ) -> list[dict[str, Any]]:
-    """Why one application (canonical values by feature) must go to a person; empty: it need not."""
+    """Why one application (canonical values by feature) must go to a person; empty: it need not.
+
+    ``margin``: how far past a number's training range, as a share of its span, each side; by
+    default the one the bundle's schema sets for that field (``refer_margin``).
+    """
     seen = bundle.meta.get(SEEN_KEY)
     if not isinstance(seen, Mapping):
         return []
@@ -99,7 +106,8 @@ def refer_reasons(
                 )
             continue
         low, high = float(known["min"]), float(known["max"])
-        slack = margin * (high - low)
+        share = bundle.schema.refer_margin_for(name) if margin is None else margin
+        slack = share * (high - low)
         number = float(value)  # type: ignore[arg-type]
         if number < low - slack or number > high + slack:
             reasons.append(

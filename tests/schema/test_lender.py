@@ -64,6 +64,7 @@ def test_infer_proposes_kinds_ranges_the_id_the_target_and_the_questions_to_conf
         "Expenses", "Income", "Assets", "Debt", "Amount", "Price", "Savings",
     )  # fmt: skip
     assert schema.protected == ("Marital",)
+    assert schema.refer_margin == 0.1 and "\nrefer_margin = 0.1\n" in text  # written out, to edit
     job, income, savings, age = (schema.field(n) for n in ("Job", "Income", "Savings", "Age"))
     assert job.is_category and set(job.categories) == {"fixed", "freelance", "partime", "others"}
     assert income.kind == "integer" and income.missing == "not given"

@@ -66,6 +66,17 @@ def test_a_written_schema_reads_back_to_the_same_schema(tmp_path: Path) -> None:
     assert again.fingerprint == GERMAN.fingerprint
 
 
+def test_the_refer_margin_is_the_fields_else_the_schemas_else_the_default_and_reads_back() -> None:
+    schema = parse_schema(
+        "refer_margin = 0.25\n" + GOOD_FIELD + "refer_margin = 0\n"
+        "[[fields]]\nname = 'Term'\nkind = 'whole number'\nminimum = 1\nmaximum = 72\n"
+    )
+    assert schema.refer_margin == 0.25 and schema.field("Amount").refer_margin == 0.0
+    assert schema.refer_margin_for("Amount") == 0.0 and schema.refer_margin_for("Term") == 0.25
+    assert parse_schema(dump_schema(schema)) == schema
+    assert GERMAN.refer_margin is None and GERMAN.refer_margin_for("Credit amount") == 0.10
+
+
 def test_a_small_schema_with_a_target_an_ordered_category_and_a_missing_meaning() -> None:
     schema = parse_schema(
         """
@@ -107,7 +118,7 @@ direction = "decreasing"
     [
         ("name = \n", "lender.toml: not valid TOML (Invalid value (at line 1, column 8))"),
         ("name = 'x'", "lender.toml: no fields: add a [[fields]] table for each column"),
-        ("colour = 'x'" + GOOD_FIELD, "lender.toml: key 'colour': unknown key; the keys are: description, fields, id, name, protected, target"),
+        ("colour = 'x'" + GOOD_FIELD, "lender.toml: key 'colour': unknown key; the keys are: description, fields, id, name, protected, refer_margin, target"),
         ("[[fields]]\nkind = 'number'\npositive = true", "lender.toml: fields entry 1: 'name' is missing"),
         ("[[fields]]\nname = 'A'\nkind = 'text'", "lender.toml: field 'A': 'kind' must be one of: number, whole number, category, ordered category; got 'text'"),
         ("[[fields]]\nname = 'A'\nkind = 'number'", "lender.toml: field 'A': a number needs 'minimum' and 'maximum' (or 'positive = true')"),
@@ -120,7 +131,7 @@ direction = "decreasing"
         ("[[fields]]\nname = 'A'\nkind = 'category'\ncategories = ['x']\nlabels = {y = 'Y'}", "lender.toml: field 'A': label for 'y', which is not one of the categories"),
         ("[[fields]]\nname = 'A'\nkind = 'category'\ncategories = ['x']\nexample = 'z'", "lender.toml: field 'A': 'example' 'z' is not a valid value of this field"),
         ("[[fields]]\nname = 'A'\nkind = 'number'\npositive = true\nrequired = 'no'", "lender.toml: field 'A': 'required' must be true or false, got 'no'"),
-        ("[[fields]]\nname = 'A'\nkind = 'number'\npositive = true\nshade = 1", "lender.toml: field 'A': unknown key 'shade'; the keys are: aliases, categories, description, direction, example, key, kind, labels, maximum, minimum, missing, name, positive, required, unit"),
+        ("[[fields]]\nname = 'A'\nkind = 'number'\npositive = true\nshade = 1", "lender.toml: field 'A': unknown key 'shade'; the keys are: aliases, categories, description, direction, example, key, kind, labels, maximum, minimum, missing, name, positive, refer_margin, required, unit"),
         (GOOD_FIELD + GOOD_FIELD, "lender.toml: field 'Amount': 'Amount' is listed twice"),
         ("protected = ['Sex']" + GOOD_FIELD, "lender.toml: key 'protected': 'Sex' is not one of the fields"),
         ("[target]\ncolumn = 'S'\nbad = ['1']" + GOOD_FIELD, "lender.toml: [target]: 'good' must list the values that mean good risk, e.g. good = [\"good\"] or good = [\"0\"]"),
@@ -128,6 +139,9 @@ direction = "decreasing"
         ("[target]\nbad = ['1']\ngood = ['0']" + GOOD_FIELD, "lender.toml: [target]: 'column' is missing"),
         ("[target]\ncolumn = 'amount'\nbad = ['1']\ngood = ['0']" + GOOD_FIELD, "lender.toml: [target]: 'amount' is also a name of 'Amount'"),
         ("id = 'amount'" + GOOD_FIELD, "lender.toml: key 'id': 'amount' is also a name of 'Amount'"),
+        ("refer_margin = -0.1" + GOOD_FIELD, "lender.toml: key 'refer_margin': 'refer_margin' must be 0 or more (a share of the training range), got -0.1"),
+        ("refer_margin = 'wide'" + GOOD_FIELD, "lender.toml: key 'refer_margin': 'refer_margin' must be a number, got 'wide'"),
+        ("[[fields]]\nname = 'A'\nkind = 'category'\ncategories = ['x']\nrefer_margin = 0.2", "lender.toml: field 'A': 'refer_margin' applies to numbers, not to a category"),
     ],
 )  # fmt: skip
 def test_each_mistake_gets_one_line_naming_the_file_and_the_field_or_key(text: str, expected: str) -> None:

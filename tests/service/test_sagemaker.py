@@ -152,3 +152,33 @@ def test_boto3_reads_the_reason_of_a_refused_invocation(serve):
         answer = refused.value.response
         assert answer["ResponseMetadata"]["HTTPStatusCode"] == status
         assert reason in answer["Error"]["Message"], answer
+
+
+def test_invoke_endpoint_says_refer_in_custom_attributes_and_explains_when_asked(serve, referring_models):
+    import boto3
+
+    server = serve(models_dir=referring_models)
+    runtime = boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=server.url,
+        region_name="eu-central-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    far = application(Age=18, **{"Credit amount": 1_000_000})
+    body = json.dumps([application(), far])
+    plain = runtime.invoke_endpoint(EndpointName="p", ContentType="application/json", Body=body)
+    normal, referred = json.loads(plain["Body"].read())
+    assert list(normal) == RESULT_KEYS and list(referred) == RESULT_KEYS  # the original objects, unchanged
+    counts = dict(pair.split("=") for pair in plain["CustomAttributes"].split(","))
+    assert counts["refer"] == "1" and int(counts["approve"]) + int(counts["decline"]) == 1
+
+    asked = runtime.invoke_endpoint(
+        EndpointName="p", ContentType="application/json", Body=body, CustomAttributes="explain"
+    )
+    normal, referred = json.loads(asked["Body"].read())
+    assert list(referred) == [*RESULT_KEYS, "decision", "reasons"]
+    assert referred["decision"] == "refer" and referred["reasons"][0]["feature"] == "Credit amount"
+    assert "1,000,000" in referred["reasons"][0]["text"]
+    assert normal["decision"] == ("decline" if normal["is_fraud"] else "approve")
+    assert all(r["direction"] != "refer" for r in normal["reasons"])

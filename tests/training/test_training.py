@@ -410,8 +410,8 @@ def test_rejected_row_reasons_are_kept_in_the_provenance(tmp_path: Path) -> None
     assert data.provenance["rejected_rows"] == [f"{path}, row 3, column 'Duration': -3 is not positive"]
 
 
-@pytest.mark.parametrize(("seed", "shipped"), [(2, "tuned"), (4, "regularised default")])
-def test_the_regularised_default_is_shipped_when_the_search_does_not_beat_it(
+@pytest.mark.parametrize(("seed", "shipped"), [(2, "tuned"), (3, "regularised default")])
+def test_the_regularised_default_is_shipped_when_the_search_does_not_beat_it_by_one_standard_error(
     risk_file: Path, seed: int, shipped: str
 ) -> None:
     from preauth.training.search import regularised_default
@@ -421,15 +421,18 @@ def test_the_regularised_default_is_shipped_when_the_search_does_not_beat_it(
     default, comparison = summary["default"], summary["comparison"]
     assert summary["shipped"] == shipped  # one seed where the tuned trial wins, one where it does not
     assert comparison["folds"] == f"3 stratified folds reshuffled with seed {seed + 1}"
+    gain, error = comparison["gain"], comparison["gain_standard_error"]
+    assert gain == pytest.approx(comparison["tuned_cv_auc"] - comparison["default_cv_auc"]) and error > 0
     if shipped == "regularised default":
-        # judged on reshuffled folds, not on the folds that chose the tuned parameters
-        assert comparison["default_cv_auc"] >= comparison["tuned_cv_auc"]
+        # judged on reshuffled folds, not on the folds that chose the tuned parameters: with seed 3
+        # the tuned mean is higher there, but by less than one standard error of the paired gain
+        assert 0 < gain <= error
         for key, value in regularised_default(summary["scale_pos_weight_ratio"]).items():
             assert model.params[key] == value, key
         assert model.params["num_boost_round"] == default["n_rounds"]
         assert model.metrics["cv_auc"] == pytest.approx(default["cv_auc"])
     else:
-        assert comparison["tuned_cv_auc"] > comparison["default_cv_auc"]
+        assert gain > error
         assert model.params["max_depth"] == summary["best_params"]["max_depth"]
         assert model.metrics["cv_auc"] == pytest.approx(summary["best_value"])
     assert f"{comparison['tuned_cv_auc']:.3f}" in summary["shipped_reason"]

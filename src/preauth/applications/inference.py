@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .schema import ID_ALIASES, Field, Schema, Target, normalize_name
+from .schema import DEFAULT_REFER_MARGIN, ID_ALIASES, Field, Schema, Target, normalize_name
 
 MAX_CATEGORIES = 50
 """A text column with more distinct values than this is not a category (a name, a free-text note)."""
@@ -64,6 +64,9 @@ def infer_schema(
             f"Proposed by `preauth schema infer` from {Path(source).name}: check every line.",
             'Categories with an order (little < moderate < rich): list them in order, kind = "ordered category".',
             'Numbers where risk may only grow (or fall) with the value: direction = "increasing" (or "decreasing").',
+            "refer_margin: an application whose number lies further than this share of the training "
+            "range outside it is referred for manual review (0 refers anything outside the range); "
+            "a field may set its own.",
         ]
     }
     fields: list[Field] = []
@@ -111,6 +114,7 @@ def infer_schema(
         id_column=id_column or "id",
         protected=protected,
         source=source,
+        refer_margin=DEFAULT_REFER_MARGIN,
     )
     return Proposal(schema, notes, skipped)
 

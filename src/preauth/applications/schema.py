@@ -33,6 +33,9 @@ so the value stored, echoed and scored would silently differ from the one given.
 ID_COLUMN = "id"
 """The name ids go by in prepared files and results, whatever the input called its id column."""
 ID_ALIASES = frozenset({"", "id", "index", "unnamed_0", "application_id", "applicant_id"})
+DEFAULT_REFER_MARGIN = 0.10
+"""How far beyond the training range a number may go before the application is referred, as a share
+of the range's span, each side, when the schema does not say (``refer_margin``)."""
 BAD, GOOD = "bad", "good"
 """The canonical outcome values: a target's own values (``1``/``0``, ``2``/``1``, ``yes``/``no``)
 are read as these, so the model's 1 is always bad."""
@@ -74,6 +77,8 @@ class Field:
     unit: str = ""
     ordered: bool = False
     direction: Literal["increasing", "decreasing"] | None = None
+    refer_margin: float | None = None
+    """This number's own refer margin (see :meth:`Schema.refer_margin_for`); None: the schema's."""
 
     @property
     def is_category(self) -> bool:
@@ -153,6 +158,8 @@ class Schema:
     description: str = ""
     source: str = field(default="", compare=False)
     """The file the schema was read from, for messages (not part of the schema's identity)."""
+    refer_margin: float | None = None
+    """The schema-wide refer margin; None: :data:`DEFAULT_REFER_MARGIN`."""
 
     # ----------------------------------------------------------------------------------------
     # Names
@@ -219,6 +226,18 @@ class Schema:
             or key in ID_ALIASES
             or (position == 0 and raw.strip() == "")
         )
+
+    def refer_margin_for(self, name: str) -> float:
+        """How far past the training range of number ``name`` a value may go before it is referred.
+
+        A share of the range's span, each side: the field's own ``refer_margin``, else the schema's,
+        else :data:`DEFAULT_REFER_MARGIN`. A lender sets it in the schema file because how far a
+        model may be trusted beyond its data is a credit policy, not a property of the code.
+        """
+        own = self.field(name).refer_margin
+        if own is not None:
+            return own
+        return DEFAULT_REFER_MARGIN if self.refer_margin is None else self.refer_margin
 
     # ----------------------------------------------------------------------------------------
     # Model inputs and examples

@@ -10,6 +10,7 @@ Layout::
     name = "german_credit"
     id = "id"                        # the applicant's id column (optional)
     protected = ["Sex"]              # kept for fairness measurement, never a model input unless asked
+    refer_margin = 0.1               # optional: refer a number this share of its training range past it
 
     [target]                         # optional: the real outcome
     column = "Risk"
@@ -21,6 +22,7 @@ Layout::
     kind = "whole number"            # number | whole number | category | ordered category
     minimum = 18
     maximum = 100
+    refer_margin = 0.25              # optional: this field's own margin
     ...
 """
 
@@ -43,7 +45,7 @@ KINDS = {
     "ordered category": ("category", True),
 }
 DIRECTIONS = ("increasing", "decreasing")
-_TOP_KEYS = {"name", "description", "id", "protected", "target", "fields"}
+_TOP_KEYS = {"name", "description", "id", "protected", "target", "fields", "refer_margin"}
 _TARGET_KEYS = {"column", "bad", "good", "description", "aliases"}
 _FIELD_KEYS = {
     "name",
@@ -61,6 +63,7 @@ _FIELD_KEYS = {
     "aliases",
     "unit",
     "direction",
+    "refer_margin",
 }
 
 
@@ -136,6 +139,7 @@ class _Reader:
                 self.fail("key 'protected'", f"'{name_}' is not one of the fields")
             else:
                 canonical_protected.append(known[normalize_name(name_)])
+        refer_margin = self.margin(data, "key 'refer_margin'")
         if self.mistakes:
             raise SchemaError(self.mistakes)
         return Schema(
@@ -146,6 +150,7 @@ class _Reader:
             protected=tuple(canonical_protected),
             description=description,
             source=self.source,
+            refer_margin=refer_margin,
         )
 
     # ----------------------------------------------------------------------------------------
@@ -180,6 +185,16 @@ class _Reader:
             self.fail(where, f"'{key}' must be a number, got {_shown(value)}")
             return None
         return value
+
+    def margin(self, data: Mapping[str, Any], where: str) -> float | None:
+        """A ``refer_margin``: a share of the training range, zero or more (0: refer anything outside it)."""
+        value = self.number(data, "refer_margin", where)
+        if value is not None and value < 0:
+            self.fail(
+                where, f"'refer_margin' must be 0 or more (a share of the training range), got {value:g}"
+            )
+            return None
+        return None if value is None else float(value)
 
     def flag(self, data: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
         value = data.get(key, default)
@@ -235,7 +250,7 @@ class _Reader:
             lowered = [c.lower() for c in categories]
             for c in sorted({c for c in lowered if lowered.count(c) > 1}):
                 self.fail(where, f"category '{c}' is listed twice")
-            for key_ in ("minimum", "maximum", "positive", "direction"):
+            for key_ in ("minimum", "maximum", "positive", "direction", "refer_margin"):
                 if key_ in raw:
                     self.fail(where, f"'{key_}' applies to numbers, not to a {kind_text}")
             for value in labels:
@@ -258,6 +273,7 @@ class _Reader:
                     where, f"'direction' must be one of: {', '.join(DIRECTIONS)}; got {_shown(direction)}"
                 )
                 direction = None
+        refer_margin = self.margin(raw, where) if kind != "category" else None
         example = raw.get("example")
         if len(self.mistakes) > before:
             return None
@@ -285,6 +301,7 @@ class _Reader:
             unit=unit,
             ordered=ordered,
             direction=direction,
+            refer_margin=refer_margin,
         )
 
     def target(self, raw: Any) -> Target | None:
@@ -400,6 +417,8 @@ def dump_schema(schema: Schema, notes: Mapping[str, Sequence[str]] | None = None
         lines.append(f"description = {_toml(schema.description)}")
     lines.append(f"id = {_toml(schema.id_column)}")
     lines.append(f"protected = {_toml(list(schema.protected))}")
+    if schema.refer_margin is not None:
+        lines.append(f"refer_margin = {_toml(schema.refer_margin)}")
     if schema.target is not None:
         t = schema.target
         lines += ["", "[target]"]
@@ -430,6 +449,8 @@ def dump_schema(schema: Schema, notes: Mapping[str, Sequence[str]] | None = None
             lines.append(f"unit = {_toml(f.unit)}")
         if f.direction:
             lines.append(f"direction = {_toml(f.direction)}")
+        if f.refer_margin is not None:
+            lines.append(f"refer_margin = {_toml(f.refer_margin)}")
         if f.missing is not None:
             lines.append(f"missing = {_toml(f.missing)}")
         if not f.required:

@@ -155,7 +155,11 @@ def sample(ctx: click.Context, source: Path, output: Path, schema_path: Path | N
     show_default=True,
     help="json: the original array; jsonl, parquet, csv for large jobs.",
 )
-@click.option("--explain", is_flag=True, help="Add each decision's principal reasons.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Add each decision (approve, decline, or refer: outside what the model was trained on) and its principal reasons.",
+)
 @click.option(
     "--batch-rows",
     type=click.IntRange(min=1),

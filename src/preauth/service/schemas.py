@@ -226,6 +226,14 @@ class ResultObject(BaseModel):
     target: str
     confidence: float
     timestamp: str
+    decision: str | None = Field(
+        None,
+        description="approve, decline or refer (manual review); only when the request's "
+        "X-Amzn-SageMaker-Custom-Attributes asks for explain",
+    )
+    reasons: list[dict[str, Any]] | None = Field(
+        None, description="Why: a referral's reasons first; only with explain, as decision"
+    )
 
 
 class RefusedRow(BaseModel):

@@ -8,6 +8,14 @@ objects: one object for one JSON object, else a list in input order. boto3 posts
 ``/endpoints/{name}/invocations``, which is served the same way. A row that fails validation
 gets ``{"input_data": ..., "error": {...}}`` in its place, so one bad row costs no other row its
 result; when every row fails the answer is 422. Every decision is stored before the answer.
+
+The result objects keep the original keys and only them, so an old script reading them key by key
+sees no change. The decision vocabulary (approve, decline, refer) comes two ways, both through
+SageMaker's own custom-attributes header, which boto3 passes both ways (``CustomAttributes``):
+every answer's header counts the decisions (``approve=1,decline=0,refer=1``: a script that never
+asked still learns a person must look at a row), and a request whose header holds ``explain``
+gets ``decision`` and ``reasons`` after the original keys of each result object, as
+``preauth predict --explain`` writes them in batch files.
 """
 
 from __future__ import annotations
@@ -30,6 +38,9 @@ router = APIRouter(tags=["SageMaker contract"])
 CSV_TYPES = ("text/csv", "application/csv")
 JSON_TYPES = ("application/json", "application/jsonlines", "text/json")
 SNIFFED = ("", "application/octet-stream", "text/plain")
+CUSTOM_ATTRIBUTES = "x-amzn-sagemaker-custom-attributes"
+"""SageMaker's free-form header, passed through by ``invoke_endpoint`` as ``CustomAttributes``."""
+VERDICTS = ("approve", "decline", "refer")
 
 
 @router.get("/ping", summary="Health check: 200 once the model is loaded")
@@ -132,12 +143,24 @@ async def _invoke(request: Request) -> Response:
     if rt.settings.log_application_data:
         state["application_data"] = [d.input for d in stored]
     results: list[Any] = [None] * len(checked.records)
+    explain = wants_explain(request.headers.get(CUSTOM_ATTRIBUTES, ""))
     for item, decision in zip(checked.accepted, stored, strict=True):
-        results[item.row - 1] = decision.result_object()
+        results[item.row - 1] = decision.result_object(explain=explain)
     for problem in checked.problems:
         results[problem.row - 1] = {
             "input_data": _echoed(checked.records[problem.row - 1]),
             "error": problem.as_dict(),
         }
     payload: Any = results[0] if single else results
-    return Response(orjson.dumps(payload), media_type="application/json")
+    counts = ",".join(f"{v}={sum(d.decision == v for d in stored)}" for v in VERDICTS)
+    return Response(orjson.dumps(payload), media_type="application/json", headers={CUSTOM_ATTRIBUTES: counts})
+
+
+def wants_explain(attributes: str) -> bool:
+    """Whether the custom attributes ask for ``explain`` (``explain``, ``explain=true``, among others
+    separated by ``,`` or ``;``)."""
+    for token in attributes.replace(";", ",").split(","):
+        key, _, value = token.partition("=")
+        if key.strip().lower() == "explain" and value.strip().lower() in ("", "true", "1", "yes"):
+            return True
+    return False

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -85,3 +89,41 @@ def test_a_study_needs_postgresql_and_one_role(tmp_path: Path, bundled_risk: Pat
     _, err = unreachable.communicate(timeout=120)
     assert unreachable.returncode == 2 and "--study-storage: cannot open the study" in err
     assert "Traceback" not in err
+
+
+def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
+    storage: str, bundled_risk: Path, tmp_path: Path
+) -> None:
+    import optuna
+
+    running = optuna.trial.TrialState.RUNNING
+    stuck: list[int] = []
+    for _ in range(3):  # the kill lands between two trials now and then: then the study has none stuck
+        joiner = train(tmp_path / "joiner-models", bundled_risk, "--study-storage", storage, "--join-study", "k")
+        mine = f":{joiner.pid}"
+        deadline = time.monotonic() + 120
+        while not stuck and time.monotonic() < deadline and joiner.poll() is None:
+            with contextlib.suppress(KeyError):  # not created yet
+                study = optuna.load_study(study_name="k", storage=storage)
+                stuck = [t.number for t in study.get_trials(states=(running,))
+                         if t.user_attrs.get("worker", "").endswith(mine)]  # fmt: skip
+            if stuck:
+                os.kill(joiner.pid, signal.SIGKILL)  # mid-trial: no chance to tell anyone
+        joiner.communicate(timeout=60)
+        study = optuna.load_study(study_name="k", storage=storage)
+        stuck = [t.number for t in study.get_trials(states=(running,))]
+        if stuck:
+            break
+    assert len(stuck) == 1 and joiner.returncode == -signal.SIGKILL
+
+    models = tmp_path / "models"
+    owner = train(models, bundled_risk, "--study-storage", storage, "--study-name", "k")
+    _, owner_err = owner.communicate(timeout=600)  # without heartbeats: waits for the dead trial forever
+    assert owner.returncode == 0, owner_err
+    study = optuna.load_study(study_name="k", storage=storage)
+    states = Counter(t.state.name for t in study.trials)
+    assert study.trials[stuck[0]].state == optuna.trial.TrialState.FAIL
+    assert states["COMPLETE"] == TRIALS and states["RUNNING"] == 0 and states["FAIL"] == 1
+    [bundle] = models.iterdir()
+    summary = json.loads((bundle / "bundle.json").read_text())["search"]
+    assert summary["n_complete"] == TRIALS and summary["n_trials"] == len(study.trials)

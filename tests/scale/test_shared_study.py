@@ -19,6 +19,7 @@ import pytest
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TRIALS = 12
+KILLED_TRIALS = 4
 
 
 @pytest.fixture
@@ -99,7 +100,8 @@ def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
     running = optuna.trial.TrialState.RUNNING
     stuck: list[int] = []
     for _ in range(3):  # the kill lands between two trials now and then: then the study has none stuck
-        joiner = train(tmp_path / "joiner-models", bundled_risk, "--study-storage", storage, "--join-study", "k")
+        joiner = train(tmp_path / "joiner-models", bundled_risk, "--study-storage", storage, "--join-study", "k",
+                       "--trials", str(KILLED_TRIALS))  # fmt: skip
         mine = f":{joiner.pid}"
         deadline = time.monotonic() + 120
         while not stuck and time.monotonic() < deadline and joiner.poll() is None:
@@ -117,13 +119,14 @@ def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
     assert len(stuck) == 1 and joiner.returncode == -signal.SIGKILL
 
     models = tmp_path / "models"
-    owner = train(models, bundled_risk, "--study-storage", storage, "--study-name", "k")
+    owner = train(models, bundled_risk, "--study-storage", storage, "--study-name", "k",
+                  "--trials", str(KILLED_TRIALS))  # fmt: skip
     _, owner_err = owner.communicate(timeout=600)  # without heartbeats: waits for the dead trial forever
     assert owner.returncode == 0, owner_err
     study = optuna.load_study(study_name="k", storage=storage)
     states = Counter(t.state.name for t in study.trials)
     assert study.trials[stuck[0]].state == optuna.trial.TrialState.FAIL
-    assert states["COMPLETE"] == TRIALS and states["RUNNING"] == 0 and states["FAIL"] == 1
+    assert states["COMPLETE"] == KILLED_TRIALS and states["RUNNING"] == 0 and states["FAIL"] == 1
     [bundle] = models.iterdir()
     summary = json.loads((bundle / "bundle.json").read_text())["search"]
-    assert summary["n_complete"] == TRIALS and summary["n_trials"] == len(study.trials)
+    assert summary["n_complete"] == KILLED_TRIALS and summary["n_trials"] == len(study.trials)

@@ -4,13 +4,16 @@
 scikit-learn estimator classes (``XGBClassifier``...). Scoring uses the ``Booster`` alone, so
 ``predict`` and ``serve`` import XGBoost with scikit-learn hidden for the duration of that one
 import: the process pays for scikit-learn only if something it does needs it (training does, and
-imports it itself; XGBoost's own estimator classes are then not usable in that process).
+imports it itself). XGBoost's estimator classes, built on stand-ins while scikit-learn was hidden,
+are forgotten; the first use of one (``from xgboost import XGBClassifier``) imports them again on
+the real scikit-learn, so they work in that process too.
 """
 
 from __future__ import annotations
 
 import sys
 from types import ModuleType
+from typing import Any
 
 
 def xgboost() -> ModuleType:
@@ -25,4 +28,24 @@ def xgboost() -> ModuleType:
     finally:
         if hidden:
             del sys.modules["sklearn"]
+    if hidden:
+        for name in ("xgboost.sklearn", "xgboost.compat"):
+            sys.modules.pop(name, None)
+        for name in (*ESTIMATORS, "sklearn", "compat"):
+            xgb.__dict__.pop(name, None)
+        xgb.__getattr__ = _estimator  # type: ignore[attr-defined]  # PEP 562: asked for when missing
     return xgb
+
+
+ESTIMATORS = ("XGBModel", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+"""XGBoost's scikit-learn estimator classes, imported on first use after a scoring-only import."""
+
+
+def _estimator(name: str) -> Any:
+    if name not in ESTIMATORS:
+        raise AttributeError(f"module 'xgboost' has no attribute '{name}'")
+    import importlib
+
+    value = getattr(importlib.import_module("xgboost.sklearn"), name)
+    setattr(sys.modules["xgboost"], name, value)
+    return value

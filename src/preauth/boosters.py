@@ -33,7 +33,7 @@ def xgboost() -> ModuleType:
             sys.modules.pop(name, None)
         for name in (*ESTIMATORS, "sklearn", "compat"):
             xgb.__dict__.pop(name, None)
-        xgb.__getattr__ = _estimator  # type: ignore[attr-defined]  # PEP 562: asked for when missing
+        xgb.__dict__["__getattr__"] = _estimator  # PEP 562: asked for a name the module lacks
     return xgb
 
 

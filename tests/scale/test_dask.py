@@ -306,7 +306,8 @@ def test_train_on_dask_fits_across_both_workers(
         cluster=ClusterTraining(cluster, "local:2", partition_rows=250),  # 4 blocks, 2 on each worker
     )
     assert [r.split(": ", 1)[1] for r in result.rejects] == [
-        r.split(": ", 1)[1] for r in json.loads((one_process / "bundle.json").read_text())["label_provenance"]["rejected_rows"]
+        r.split(": ", 1)[1]
+        for r in json.loads((one_process / "bundle.json").read_text())["label_provenance"]["rejected_rows"]
     ]
     meta = json.loads((result.bundle_path / "bundle.json").read_text())
     single = json.loads((one_process / "bundle.json").read_text())
@@ -315,7 +316,9 @@ def test_train_on_dask_fits_across_both_workers(
     # Each worker draws its own row sample (subsample < 1) and the workers' histograms are summed,
     # so the trees are not the single process's: close, not equal (the exact case, with every row
     # in each tree, is test_the_booster_fit_on_the_cluster_is_the_single_process_one).
-    difference = np.abs(predictions(result.bundle_path, bundled_data) - predictions(one_process, bundled_data))
+    difference = np.abs(
+        predictions(result.bundle_path, bundled_data) - predictions(one_process, bundled_data)
+    )
     assert float(np.max(difference)) < 0.1 and float(np.mean(difference)) < 0.02
     auc, single_auc = meta["metrics"]["holdout"]["roc_auc"], single["metrics"]["holdout"]["roc_auc"]
     assert abs(auc - single_auc) < 0.03

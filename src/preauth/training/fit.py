@@ -353,7 +353,9 @@ def train_from_file(
     config.features(schema)  # fail on a bad --exclude/--include before reading any data
     table = cluster.read_table(str(labels_path), schema) if cluster is not None else None
     data = load_labels(labels_path, config.target, schema, truth, table=table)
-    model = train(data, config, progress=progress, fit_booster=cluster.fit if cluster is not None else fit_here)
+    model = train(
+        data, config, progress=progress, fit_booster=cluster.fit if cluster is not None else fit_here
+    )
     duration = time.perf_counter() - started
     meta = bundle_meta(data, model, config, duration)
     meta["training"]["engine"] = cluster.meta() if cluster is not None else {"name": "one process"}

@@ -83,7 +83,13 @@ class ClusterTraining:
     partition_rows: int = PARTITION_ROWS
 
     def fit(
-        self, x: np.ndarray, y: np.ndarray, features: list[str], params: dict[str, Any], n_rounds: int, schema: Schema
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        features: list[str],
+        params: dict[str, Any],
+        n_rounds: int,
+        schema: Schema,
     ) -> Any:
         """A :data:`preauth.training.fit.BoosterFit` that fits across the workers."""
         return fit_booster_on_cluster(

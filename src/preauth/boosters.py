@@ -28,13 +28,14 @@ def xgboost() -> ModuleType:
         sys.modules["xgboost.sklearn"] = None  # type: ignore[assignment]
     try:
         import xgboost as xgb
+        import xgboost.data  # noqa: F401  # what predicting imports later, on the same terms
     finally:
         if hidden:
             del sys.modules["sklearn"], sys.modules["xgboost.sklearn"]
     if hidden:
-        # Its compatibility module took scikit-learn for absent; the estimators get a fresh one.
+        # XGBoost's compatibility module took scikit-learn for absent. Whatever imports it from now
+        # on (the estimators, xgboost.dask) gets a fresh one, which finds scikit-learn if installed.
         sys.modules.pop("xgboost.compat", None)
-        xgb.__dict__.pop("compat", None)
         xgb.__dict__["__getattr__"] = _on_first_use  # PEP 562: asked for a name the module lacks
     return xgb
 

@@ -130,3 +130,23 @@ def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
     [bundle] = models.iterdir()
     summary = json.loads((bundle / "bundle.json").read_text())["search"]
     assert summary["n_complete"] == KILLED_TRIALS and summary["n_trials"] == len(study.trials)
+
+
+def test_a_trial_failed_by_another_process_while_it_ran_is_dropped_and_refilled(storage: str) -> None:
+    import optuna
+
+    from preauth.training.shared_study import open_study, run_trials, shared_study
+
+    with shared_study(storage, "d", joining=False):
+        study = open_study(optuna.samplers.RandomSampler(seed=0), optuna.pruners.NopPruner(), "d")
+
+        def objective(trial: optuna.Trial) -> float:
+            if trial.number == 0:  # what fail_stale_trials in another process does to a silent trial
+                optuna.storages.RDBStorage(storage).set_trial_state_values(
+                    trial._trial_id, optuna.trial.TrialState.FAIL
+                )
+            trial.set_user_attr("n_rounds", 1)  # refused now that the trial is finished
+            return 0.5
+
+        run_trials(study, objective, trials=3, timeout=None, callbacks=[])
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]

@@ -25,6 +25,7 @@ import contextlib
 import os
 import socket
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -164,22 +165,28 @@ def _claim_and_run(
     while timeout is None or time.monotonic() - started < timeout:
         with _locked(shared):  # count and claim as one step: the study never exceeds `trials`
             _fail_stale(study)  # a dead process's trial no longer holds a place
-            trial = None if _is_full(study, trials) else study.ask()
+            with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize": we beat below
+                warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
+                trial = None if _is_full(study, trials) else study.ask()
         if trial is None:
             break
         ran += 1
         trial.set_user_attr("worker", WORKER)  # which machine and process ran it
         # What study.optimize does around each trial; the ask-and-tell loop must do it itself.
+        # skip_if_finished: a trial whose beats were held up past the grace period may have been
+        # failed by another process meanwhile; its result is then dropped and its place refilled.
         with get_heartbeat_thread(trial._trial_id, study._storage):
             try:
                 value = objective(trial)
             except optuna.TrialPruned:
-                frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # failed by another process while it ran (above): nothing to tell
             except Exception:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
                 raise
             else:
-                frozen = study.tell(trial, value)
+                frozen = study.tell(trial, value, skip_if_finished=True)
         for callback in callbacks:
             with contextlib.suppress(RuntimeError):  # study.stop() outside optimize(): the loop stops itself
                 callback(study, frozen)
@@ -188,8 +195,6 @@ def _claim_and_run(
 
 def _fail_stale(study: Any) -> None:
     """Fail the running trials whose process stopped beating (killed, or its machine gone)."""
-    import warnings
-
     import optuna
 
     with warnings.catch_warnings():
@@ -219,9 +224,11 @@ def _sqlalchemy_url(url: str) -> str:
 def _storage(url: str) -> Any:
     import optuna
 
-    return optuna.storages.RDBStorage(
-        _sqlalchemy_url(url),
-        engine_kwargs={"pool_pre_ping": True},
-        heartbeat_interval=HEARTBEAT_INTERVAL,
-        grace_period=GRACE_PERIOD,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            _sqlalchemy_url(url),
+            engine_kwargs={"pool_pre_ping": True},
+            heartbeat_interval=HEARTBEAT_INTERVAL,
+            grace_period=GRACE_PERIOD,
+        )

@@ -207,23 +207,24 @@ TRAINING = ("--target", "risk", "--trials", "2", "--folds", "3", "--no-progress"
 
 @pytest.fixture(scope="module")
 def labels(bundled_risk: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The same 1000 labelled rows as one CSV, and as a directory (a CSV, then a Parquet file);
-    row 7 has an unknown Housing value in both."""
+    """The same 1000 labelled rows as one CSV, and as a directory (a Parquet file, then a CSV);
+    row 7 has an unknown Housing value, row 650 too few fields (in the second file's piece)."""
     root = tmp_path_factory.mktemp("labels")
     lines = bundled_risk.read_text().splitlines()
     header, body = lines[0], lines[1:]
     fields = body[6].split(",")
     fields[header.split(",").index("Housing")] = "castle"
     body[6] = ",".join(fields)
+    body[649] = ",".join(body[649].split(",")[:3])
     whole = root / "all.csv"
     whole.write_text("\n".join([header, *body]) + "\n")
     directory = root / "parts"
     directory.mkdir()
-    (directory / "a.csv").write_text("\n".join([header, *body[:600]]) + "\n")
-    (root / "b.csv").write_text("\n".join([header, *body[600:]]) + "\n")
-    pd.read_csv(root / "b.csv", dtype=str, keep_default_na=False).to_parquet(
-        directory / "b.parquet", row_group_size=100
+    (root / "a.csv").write_text("\n".join([header, *body[:600]]) + "\n")
+    pd.read_csv(root / "a.csv", dtype=str, keep_default_na=False).to_parquet(
+        directory / "a.parquet", row_group_size=100
     )
+    (directory / "b.csv").write_text("\n".join([header, *body[600:]]) + "\n")
     return whole, directory
 
 
@@ -260,8 +261,9 @@ def test_train_dask_on_the_command_line_makes_the_single_process_bundle(
         timeout=300,
     )
     assert done.returncode == 2, done.stderr
-    assert "1000 rows, 999 used" in done.stdout
+    assert "1000 rows, 998 used" in done.stdout
     assert "row 7, column 'Housing': 'castle' is not one of" in done.stderr
+    assert "row 650: has 3 fields, the header has 11" in done.stderr
     [bundle] = models.iterdir()
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["training"]["engine"] == {

@@ -125,7 +125,8 @@ def read_on_cluster(client: Any, source: str, schema: Schema = GERMAN) -> pd.Dat
     offset = 0
     for table in tables:
         malformed.update({offset + row: value for row, value in table.attrs.get(MALFORMED_ROWS, {}).items()})
-        table.columns = pd.Index([schema.canonical_column(str(c)) or str(c) for c in table.columns])
+        if len({piece.path for piece in pieces}) > 1:  # files may spell a column differently
+            table.columns = pd.Index([schema.canonical_column(str(c)) or str(c) for c in table.columns])
         offset += len(table)
     whole = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     whole.attrs = {MALFORMED_ROWS: malformed} if malformed else {}

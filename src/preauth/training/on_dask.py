@@ -18,7 +18,9 @@ the workers hold the boosting matrices, the costliest memory of the fits on all 
 The rows are spread over the workers as a Dask array of row blocks; ``DaskQuantileDMatrix`` builds
 the histogram cuts from all of them and ``xgboost.dask.train`` grows each tree with the workers'
 histograms summed, so the booster is the one XGBoost's ``hist`` method grows on all rows at once
-(on data whose quantile sketches are exact, tree for tree the same as :func:`xgboost.train`).
+(on data whose quantile sketches are exact and with every row in every tree, tree for tree the
+same as :func:`xgboost.train`; with ``subsample`` < 1 each worker draws its own rows, so the trees
+differ slightly from one process's, as two seeds' would).
 The result is a plain ``Booster``: saved with :func:`preauth.bundles.save_bundle`, ``serve`` and
 ``predict`` cannot tell it from one fitted on one machine.
 """

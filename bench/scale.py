@@ -1,7 +1,10 @@
 """Scoring at scale: `preauth predict` on one process and on a Dask LocalCluster, against the bare
 booster and against what a user writes by hand, at several row counts, in one run.
 
-    .venv/bin/python bench/scale.py [--rows 1000000 10000000] [--workers 2] [--trials 10]
+    .venv/bin/python bench/scale.py [--rows 1000000 10000000] [--workers 2] [--trials 10] [--data DIR]
+
+``--data DIR`` keeps the generated files in DIR and reuses them on the next run (10M rows is 480 MB
+of CSV and a minute to generate); without it they go to a temporary directory.
 
 For each row count N it generates N valid applications (CSV), then measures:
 
@@ -123,6 +126,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--data", type=Path, default=None, help="keep and reuse the generated files here")
+    parser.add_argument("--skip-dask", action="store_true", help="leave (c) out")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="preauth-scale-") as tmp:
@@ -142,13 +147,15 @@ def main() -> None:
 
         figures = []
         for rows in args.rows:
-            source = work / f"applications_{rows}.csv"
-            generate(rows).to_csv(source, index=False)
+            source = (args.data or work) / f"applications_{rows}.csv"
+            if not source.exists():
+                source.parent.mkdir(parents=True, exist_ok=True)
+                generate(rows).to_csv(source, index=False)
             print(f"\n{rows:,} applications: {source.stat().st_size / 1e6:.0f} MB of CSV")
             bare = bare_seconds(bundle, source)
             single = run([*preauth, str(source), "-o", str(work / "r1"), "--format", "parquet"])
-            dask = run([*preauth, str(source), "-o", str(work / "r2"), "--format", "parquet",
-                        "--dask", f"local:{args.workers}"])  # fmt: skip
+            dask = (0.0, 0) if args.skip_dask else run([*preauth, str(source), "-o", str(work / "r2"),
+                        "--format", "parquet", "--dask", f"local:{args.workers}"])  # fmt: skip
             hand = run([sys.executable, str(script), str(pipeline), str(source), str(work / "hand.jsonl")])
             figures.append((rows, bare, single, dask, hand))
             print(f"  {'':<34} {'seconds':>8} {'rows/s':>11} {'vs bare':>8} {'peak MB':>8}")
@@ -160,14 +167,16 @@ def main() -> None:
                 (f"(c) preauth predict --dask local:{args.workers}", dask),
                 ("(d) hand-written pandas + sklearn", hand),
             ):
-                print(
-                    f"  {name:<34} {seconds:>8.2f} {rows / seconds:>11,.0f} {seconds / bare:>7.1f}x "
-                    f"{peak / 1e6:>8,.0f}"
-                )
+                if seconds:
+                    print(
+                        f"  {name:<34} {seconds:>8.2f} {rows / seconds:>11,.0f} {seconds / bare:>7.1f}x "
+                        f"{peak / 1e6:>8,.0f}"
+                    )
             print(
                 f"  (d)/(b): preauth is {hand[0] / single[0]:.1f}x as fast as the hand-written script (goal ≥ 2x)"
             )
-            source.unlink()
+            if args.data is None:
+                source.unlink()
 
         print("\ngoals")
         for rows, bare, single, _, _ in figures:
@@ -176,6 +185,8 @@ def main() -> None:
             print(f"  {rows:>11,} rows: end to end {single[0] / bare:.1f}x bare (goal ≤ {goal}x): {verdict}")
         peaks = [single[1] / 1e6 for _, _, single, _, _ in figures]
         print(f"  peak memory of (b): {', '.join(f'{p:,.0f} MB' for p in peaks)} for {args.rows} rows")
+        if args.skip_dask:
+            return
         rows, _, _, dask, _ = figures[-1]
         per_worker = rows / dask[0] / args.workers
         basis = f"(c)'s {per_worker:,.0f} rows/s per worker at {rows:,} rows, start-up included"

@@ -123,7 +123,7 @@ def input_files(source: str) -> list[Path]:
     for file in files:
         if file_kind(file) == "json":
             raise InputError(
-                "--dask reads CSV and Parquet files; JSON is scored without --dask", source=str(file)
+                "--dask reads CSV and Parquet files; JSON is read without --dask", source=str(file)
             )
     return files
 

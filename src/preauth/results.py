@@ -15,6 +15,7 @@ Rejected rows are kept (a few hundred bytes each) and returned, to be written af
 from __future__ import annotations
 
 import io
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import IO, Any
 import orjson
 
 from . import scoring
-from .applications import OnUnknown, Reject
+from .applications import Applications, OnUnknown, Reject
 from .applications.batches import BATCH_ROWS, iter_applications
 from .bundles import Bundle
 from .errors import ConfigurationError
@@ -68,41 +69,42 @@ def score_file(
         source, batch_rows=batch_rows, on_unknown=on_unknown, required=required, schema=bundle.schema
     )
 
-    def write(scoring: Future[Scored]) -> None:
-        scored = scoring.result()
+    def score_and_write(applications: Applications) -> None:
+        scored = score(bundle, applications, explain=explain)
         scored.timestamp = timestamp
         writer.write(scored)
         results.scored += len(scored)
         results.bad += int(scored.is_bad.sum())
 
-    # Two stages: the booster scores batch k on its own thread (XGBoost, like Arrow's reader and
-    # writers, releases the GIL) while this one reads and validates batch k+1 and writes batch
-    # k-1. Results are written in order; at most three batches are in memory at once.
-    with (
-        atomic_path(path) as tmp,
-        tmp.open("w+b") as handle,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score") as booster,
-    ):
+    # Two stages: this thread reads and validates batch k+1 while a second one scores batch k and
+    # writes it (XGBoost, Arrow's writers and Polars release the GIL, so the two share the cores).
+    # The second stage is one thread, so batches are written in order; at most QUEUED batches wait
+    # for it, so memory stays bounded. The writer is closed only once that thread has stopped.
+    with atomic_path(path) as tmp, tmp.open("w+b") as handle:
         writer = _WRITERS[fmt](handle)
-        pending: Future[Scored] | None = None
+        stage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score")
+        pending: deque[Future[None]] = deque()
         try:
             for applications in batches:
                 results.rejects.extend(applications.rejects)
                 results.batches += 1
                 if not len(applications):
                     continue
-                scoring = booster.submit(score, bundle, applications, explain=explain)
-                if pending is not None:
-                    write(pending)
-                pending = scoring
-            if pending is not None:
-                write(pending)
-                pending = None
+                pending.append(stage.submit(score_and_write, applications))
+                while len(pending) > QUEUED:
+                    pending.popleft().result()  # an error in that stage surfaces here
+            while pending:
+                pending.popleft().result()
         finally:
-            if pending is not None:
-                pending.cancel()
+            for waiting in pending:
+                waiting.cancel()
+            stage.shutdown(wait=True)
             writer.close()  # on an error too, so that nothing writes to the file once it is gone
     return results
+
+
+QUEUED = 2
+"""Batches read and validated ahead of the one being scored and written."""
 
 
 class _Writer:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -15,6 +19,7 @@ import pytest
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TRIALS = 12
+KILLED_TRIALS = 4
 
 
 @pytest.fixture
@@ -85,3 +90,63 @@ def test_a_study_needs_postgresql_and_one_role(tmp_path: Path, bundled_risk: Pat
     _, err = unreachable.communicate(timeout=120)
     assert unreachable.returncode == 2 and "--study-storage: cannot open the study" in err
     assert "Traceback" not in err
+
+
+def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
+    storage: str, bundled_risk: Path, tmp_path: Path
+) -> None:
+    import optuna
+
+    running = optuna.trial.TrialState.RUNNING
+    stuck: list[int] = []
+    for _ in range(3):  # the kill lands between two trials now and then: then the study has none stuck
+        joiner = train(tmp_path / "joiner-models", bundled_risk, "--study-storage", storage, "--join-study", "k",
+                       "--trials", str(KILLED_TRIALS))  # fmt: skip
+        mine = f":{joiner.pid}"
+        deadline = time.monotonic() + 120
+        while not stuck and time.monotonic() < deadline and joiner.poll() is None:
+            with contextlib.suppress(KeyError):  # not created yet
+                study = optuna.load_study(study_name="k", storage=storage)
+                stuck = [t.number for t in study.get_trials(states=(running,))
+                         if t.user_attrs.get("worker", "").endswith(mine)]  # fmt: skip
+            if stuck:
+                os.kill(joiner.pid, signal.SIGKILL)  # mid-trial: no chance to tell anyone
+        joiner.communicate(timeout=60)
+        study = optuna.load_study(study_name="k", storage=storage)
+        stuck = [t.number for t in study.get_trials(states=(running,))]
+        if stuck:
+            break
+    assert len(stuck) == 1 and joiner.returncode == -signal.SIGKILL
+
+    models = tmp_path / "models"
+    owner = train(models, bundled_risk, "--study-storage", storage, "--study-name", "k",
+                  "--trials", str(KILLED_TRIALS))  # fmt: skip
+    _, owner_err = owner.communicate(timeout=600)  # without heartbeats: waits for the dead trial forever
+    assert owner.returncode == 0, owner_err
+    study = optuna.load_study(study_name="k", storage=storage)
+    states = Counter(t.state.name for t in study.trials)
+    assert study.trials[stuck[0]].state == optuna.trial.TrialState.FAIL
+    assert states["COMPLETE"] == KILLED_TRIALS and states["RUNNING"] == 0 and states["FAIL"] == 1
+    [bundle] = models.iterdir()
+    summary = json.loads((bundle / "bundle.json").read_text())["search"]
+    assert summary["n_complete"] == KILLED_TRIALS and summary["n_trials"] == len(study.trials)
+
+
+def test_a_trial_failed_by_another_process_while_it_ran_is_dropped_and_refilled(storage: str) -> None:
+    import optuna
+
+    from preauth.training.shared_study import open_study, run_trials, shared_study
+
+    with shared_study(storage, "d", joining=False):
+        study = open_study(optuna.samplers.RandomSampler(seed=0), optuna.pruners.NopPruner(), "d")
+
+        def objective(trial: optuna.Trial) -> float:
+            if trial.number == 0:  # what fail_stale_trials in another process does to a silent trial
+                optuna.storages.RDBStorage(storage).set_trial_state_values(
+                    trial._trial_id, optuna.trial.TrialState.FAIL
+                )
+            trial.set_user_attr("n_rounds", 1)  # refused now that the trial is finished
+            return 0.5
+
+        run_trials(study, objective, trials=3, timeout=None, callbacks=[])
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]

@@ -32,3 +32,13 @@ def test_training_after_scoring_in_one_process_still_imports_scikit_learn(small_
         "from sklearn.model_selection import StratifiedKFold"
     )
     assert imported_after(code) == ["xgboost", "sklearn"]
+
+
+def test_xgboost_estimators_work_after_a_scoring_import(small_models_dir: Path) -> None:
+    code = (
+        f"from pathlib import Path\nfrom preauth.bundles import load_bundle\nload_bundle(Path({str(small_models_dir)!r}))\n"
+        "import numpy as np\nfrom xgboost import XGBClassifier\nfrom sklearn.base import is_classifier\n"
+        "model = XGBClassifier(n_estimators=2, n_jobs=1).fit(np.arange(40.0).reshape(20, 2), [0, 1] * 10)\n"
+        "assert is_classifier(model) and model.predict_proba(np.zeros((1, 2))).shape == (1, 2)"
+    )
+    assert imported_after(code) == ["xgboost", "sklearn"]

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -96,13 +96,34 @@ def _csv_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]
     first_row = 1
     with path.open("rb") as handle:
         handle.seek(start)
-        while lines := list(itertools.islice(handle, batch_rows)):
-            block = b"".join(lines)
+        for block in _line_blocks(handle, batch_rows):
             if not block.strip():
                 continue
             table = parse_csv(io.BytesIO(block), header, delimiter, path=path, skip_rows=0)
             yield Batch(table, first_row)
             first_row += len(table)
+
+
+def _line_blocks(handle: BinaryIO, lines: int, read_size: int = 1 << 22) -> Iterator[bytes]:
+    """The rest of ``handle`` in blocks of ``lines`` whole lines (the last may have fewer).
+
+    The line ends are found by numpy over large reads, not by iterating lines in Python: on a
+    million rows that loop cost as much as parsing them.
+    """
+    import numpy as np
+
+    carry: list[bytes] = []  # the current block's start, from earlier reads
+    counted = 0  # line ends in ``carry``
+    while chunk := handle.read(read_size):
+        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+        start = 0
+        for cut in (ends[lines - counted - 1 :: lines] + 1).tolist():
+            yield b"".join([*carry, chunk[start:cut]])
+            carry, start = [], cut
+        carry.append(chunk[start:])
+        counted = (counted + len(ends)) % lines
+    if any(carry):
+        yield b"".join(carry)
 
 
 def _parquet_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]:

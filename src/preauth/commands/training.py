@@ -158,6 +158,16 @@ _DEFAULTS = TrainingConfig()
     default=None,
     help="Add trials to the named shared study, then stop (its --study-name process makes the bundle).",
 )
+@click.option(
+    "--dask",
+    "dask_spec",
+    metavar="SPEC",
+    default=None,
+    help="Train on a Dask cluster: local (a worker process per core), local:N, or tcp://HOST:8786. "
+    "LABELS may then be a file, a directory or a glob of CSV/Parquet files, read in pieces by the "
+    "workers; the boosters on all rows are fit across them with xgboost.dask. The search runs in "
+    "this process (add --study-storage to spread its trials over processes and machines).",
+)
 @click.pass_context
 @friendly_errors
 def train(
@@ -185,6 +195,7 @@ def train(
     study_storage: str | None,
     study_name: str | None,
     join_study: str | None,
+    dask_spec: str | None,
 ) -> None:
     """Train a bad-risk classifier on LABELS and write a new model bundle.
 
@@ -219,6 +230,17 @@ def train(
       preauth train --from-store --since 2026-01-01      # on the outcomes that came back
       preauth train labels.csv --trials 200 --study-storage postgresql+psycopg://u@db/optuna --study-name s1
       preauth train labels.csv --trials 200 --study-storage postgresql+psycopg://u@db/optuna --join-study s1
+      preauth train 'labels/*.parquet' --target risk --dask local:4
+      preauth train /shared/labels/ --target risk --dask tcp://scheduler:8786
+
+    \b
+    With --dask the run is the same (holdout, search, calibration, threshold, evaluation, refit,
+    bundle format: serve and predict cannot tell the bundles apart): the labels are read by the
+    workers, and the two boosters fit on many rows (the training part, then the refit on every
+    row) are grown across the workers by xgboost.dask. The search's trials and folds run in this
+    process, so the same seed picks the same parameters as on one machine; with --study-storage
+    several such processes share them. This process holds the validated rows; the workers hold
+    the boosting matrices. bundle.json's training.engine records the scheduler and worker count.
     """
     settings = settings_from(ctx)
     if (labels is None) == (not from_store):
@@ -256,9 +278,21 @@ def train(
     with contextlib.ExitStack() as sharing:
         if study_storage is not None:
             sharing.enter_context(shared_study(study_storage, name, joining=join_study is not None))
+        cluster = None
+        if dask_spec is not None:
+            from ..cluster import connect
+            from ..training.on_dask import ClusterTraining
+
+            cluster = ClusterTraining(sharing.enter_context(connect(dask_spec)), dask_spec)
         try:
             result = train_from_file(
-                labels, config, Path(settings.models_dir), progress=progress, schema=schema, truth=truth
+                labels,
+                config,
+                Path(settings.models_dir),
+                progress=progress,
+                schema=schema,
+                truth=truth,
+                cluster=cluster,
             )
         except StudyJoined as joined:
             click.echo(f"study '{name}': this process {joined}; the study's owner makes the bundle")

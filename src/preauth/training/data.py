@@ -44,7 +44,11 @@ class LabeledData:
 
 
 def load_labels(
-    path: str | Path, target: Target = "llm", schema: Schema = GERMAN, truth: str | Path | None = None
+    path: str | Path,
+    target: Target = "llm",
+    schema: Schema = GERMAN,
+    truth: str | Path | None = None,
+    table: pd.DataFrame | None = None,
 ) -> LabeledData:
     """Read a labels file: the application columns plus ``target`` (good risk/bad risk) or ``Risk``.
 
@@ -53,6 +57,7 @@ def load_labels(
     ``truth`` names another file whose ``Risk`` is the real outcome of these applicants (joined by
     id, or by row order, as ``preauth agreement`` joins): the model, trained on the provider's
     labels, is then measured against it too; it takes the place of a ``Risk`` column here.
+    ``table``: the file's text cells when already read (``train --dask`` reads them on the workers).
     """
     source = str(path)
     if truth is not None and target == "risk":
@@ -65,7 +70,8 @@ def load_labels(
         raise InputError(
             f"the schema '{schema.name}' has no [target] to hold the real outcomes", source=source
         )
-    table = read_table(path, schema)
+    if table is None:
+        table = read_table(path, schema)
     target_column = next((c for c in table.columns if normalize_name(str(c)) == TARGET_COLUMN), None)
     if target == "llm" and target_column is None:
         raise InputError(

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from .config import TrainingConfig
 from .data import LabeledData, _known, data_fingerprint, load_labels
 from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, split_holdout
 
+if TYPE_CHECKING:
+    from .on_dask import ClusterTraining
+
 # --------------------------------------------------------------------------------------------
 # The whole run
 
@@ -53,10 +56,28 @@ class TrainedModel:
     holdout: pd.DataFrame
 
 
-def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) -> TrainedModel:
-    """Holdout split, search, threshold, refit and holdout evaluation; pure (writes no files)."""
+BoosterFit = Callable[[np.ndarray, np.ndarray, list[str], dict[str, Any], int, Schema], Any]
+"""Fits ``n_rounds`` trees with ``params`` on ``(x, y)``: here, or across a cluster (training.on_dask)."""
+
+
+def fit_here(
+    x: np.ndarray, y: np.ndarray, features: list[str], params: dict[str, Any], n_rounds: int, schema: Schema
+) -> Any:
+    """The booster fit in this process (the search's folds are always fit here)."""
     import xgboost as xgb
 
+    dtrain = _dmatrix(x, y, features, int(params.get("nthread", 1)), schema)
+    return xgb.train(params, dtrain, num_boost_round=n_rounds)
+
+
+def train(
+    data: LabeledData, config: TrainingConfig, *, progress: bool = False, fit_booster: BoosterFit = fit_here
+) -> TrainedModel:
+    """Holdout split, search, threshold, refit and holdout evaluation; pure (writes no files).
+
+    ``fit_booster`` fits the two boosters on many rows (the training part, then every row for the
+    refit); the search and the calibration are the same whichever fits them.
+    """
     config.check()
     schema = data.schema
     features = config.features(schema)
@@ -96,7 +117,7 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     rule["costs"] = "approving a bad applicant costs 5, refusing a good one costs 1"
 
     dtrain = _dmatrix(x[train_pos], y_train, features, config.threads, schema)
-    booster = xgb.train(found.params, dtrain, num_boost_round=found.n_rounds)
+    booster = fit_booster(x[train_pos], y_train, features, found.params, found.n_rounds, schema)
     p_train = calibration.apply(booster.predict(dtrain))
     raw_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads, schema))
     p_hold = calibration.apply(raw_hold)
@@ -133,8 +154,7 @@ def train(data: LabeledData, config: TrainingConfig, *, progress: bool = False) 
     if config.refit:
         # The holdout has said what it can; the shipped model now learns from it too (same
         # parameters and rounds), so no labelled row is wasted. Nothing measured above changes.
-        dall = _dmatrix(x, y, features, config.threads, schema)
-        booster = xgb.train(found.params, dall, num_boost_round=found.n_rounds)
+        booster = fit_booster(x, y, features, found.params, found.n_rounds, schema)
     truths = {data.measured_against: (np.arange(n_hold), y_hold)}
     if against_risk is not None and known is not None and data.risk is not None:
         truths[data.outcome_measure] = (np.flatnonzero(known), data.risk[hold_pos][known].astype(np.int64))
@@ -340,25 +360,33 @@ def train_from_file(
     progress: bool = True,
     schema: Schema = GERMAN,
     truth: str | Path | None = None,
+    cluster: ClusterTraining | None = None,
 ) -> TrainingResult:
     """Train on a labels file and write a new bundle under ``models_dir``; the library front door.
 
     The bundle carries ``schema``: whatever uses the model reads applications with it.
     ``truth``: a file with the real outcomes of the same applicants, to measure against.
+    ``cluster``: read the labels and fit the boosters on all rows on Dask (``train --dask``);
+    the bundle is the same format, its ``training.engine`` says where it was trained.
     """
     started = time.perf_counter()
     config.check()
     config.features(schema)  # fail on a bad --exclude/--include before reading any data
-    data = load_labels(labels_path, config.target, schema, truth)
-    model = train(data, config, progress=progress)
+    table = cluster.read_table(str(labels_path), schema) if cluster is not None else None
+    data = load_labels(labels_path, config.target, schema, truth, table=table)
+    model = train(
+        data, config, progress=progress, fit_booster=cluster.fit if cluster is not None else fit_here
+    )
     duration = time.perf_counter() - started
+    meta = bundle_meta(data, model, config, duration)
+    meta["training"]["engine"] = cluster.meta() if cluster is not None else {"name": "one process"}
     trials_csv = model.search.trials.to_csv(index=False).encode("utf-8")
     path = save_bundle(
         Path(models_dir),
         model.booster,
         features=model.features,
         threshold=model.threshold,
-        meta=bundle_meta(data, model, config, duration),
+        meta=meta,
         extra_files={"holdout.parquet": _parquet_bytes(model.holdout), "trials.csv": trials_csv},
         schema=schema,
     )

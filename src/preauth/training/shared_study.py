@@ -10,6 +10,11 @@ elsewhere and does the last step (threshold, refit, evaluation, bundle) once, fr
 of all. That trial's out-of-fold predictions are computed again where they are needed (the same
 folds and seed give the same predictions).
 
+A process killed mid-trial (``kill -9``, a lost machine) leaves no trial running forever: every
+running trial beats (Optuna's RDBStorage heartbeat, every 2 s); one that has not beaten for 8 s is
+failed by the next process that claims a trial or waits, and a trial is run in its place, so the
+study still completes exactly ``T``.
+
 All processes must train on the same labels file with the same options, so that their trials
 score the same folds. Without ``--study-storage`` nothing here is used: the study stays in memory.
 """
@@ -20,6 +25,7 @@ import contextlib
 import os
 import socket
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -111,36 +117,89 @@ def run_trials(
         # Pruned trials do not use up the budget: the callbacks stop the study at `trials` completed.
         study.optimize(objective, n_trials=None, timeout=timeout, callbacks=callbacks)
         return
-    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
-
     started = time.monotonic()
+    ran = 0
+    while True:
+        ran += _claim_and_run(study, objective, shared, trials, timeout, started, callbacks)
+        if shared.joining:
+            raise StudyJoined(ran, trials)
+        # The last step needs every trial: wait for those other processes still run. A process
+        # killed mid-trial stops beating; its trial is failed after the grace period, and then
+        # the study is short of a trial, which this process runs itself (the loop above again).
+        while study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            _fail_stale(study)
+            time.sleep(0.5)
+        if _is_full(study, trials) or (timeout is not None and time.monotonic() - started >= timeout):
+            return
+
+
+HEARTBEAT_INTERVAL = 2
+"""Seconds between a running trial's heartbeats in the shared study (a thread beats while it runs)."""
+GRACE_PERIOD = 8
+"""Seconds without a heartbeat after which a trial's process is taken for dead and the trial failed."""
+
+
+def _is_full(study: Any, trials: int) -> bool:
+    """--trials counts completed trials (those running may complete); pruned ones are cheap."""
+    import optuna
+
+    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+    every = study.get_trials(deepcopy=False)
+    return sum(t.state in counted for t in every) >= trials or len(every) >= 5 * trials
+
+
+def _claim_and_run(
+    study: Any,
+    objective: Callable[[Any], float],
+    shared: SharedStudy,
+    trials: int,
+    timeout: float | None,
+    started: float,
+    callbacks: list[Callable[[Any, Any], None]],
+) -> int:
+    """Claim and run trials while the study is short of ``trials``; how many this process ran."""
+    import optuna
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
     ran = 0
     while timeout is None or time.monotonic() - started < timeout:
         with _locked(shared):  # count and claim as one step: the study never exceeds `trials`
-            every = study.get_trials(deepcopy=False)
-            # --trials counts completed trials (those running may complete); pruned ones are cheap.
-            full = sum(t.state in counted for t in every) >= trials or len(every) >= 5 * trials
-            trial = None if full else study.ask()
+            _fail_stale(study)  # a dead process's trial no longer holds a place
+            with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize": we beat below
+                warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
+                trial = None if _is_full(study, trials) else study.ask()
         if trial is None:
             break
         ran += 1
         trial.set_user_attr("worker", WORKER)  # which machine and process ran it
-        try:
-            value = objective(trial)
-        except optuna.TrialPruned:
-            frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        except Exception:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-        else:
-            frozen = study.tell(trial, value)
+        # What study.optimize does around each trial; the ask-and-tell loop must do it itself.
+        # skip_if_finished: a trial whose beats were held up past the grace period may have been
+        # failed by another process meanwhile; its result is then dropped and its place refilled.
+        with get_heartbeat_thread(trial._trial_id, study._storage):
+            try:
+                value = objective(trial)
+            except optuna.TrialPruned:
+                frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # failed by another process while it ran (above): nothing to tell
+            except Exception:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                raise
+            else:
+                frozen = study.tell(trial, value, skip_if_finished=True)
         for callback in callbacks:
             with contextlib.suppress(RuntimeError):  # study.stop() outside optimize(): the loop stops itself
                 callback(study, frozen)
-    if shared.joining:
-        raise StudyJoined(ran, trials)
-    while study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        time.sleep(0.5)  # the last step needs every trial: wait for those other processes still run
+    return ran
+
+
+def _fail_stale(study: Any) -> None:
+    """Fail the running trials whose process stopped beating (killed, or its machine gone)."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 @contextmanager
@@ -165,4 +224,11 @@ def _sqlalchemy_url(url: str) -> str:
 def _storage(url: str) -> Any:
     import optuna
 
-    return optuna.storages.RDBStorage(_sqlalchemy_url(url), engine_kwargs={"pool_pre_ping": True})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            _sqlalchemy_url(url),
+            engine_kwargs={"pool_pre_ping": True},
+            heartbeat_interval=HEARTBEAT_INTERVAL,
+            grace_period=GRACE_PERIOD,
+        )

@@ -21,7 +21,7 @@ from fastapi_offline import FastAPIOffline
 from ..settings import Settings
 from ..store import DecisionStore, StoreUnavailable
 from .observability import Telemetry
-from .routes import decisions, metrics, model, outcomes, sagemaker
+from .routes import challengers, decisions, metrics, model, outcomes, sagemaker
 from .runtime import Runtime, store_writer
 from .schemas import follow_schema
 from .security import FrontDoor, error_body, install_error_handlers, json_response
@@ -59,7 +59,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = Runtime(settings, source, store, store_writer(store), telemetry, Decider(source))
+        app.state.runtime = Runtime(
+            settings, source, store, store_writer(store), telemetry, Decider(source, telemetry)
+        )
         chores = [
             asyncio.create_task(_follow_promotions(source, telemetry, reload_interval)),
             asyncio.create_task(_checkpoints(store)),
@@ -97,7 +99,7 @@ def create_app(
     async def _store_unavailable(request: Request, error: StoreUnavailable) -> Response:
         return json_response(503, error_body(503, str(error)), {"Retry-After": "1"})
 
-    for module in (sagemaker, decisions, outcomes, model, metrics):
+    for module in (sagemaker, decisions, outcomes, model, metrics, challengers):
         app.include_router(module.router)
     follow_schema(app, lambda: source.current.bundle.schema)
     public = _mount_page(app)

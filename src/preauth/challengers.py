@@ -90,23 +90,29 @@ def _version_order(version: str) -> tuple[int, str]:
 
 
 def read_pairs(
-    store: DecisionStore, a: str, b: str, *, since: datetime | None = None, until: datetime | None = None
+    store: DecisionStore,
+    a: str,
+    b: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    known_only: bool = True,
 ) -> Pairs:
     """Decisions scored by both ``a`` and ``b`` (one in production, the other in the shadow), with
     their outcomes; ``since`` inclusive, ``until`` exclusive, on the decision's time.
 
-    Raises :class:`InputError` (naming ``a`` or ``b``) for the same version twice or a version
-    that has never scored anything in this store.
+    Raises :class:`InputError` (its ``column`` ``a`` or ``b``) for the same version twice, or, with
+    ``known_only``, for a version that has never scored anything in this store (a typo, usually;
+    the live pair just after ``preauth models shadow`` is not one, and is asked for without it).
     """
     if a == b:
-        raise InputError(f"compare two different versions (got {a} twice)", column="b")
-    known = scored_versions(store)
-    for column, version in (("a", a), ("b", b)):
+        raise _naming("b", f"compare two different versions (got {a} twice)")
+    known = scored_versions(store) if known_only else []
+    for column, version in (("a", a), ("b", b)) if known_only else ():
         if version not in known:
             seen = ", ".join(known) or "none yet"
-            raise InputError(
-                f"{version} has no decision or shadow score in this store (versions seen: {seen})",
-                column=column,
+            raise _naming(
+                column, f"{version} has no decision or shadow score in this store (versions seen: {seen})"
             )
     rows: list[tuple[float, float, float, float, str, str, int]] = []
     a_first = 0
@@ -160,6 +166,13 @@ def read_pairs(
         defaulted=np.asarray(columns[6], dtype=np.int64),
         a_in_production=a_first,
     )
+
+
+def _naming(parameter: str, message: str) -> InputError:
+    """A refusal naming the parameter for a 422 answer; the CLI prints the message alone."""
+    error = InputError(message)
+    error.column = parameter
+    return error
 
 
 def _one_threshold(values: Any, version: str) -> float:
@@ -218,8 +231,9 @@ def compare(
     }
     if pairs.n == 0:
         out["message"] = (
-            f"nothing to compare: no stored decision has scores of both {a} and {b}; "
-            f"`preauth models shadow {b}` makes the service score every request with {b} beside production"
+            f"nothing to compare: no stored decision has scores of both {a} and {b} (one deciding, the "
+            f"other in the shadow); `preauth models shadow {b}` makes the service score every request "
+            f"with {b} beside production"
         )
         return out
     shift = pairs.p_b - pairs.p_a

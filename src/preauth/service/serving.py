@@ -178,8 +178,7 @@ class Decider:
             inline_weight=INLINE_ROWS,
             max_weight=MAX_ROWS_PER_CALL,
         )
-        self._said_at = -math.inf
-        self._unsaid = 0
+        self._said: dict[str, tuple[float, int]] = {}
 
     async def decide(self, accepted: Sequence[Intake], *, request_id: str, channel: str) -> list[Decision]:
         return await self._together.submit((accepted, Request(request_id, channel)))
@@ -210,7 +209,7 @@ class Decider:
             scores = shadow.shadow_scores(rows, served.bundle.schema)
         except Exception as error:
             self._count(version, "failed", len(rows))
-            self._say(f"shadow model {version} did not score {len(rows)} application(s): {error}")
+            self._say(version, f"shadow model {version} did not score {len(rows)} application(s): {error}")
             return decided
         out: list[list[Decision]] = []
         i = 0
@@ -230,15 +229,16 @@ class Decider:
         if self.telemetry is not None and n:
             self.telemetry.count_shadow(version, outcome, n)
 
-    def _say(self, message: str) -> None:
-        """A shadow failure in the log: the first at once, then at most one line a minute with a count."""
+    def _say(self, version: str, message: str) -> None:
+        """A shadow failure in the log: a version's first at once, then at most one line a minute."""
         now = time.monotonic()
-        if now - self._said_at < SHADOW_LOG_INTERVAL:
-            self._unsaid += 1
+        said_at, unsaid = self._said.get(version, (-math.inf, 0))
+        if now - said_at < SHADOW_LOG_INTERVAL:
+            self._said[version] = (said_at, unsaid + 1)
             return
-        more = f" (and {self._unsaid} more failures since the last report)" if self._unsaid else ""
+        more = f" (and {unsaid} more failures since the last report)" if unsaid else ""
         log.warning("%s%s; production decisions are unaffected", message, more)
-        self._said_at, self._unsaid = now, 0
+        self._said[version] = (now, 0)
 
 
 def _probe(bundle: Bundle) -> np.ndarray:

@@ -50,13 +50,15 @@ async def compare_versions(
     except _BadQuery as bad:
         message = f"{bad.field}: {bad.reason}"
         return json_response(422, error_body(422, message, [{"field": bad.field, "message": message}]))
+    explicit = a is not None and b is not None
     a = a or source.current.version
     b = b or source.shadow_version
     live = {
         "production": source.current.version,
         "shadow": source.shadow_version,
         "shadow_loaded": source.shadow is not None,
-        "shadow_error": source.shadow_error,
+        # Why the shadow is not loaded, without the server's paths (no answer carries one).
+        "shadow_error": source.shadow_error and source.shadow_error.replace(str(source.models_dir), "models"),
     }
     versions = await asyncio.to_thread(scored_versions, rt.store)
     if b is None:
@@ -66,7 +68,7 @@ async def compare_versions(
         )
 
     def work() -> dict[str, Any]:
-        pairs = read_pairs(rt.store, a, b, since=since_at, until=until_at)
+        pairs = read_pairs(rt.store, a, b, since=since_at, until=until_at, known_only=explicit)
         return compare(pairs, bundle_costs(source.models_dir, a), resamples=RESAMPLES)
 
     result = await asyncio.to_thread(work)

@@ -221,7 +221,8 @@ class Decider:
         if missing:
             self._count(version, "failed", missing)
             self._say(
-                f"shadow model {version} refused {missing} application(s) production decided (its schema differs)"
+                version,
+                f"shadow model {version} refused {missing} application(s) production decided (its schema differs)",
             )
         return out
 

@@ -80,6 +80,10 @@ def each_view(page: Any, tmp_path: Path) -> Iterator[str]:
     page.wait_for_selector("#report-link:not([aria-disabled])")
     yield "model"
 
+    open_tab(page, "challengers")
+    page.wait_for_selector("#compare-empty")
+    yield "challengers without a shadow model"
+
     page.click("#key-button")
     page.wait_for_selector("#key-dialog[open]")
     yield "the API key dialog"

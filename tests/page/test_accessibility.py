@@ -40,7 +40,7 @@ def test_tabs_follow_the_wai_aria_tabs_pattern(page: Any) -> None:
     assert page.locator("h1").count() == 1
     tabs = page.locator("[role=tablist] [role=tab]")
     names = tabs.evaluate_all("tabs => tabs.map(t => t.dataset.tab)")
-    assert names == ["score", "decisions", "batch", "model"]
+    assert names == ["score", "decisions", "batch", "model", "challengers"]
     for name in names:
         panel = page.locator(f"#{page.get_attribute(f'[role=tab][data-tab={name}]', 'aria-controls')}")
         assert panel.get_attribute("role") == "tabpanel"
@@ -52,9 +52,9 @@ def test_tabs_follow_the_wai_aria_tabs_pattern(page: Any) -> None:
     for key, expected in (
         ("ArrowRight", "decisions"),
         ("ArrowRight", "batch"),
-        ("End", "model"),
+        ("End", "challengers"),
         ("ArrowRight", "score"),
-        ("ArrowLeft", "model"),
+        ("ArrowLeft", "challengers"),
         ("Home", "score"),
     ):
         page.keyboard.press(key)

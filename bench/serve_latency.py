@@ -241,6 +241,39 @@ def count_shadowed(database_url: str) -> tuple[int, int]:
     return decided, shadowed
 
 
+def in_process_cost(models: Path, calls: int = 3000) -> None:
+    """What the shadow adds to deciding one application, timed in this process (robust to a busy
+    machine, where ab's figures are noise): production's decision (score, TreeSHAP reasons) against
+    the shadow's score (probability and verdict only)."""
+    import statistics
+
+    from preauth import applications, bundles
+    from preauth.service.intake import check_records
+    from preauth.service.serving import Request, Served
+
+    production = Served(bundles.load_bundle(models, "v1"))
+    shadow = Served(bundles.load_bundle(models, "v2"))
+    accepted = check_records([applications.example_application()]).accepted
+    request = Request("bench", "api")
+    schema = production.bundle.schema
+
+    def timed(work: Any) -> float:
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1e6
+
+    decide = timed(lambda: production.decide_many([(accepted, request)]))
+    score = timed(lambda: shadow.shadow_scores(accepted, schema))
+    print(
+        f"in process, one application: production's decision {decide:.0f} µs, the shadow's score "
+        f"{score:.0f} µs (+{100 * score / decide:.0f}%; fast C API calls: {production.calls is not None})",
+        flush=True,
+    )
+
+
 def shadow_overhead(args: argparse.Namespace) -> None:
     """``--shadow``: the same server with and without a shadow model, alternating, same requests."""
     import statistics
@@ -275,6 +308,7 @@ def shadow_overhead(args: argparse.Namespace) -> None:
                 meta={"metrics": {"measured_against": "Risk"}},
             )
         bundles.promote(models, "v1")
+        in_process_cost(models)
         database_url, schema = store_url(args.postgres, work)
         port = free_port()
         log = (work / "preauth.log").open("w")
@@ -309,7 +343,8 @@ def shadow_overhead(args: argparse.Namespace) -> None:
                     runs.setdefault((shadowed, concurrency), []).append(result)
                     if shadowed:
                         expected_shadowed += int(result["requests"] - result["failed"])
-        answered = post(url, json.loads(body))
+        answered = post(url, json.loads(body))  # the shadow is still on
+        expected_shadowed += 1
         decided, shadowed_rows = count_shadowed(database_url)
 
         print()

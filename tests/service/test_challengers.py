@@ -344,3 +344,37 @@ def test_nothing_to_compare_is_said_plainly(tmp_path: Path, models_dir: Path) ->
         cli, ["--models-dir", str(models_dir), "models", "compare", "v1", "v1", "--database-url", url]
     )
     assert same.exit_code == 2 and "compare two different versions" in same.output
+
+
+def test_a_shadow_trained_on_another_schema_checks_applications_with_its_own(tmp_path: Path) -> None:
+    """A challenger with a narrower schema (Age up to 60) scores what it accepts; an application
+    only production accepts is decided without a shadow score, and counted."""
+    from service_helpers import application, run_async
+
+    from conftest import train_bundle
+    from preauth.applications import GERMAN, parse_schema
+    from preauth.service.intake import check_records
+    from preauth.service.observability import Telemetry
+    from preauth.service.serving import Decider, ModelSource
+
+    models = tmp_path / "models"
+    train_bundle(models, rounds=10, depth=2, threshold=0.5)
+    v1 = bundles.load_bundle(models, "v1")
+    toml = GERMAN.to_toml().replace("minimum = 18\nmaximum = 100", "minimum = 18\nmaximum = 60", 1)
+    young = parse_schema(toml, "young.toml")
+    assert young.fingerprint != GERMAN.fingerprint
+    kept = {k: v1.meta[k] for k in ("params", "metrics")}
+    bundles.save_bundle(models, v1.booster, features=v1.features, threshold=0.5, meta=kept, schema=young)
+    bundles.promote(models, "v1")
+    bundles.promote(models, "v2", bundles.SHADOW)
+    telemetry = Telemetry()
+    decider = Decider(ModelSource(models), telemetry)
+    accepted = check_records([application(Age=30), application(Age=67)]).accepted
+    made = run_async(decider.decide(accepted, request_id="r", channel="api"))
+    assert [d.model_version for d in made] == ["v1", "v1"]
+    assert made[0].shadow is not None and made[0].shadow.model_version == "v2"
+    assert made[0].shadow.probability == pytest.approx(made[0].probability)  # the same trees
+    assert made[1].shadow is None
+    exposed = telemetry.exposition().decode()
+    assert 'preauth_shadow_scores_total{model_version="v2",outcome="scored"} 1.0' in exposed
+    assert 'preauth_shadow_scores_total{model_version="v2",outcome="failed"} 1.0' in exposed

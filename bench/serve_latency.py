@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -241,21 +242,25 @@ def count_shadowed(database_url: str) -> tuple[int, int]:
     return decided, shadowed
 
 
-def in_process_cost(models: Path, calls: int = 3000) -> None:
-    """What the shadow adds to deciding one application, timed in this process (robust to a busy
-    machine, where ab's figures are noise): production's decision (score, TreeSHAP reasons) against
-    the shadow's score (probability and verdict only)."""
+def in_process_cost(models: Path, work: Path, calls: int = 2000) -> None:
+    """What the shadow adds to deciding and storing a request, timed in this process (robust to a
+    busy machine, where ab's figures are noise): production's decision (score and TreeSHAP reasons)
+    against the shadow's score (probability and verdict only), and the SQLite commit of the
+    decisions without and with their shadow scores; for a request of one application and for a
+    batch of sixteen (what concurrency 16 gathers into one call)."""
+    import dataclasses
     import statistics
 
     from preauth import applications, bundles
     from preauth.service.intake import check_records
     from preauth.service.serving import Request, Served
+    from preauth.store import DecisionStore, Keep
 
     production = Served(bundles.load_bundle(models, "v1"))
     shadow = Served(bundles.load_bundle(models, "v2"))
-    accepted = check_records([applications.example_application()]).accepted
-    request = Request("bench", "api")
     schema = production.bundle.schema
+    store = DecisionStore(f"sqlite:///{work / 'in-process.db'}")
+    store.migrate()
 
     def timed(work: Any) -> float:
         times = []
@@ -265,13 +270,33 @@ def in_process_cost(models: Path, calls: int = 3000) -> None:
             times.append(time.perf_counter() - start)
         return statistics.median(times) * 1e6
 
-    decide = timed(lambda: production.decide_many([(accepted, request)]))
-    score = timed(lambda: shadow.shadow_scores(accepted, schema))
-    print(
-        f"in process, one application: production's decision {decide:.0f} µs, the shadow's score "
-        f"{score:.0f} µs (+{100 * score / decide:.0f}%; fast C API calls: {production.calls is not None})",
-        flush=True,
-    )
+    def fresh(decisions: list[Any]) -> list[Any]:
+        return [dataclasses.replace(d, id=str(uuid.uuid4())) for d in decisions]
+
+    def at(rows: int) -> None:
+        accepted = check_records([applications.example_application()] * rows).accepted
+        batch = [(accepted, Request("bench", "api"))]
+        made = production.decide_many(batch)[0]
+
+        def shadowed() -> list[Any]:
+            scores = shadow.shadow_scores(accepted, schema)
+            return [dataclasses.replace(d, shadow=s) for d, s in zip(made, scores, strict=True)]
+
+        decide = timed(lambda: production.decide_many(batch))
+        score = timed(shadowed)
+        with_scores = shadowed()
+        plain = timed(lambda: store.save([Keep(fresh(made))]))
+        both = timed(lambda: store.save([Keep(fresh(with_scores))]))
+        print(
+            f"in process, {rows:>2} application(s): production's decision {decide:.0f} µs, the shadow's "
+            f"score +{score:.0f} µs (+{100 * score / decide:.0f}%); SQLite commit {plain:.0f} µs, with the "
+            f"shadow scores {both:.0f} µs (+{both - plain:.0f} µs); fast C API: {production.calls is not None}",
+            flush=True,
+        )
+
+    at(1)
+    at(16)
+    store.close()
 
 
 def shadow_overhead(args: argparse.Namespace) -> None:
@@ -308,7 +333,9 @@ def shadow_overhead(args: argparse.Namespace) -> None:
                 meta={"metrics": {"measured_against": "Risk"}},
             )
         bundles.promote(models, "v1")
-        in_process_cost(models)
+        in_process_cost(models, work)
+        if args.shadow_rounds == 0:
+            return
         database_url, schema = store_url(args.postgres, work)
         port = free_port()
         log = (work / "preauth.log").open("w")
@@ -417,7 +444,10 @@ def main() -> None:
         help="Measure what a shadow model costs instead (preauth with and without one; no MLflow).",
     )
     parser.add_argument(
-        "--shadow-rounds", type=int, default=2, help="With --shadow: off/on alternations (default 2)."
+        "--shadow-rounds",
+        type=int,
+        default=2,
+        help="With --shadow: off/on alternations under ab (default 2; 0: the in-process timing only).",
     )
     args = parser.parse_args()
 

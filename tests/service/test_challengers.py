@@ -285,7 +285,7 @@ def test_a_broken_shadow_costs_production_nothing(
             # A shadow that fails while scoring: production's answer goes out all the same.
             assert run_cli("--models-dir", own_models, "models", "shadow", "v2").exit_code == 0
             wait_for(http, shadow="v2", shadow_loaded=True)
-            shadow = server.app.state.runtime.source.shadow
+            shadow = server.app.state.runtime.source.shadow.served
 
             def explode(*args: Any, **kwargs: Any) -> Any:
                 raise RuntimeError("the challenger's trees caught fire")

@@ -151,6 +151,17 @@ class Served:
 
 
 @dataclass(frozen=True)
+class Shadow:
+    """The shadow alias as the service follows it, replaced whole (readers never see half a change)."""
+
+    version: str | None = None
+    """The version the alias names, also when it could not be loaded."""
+    served: Served | None = None
+    error: str | None = None
+    """Why it is not loaded."""
+
+
+@dataclass(frozen=True)
 class Request:
     """What a decision records about the request that asked for it."""
 
@@ -184,29 +195,26 @@ class Decider:
         return await self._together.submit((accepted, Request(request_id, channel)))
 
     def _decide_many(self, requests: list[tuple[Sequence[Intake], Request]]) -> list[list[Decision]]:
-        served = self.source.current
+        served, shadow = self.source.current, self.source.shadow
         decided = served.decide_many(requests)
-        shadow = self.source.shadow
-        if shadow is None and self.source.shadow_version is None:
-            return decided
-        if shadow is not None and shadow.version == served.version:
-            return decided  # promoted: the challenger is the incumbent now, nothing to compare
+        if shadow.version is None or shadow.version == served.version:
+            return decided  # none, or promoted: the challenger is the incumbent now
         return self._shadowed(shadow, served, requests, decided)
 
     def _shadowed(
         self,
-        shadow: Served | None,
+        shadow: Shadow,
         served: Served,
         requests: list[tuple[Sequence[Intake], Request]],
         decided: list[list[Decision]],
     ) -> list[list[Decision]]:
         """Production's decisions with the shadow's scores on them; never raises."""
         rows = [item for accepted, _ in requests for item in accepted]
-        version = shadow.version if shadow is not None else str(self.source.shadow_version)
+        version = str(shadow.version)
         try:
-            if shadow is None:
-                raise RuntimeError(self.source.shadow_error or "the shadow model is not loaded")
-            scores = shadow.shadow_scores(rows, served.bundle.schema)
+            if shadow.served is None:
+                raise RuntimeError(shadow.error or "the shadow model is not loaded")
+            scores = shadow.served.shadow_scores(rows, served.bundle.schema)
         except Exception as error:
             self._count(version, "failed", len(rows))
             self._say(version, f"shadow model {version} did not score {len(rows)} application(s): {error}")
@@ -281,10 +289,7 @@ class ModelSource:
         self._stamp = self._alias_stamp()
         self.current = Served(load_bundle(models_dir, ref), fast_calls)
         log.info("serving model %s from %s", self.current.version, self.current.bundle.path)
-        self.shadow: Served | None = None
-        self.shadow_version: str | None = None
-        """The version the shadow alias names (set even when it failed to load)."""
-        self.shadow_error: str | None = None
+        self.shadow = Shadow()
         self._follow_shadow()
 
     @property
@@ -317,29 +322,30 @@ class ModelSource:
 
     def _follow_shadow(self) -> None:
         """Load (or drop) the model the ``shadow`` alias names; a failure is logged, never raised."""
+        current = self.shadow
         try:
             version = read_aliases(self.models_dir).get(SHADOW)
         except Exception as error:  # the production side says the same about a damaged file
-            log.error("cannot read the shadow alias, keeping shadow %s: %s", self.shadow_version, error)
+            log.error("cannot read the shadow alias, keeping shadow %s: %s", current.version, error)
             return
         if version is None:
-            if self.shadow_version is not None:
-                log.info("shadow model %s switched off", self.shadow_version)
-            self.shadow, self.shadow_version, self.shadow_error = None, None, None
+            if current.version is not None:
+                log.info("shadow model %s switched off", current.version)
+            self.shadow = Shadow()
             return
         try:
             path = resolve(self.models_dir, SHADOW)
-            if self.shadow is not None and path.resolve() == self.shadow.bundle.path.resolve():
+            if current.served is not None and path.resolve() == current.served.bundle.path.resolve():
                 return
-            shadow = Served(load_bundle(self.models_dir, SHADOW), self.fast_calls)
+            served = Served(load_bundle(self.models_dir, SHADOW), self.fast_calls)
         except Exception as error:
-            self.shadow, self.shadow_version, self.shadow_error = None, str(version), str(error)
+            self.shadow = Shadow(str(version), None, str(error))
             log.error(
                 "shadow model %s cannot be loaded, no shadow scores until it is fixed: %s", version, error
             )
             return
-        self.shadow, self.shadow_version, self.shadow_error = shadow, shadow.version, None
-        log.info("shadow model %s loaded: it scores every request beside production", shadow.version)
+        self.shadow = Shadow(served.version, served)
+        log.info("shadow model %s loaded: it scores every request beside production", served.version)
 
     def _follow_production(self) -> bool:
         try:

@@ -51,14 +51,15 @@ async def compare_versions(
         message = f"{bad.field}: {bad.reason}"
         return json_response(422, error_body(422, message, [{"field": bad.field, "message": message}]))
     explicit = a is not None and b is not None
+    shadow = source.shadow
     a = a or source.current.version
-    b = b or source.shadow_version
+    b = b or shadow.version
     live = {
         "production": source.current.version,
-        "shadow": source.shadow_version,
-        "shadow_loaded": source.shadow is not None,
+        "shadow": shadow.version,
+        "shadow_loaded": shadow.served is not None,
         # Why the shadow is not loaded, without the server's paths (no answer carries one).
-        "shadow_error": source.shadow_error and source.shadow_error.replace(str(source.models_dir), "models"),
+        "shadow_error": shadow.error and shadow.error.replace(str(source.models_dir), "models"),
     }
     versions = await asyncio.to_thread(scored_versions, rt.store)
     if b is None:

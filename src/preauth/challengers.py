@@ -273,6 +273,9 @@ def compare(
             "interval": spread["mean_shift"],
             "quantiles": {f"p{round(q * 100):02d}": float(np.quantile(shift, q)) for q in QUANTILES},
             "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+            "higher": int(np.sum(shift > 0)),
+            "lower": int(np.sum(shift < 0)),
+            "unchanged": int(np.sum(shift == 0)),
         },
         decisions=_decision_confusion(pairs.decision_a, pairs.decision_b),
         interval_method=(

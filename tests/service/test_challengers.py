@@ -22,13 +22,17 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
-from conftest import DATA
 from preauth import applications, bundles, features
 from preauth.cli import cli
 from preauth.decisions import decided
+from preauth.pipeline import bundled_data
 from preauth.store import DecisionStore, Keep
 
-FRAME = applications.read_applications(DATA).frame.head(60).reset_index(drop=True)
+FRAME = (
+    applications.read_applications(bundled_data("german_credit_risk.csv"))
+    .frame.head(60)
+    .reset_index(drop=True)
+)
 NAMES = list(applications.GERMAN.field_names)
 RECORDS: list[dict[str, Any]] = [
     {k: (None if v is None or (isinstance(v, float) and np.isnan(v)) else v) for k, v in row.items()}
@@ -176,6 +180,8 @@ def test_a_shadow_scores_every_request_and_is_compared_with_production(
     assert result["score_shift"]["mean"] == pytest.approx(float(np.mean(p_b - p_a)))
     assert result["score_shift"]["quantiles"]["p50"] == pytest.approx(float(np.median(p_b - p_a)))
     assert sum(result["score_shift"]["histogram"]["counts"]) == 69
+    assert result["score_shift"]["higher"] == int(np.sum(p_b > p_a))
+    assert result["score_shift"]["lower"] == int(np.sum(p_b < p_a))
     confusion = result["decisions"]
     assert sum(sum(row.values()) for row in confusion.values()) == 69
     assert confusion["approve"]["decline"] == sum(
@@ -346,24 +352,25 @@ def test_nothing_to_compare_is_said_plainly(tmp_path: Path, models_dir: Path) ->
     assert same.exit_code == 2 and "compare two different versions" in same.output
 
 
-def test_a_shadow_trained_on_another_schema_checks_applications_with_its_own(tmp_path: Path) -> None:
+def test_a_shadow_trained_on_another_schema_checks_applications_with_its_own(
+    tmp_path: Path, models_dir: Path
+) -> None:
     """A challenger with a narrower schema (Age up to 60) scores what it accepts; an application
     only production accepts is decided without a shadow score, and counted."""
     from service_helpers import application, run_async
 
-    from conftest import train_bundle
     from preauth.applications import GERMAN, parse_schema
     from preauth.service.intake import check_records
     from preauth.service.observability import Telemetry
     from preauth.service.serving import Decider, ModelSource
 
     models = tmp_path / "models"
-    train_bundle(models, rounds=10, depth=2, threshold=0.5)
-    v1 = bundles.load_bundle(models, "v1")
+    v1 = bundles.load_bundle(models_dir, "v1")
+    kept = {k: v1.meta[k] for k in ("params", "metrics")}
+    bundles.save_bundle(models, v1.booster, features=v1.features, threshold=0.5, meta=kept)
     toml = GERMAN.to_toml().replace("minimum = 18\nmaximum = 100", "minimum = 18\nmaximum = 60", 1)
     young = parse_schema(toml, "young.toml")
     assert young.fingerprint != GERMAN.fingerprint
-    kept = {k: v1.meta[k] for k in ("params", "metrics")}
     bundles.save_bundle(models, v1.booster, features=v1.features, threshold=0.5, meta=kept, schema=young)
     bundles.promote(models, "v1")
     bundles.promote(models, "v2", bundles.SHADOW)

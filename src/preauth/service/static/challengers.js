@@ -85,7 +85,7 @@
         el("dt", {}, "Thresholds"),
         el("dd", {}, `A ${num(r.thresholds.a)}, B ${num(r.thresholds.b)}`)),
       el("h3", {}, "How B's probability of bad risk moved from A's"),
-      shiftChart(r),
+      shiftChart(r, out.clientWidth),
       el("h3", {}, "Decisions"),
       confusionTable(r),
       el("h3", {}, "On real outcomes"),
@@ -121,19 +121,19 @@
 
   let shiftCount = 0;
 
-  function shiftChart(r) {
+  function shiftChart(r, room) {
     // A histogram of pB − pA, bins symmetric around zero: red right (B sees more risk), green left.
+    // Drawn at the width it gets (its user units are pixels, so its text keeps its size on a phone).
     const { edges, counts } = r.score_shift.histogram;
-    const W = 600, H = 180, L = 36, B = 26, T = 8;
+    const W = Math.round(Math.max(280, Math.min(640, room || 600))), H = 180, L = 36, B = 26, T = 8;
     const top = Math.max(...counts, 1);
     const width = (W - L) / counts.length;
     const id = "shift-" + (++shiftCount);
     const x = (value) => L + ((value - edges[0]) / (edges[edges.length - 1] - edges[0])) * (W - L);
     const bins = counts.map((n, i) => ({ n, low: edges[i], high: edges[i + 1] }));
-    const up = bins.filter((b) => b.low >= 0).reduce((s, b) => s + b.n, 0);
-    const down = bins.filter((b) => b.high <= 0).reduce((s, b) => s + b.n, 0);
+    const moved = r.score_shift;
     const words = `Histogram of the shift pB − pA over ${r.n} decisions, from ${signedNum(edges[0])} to ${signedNum(edges[edges.length - 1])}: `
-      + `${up} higher with ${r.b}, ${down} lower, median ${signedNum(r.score_shift.quantiles.p50)}.`;
+      + `${moved.higher} higher with ${r.b}, ${moved.lower} lower, ${moved.unchanged} unchanged; median ${signedNum(moved.quantiles.p50)}.`;
     const listed = bins.filter((b) => b.n).map((b) => `${signedNum(b.low)} to ${signedNum(b.high)}: ${b.n}`).join("; ");
     const chart = svg("svg", { class: "shift-chart", viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img",
       "aria-labelledby": `${id}-title ${id}-desc` },

@@ -124,10 +124,11 @@ def test_the_keyboard_swaps_the_models_and_a_mistake_is_said(tab: Any) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_the_comparison_fits_and_is_accessible(tab: Any, size: str) -> None:
+def test_the_comparison_fits_and_is_accessible(tab: Any, size: str, screenshots: Path) -> None:
     width, height = SIZES[size]
     tab.set_viewport_size({"width": width, "height": height})
     tab.wait_for_selector("#compare-summary")
+    tab.screenshot(path=str(screenshots / f"{size}-challengers.png"), full_page=True)
     assert tab.evaluate("document.documentElement.scrollWidth") <= width
     found = [describe(v) for v in axe_violations(tab) if v["impact"] in BLOCKING]
     assert not found, "\n".join(found)

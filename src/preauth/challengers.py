@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from .bundles import read_meta
+from .bundles import read_aliases, read_meta
 from .decisions import APPROVE, DECLINE, REFER
 from .errors import InputError, ModelBundleError
 from .evaluation import (
@@ -74,6 +74,16 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def version_names(models_dir: Path, *names: str) -> list[str]:
+    """Versions as the store keeps them: an alias of ``models_dir`` (``production``, ``shadow``) is
+    followed, anything else is taken as a version name (the store may hold versions no longer here)."""
+    try:
+        aliases = read_aliases(models_dir)
+    except ModelBundleError:
+        aliases = {}
+    return [aliases.get(name, name) for name in names]
 
 
 def scored_versions(store: DecisionStore) -> list[str]:
@@ -159,8 +169,8 @@ def read_pairs(
         b=b,
         p_a=np.asarray(columns[0], dtype=np.float64),
         p_b=np.asarray(columns[1], dtype=np.float64),
-        threshold_a=_one_threshold(columns[2], a),
-        threshold_b=_one_threshold(columns[3], b),
+        threshold_a=_one_threshold(columns[2]),
+        threshold_b=_one_threshold(columns[3]),
         decision_a=np.asarray(columns[4], dtype=object),
         decision_b=np.asarray(columns[5], dtype=object),
         defaulted=np.asarray(columns[6], dtype=np.int64),
@@ -175,7 +185,7 @@ def _naming(parameter: str, message: str) -> InputError:
     return error
 
 
-def _one_threshold(values: Any, version: str) -> float:
+def _one_threshold(values: Any) -> float:
     """A version's threshold (one per bundle); the most frequent if rows were edited by hand."""
     if not len(values):
         return float("nan")

@@ -155,6 +155,13 @@ def test_a_shadow_scores_every_request_and_is_compared_with_production(
         compared = http.get("/v1/models/compare", params={"a": "v1", "b": "v2"})
         assert compared.status_code == 200, compared.text
         result = compared.json()
+        by_alias = http.get("/v1/models/compare", params={"a": "shadow", "b": "production"}).json()
+        assert (by_alias["a"], by_alias["b"], by_alias["n"], by_alias["a_in_production"]) == (
+            "v1",
+            "v2",
+            69,
+            59,
+        )
 
         off = run_cli("--models-dir", own_models, "models", "shadow", "--off")
         assert off.exit_code == 0 and "was v1" in off.output

@@ -94,13 +94,12 @@ def compare_models(
       preauth models compare v1 v2
       preauth models compare production shadow --since 2026-11-01 --format json
     """
-    from ..challengers import bundle_costs, compare, comparison_lines, read_pairs
+    from ..challengers import bundle_costs, compare, comparison_lines, read_pairs, version_names
     from ..store import DecisionStore
 
     settings = settings_from(ctx)
     models_dir = Path(settings.models_dir)
-    aliases = bundles.read_aliases(models_dir) if (models_dir / bundles.ALIASES_FILE).exists() else {}
-    a, b = aliases.get(a, a), aliases.get(b, b)
+    a, b = version_names(models_dir, a, b)
     store = DecisionStore(database_url or settings.database_url)
     try:
         store.migrate()

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from ...challengers import bundle_costs, compare, read_pairs, scored_versions
+from ...challengers import bundle_costs, compare, read_pairs, scored_versions, version_names
 from ..runtime import runtime
 from ..schemas import ERRORS
 from ..security import error_body, json_response
@@ -33,8 +33,12 @@ RESAMPLES = 1000
 )
 async def compare_versions(
     request: Request,
-    a: Annotated[str | None, Query(description="Version A (default: the served model).", **_VERSION)] = None,
-    b: Annotated[str | None, Query(description="Version B (default: the shadow model).", **_VERSION)] = None,
+    a: Annotated[
+        str | None, Query(description="Version A, or an alias (default: the served model).", **_VERSION)
+    ] = None,
+    b: Annotated[
+        str | None, Query(description="Version B, or an alias (default: the shadow model).", **_VERSION)
+    ] = None,
     since: Annotated[str | None, Query(description="From this time (inclusive, ISO 8601).", **_TIME)] = None,
     until: Annotated[
         str | None, Query(description="Before this time (exclusive, ISO 8601).", **_TIME)
@@ -52,8 +56,8 @@ async def compare_versions(
         return json_response(422, error_body(422, message, [{"field": bad.field, "message": message}]))
     explicit = a is not None and b is not None
     shadow = source.shadow
-    a = a or source.current.version
-    b = b or shadow.version
+    a, b = version_names(source.models_dir, a or source.current.version, b or shadow.version or "")
+    b = b or None
     live = {
         "production": source.current.version,
         "shadow": shadow.version,

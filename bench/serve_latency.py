@@ -299,6 +299,67 @@ def in_process_cost(models: Path, work: Path, calls: int = 2000) -> None:
     store.close()
 
 
+def asgi_cpu_cost(models: Path, work: Path, requests: int = 3000, concurrency: int = 16) -> None:
+    """CPU time per request of the whole app (routing, validation, deciding, the commit), in this
+    process through httpx's ASGI transport, without and with the shadow, alternating: a busy
+    machine stretches wall-clock time, far less this process's own CPU time."""
+    import asyncio
+
+    from preauth import applications, bundles
+    from preauth.service.app import create_app
+    from preauth.settings import Settings
+
+    settings = Settings(
+        models_dir=models, database_url=f"sqlite:///{work / 'asgi.db'}", sagemaker_model_dir=None
+    )
+    app = create_app(settings, reload_interval=3600)
+    body = applications.example_application()
+
+    async def phase(client: Any, n: int) -> float:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with gate:
+                answer = await client.post("/v1/decisions", json=body)
+                assert answer.status_code == 201, answer.text
+
+        start = time.process_time()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return (time.process_time() - start) / n * 1e6
+
+    async def main() -> dict[bool, list[float]]:
+        import httpx
+
+        cpu: dict[bool, list[float]] = {False: [], True: []}
+        async with app.router.lifespan_context(app):
+            source = app.state.runtime.source
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                await phase(client, 500)  # warm-up
+                for _ in range(3):
+                    for shadowed in (False, True):
+                        if shadowed:
+                            bundles.promote(models, "v2", bundles.SHADOW)
+                        else:
+                            bundles.drop_alias(models, bundles.SHADOW)
+                        source.refresh()
+                        assert (source.shadow.served is not None) == shadowed
+                        cpu[shadowed].append(await phase(client, requests))
+        return cpu
+
+    import statistics
+
+    cpu = asyncio.run(main())
+    off, on = statistics.median(cpu[False]), statistics.median(cpu[True])
+    _, shadowed = count_shadowed(settings.database_url)
+    print(
+        f"in process through ASGI, {concurrency} at a time: {off:.0f} µs of CPU per request without the "
+        f"shadow, {on:.0f} µs with it ({on - off:+.0f} µs, {on / off:.2f}x; medians of 3 x {requests}; "
+        f"{shadowed} shadow scores stored, {3 * requests} expected)",
+        flush=True,
+    )
+
+
 def shadow_overhead(args: argparse.Namespace) -> None:
     """``--shadow``: the same server with and without a shadow model, alternating, same requests."""
     import statistics
@@ -334,6 +395,7 @@ def shadow_overhead(args: argparse.Namespace) -> None:
             )
         bundles.promote(models, "v1")
         in_process_cost(models, work)
+        asgi_cpu_cost(models, work)
         if args.shadow_rounds == 0:
             return
         database_url, schema = store_url(args.postgres, work)

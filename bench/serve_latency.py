@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/serve_latency.py [--mlflow-python PATH] [--workers 2] [--mlflow-workers 1]
                                             [--requests-c1 2000] [--requests-c16 8000]
+    .venv/bin/python bench/serve_latency.py --shadow [--shadow-rounds 2] [--workers 2] [--postgres URL]
 
 1. Trains one XGBoost model on the bundled German Credit data the way an MLflow user would: a
    scikit-learn Pipeline (imputer + ordinal encoder for the categories, numbers passed through,
@@ -14,6 +15,12 @@
    application) at concurrency 1 and 16 for a fixed number of requests each, after a warm-up, and prints p50/p99 latency and
    requests/s for each, and the ratios. Checks afterwards that the store holds exactly one decision
    per decision preauth acknowledged, and that both servers gave the same probability.
+
+With ``--shadow`` it measures instead what a shadow model (``preauth models shadow``) costs the
+production answer: one ``preauth serve``, two models of the same size, ab run alternately without
+and with the shadow alias set (switched while the server runs), the medians compared. It checks
+that every decision acknowledged while the shadow was on has its shadow score, and none other.
+MLflow is not needed for it.
 
 MLflow is not a preauth dependency. It needs its own environment (it pins an older pyarrow than
 preauth uses); make one once with:
@@ -39,6 +46,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +210,271 @@ def acknowledged(metrics_url: str) -> int:
     return int(sum(float(m) for m in re.findall(pattern, text, re.M)))
 
 
+def set_shadow(models: Path, version: str | None, base_url: str) -> None:
+    """Switch the shadow alias and wait until the server (every worker: one more second) follows it."""
+    from preauth import bundles
+
+    if version is None:
+        bundles.drop_alias(models, bundles.SHADOW)
+    else:
+        bundles.promote(models, version, bundles.SHADOW)
+    deadline = time.monotonic() + 30
+    while True:
+        with urllib.request.urlopen(base_url + "/v1/models/compare", timeout=10) as answer:
+            live = json.loads(answer.read())["live"]
+        if live["shadow"] == version and live["shadow_loaded"] == (version is not None):
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the server did not follow the shadow alias to {version}: {live}")
+        time.sleep(0.2)
+    time.sleep(1.5)  # the other workers look at the alias file once a second too
+
+
+def count_shadowed(database_url: str) -> tuple[int, int]:
+    """Stored decisions, and how many of them have a shadow score."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        decided = int(connection.exec_driver_sql("SELECT count(*) FROM decisions").scalar_one())
+        shadowed = int(connection.exec_driver_sql("SELECT count(*) FROM shadow_scores").scalar_one())
+    engine.dispose()
+    return decided, shadowed
+
+
+def in_process_cost(models: Path, work: Path, calls: int = 2000) -> None:
+    """What the shadow adds to deciding and storing a request, timed in this process (robust to a
+    busy machine, where ab's figures are noise): production's decision (score and TreeSHAP reasons)
+    against the shadow's score (probability and verdict only), and the SQLite commit of the
+    decisions without and with their shadow scores; for a request of one application and for a
+    batch of sixteen (what concurrency 16 gathers into one call)."""
+    import dataclasses
+    import statistics
+
+    from preauth import applications, bundles
+    from preauth.service.intake import check_records
+    from preauth.service.serving import Request, Served
+    from preauth.store import DecisionStore, Keep
+
+    production = Served(bundles.load_bundle(models, "v1"))
+    shadow = Served(bundles.load_bundle(models, "v2"))
+    schema = production.bundle.schema
+    store = DecisionStore(f"sqlite:///{work / 'in-process.db'}")
+    store.migrate()
+
+    def timed(work: Any) -> float:
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1e6
+
+    def fresh(decisions: list[Any]) -> list[Any]:
+        return [dataclasses.replace(d, id=str(uuid.uuid4())) for d in decisions]
+
+    def at(rows: int) -> None:
+        accepted = check_records([applications.example_application()] * rows).accepted
+        batch = [(accepted, Request("bench", "api"))]
+        made = production.decide_many(batch)[0]
+
+        def shadowed() -> list[Any]:
+            scores = shadow.shadow_scores(accepted, schema)
+            return [dataclasses.replace(d, shadow=s) for d, s in zip(made, scores, strict=True)]
+
+        decide = timed(lambda: production.decide_many(batch))
+        score = timed(shadowed)
+        with_scores = shadowed()
+        plain = timed(lambda: store.save([Keep(fresh(made))]))
+        both = timed(lambda: store.save([Keep(fresh(with_scores))]))
+        print(
+            f"in process, {rows:>2} application(s): production's decision {decide:.0f} µs, the shadow's "
+            f"score +{score:.0f} µs (+{100 * score / decide:.0f}%); SQLite commit {plain:.0f} µs, with the "
+            f"shadow scores {both:.0f} µs (+{both - plain:.0f} µs); fast C API: {production.calls is not None}",
+            flush=True,
+        )
+
+    at(1)
+    at(16)
+    store.close()
+
+
+def asgi_cpu_cost(models: Path, work: Path, requests: int = 3000, concurrency: int = 16) -> None:
+    """CPU time per request of the whole app (routing, validation, deciding, the commit), in this
+    process through httpx's ASGI transport, without and with the shadow, alternating: a busy
+    machine stretches wall-clock time, far less this process's own CPU time."""
+    import asyncio
+
+    from preauth import applications, bundles
+    from preauth.service.app import create_app
+    from preauth.settings import Settings
+
+    settings = Settings(
+        models_dir=models, database_url=f"sqlite:///{work / 'asgi.db'}", sagemaker_model_dir=None
+    )
+    app = create_app(settings, reload_interval=3600)
+    body = applications.example_application()
+
+    async def phase(client: Any, n: int) -> float:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with gate:
+                answer = await client.post("/v1/decisions", json=body)
+                assert answer.status_code == 201, answer.text
+
+        start = time.process_time()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return (time.process_time() - start) / n * 1e6
+
+    async def main() -> dict[bool, list[float]]:
+        import httpx
+
+        cpu: dict[bool, list[float]] = {False: [], True: []}
+        async with app.router.lifespan_context(app):
+            source = app.state.runtime.source
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                await phase(client, 500)  # warm-up
+                for _ in range(3):
+                    for shadowed in (False, True):
+                        if shadowed:
+                            bundles.promote(models, "v2", bundles.SHADOW)
+                        else:
+                            bundles.drop_alias(models, bundles.SHADOW)
+                        source.refresh()
+                        assert (source.shadow.served is not None) == shadowed
+                        cpu[shadowed].append(await phase(client, requests))
+        return cpu
+
+    import statistics
+
+    cpu = asyncio.run(main())
+    off, on = statistics.median(cpu[False]), statistics.median(cpu[True])
+    _, shadowed = count_shadowed(settings.database_url)
+    print(
+        f"in process through ASGI, {concurrency} at a time: {off:.0f} µs of CPU per request without the "
+        f"shadow, {on:.0f} µs with it ({on - off:+.0f} µs, {on / off:.2f}x; medians of 3 x {requests}; "
+        f"{shadowed} shadow scores stored, {3 * requests} expected)",
+        flush=True,
+    )
+
+
+def shadow_overhead(args: argparse.Namespace) -> None:
+    """``--shadow``: the same server with and without a shadow model, alternating, same requests."""
+    import statistics
+
+    import numpy as np
+    import xgboost as xgb
+
+    from preauth import applications, bundles, features
+
+    work = Path(tempfile.mkdtemp(prefix="preauth-bench-shadow-"))
+    server: subprocess.Popen[Any] | None = None
+    schema = None
+    try:
+        frame = applications.read_applications(DATA).frame
+        columns = applications.feature_columns()
+        data = xgb.DMatrix(
+            features.encode(frame, columns),
+            label=(frame["Risk"] == "bad").to_numpy(dtype=np.float32),
+            feature_names=columns,
+            feature_types=features.feature_types(columns),
+            enable_categorical=True,
+        )
+        models = work / "models"
+        for seed in (0, 1):  # production v1, challenger v2: the same size, different trees
+            params = {"objective": "binary:logistic", "max_depth": args.depth, "eta": 0.1, "subsample": 0.8}
+            booster = xgb.train({**params, "seed": seed, "nthread": 1}, data, num_boost_round=args.rounds)
+            bundles.save_bundle(
+                models,
+                booster,
+                features=columns,
+                threshold=0.5,
+                meta={"metrics": {"measured_against": "Risk"}},
+            )
+        bundles.promote(models, "v1")
+        in_process_cost(models, work)
+        asgi_cpu_cost(models, work)
+        if args.shadow_rounds == 0:
+            return
+        database_url, schema = store_url(args.postgres, work)
+        port = free_port()
+        log = (work / "preauth.log").open("w")
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from preauth.cli import main; main()", "--models-dir", str(models)]
+            + ["serve", "--port", str(port), "--workers", str(args.workers)]
+            + ["--database-url", database_url, "--no-access-log"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PREAUTH_SAGEMAKER_MODEL_DIR": str(work / "none")},
+            cwd=work,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/ping", server, work / "preauth.log")
+        url = base + "/v1/decisions"
+        body = json.dumps(applications.example_application())
+        print(
+            f"preauth serve ({args.workers} worker(s), {os.cpu_count()} cores, "
+            f"{'PostgreSQL' if args.postgres else 'SQLite (WAL)'}), two models of {args.rounds} trees, "
+            f"depth {args.depth}; ab one-application POSTs, alternately without and with the shadow",
+            flush=True,
+        )
+        run_ab(url, body, 16, 1000, work)  # warm-up
+        runs: dict[tuple[bool, int], list[dict[str, float]]] = {}
+        expected_shadowed = 0
+        for _ in range(args.shadow_rounds):
+            for shadowed in (False, True):
+                set_shadow(models, "v2" if shadowed else None, base)
+                for concurrency, n in ((1, args.requests_c1), (16, args.requests_c16)):
+                    result = run_ab(url, body, concurrency, n, work)
+                    runs.setdefault((shadowed, concurrency), []).append(result)
+                    if shadowed:
+                        expected_shadowed += int(result["requests"] - result["failed"])
+        answered = post(url, json.loads(body))  # the shadow is still on
+        expected_shadowed += 1
+        decided, shadowed_rows = count_shadowed(database_url)
+
+        print()
+        print(
+            f"{'shadow':<8}{'concurrency':>12}{'runs':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>10}{'failed':>8}"
+        )
+        medians: dict[tuple[bool, int], dict[str, float]] = {}
+        for (shadowed, concurrency), results in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            medians[(shadowed, concurrency)] = m = {
+                key: statistics.median(r[key] for r in results) for key in ("p50_ms", "p99_ms", "rps")
+            }
+            failed = int(sum(r["failed"] for r in results))
+            print(
+                f"{'on' if shadowed else 'off':<8}{concurrency:>12}{len(results):>6}{m['p50_ms']:>9.2f}"
+                f"{m['p99_ms']:>9.2f}{m['rps']:>10.1f}{failed:>8}"
+            )
+        print()
+        for concurrency in (1, 16):
+            off, on = medians[(False, concurrency)], medians[(True, concurrency)]
+            print(
+                f"concurrency {concurrency:>2}: with the shadow p50 {on['p50_ms'] - off['p50_ms']:+.2f} ms "
+                f"({on['p50_ms'] / off['p50_ms']:.2f}x), p99 {on['p99_ms'] - off['p99_ms']:+.2f} ms, "
+                f"throughput {on['rps'] / off['rps']:.2f}x"
+            )
+        print(
+            f"answers came from {answered['model_version']} (production); decisions stored: {decided}, "
+            f"with a shadow score: {shadowed_rows} (acknowledged while the shadow was on: {expected_shadowed}, "
+            f"{'all scored' if shadowed_rows == expected_shadowed else 'MISMATCH'})"
+        )
+    finally:
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGINT)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+        shutil.rmtree(work, ignore_errors=True)
+        if args.postgres and schema:
+            drop_schema(args.postgres, schema)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -227,10 +500,24 @@ def main() -> None:
         help="Store decisions in PostgreSQL (a schema of its own, dropped afterwards), e.g. "
         "postgresql+psycopg://postgres@127.0.0.1:5432/test; default: a SQLite file.",
     )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="Measure what a shadow model costs instead (preauth with and without one; no MLflow).",
+    )
+    parser.add_argument(
+        "--shadow-rounds",
+        type=int,
+        default=2,
+        help="With --shadow: off/on alternations under ab (default 2; 0: the in-process timing only).",
+    )
     args = parser.parse_args()
 
     if shutil.which("ab") is None:
         raise SystemExit("ab (ApacheBench) not found: apt-get install -y apache2-utils")
+    if args.shadow:
+        shadow_overhead(args)
+        return
     check = subprocess.run([args.mlflow_python, "-c", "import mlflow"], capture_output=True)
     if check.returncode != 0:
         raise SystemExit(

@@ -44,6 +44,8 @@ META_FILE = "bundle.json"
 SCHEMA_FILE = "schema.toml"
 ALIASES_FILE = "aliases.json"
 PRODUCTION = "production"
+SHADOW = "shadow"
+"""The alias of the challenger: scored beside production on every request, stored, never acted on."""
 _VERSION_RE = re.compile(r"^v(\d+)$")
 _ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 ALIAS_RULE = "lower-case letters, digits, '-' and '_', starting with a letter, at most 40, not a version name"
@@ -334,4 +336,15 @@ def promote(models_dir: Path, ref: str, alias: str = PRODUCTION) -> str:
     load_bundle(models_dir, version)
     aliases[alias] = version
     write_json_atomic(models_dir / ALIASES_FILE, aliases)
+    return version
+
+
+def drop_alias(models_dir: Path, alias: str) -> str | None:
+    """Remove an alias (``preauth models shadow --off``); returns the version it pointed at, if any.
+
+    Written like :func:`promote` (a new file renamed into place), so a running server notices."""
+    aliases = read_aliases(models_dir)
+    version = aliases.pop(alias, None)
+    if version is not None:
+        write_json_atomic(models_dir / ALIASES_FILE, aliases)
     return version

@@ -91,6 +91,36 @@ def target_of(bad: bool) -> str:
     return BAD_RISK if bad else GOOD_RISK
 
 
+def verdict(probability: float, threshold: float, *, referred: bool = False) -> str:
+    """approve, decline or refer: what a model's probability and threshold decide (refer first)."""
+    return REFER if referred else DECLINE if probability >= threshold else APPROVE
+
+
+SHADOW_COLUMNS = ("decision_id", "model_version", "probability", "threshold", "decision")
+"""The columns of a stored shadow score (table ``shadow_scores``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowScore:
+    """What the shadow model (``preauth models shadow``) said about an application production decided.
+
+    Kept beside the decision, never answered nor acted on: the evidence ``preauth models compare``
+    weighs a challenger by, on the very applications the incumbent decided.
+    """
+
+    model_version: str
+    probability: float
+    threshold: float
+    decision: str
+
+    def row(self, decision_id: str) -> dict[str, Any]:
+        """The stored row (:data:`SHADOW_COLUMNS`) for the decision it shadows."""
+        return dict(zip(SHADOW_COLUMNS, self.row_values(decision_id), strict=True))
+
+    def row_values(self, decision_id: str) -> tuple[Any, ...]:
+        return (decision_id, self.model_version, self.probability, self.threshold, self.decision)
+
+
 def result_object(input_data: Any, probability: float, bad: bool, timestamp: str) -> dict[str, Any]:
     """The original pipeline's result object for one scored application."""
     return dict(
@@ -118,6 +148,8 @@ class Decision:
     """One decided application: what was asked, what the model said, why, and when.
 
     ``replayed`` marks a decision given back for a repeated ``Idempotency-Key`` (not stored again).
+    ``shadow`` is the shadow model's score of the same application, stored with the decision and in
+    none of its shapes.
     A decision reads like the dict it replaced too (``decision["probability"]``), for callers
     that index by key.
     """
@@ -137,6 +169,7 @@ class Decision:
     reasons: list[dict[str, Any]]
     contributions: dict[str, float] | None
     replayed: bool = False
+    shadow: ShadowScore | None = None
 
     @property
     def timestamp(self) -> str:
@@ -327,7 +360,7 @@ def decided(
         probability=probability,
         target=target_of(bad),
         is_fraud=bad,
-        decision=REFER if refer else DECLINE if bad else APPROVE,
+        decision=verdict(probability, threshold, referred=bool(refer)),
         confidence=max(probability, 1.0 - probability),
         threshold=threshold,
         reasons=[*(refer or []), *reasons],

@@ -12,7 +12,7 @@ calibration map fitted on 800 rows is close to, not exactly, the truth.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,16 +226,39 @@ def bootstrap_intervals(
     """
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
-    if len(y) == 0:
-        return dict.fromkeys(INTERVAL_KEYS)
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {key: [] for key in INTERVAL_KEYS}
-    for _ in range(resamples):
-        pick = rng.integers(0, len(y), len(y))
+
+    def metrics(pick: np.ndarray) -> Mapping[str, float | None]:
         values = binary_metrics(y[pick], p[pick], threshold, measured_against="")
-        for key in INTERVAL_KEYS:
-            if values[key] is not None:
-                draws[key].append(float(values[key]))
+        return {key: values[key] for key in INTERVAL_KEYS}
+
+    return percentile_bootstrap(len(y), metrics, INTERVAL_KEYS, resamples=resamples, seed=seed, level=level)
+
+
+def percentile_bootstrap(
+    n: int,
+    statistics: Callable[[np.ndarray], Mapping[str, float | None]],
+    keys: Sequence[str],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, list[float] | None]:
+    """Percentile bootstrap intervals of ``statistics`` over ``n`` rows (rows drawn with replacement).
+
+    ``statistics`` gets the drawn row indices and computes every figure on the same draw, so figures
+    of two models on the same rows (and their difference) are resampled together: a paired
+    bootstrap. A figure undefined on a draw (None) is left out for that figure.
+    """
+    if n == 0:
+        return dict.fromkeys(keys)
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {key: [] for key in keys}
+    for _ in range(resamples):
+        values = statistics(rng.integers(0, n, n))
+        for key in keys:
+            value = values.get(key)
+            if value is not None:
+                draws[key].append(float(value))
     tail = (1 - level) / 2 * 100
     return {
         key: [float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))] if v else None

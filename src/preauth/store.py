@@ -31,7 +31,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .decisions import ROW_COLUMNS, Decision, as_decision
+from .decisions import ROW_COLUMNS, SHADOW_COLUMNS, Decision, as_decision
 from .errors import ConfigurationError, InputError
 
 metadata = sa.MetaData()
@@ -75,15 +75,30 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+shadow_scores = sa.Table(
+    "shadow_scores",
+    metadata,
+    sa.Column("decision_id", sa.String(36), sa.ForeignKey("decisions.id"), primary_key=True),
+    sa.Column("model_version", sa.String(64), primary_key=True),
+    sa.Column("probability", sa.Float(), nullable=False),
+    sa.Column("threshold", sa.Float(), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Index("ix_shadow_scores_model_version", "model_version"),
+)
+"""The shadow model's score of a stored decision (``preauth models shadow``), written in the
+decision's own transaction: one more prepared insert, and a decision is never stored half-shadowed."""
+
 # A decision's row is made by preauth.decisions; the table holds those columns, its sequence and
 # the legacy key column (keys now live in idempotency_keys).
 assert {c.name for c in decisions.columns} == {"seq", "idempotency_key", *ROW_COLUMNS}
+assert tuple(c.name for c in shadow_scores.columns) == SHADOW_COLUMNS
 _KEY_COLUMNS = tuple(c.name for c in idempotency_keys.columns)
 INLINE_ROWS = 256
 """Up to this many rows are committed on the event loop itself (SQLite); more go to a thread."""
 _SQLITE_INSERT = (
     f"INSERT INTO decisions ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' for _ in ROW_COLUMNS)})"
 )
+_SQLITE_SHADOW = f"INSERT INTO shadow_scores ({', '.join(SHADOW_COLUMNS)}) VALUES ({', '.join('?' for _ in SHADOW_COLUMNS)})"
 _SQLITE_CLAIM = (
     f"INSERT INTO idempotency_keys ({', '.join(_KEY_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _KEY_COLUMNS)}) ON CONFLICT (key) DO NOTHING"
@@ -245,6 +260,7 @@ class DecisionStore:
         )
         won: list[bool] = []
         rows: list[dict[str, Any]] = []
+        shadows: list[dict[str, Any]] = []
         with self.engine.begin() as connection:
             for keep in keeps:
                 new = True
@@ -252,10 +268,14 @@ class DecisionStore:
                     claimed = connection.execute(claim_key, _claim_row(keep, now))
                     new = claimed.first() is not None
                 if new:
-                    rows.extend(as_decision(item).row() for item in keep.decisions)
+                    kept = [as_decision(item) for item in keep.decisions]
+                    rows.extend(item.row() for item in kept)
+                    shadows.extend(item.shadow.row(item.id) for item in kept if item.shadow is not None)
                 won.append(new)
             if rows:
                 connection.execute(decisions.insert(), rows)
+            if shadows:
+                connection.execute(shadow_scores.insert(), shadows)
         return won
 
     def _save_sqlite(self, keeps: Sequence[Keep], now: datetime) -> list[bool]:
@@ -274,6 +294,7 @@ class DecisionStore:
                 cursor = self._raw.cursor()
                 won: list[bool] = []
                 rows: list[tuple[Any, ...]] = []
+                shadows: list[tuple[Any, ...]] = []
                 for keep in keeps:
                     new = True
                     if keep.claim is not None:
@@ -283,13 +304,16 @@ class DecisionStore:
                         cursor.execute(_SQLITE_CLAIM, [claim[c] for c in _KEY_COLUMNS])
                         new = cursor.rowcount == 1
                     if new:
-                        rows.extend(
-                            as_decision(item).row_values(time=_sqlite_time, json=_json_dumps)
-                            for item in keep.decisions
+                        kept = [as_decision(item) for item in keep.decisions]
+                        rows.extend(item.row_values(time=_sqlite_time, json=_json_dumps) for item in kept)
+                        shadows.extend(
+                            item.shadow.row_values(item.id) for item in kept if item.shadow is not None
                         )
                     won.append(new)
                 if rows:
                     cursor.executemany(_SQLITE_INSERT, rows)
+                if shadows:
+                    cursor.executemany(_SQLITE_SHADOW, shadows)
                 self._raw.commit()
             except BaseException:
                 self._raw.rollback()

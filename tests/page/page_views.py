@@ -95,6 +95,9 @@ def each_view(page: Any, tmp_path: Path) -> Iterator[str]:
     open_tab(page, "monitoring")
     page.wait_for_selector("#psi-table tr[data-feature]")
     yield "monitoring"
+    open_tab(page, "challengers")
+    page.wait_for_selector("#compare-empty")
+    yield "challengers without a shadow model"
 
     page.click("#key-button")
     page.wait_for_selector("#key-dialog[open]")

@@ -40,7 +40,7 @@ def test_tabs_follow_the_wai_aria_tabs_pattern(page: Any) -> None:
     assert page.locator("h1").count() == 1
     tabs = page.locator("[role=tablist] [role=tab]")
     names = tabs.evaluate_all("tabs => tabs.map(t => t.dataset.tab)")
-    assert names == ["score", "decisions", "review", "batch", "model", "monitoring"]
+    assert names == ["score", "decisions", "review", "batch", "model", "monitoring", "challengers"]
     for name in names:
         panel = page.locator(f"#{page.get_attribute(f'[role=tab][data-tab={name}]', 'aria-controls')}")
         assert panel.get_attribute("role") == "tabpanel"
@@ -53,9 +53,9 @@ def test_tabs_follow_the_wai_aria_tabs_pattern(page: Any) -> None:
         ("ArrowRight", "decisions"),
         ("ArrowRight", "review"),
         ("ArrowRight", "batch"),
-        ("End", "monitoring"),
+        ("End", "challengers"),
         ("ArrowRight", "score"),
-        ("ArrowLeft", "monitoring"),
+        ("ArrowLeft", "challengers"),
         ("Home", "score"),
     ):
         page.keyboard.press(key)

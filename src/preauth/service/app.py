@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..store import DecisionStore, StoreUnavailable
 from .monitoring_gauges import MonitoringGauges, refresh_gauges
 from .observability import Telemetry
-from .routes import decisions, metrics, model, monitoring, outcomes, reviews, sagemaker
+from .routes import challengers, decisions, metrics, model, monitoring, outcomes, reviews, sagemaker
 from .runtime import Runtime, store_writer
 from .schemas import follow_schema
 from .security import FrontDoor, error_body, install_error_handlers, json_response
@@ -61,7 +61,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = Runtime(settings, source, store, store_writer(store), telemetry, Decider(source))
+        app.state.runtime = Runtime(
+            settings, source, store, store_writer(store), telemetry, Decider(source, telemetry)
+        )
         chores = [
             asyncio.create_task(_follow_promotions(source, telemetry, reload_interval)),
             asyncio.create_task(_checkpoints(store)),
@@ -108,7 +110,7 @@ def create_app(
     async def _store_unavailable(request: Request, error: StoreUnavailable) -> Response:
         return json_response(503, error_body(503, str(error)), {"Retry-After": "1"})
 
-    for module in (sagemaker, decisions, outcomes, reviews, model, monitoring, metrics):
+    for module in (sagemaker, decisions, outcomes, reviews, model, monitoring, metrics, challengers):
         app.include_router(module.router)
     follow_schema(app, lambda: source.current.bundle.schema)
     public = _mount_page(app)

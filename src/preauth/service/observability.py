@@ -50,6 +50,13 @@ class Telemetry:
             ["target", "model_version"],
             registry=registry,
         )
+        self.shadow = Counter(
+            "preauth_shadow_scores",
+            "Applications the shadow model scored beside production (outcome scored), or did not "
+            "(outcome failed: not loadable, an error, or outside its schema; production decided anyway).",
+            ["model_version", "outcome"],
+            registry=registry,
+        )
         self.model = Gauge(
             "preauth_model_info",
             "The model version being served (value 1).",
@@ -74,6 +81,9 @@ class Telemetry:
 
     def count_decision(self, target: str, model_version: str, n: int = 1) -> None:
         self.decisions.labels(target, model_version).inc(n)
+
+    def count_shadow(self, model_version: str, outcome: str, n: int = 1) -> None:
+        self.shadow.labels(model_version, outcome).inc(n)
 
     def serving(self, version: str) -> None:
         if self._served == version:

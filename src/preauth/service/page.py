@@ -230,9 +230,7 @@ async def ui_batch(request: Request, file: UploadFile = File(...)) -> dict[str, 
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
     decisions: Sequence[Decision] = []
     if checked.accepted:
-        made = await run_in_threadpool(
-            served.decide, checked.accepted, request_id=request_id, channel=BATCH_CHANNEL
-        )
+        made = await rt.decider.decide(checked.accepted, request_id=request_id, channel=BATCH_CHANNEL)
         decisions = await rt.keep(made)
     rejects = []
     for problem in _with_malformed_rows(checked.problems, table):

@@ -46,8 +46,8 @@ def test_the_tab_draws_the_reports_numbers(page: Any, server: Any) -> None:
 
 def test_the_tab_works_from_the_keyboard(page: Any, server: Any) -> None:
     _decide_some(server, 20)
-    page.focus("[role=tab][data-tab=score]")
-    page.keyboard.press("End")
+    page.focus("[role=tab][data-tab=model]")
+    page.keyboard.press("ArrowRight")  # the tab after Model
     page.wait_for_selector("#tab-monitoring:not([hidden]) #psi-table")
     page.focus("#monitoring-form select[name=every]")
     page.keyboard.press("ArrowDown")  # week

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ..cli import cli, friendly_errors, settings_from
-from ..errors import InputError
 
 
 @cli.group()
@@ -22,8 +21,8 @@ def _moment(option: str, text: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InputError(
-            f"'{text[:40]}' is not an ISO 8601 time (2026-11-25T10:00:00+00:00)", column=option
+        raise click.BadParameter(
+            f"'{text[:40]}' is not an ISO 8601 time (2026-11-25T10:00:00+00:00)", param_hint=option
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 

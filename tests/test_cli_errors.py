@@ -125,3 +125,24 @@ def test_a_corrupt_model_file_is_one_line_without_xgboosts_source_path(
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"preauth: error: {models / 'v1'}: cannot load model.ubj (")
     assert ".cc:" not in line and "/workspace" not in line, line
+
+
+def test_commands_that_read_the_store_refuse_a_store_that_does_not_exist(tmp_path: Path) -> None:
+    """A mistyped SQLite URL is one line naming it, not a new empty store reporting 0 decisions."""
+    from click.testing import CliRunner
+
+    from preauth.cli import cli
+
+    missing = tmp_path / "typo" / "preauth.db"
+    url = f"sqlite:///{missing}"
+    book = tmp_path / "book.csv"
+    book.write_text("decision_id,outcome,known_at\nx,repaid,2026-01-01\n", encoding="utf-8")
+    for command in (
+        ["decisions", "export", "--out", str(tmp_path / "out.csv"), "--database-url", url],
+        ["outcomes", "import", str(book), "--database-url", url],
+        ["train", "--from-store", "--database-url", url],
+    ):
+        result = CliRunner().invoke(cli, ["--models-dir", str(tmp_path / "models"), *command])
+        assert result.exit_code == 2, (command, result.output)
+        assert f"no decision store at {url}" in result.output, command
+        assert not missing.parent.exists(), command

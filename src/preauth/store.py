@@ -110,8 +110,13 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for the store URL; SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout."""
+def open_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for the store URL; SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout.
+
+    ``create=False`` is for commands that only read what a service stored (monitor, export,
+    compare, ...): a SQLite file that does not exist is then a mistyped URL, said in one line,
+    not a new empty store that reports "0 decisions".
+    """
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
@@ -119,7 +124,13 @@ def open_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            where = Path(parsed.database).expanduser()
+            if not create and not where.is_file():
+                raise ConfigurationError(
+                    f"no decision store at {url}: {where} does not exist (check --database-url or "
+                    "PREAUTH_DATABASE_URL; `preauth serve` creates it)"
+                )
+            where.parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=8, max_overflow=8)
@@ -202,9 +213,9 @@ class Page:
 class DecisionStore:
     """Reads and writes :class:`~preauth.decisions.Decision` s in one database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        self.engine = open_engine(url)
+        self.engine = open_engine(url, create=create)
         self._raw: Any = None
         self._raw_lock = threading.Lock()
 

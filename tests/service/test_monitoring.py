@@ -32,6 +32,7 @@ from preauth import applications, bundles, drift, features
 from preauth.cli import cli
 from preauth.pipeline import bundled_data
 from preauth.settings import Settings
+from preauth.store import DecisionStore
 
 AMOUNT = "Credit amount"
 DATA = bundled_data("german_credit_risk.csv")
@@ -176,6 +177,7 @@ def test_monitor_flags_the_shifted_amount_and_not_the_unshifted(filled: tuple[st
 def test_monitor_on_an_empty_store_says_so(tmp_path: Path, filled: tuple[str, Settings, str]) -> None:
     _, settings, _ = filled
     empty = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'empty.db'}"})
+    DecisionStore(empty.database_url).migrate()  # a store the service made, holding nothing yet
     done = _cli(empty)
     assert done.exit_code == 0, done.stderr
     assert "no decisions by model v1 in this window" in done.stdout

@@ -115,6 +115,7 @@ def test_outcomes_import_records_good_rows_and_rejects_the_rest(server, tmp_path
 def test_outcomes_import_of_an_unusable_file_is_one_line(tmp_path):
     book = tmp_path / "book.csv"
     book.write_text("decision,when\nx,2026-10-01\n")
+    DecisionStore(f"sqlite:///{tmp_path / 'x.db'}").migrate()
     done = subprocess.run(
         [
             sys.executable,

@@ -100,7 +100,7 @@ def compare_models(
     settings = settings_from(ctx)
     models_dir = Path(settings.models_dir)
     a, b = version_names(models_dir, a, b)
-    store = DecisionStore(database_url or settings.database_url)
+    store = DecisionStore(database_url or settings.database_url, create=False)
     try:
         store.migrate()
         pairs = read_pairs(store, a, b, since=since, until=until)

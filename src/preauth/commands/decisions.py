@@ -82,7 +82,7 @@ def export(
 
     chosen = Filters(_moment("--since", since), _moment("--until", until), target, model_version)
     settings = settings_from(ctx)
-    store = DecisionStore(database_url or settings.database_url)
+    store = DecisionStore(database_url or settings.database_url, create=False)
     try:
         store.migrate()
         written = export_file(store, chosen, fmt, out)  # type: ignore[arg-type]  # click.Choice checked it

@@ -93,7 +93,7 @@ def monitor(
 
     settings = settings_from(ctx)
     bundle_dir = bundles.resolve(settings.models_dir, model_ref)
-    store = DecisionStore(database_url or settings.database_url)
+    store = DecisionStore(database_url or settings.database_url, create=False)
     try:
         store.migrate()
         report = build_report(store, bundle_dir, since=since, until=until, every=every)  # type: ignore[arg-type]

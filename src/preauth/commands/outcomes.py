@@ -47,7 +47,7 @@ def import_outcomes(
     from ..store import DecisionStore
 
     settings = settings_from(ctx)
-    store = DecisionStore(database_url or settings.database_url)
+    store = DecisionStore(database_url or settings.database_url, create=False)
     try:
         store.migrate()
         done = import_file(store, file)

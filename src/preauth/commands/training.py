@@ -312,7 +312,7 @@ def _labels_from_store(url: str, schema: Any, since: datetime | None, models_dir
     from ..outcomes import labels_from_store
     from ..store import DecisionStore
 
-    store = DecisionStore(url)
+    store = DecisionStore(url, create=False)
     try:
         store.migrate()
         frame = labels_from_store(store, schema, since=since)

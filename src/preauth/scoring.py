@@ -215,6 +215,7 @@ def _polars_frame(scored: Scored) -> Any:
 def result_table(scored: Scored, nested: bool) -> Any:
     """The results as an Arrow table: ``input_data`` a struct (``nested``) or its columns spread out."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     given = scored.applications.given
     inputs = pa.Table.from_pandas(given.reset_index(drop=True), preserve_index=False).combine_chunks()
@@ -231,9 +232,10 @@ def result_table(scored: Scored, nested: bool) -> Any:
         columns.update(zip(inputs.column_names, inputs.columns, strict=True))
     columns[probability_fraud] = pa.array(scored.probability, type=pa.float64())
     columns[is_fraud] = pa.array(scored.is_bad)
-    columns[target] = pa.array(np.where(scored.is_bad, BAD_RISK, GOOD_RISK))
+    # Built in Arrow, not as a million Python strings: these two took a third of a batch's table.
+    columns[target] = pc.if_else(columns[is_fraud], BAD_RISK, GOOD_RISK)
     columns[confidence] = pa.array(scored.confidence, type=pa.float64())
-    columns[timestamp] = pa.array(np.full(len(scored), scored.timestamp, dtype=object), type=pa.string())
+    columns[timestamp] = pa.repeat(pa.scalar(scored.timestamp, pa.string()), len(scored))
     if scored.decisions is not None:
         columns["decision"] = pa.array(scored.decisions, type=pa.string())
     if scored.reasons is not None:

@@ -32,7 +32,7 @@ from .applications.batches import BATCH_ROWS, iter_applications
 from .bundles import Bundle
 from .errors import ConfigurationError
 from .files import atomic_path
-from .scoring import FORMATS, OutputFormat, Scored, result_objects, result_table, score
+from .scoring import FORMATS, OutputFormat, Scored, polars_frame, result_objects, result_table, score
 
 
 @dataclass
@@ -145,7 +145,7 @@ class _JsonLines(_Writer):
             for record in result_objects(scored):
                 self.handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
             return
-        _polars(scored).write_ndjson(self.handle)
+        polars_frame(scored).write_ndjson(self.handle)
 
 
 class _Csv(_Writer):
@@ -239,7 +239,7 @@ class _Json(_Writer):
     def _emit(self, scored: Scored) -> None:
         if self.compact:
             buffer = io.BytesIO()
-            _polars(scored).write_json(buffer)
+            polars_frame(scored).write_json(buffer)
             body = buffer.getvalue()[1:-1]  # the objects, without the frame's own brackets
             if not body:
                 return
@@ -266,9 +266,3 @@ def write_part(scored: Scored, path: Path, fmt: OutputFormat) -> Path:
         finally:
             writer.close()
     return path
-
-
-def _polars(scored: Scored) -> Any:
-    import polars as pl
-
-    return pl.from_arrow(result_table(scored, nested=True))

@@ -7,18 +7,26 @@ traceback reaches the user.
 
 from __future__ import annotations
 
-import functools
-import re
-import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+import gc
 
-import click
+# Importing the commands creates a few hundred thousand objects that live as long as the process;
+# Python's cycle collector, triggered over and over while they are created, spent about 0.15 s of
+# CPU of a 0.8 s start-up on them. It is paused for these imports and resumed at the bottom.
+_COLLECTING = gc.isenabled()
+gc.disable()
 
-from .applications.schema import GERMAN, Schema
-from .applications.schema_file import load_schema
-from .errors import PreauthError
+import functools  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Any, TypeVar  # noqa: E402
+
+import click  # noqa: E402
+
+from .applications.schema import GERMAN, Schema  # noqa: E402
+from .applications.schema_file import load_schema  # noqa: E402
+from .errors import PreauthError  # noqa: E402
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -112,8 +120,12 @@ def cli(ctx: click.Context, models_dir: Path | None, schema_path: Path | None) -
 
 
 def main() -> None:
+    gc.freeze()  # what start-up imported stays for good: later collections need not walk it
     cli(prog_name="preauth")
 
 
 # Subcommands register themselves by importing their modules below.
 from . import commands as _commands  # noqa: E402,F401
+
+if _COLLECTING:
+    gc.enable()

@@ -15,6 +15,7 @@ Rejected rows are kept (a few hundred bytes each) and returned, to be written af
 from __future__ import annotations
 
 import io
+import threading
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +32,7 @@ from .applications.batches import BATCH_ROWS, iter_applications
 from .bundles import Bundle
 from .errors import ConfigurationError
 from .files import atomic_path
-from .scoring import FORMATS, OutputFormat, Scored, result_objects, result_table, score
+from .scoring import FORMATS, OutputFormat, Scored, polars_frame, result_objects, result_table, score
 
 
 @dataclass
@@ -69,20 +70,35 @@ def score_file(
         source, batch_rows=batch_rows, on_unknown=on_unknown, required=required, schema=bundle.schema
     )
 
-    def score_and_write(applications: Applications) -> None:
+    def score_batch(applications: Applications) -> Scored:
         scored = score(bundle, applications, explain=explain)
         scored.timestamp = timestamp
-        writer.write(scored)
+        return scored
+
+    failed = threading.Event()
+
+    def write_batch(scoring: Future[Scored]) -> None:
+        if failed.is_set():
+            return  # a batch before this one failed: nothing more goes into the file
+        try:
+            scored = scoring.result()  # an error in scoring surfaces here, and so in the main thread
+            writer.write(scored)
+        except BaseException:
+            failed.set()
+            raise
         results.scored += len(scored)
         results.bad += int(scored.is_bad.sum())
 
-    # Two stages: this thread reads and validates batch k+1 while a second one scores batch k and
-    # writes it (XGBoost, Arrow's writers and Polars release the GIL, so the two share the cores).
-    # The second stage is one thread, so batches are written in order; at most QUEUED batches wait
-    # for it, so memory stays bounded. The writer is closed only once that thread has stopped.
+    # Three stages: this thread reads and validates batch k+2 while a second one scores batch k+1
+    # and a third writes batch k (XGBoost, Arrow's readers and writers and Polars release the GIL,
+    # so the stages share the cores: writing no longer waits for scoring, nor scoring for writing).
+    # Each later stage is one thread, so batches are scored and written in order; at most QUEUED
+    # batches wait, so memory stays bounded. The writer is closed only once both threads stopped.
     with atomic_path(path) as tmp, tmp.open("w+b") as handle:
         writer = _WRITERS[fmt](handle)
-        stage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score")
+        scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score")
+        writing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-write")
+        scores: deque[Future[Scored]] = deque()
         pending: deque[Future[None]] = deque()
         try:
             for applications in batches:
@@ -90,21 +106,24 @@ def score_file(
                 results.batches += 1
                 if not len(applications):
                     continue
-                pending.append(stage.submit(score_and_write, applications))
+                scores.append(scorer.submit(score_batch, applications))
+                pending.append(writing.submit(write_batch, scores[-1]))
                 while len(pending) > QUEUED:
-                    pending.popleft().result()  # an error in that stage surfaces here
+                    pending.popleft().result()  # an error in a later stage surfaces here
+                    scores.popleft()
             while pending:
                 pending.popleft().result()
         finally:
-            for waiting in pending:
+            for waiting in (*pending, *scores):
                 waiting.cancel()
-            stage.shutdown(wait=True)
+            scorer.shutdown(wait=True)
+            writing.shutdown(wait=True)
             writer.close()  # on an error too, so that nothing writes to the file once it is gone
     return results
 
 
 QUEUED = 2
-"""Batches read and validated ahead of the one being scored and written."""
+"""Batches read and validated ahead of the one being written (scored, or waiting to be)."""
 
 
 class _Writer:
@@ -126,7 +145,7 @@ class _JsonLines(_Writer):
             for record in result_objects(scored):
                 self.handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
             return
-        _polars(scored).write_ndjson(self.handle)
+        polars_frame(scored).write_ndjson(self.handle)
 
 
 class _Csv(_Writer):
@@ -220,7 +239,7 @@ class _Json(_Writer):
     def _emit(self, scored: Scored) -> None:
         if self.compact:
             buffer = io.BytesIO()
-            _polars(scored).write_json(buffer)
+            polars_frame(scored).write_json(buffer)
             body = buffer.getvalue()[1:-1]  # the objects, without the frame's own brackets
             if not body:
                 return
@@ -247,9 +266,3 @@ def write_part(scored: Scored, path: Path, fmt: OutputFormat) -> Path:
         finally:
             writer.close()
     return path
-
-
-def _polars(scored: Scored) -> Any:
-    import polars as pl
-
-    return pl.from_arrow(result_table(scored, nested=True))

@@ -193,7 +193,7 @@ def _write_json(scored: Scored, path: Path) -> None:
     if scored.reasons is not None or len(scored) <= SMALL:
         path.write_bytes(orjson.dumps(result_objects(scored), option=orjson.OPT_INDENT_2) + b"\n")
         return
-    _polars_frame(scored).write_json(path)
+    polars_frame(scored).write_json(path)
 
 
 def _write_jsonl(scored: Scored, path: Path) -> None:
@@ -202,19 +202,35 @@ def _write_jsonl(scored: Scored, path: Path) -> None:
             for record in result_objects(scored):
                 handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         return
-    _polars_frame(scored).write_ndjson(path)
+    polars_frame(scored).write_ndjson(path)
 
 
-def _polars_frame(scored: Scored) -> Any:
-    """The results as a Polars frame, whose native JSON writers are several times faster than Python's."""
+def polars_frame(scored: Scored) -> Any:
+    """The results as a Polars frame, whose native JSON writers are several times faster than Python's.
+
+    The categories of ``input_data`` go to Polars as plain strings, not Arrow dictionaries: the
+    JSON is the same, and Polars writes it a sixth faster than from its categoricals.
+    """
     import polars as pl
+    import pyarrow as pa
 
-    return pl.from_arrow(result_table(scored, nested=True))
+    table = result_table(scored, nested=True)
+    inputs = table.column(RESULT_KEYS[0]).combine_chunks()
+    fields = [inputs.type.field(i) for i in range(inputs.type.num_fields)]
+    if any(pa.types.is_dictionary(f.type) for f in fields):
+        children = [
+            column.cast(pa.large_string()) if pa.types.is_dictionary(column.type) else column
+            for column in inputs.flatten()
+        ]
+        plain = pa.StructArray.from_arrays(children, names=[f.name for f in fields])
+        table = table.set_column(table.schema.get_field_index(RESULT_KEYS[0]), RESULT_KEYS[0], plain)
+    return pl.from_arrow(table)
 
 
 def result_table(scored: Scored, nested: bool) -> Any:
     """The results as an Arrow table: ``input_data`` a struct (``nested``) or its columns spread out."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     given = scored.applications.given
     inputs = pa.Table.from_pandas(given.reset_index(drop=True), preserve_index=False).combine_chunks()
@@ -231,9 +247,10 @@ def result_table(scored: Scored, nested: bool) -> Any:
         columns.update(zip(inputs.column_names, inputs.columns, strict=True))
     columns[probability_fraud] = pa.array(scored.probability, type=pa.float64())
     columns[is_fraud] = pa.array(scored.is_bad)
-    columns[target] = pa.array(np.where(scored.is_bad, BAD_RISK, GOOD_RISK))
+    # Built in Arrow, not as a million Python strings: these two took a third of a batch's table.
+    columns[target] = pc.if_else(columns[is_fraud], BAD_RISK, GOOD_RISK)
     columns[confidence] = pa.array(scored.confidence, type=pa.float64())
-    columns[timestamp] = pa.array(np.full(len(scored), scored.timestamp, dtype=object), type=pa.string())
+    columns[timestamp] = pa.repeat(pa.scalar(scored.timestamp, pa.string()), len(scored))
     if scored.decisions is not None:
         columns["decision"] = pa.array(scored.decisions, type=pa.string())
     if scored.reasons is not None:

@@ -114,8 +114,10 @@ def score_file(
             while pending:
                 pending.popleft().result()
         finally:
-            for waiting in (*pending, *scores):
-                waiting.cancel()
+            for written in pending:
+                written.cancel()
+            for scored in scores:
+                scored.cancel()
             scorer.shutdown(wait=True)
             writing.shutdown(wait=True)
             writer.close()  # on an error too, so that nothing writes to the file once it is gone

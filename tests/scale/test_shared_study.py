@@ -137,16 +137,21 @@ def test_a_trial_failed_by_another_process_while_it_ran_is_dropped_and_refilled(
 
     from preauth.training.shared_study import open_study, run_trials, shared_study
 
+    other_process = optuna.storages.RDBStorage(storage)
     with shared_study(storage, "d", joining=False):
         study = open_study(optuna.samplers.RandomSampler(seed=0), optuna.pruners.NopPruner(), "d")
 
         def objective(trial: optuna.Trial) -> float:
             if trial.number == 0:  # what fail_stale_trials in another process does to a silent trial
-                optuna.storages.RDBStorage(storage).set_trial_state_values(
-                    trial._trial_id, optuna.trial.TrialState.FAIL
-                )
+                other_process.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
             trial.set_user_attr("n_rounds", 1)  # refused now that the trial is finished
             return 0.5
 
         run_trials(study, objective, trials=3, timeout=None, callbacks=[])
-    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    try:
+        assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    finally:
+        # Close the pooled connections here: left to the garbage collector, psycopg warns about
+        # them in whichever test runs next.
+        other_process.engine.dispose()
+        study._storage._backend.engine.dispose()

@@ -147,6 +147,9 @@ def test_a_shadow_scores_every_request_and_is_compared_with_production(
 
         # Then the other way round: v2 promoted, v1 in the shadow.
         assert run_cli("--models-dir", own_models, "models", "promote", "v2").exit_code == 0
+        wait_for(http, production="v2")  # the shadow (v2) is production now: it shadows nothing
+        same = http.get("/v1/models/compare").json()
+        assert same["b"] is None and "v2 is the production model" in same["message"], same
         assert run_cli("--models-dir", own_models, "models", "shadow", "v1").exit_code == 0
         wait_for(http, production="v2", shadow="v1", shadow_loaded=True)
         reverse = http.post("/v1/decisions/batch", json=RECORDS[50:60])

@@ -56,7 +56,10 @@ async def compare_versions(
         return json_response(422, error_body(422, message, [{"field": bad.field, "message": message}]))
     explicit = a is not None and b is not None
     shadow = source.shadow
-    a, b = version_names(source.models_dir, a or source.current.version, b or shadow.version or "")
+    # By default B is the shadow; a shadow that is the production model too (just promoted, or
+    # while the server follows the aliases) shadows nothing: "no shadow", not a 422 for asking.
+    default_b = shadow.version if shadow.version != source.current.version else None
+    a, b = version_names(source.models_dir, a or source.current.version, b or default_b or "")
     b = b or None
     live = {
         "production": source.current.version,
@@ -67,7 +70,11 @@ async def compare_versions(
     }
     versions = await asyncio.to_thread(scored_versions, rt.store)
     if b is None:
-        message = "no shadow model: `preauth models shadow vN` scores every request with vN beside production"
+        message = (
+            f"the shadow model {shadow.version} is the production model: nothing is shadowed"
+            if shadow.version is not None
+            else "no shadow model: `preauth models shadow vN` scores every request with vN beside production"
+        )
         return json_response(
             200, {"a": a, "b": None, "n": 0, "message": message, "live": live, "versions": versions}
         )

@@ -396,6 +396,9 @@ def shadow_overhead(args: argparse.Namespace) -> None:
         bundles.promote(models, "v1")
         in_process_cost(models, work)
         asgi_cpu_cost(models, work)
+        bundles.drop_alias(
+            models, bundles.SHADOW
+        )  # left on by the in-process part; the warm-up is unshadowed
         if args.shadow_rounds == 0:
             return
         database_url, schema = store_url(args.postgres, work)

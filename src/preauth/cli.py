@@ -16,9 +16,11 @@ _COLLECTING = gc.isenabled()
 gc.disable()
 
 import functools  # noqa: E402
+import os  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any, TypeVar  # noqa: E402
 
@@ -56,6 +58,12 @@ def friendly_errors(func: F) -> F:
             for line in getattr(error, "mistakes", None) or [str(error)]:
                 click.echo(f"preauth: error: {one_line(line)}", err=True)
             sys.exit(error.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`preauth ... | head`): not an error worth a line. Point stdout
+            # at /dev/null so that Python's own flush at exit does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except OSError as error:
             # A file that cannot be read or written (a directory, no permission, a full disk): the
             # path and the system's reason, in one line. A rename names its destination second.
@@ -90,6 +98,48 @@ schema_option = click.option(
     default=None,
     help="Schema file of the applications (see `preauth schema infer`) [env PREAUTH_SCHEMA; default: German Credit].",
 )
+
+
+DATABASE_URL_HELP = "Decision store URL [env PREAUTH_DATABASE_URL; default sqlite:///preauth.db]."
+
+
+def database_url_option(help: str = DATABASE_URL_HELP) -> Callable[[F], F]:
+    """``--database-url``, for every command that opens the decision store."""
+    return click.option("--database-url", default=None, help=help)
+
+
+def utc_moment(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """A click callback: an ISO 8601 date or time as an aware UTC time (no zone: UTC, a date: 00:00).
+
+    One reading of ``--since``/``--until`` for every command, the same as the API's query strings.
+    """
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"'{value[:40]}' is not an ISO 8601 date or time (2026-11-25 or 2026-11-25T10:00:00+00:00)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def since_until_options(what: str = "Decisions made") -> Callable[[F], F]:
+    """``--since`` (inclusive) and ``--until`` (exclusive), read by :func:`utc_moment`."""
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--until",
+            callback=utc_moment,
+            help=f"{what} before this date or time (ISO 8601, exclusive; UTC if no zone).",
+        )(func)
+        return click.option(
+            "--since",
+            callback=utc_moment,
+            help=f"{what} from this date or time on (ISO 8601, inclusive; UTC if no zone).",
+        )(func)
+
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

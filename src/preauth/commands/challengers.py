@@ -9,10 +9,8 @@ from pathlib import Path
 import click
 
 from .. import bundles
-from ..cli import friendly_errors, settings_from
+from ..cli import database_url_option, friendly_errors, settings_from, since_until_options
 from .training import models
-
-_TIME = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"])
 
 
 @models.command("shadow")
@@ -57,19 +55,12 @@ def shadow_model(ctx: click.Context, version: str | None, off: bool) -> None:
 @models.command("compare")
 @click.argument("a")
 @click.argument("b")
-@click.option(
-    "--since", type=_TIME, default=None, help="Decisions made from this time on (UTC when no zone)."
-)
-@click.option("--until", type=_TIME, default=None, help="Decisions made before this time (UTC when no zone).")
+@since_until_options()
 @click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option(
     "--resamples", type=click.IntRange(min=10), default=1000, show_default=True, help="Bootstrap resamples."
 )
-@click.option(
-    "--database-url",
-    default=None,
-    help="Decision store URL [env PREAUTH_DATABASE_URL; default sqlite:///preauth.db].",
-)
+@database_url_option()
 @click.pass_context
 @friendly_errors
 def compare_models(

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from ..cli import cli, friendly_errors, settings_from
+from ..cli import cli, database_url_option, friendly_errors, settings_from, since_until_options
 
 
 @cli.group()
 def decisions() -> None:
     """Decisions kept in the decision store (with their reviews and outcomes)."""
-
-
-def _moment(option: str, text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"'{text[:40]}' is not an ISO 8601 time (2026-11-25T10:00:00+00:00)", param_hint=option
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @decisions.command("export")
@@ -43,25 +31,18 @@ def _moment(option: str, text: str | None) -> datetime | None:
     required=True,
     help="The file to write (written complete or not at all).",
 )
-@click.option(
-    "--since", default=None, help="From this time (inclusive, ISO 8601; a date means midnight UTC)."
-)
-@click.option("--until", default=None, help="Before this time (exclusive, ISO 8601).")
+@since_until_options()
 @click.option("--target", type=click.Choice(["good risk", "bad risk"]), default=None)
 @click.option("--model-version", default=None, help="Only decisions of this model version (e.g. v3).")
-@click.option(
-    "--database-url",
-    default=None,
-    help="Decision store URL [env PREAUTH_DATABASE_URL; default sqlite:///preauth.db].",
-)
+@database_url_option()
 @click.pass_context
 @friendly_errors
 def export(
     ctx: click.Context,
     fmt: str,
     out: Path,
-    since: str | None,
-    until: str | None,
+    since: datetime | None,
+    until: datetime | None,
     target: str | None,
     model_version: str | None,
     database_url: str | None,
@@ -80,7 +61,7 @@ def export(
     from ..exports import Filters, export_file
     from ..store import DecisionStore
 
-    chosen = Filters(_moment("--since", since), _moment("--until", until), target, model_version)
+    chosen = Filters(since, until, target, model_version)
     settings = settings_from(ctx)
     store = DecisionStore(database_url or settings.database_url, create=False)
     try:

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
 
-from ..cli import cli, friendly_errors, settings_from
+from ..cli import cli, database_url_option, friendly_errors, settings_from, since_until_options
 
 FAIL_LEVELS = {"watch": ("watch", "act"), "act": ("act",)}
 
 
-def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """An ISO 8601 date or time (a time without a zone is UTC)."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"'{value[:40]}' is not an ISO 8601 date or time (2026-11-25 or 2026-11-25T10:00:00+00:00)"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 @cli.command()
-@click.option(
-    "--since", callback=_moment, help="From this date or time on (ISO 8601, inclusive; UTC if no zone)."
-)
-@click.option("--until", callback=_moment, help="Before this date or time (ISO 8601, exclusive).")
+@since_until_options("Decisions made")
 @click.option(
     "--model",
     "model_ref",
@@ -58,11 +42,7 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
     default=None,
     help="Exit 1 when any input's or the score's PSI is at this flag or worse (for cron and CI).",
 )
-@click.option(
-    "--database-url",
-    default=None,
-    help="Decision store URL [env PREAUTH_DATABASE_URL; default sqlite:///preauth.db].",
-)
+@database_url_option()
 @click.pass_context
 @friendly_errors
 def monitor(

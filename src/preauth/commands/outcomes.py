@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, friendly_errors, settings_from
+from ..cli import cli, database_url_option, friendly_errors, settings_from
 from .data import SHOWN_REJECTS
 
 
@@ -17,11 +17,7 @@ def outcomes() -> None:
 
 @outcomes.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option(
-    "--database-url",
-    default=None,
-    help="Decision store URL [env PREAUTH_DATABASE_URL; default sqlite:///preauth.db].",
-)
+@database_url_option()
 @click.option(
     "--rejects",
     "rejects_file",

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..cli import cli, friendly_errors, settings_from
+from ..cli import cli, database_url_option, friendly_errors, settings_from
 
 
 def log_config(level: str = "INFO") -> dict[str, Any]:
@@ -53,11 +53,7 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     default=None,
     help="Worker processes [default 1; one per core is a good start].",
 )
-@click.option(
-    "--database-url",
-    default=None,
-    help="Decision store URL [env PREAUTH_DATABASE_URL; default sqlite:///preauth.db].",
-)
+@database_url_option()
 @click.option(
     "--access-log/--no-access-log",
     default=True,

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar  # noqa: E402
 
 import click  # noqa: E402
 
-from .applications.schema import GERMAN, Schema  # noqa: E402
+from .applications.german import GERMAN  # noqa: E402
+from .applications.schema import Schema  # noqa: E402
 from .applications.schema_file import load_schema  # noqa: E402
 from .errors import PreauthError  # noqa: E402
 

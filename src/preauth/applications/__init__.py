@@ -1,8 +1,9 @@
 """Credit applications: the schema, and reading and validating files against it.
 
-- :mod:`.schema`: what an application is (a :class:`Schema` value; German Credit, :data:`GERMAN`,
-  is the default), column spellings, model inputs;
-- :mod:`.schema_file`: schemas read from and written to TOML, every mistake on its own line;
+- :mod:`.schema`: what an application is (a :class:`Schema` value and its canonical TOML text),
+  column spellings, model inputs;
+- :mod:`.schema_file`: schemas read from TOML, every mistake on its own line;
+- :mod:`.german`: German Credit, :data:`GERMAN`, the default schema (one schema file like any other);
 - :mod:`.reading`: CSV, Parquet and JSON into text cells, and the front doors below;
 - :mod:`.validation`: text cells checked against the schema, bad rows kept as :class:`Reject`.
 """
@@ -10,28 +11,31 @@
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .schema import (
+from .german import (
     DEFAULT_EXCLUDED,
     FIELD_NAMES,
     FIELDS,
     GERMAN,
+    OUTCOME,
+    canonical_column,
+    example_application,
+    feature_columns,
+    field_by_name,
+)
+from .schema import (
     ID_COLUMN,
     LARGEST_NUMBER,
     MISSING_TOKENS,
-    OUTCOME,
     UNKNOWN,
     Field,
     OnUnknown,
     Schema,
     Target,
-    canonical_column,
-    example_application,
-    feature_columns,
-    field_by_name,
+    dump_schema,
     normalize_name,
     too_large_reason,
 )
-from .schema_file import SchemaError, dump_schema, load_schema, parse_schema
+from .schema_file import SchemaError, load_schema, parse_schema
 
 # Reading and validation need pandas and Arrow: they load on first use, so that importing the schema
 # (the CLI's option lists, `preauth --help`) stays cheap.

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import pandas as pd
 
 from ..errors import InputError
+from .german import GERMAN
 from .reading import (
     MALFORMED_ROWS,
     _cells,
@@ -33,7 +34,7 @@ from .reading import (
     read_table,
     records_to_table,
 )
-from .schema import GERMAN, OnUnknown, Schema
+from .schema import OnUnknown, Schema
 from .validation import Applications, validate
 
 BATCH_ROWS = 100_000

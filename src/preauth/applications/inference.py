@@ -227,6 +227,6 @@ def _propose_target(column: pd.Series, name: str, bad: str | None, source: str) 
 
 
 def proposal_text(proposal: Proposal) -> str:
-    from .schema_file import dump_schema
+    from .schema import dump_schema
 
     return dump_schema(proposal.schema, notes=proposal.notes)

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .schema import GERMAN, LARGEST_NUMBER, OnUnknown, Schema, normalize_name
+from .german import GERMAN
+from .schema import LARGEST_NUMBER, OnUnknown, Schema, normalize_name
 from .validation import MALFORMED_ROWS, Applications, validate
 from .values import excerpt
 

@@ -4,21 +4,19 @@ A :class:`Schema` names its fields (kind, categories and their display labels, r
 description, what a missing value means, name aliases, the direction risk may move), the target
 (the outcome column and which of its values mean bad and good), the id column and the protected
 attributes. It is read from a human-editable TOML file (:mod:`.schema_file`); German Credit is one
-bundled file, :data:`GERMAN`, the default. A model bundle carries the schema it was trained on,
-and everything downstream of a bundle reads that one.
-
-The module-level names (:data:`FIELDS`, :func:`field_by_name`, ...) are views of the default
-schema, kept so that code not yet given a ``schema`` keeps working.
+bundled file (:mod:`.german`), the default. A model bundle carries the schema it was trained on,
+and everything downstream of a bundle reads that one. :func:`dump_schema` is here, beside the
+value, because the schema's fingerprint is the hash of that text.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import InputError
@@ -262,8 +260,6 @@ class Schema:
     # Identity
 
     def to_toml(self) -> str:
-        from .schema_file import dump_schema
-
         return dump_schema(self)
 
     @cached_property
@@ -276,45 +272,80 @@ class Schema:
 
 
 # --------------------------------------------------------------------------------------------
-# The default schema, German Credit, and the module-level views of it
-
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
-GERMAN_CREDIT_FILE = SCHEMAS_DIR / "german_credit.toml"
+# The schema's canonical text (what its fingerprint hashes; :mod:`.schema_file` reads it back)
 
 
-def _load_default() -> Schema:
-    from .schema_file import load_schema
+def dump_schema(schema: Schema, notes: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The schema as TOML text that :func:`parse_schema` reads back to the same schema.
 
-    return load_schema(GERMAN_CREDIT_FILE)
+    ``notes`` puts comment lines above a field (keyed by field name) or at the top (key ``""``):
+    what ``preauth schema infer`` wants the user to confirm.
+    """
+    notes = notes or {}
+    lines = [f"# {line}" for line in notes.get("", ())]
+    lines.append(f"name = {_toml(schema.name)}")
+    if schema.description:
+        lines.append(f"description = {_toml(schema.description)}")
+    lines.append(f"id = {_toml(schema.id_column)}")
+    lines.append(f"protected = {_toml(list(schema.protected))}")
+    if schema.refer_margin is not None:
+        lines.append(f"refer_margin = {_toml(schema.refer_margin)}")
+    if schema.target is not None:
+        t = schema.target
+        lines += ["", "[target]"]
+        lines.append(f"column = {_toml(t.column)}")
+        lines.append(f"description = {_toml(t.description)}")
+        lines.append(f"bad = {_toml(list(t.bad))}")
+        lines.append(f"good = {_toml(list(t.good))}")
+        if t.aliases:
+            lines.append(f"aliases = {_toml(list(t.aliases))}")
+    for f in schema.fields:
+        lines.append("")
+        lines += [f"# {line}" for line in notes.get(f.name, ())]
+        lines.append("[[fields]]")
+        lines.append(f"name = {_toml(f.name)}")
+        if f.key != normalize_name(f.name):
+            lines.append(f"key = {_toml(f.key)}")
+        lines.append(f"kind = {_toml(f.kind_words)}")
+        if f.description:
+            lines.append(f"description = {_toml(f.description)}")
+        if f.is_category:
+            lines.append(f"categories = {_toml(list(f.categories))}")
+        elif f.positive:
+            lines.append("positive = true")
+        else:
+            lines.append(f"minimum = {_toml(f.minimum)}")
+            lines.append(f"maximum = {_toml(f.maximum)}")
+        if f.unit:
+            lines.append(f"unit = {_toml(f.unit)}")
+        if f.direction:
+            lines.append(f"direction = {_toml(f.direction)}")
+        if f.refer_margin is not None:
+            lines.append(f"refer_margin = {_toml(f.refer_margin)}")
+        if f.missing is not None:
+            lines.append(f"missing = {_toml(f.missing)}")
+        if not f.required:
+            lines.append("required = false")
+        if f.aliases:
+            lines.append(f"aliases = {_toml(list(f.aliases))}")
+        if f.readable:
+            lines.append(f"labels = {_toml(dict(f.readable))}")
+        lines.append(f"example = {_toml(f.example)}")
+    return "\n".join(lines) + "\n"
 
 
-GERMAN: Schema = _load_default()
-"""German Credit (Hofmann 1994), the bundled default schema."""
-
-FIELDS: tuple[Field, ...] = GERMAN.fields
-assert GERMAN.outcome is not None
-OUTCOME: Field = GERMAN.outcome
-FIELD_NAMES: tuple[str, ...] = GERMAN.field_names
-DEFAULT_EXCLUDED: tuple[str, ...] = GERMAN.protected
-"""Left out of the model by default: sex is a prohibited basis for credit decisions (ECOA/Reg B)."""
-_ID_ALIASES = ID_ALIASES
-
-
-def field_by_name(name: str) -> Field:
-    """The default schema's field for a column name in any spelling, or an error listing them."""
-    return GERMAN.field(name)
-
-
-def canonical_column(name: str) -> str | None:
-    """The default schema's canonical name for a column header, or None."""
-    return GERMAN.canonical_column(name)
-
-
-def feature_columns(exclude: Iterable[str] = DEFAULT_EXCLUDED, include: Iterable[str] = ()) -> list[str]:
-    """Model input columns of the default schema in schema order."""
-    return GERMAN.feature_columns(exclude=exclude, include=include)
-
-
-def example_application() -> dict[str, Any]:
-    """One valid application of the default schema."""
-    return GERMAN.example()
+def _toml(value: Any) -> str:
+    """One TOML value: JSON's string escapes are TOML's basic-string escapes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml(str(k))} = {_toml(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML for {type(value).__name__}")

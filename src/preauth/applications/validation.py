@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .german import GERMAN
 from .schema import (
-    GERMAN,
     ID_COLUMN,
     LARGEST_NUMBER,
     MISSING_TOKENS,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
-from service_helpers import free_port
+from service_helpers import running
 
 from preauth import applications, bundles, features, referral
 from preauth.pipeline import bundled_data
@@ -96,7 +94,7 @@ def serve(tmp_path: Path, models_dir: Path) -> Iterator[Callable[..., Running]]:
     """Start a real uvicorn server (in a thread, on a free port) for an app built from settings."""
     from preauth.service.app import create_app
 
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    stack = ExitStack()
 
     def start(**overrides: Any) -> Running:
         values: dict[str, Any] = {
@@ -108,25 +106,11 @@ def serve(tmp_path: Path, models_dir: Path) -> Iterator[Callable[..., Running]]:
         reload_interval = values.pop("reload_interval", 0.2)
         settings = Settings(**values)
         app = create_app(settings, reload_interval=reload_interval)
-        port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        servers.append((server, thread))
-        return Running(f"http://127.0.0.1:{port}", app, settings)
+        url = stack.enter_context(running(app))
+        return Running(url, app, settings)
 
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(15)
+    with stack:
+        yield start
 
 
 @pytest.fixture(scope="session")

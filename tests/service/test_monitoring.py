@@ -12,7 +12,6 @@ import json
 import math
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,9 +23,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 from click.testing import CliRunner
-from service_helpers import free_port
+from service_helpers import running
 
 from preauth import applications, bundles, drift, features
 from preauth.cli import cli
@@ -86,23 +84,8 @@ def _reference_bundle(referring_models: Path, root: Path) -> Path:
 def _server(settings: Settings) -> Iterator[str]:
     from preauth.service.app import create_app
 
-    app = create_app(settings)
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
+    with running(create_app(settings)) as url:
+        yield url
 
 
 def _records(rows: int | None = None, *, amount_factor: float = 1.0) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from .evaluation import (
     roc_auc,
 )
 from .outcomes import outcomes
-from .store import DecisionStore, decisions, shadow_scores
+from .store import DecisionStore, decisions, filtered, shadow_scores
 
 VERDICTS = (APPROVE, DECLINE, REFER)
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -68,12 +68,6 @@ class Pairs:
     @property
     def n(self) -> int:
         return len(self.p_a)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def version_names(models_dir: Path, *names: str) -> list[str]:
@@ -143,12 +137,8 @@ def read_pairs(
             .where(decisions.c.model_version == production, shadow_scores.c.model_version == shadow)
             .order_by(decisions.c.seq)
         )
-        if since is not None:
-            query = query.where(decisions.c.created_at >= _utc(since))
-        if until is not None:
-            query = query.where(decisions.c.created_at < _utc(until))
         with store.engine.connect() as connection:
-            found = list(connection.execute(query).mappings())
+            found = list(connection.execute(filtered(query, since=since, until=until)).mappings())
         for row in found:
             # A decision stored before the decision column derives it, as Decision.from_row does.
             made = row["decision"] or (DECLINE if row["is_fraud"] else APPROVE)

@@ -15,7 +15,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from .decisions import EXPORT_COLUMNS, Decision
 from .files import atomic_path, spreadsheet_safe
 from .outcomes import outcomes
 from .reviews import reviews
-from .store import DecisionStore, decisions, filtered
+from .store import DecisionStore, as_utc, decisions, filtered
 
 ExportFormat = Literal["csv", "parquet"]
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "parquet")
@@ -68,10 +68,6 @@ def _query(filters: Filters) -> sa.Select[Any]:
     )
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _values(row: Any) -> tuple[Any, ...]:
     review = None
     if row["review_decision"] is not None:
@@ -79,11 +75,11 @@ def _values(row: Any) -> tuple[Any, ...]:
             row["review_decision"],
             row["review_reviewer"],
             row["review_reason"],
-            _utc(row["review_created_at"]),
+            as_utc(row["review_created_at"]),
         )
     outcome = None
     if row["outcome_outcome"] is not None:
-        outcome = (row["outcome_outcome"], _utc(row["outcome_known_at"]))
+        outcome = (row["outcome_outcome"], as_utc(row["outcome_known_at"]))
     return Decision.from_row(row).export_values(review=review, outcome=outcome)
 
 

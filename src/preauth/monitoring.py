@@ -41,7 +41,7 @@ from .drift import (
 )
 from .evaluation import bootstrap_intervals, roc_auc
 from .outcomes import outcomes
-from .store import DecisionStore, decisions
+from .store import DecisionStore, as_utc, decisions, filtered
 
 Every = Literal["day", "week"]
 BANDS = 10
@@ -80,14 +80,10 @@ def read_decided(
         .where(decisions.c.model_version == model_version)
         .order_by(decisions.c.created_at)
     )
-    if since is not None:
-        query = query.where(decisions.c.created_at >= _utc(since))
-    if until is not None:
-        query = query.where(decisions.c.created_at < _utc(until))
     with store.engine.connect() as connection:
-        rows = list(connection.execute(query))
+        rows = list(connection.execute(filtered(query, since=since, until=until)))
     return Decided(
-        created_at=[_utc(r.created_at) for r in rows],
+        created_at=[as_utc(r.created_at) for r in rows],
         inputs=[dict(r.input or {}) for r in rows],
         probability=np.array([float(r.probability) for r in rows], dtype=np.float64),
         # a decision stored before the decision column: approve or decline by its target
@@ -280,7 +276,3 @@ def worst_flag(report: Mapping[str, Any]) -> str | None:
         if level in found:
             return level
     return None
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

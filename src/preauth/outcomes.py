@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from .applications import ID_COLUMN, Reject, Schema
 from .errors import InputError
-from .store import DecisionStore, decisions, metadata
+from .store import DecisionStore, decisions, filtered, metadata
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -171,11 +171,8 @@ def decided_with_outcomes(store: DecisionStore, *, since: datetime | None = None
         .join(outcomes, outcomes.c.decision_id == decisions.c.id)
         .order_by(decisions.c.seq)
     )
-    if since is not None:
-        moment = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
-        query = query.where(decisions.c.created_at >= moment)
     with store.engine.connect() as connection:
-        yield from (dict(row) for row in connection.execute(query).mappings())
+        yield from (dict(row) for row in connection.execute(filtered(query, since=since)).mappings())
 
 
 @dataclass

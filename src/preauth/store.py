@@ -420,9 +420,9 @@ def filtered(
 ) -> sa.Select[Any]:
     """The list's filters on a query of decisions (the list and the export filter the same way)."""
     if since is not None:
-        query = query.where(decisions.c.created_at >= _utc(since))
+        query = query.where(decisions.c.created_at >= as_utc(since))
     if until is not None:
-        query = query.where(decisions.c.created_at < _utc(until))
+        query = query.where(decisions.c.created_at < as_utc(until))
     if target:
         query = query.where(decisions.c.target == target)
     if model_version:
@@ -456,10 +456,11 @@ def _claim_row(keep: Keep, now: datetime) -> dict[str, Any]:
 
 
 def _sqlite_time(moment: datetime) -> str:
-    return _utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """An aware UTC time: a time without a zone is taken as UTC (SQLite hands those back)."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

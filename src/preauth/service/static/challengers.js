@@ -1,11 +1,10 @@
 // The Challengers tab: the production model against its shadow model, on the decisions both scored
-// (GET /v1/models/compare). It registers itself with page.js (TABS, loaders) and uses its helpers;
+// (GET /v1/models/compare). It registers its loader with page.js (which lists it in TABS, as every
+// tab) and uses its helpers;
 // page.html loads it after page.js (both deferred, so in order, before DOMContentLoaded).
 "use strict";
 
 (() => {
-  TABS.push("challengers");
-
   const signedNum = (v, d = 3) => (v === null || v === undefined ? "–"
     : (v > 0 ? "+" : v < 0 ? "−" : "") + Math.abs(v).toFixed(d));
 

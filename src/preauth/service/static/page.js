@@ -129,12 +129,13 @@ function updateKeyButton() {
 // ------------------------------------------------------------------------------------------
 // Tabs
 
-// Every view has its own address: #/score, #/decisions, #/decisions/<id>, #/review, #/batch, #/model.
+// Every view has its own address: #/score, #/decisions, #/decisions/<id>, #/review, #/batch, #/model,
+// #/monitoring, #/challengers.
 // Tabs and links only change the hash; route() draws what the hash says, so back, forward and
 // reload all land on the same view.
 
 const loaders = {};
-const TABS = ["score", "decisions", "review", "batch", "model", "monitoring"];
+const TABS = ["score", "decisions", "review", "batch", "model", "monitoring", "challengers"];
 let currentTab = null;
 
 function go(hash) {

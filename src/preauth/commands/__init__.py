@@ -1,3 +1,2 @@
-"""CLI subcommands, one module per stage of the domain; each registers on :data:`preauth.cli.cli`."""
-
-from . import challengers, data, decisions, labels, monitoring, outcomes, report, schema, service, training  # noqa: F401
+"""CLI subcommands, one module per stage of the domain; each lists its commands in ``COMMANDS``,
+which :mod:`preauth.cli` adds to the ``preauth`` group (the commands never import the group)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .. import bundles
-from ..cli import database_url_option, friendly_errors, settings_from, since_until_options
+from .options import database_url_option, friendly_errors, settings_from, since_until_options
 from .training import models
 
 
@@ -103,3 +103,7 @@ def compare_models(
         return
     for line in comparison_lines(result):
         click.echo(line)
+
+
+COMMANDS: tuple[click.Command, ...] = ()
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

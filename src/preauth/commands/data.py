@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from ..cli import cli, friendly_errors, one_line, schema_from, schema_option, settings_from
 from ..formats import FORMATS
+from .options import friendly_errors, one_line, schema_from, schema_option, settings_from
 
 if TYPE_CHECKING:
     from ..applications import Applications
@@ -61,7 +61,7 @@ def rejects_path_for(output: Path) -> Path:
     return output.with_name(output.name.split(".")[0] + ".rejects.csv")
 
 
-@cli.command()
+@click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -104,7 +104,7 @@ def prepare(
         sys.exit(2)
 
 
-@cli.command()
+@click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -135,7 +135,7 @@ def sample(ctx: click.Context, source: Path, output: Path, schema_path: Path | N
         sys.exit(2)
 
 
-@cli.command()
+@click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
     "--model", "model_ref", default=None, help="Version or alias [default: production, else latest]."
@@ -275,7 +275,7 @@ def predict_on_cluster(spec: str, bundle: Any, source: str, path: Path, fmt: str
         sys.exit(2)
 
 
-@cli.command("run")
+@click.command("run")
 @click.option(
     "--workdir",
     type=click.Path(path_type=Path),
@@ -399,3 +399,7 @@ def print_summary(console: Console, summary: Any) -> None:
     console.print(
         f"Serve it (API and web page on http://127.0.0.1:8080/): preauth --models-dir {models} serve"
     )
+
+
+COMMANDS: tuple[click.Command, ...] = (prepare, sample, predict, run_command)
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

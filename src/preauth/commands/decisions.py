@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, database_url_option, friendly_errors, settings_from, since_until_options
+from .options import database_url_option, friendly_errors, settings_from, since_until_options
 
 
-@cli.group()
+@click.group()
 def decisions() -> None:
     """Decisions kept in the decision store (with their reviews and outcomes)."""
 
@@ -70,3 +70,7 @@ def export(
     finally:
         store.close()
     click.echo(f"preauth: {written} decisions written to {out}")
+
+
+COMMANDS: tuple[click.Command, ...] = (decisions,)
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

@@ -12,7 +12,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..cli import cli, friendly_errors, schema_from, schema_option, settings_from
 from ..prompts import BAD, GOOD
 from .data import (
     on_unknown_option,
@@ -21,6 +20,7 @@ from .data import (
     report_rejects,
     table_output,
 )
+from .options import friendly_errors, schema_from, schema_option, settings_from
 
 if TYPE_CHECKING:
     from ..labels import Agreement
@@ -136,7 +136,7 @@ def _print_run(run: dict[str, Any]) -> None:
     )
 
 
-@cli.command()
+@click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -192,7 +192,7 @@ def describe(
     _finish(applications, source, output)
 
 
-@cli.command()
+@click.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -277,7 +277,7 @@ def _finish(applications: Any, source: Path, output: Path) -> None:
         sys.exit(2)
 
 
-@cli.command("agreement")
+@click.command("agreement")
 @click.argument("labels_file", type=click.Path(path_type=Path))
 @click.option(
     "--truth",
@@ -341,3 +341,7 @@ def show_agreement(result: Agreement) -> None:
     matrix.add_row("truth good", str(c["tn"]), str(c["fp"]))
     matrix.add_row("truth bad", str(c["fn"]), str(c["tp"]))
     console.print(matrix)
+
+
+COMMANDS: tuple[click.Command, ...] = (describe, label, agreement_command)
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

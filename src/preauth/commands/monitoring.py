@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from ..cli import cli, database_url_option, friendly_errors, settings_from, since_until_options
+from .options import database_url_option, friendly_errors, settings_from, since_until_options
 
 FAIL_LEVELS = {"watch": ("watch", "act"), "act": ("act",)}
 
 
-@cli.command()
+@click.command()
 @since_until_options("Decisions made")
 @click.option(
     "--model",
@@ -193,3 +193,7 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+COMMANDS: tuple[click.Command, ...] = (monitor,)
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

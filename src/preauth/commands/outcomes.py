@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, database_url_option, friendly_errors, settings_from
 from .data import SHOWN_REJECTS
+from .options import database_url_option, friendly_errors, settings_from
 
 
-@cli.group()
+@click.group()
 def outcomes() -> None:
     """Real outcomes (repaid or defaulted) of decisions kept in the decision store."""
 
@@ -63,3 +63,7 @@ def import_outcomes(
         write_rejects(done.rejects, str(file), target)
         click.echo(f"preauth: {len(messages)} rejected rows with reasons in {target}", err=True)
         ctx.exit(2)
+
+
+COMMANDS: tuple[click.Command, ...] = (outcomes,)
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

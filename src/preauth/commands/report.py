@@ -7,10 +7,10 @@ import webbrowser
 import click
 
 from .. import bundles
-from ..cli import cli, friendly_errors, settings_from
+from .options import friendly_errors, settings_from
 
 
-@cli.command()
+@click.command()
 @click.argument("version", required=False)
 @click.option("--open/--no-open", "open_", default=True, show_default=True, help="Open it in a web browser.")
 @click.option("--rebuild", is_flag=True, help="Build report.html again from the bundle's holdout and trials.")
@@ -41,3 +41,7 @@ def report(ctx: click.Context, version: str | None, open_: bool, rebuild: bool) 
         click.echo(str(target))
     if open_ and not webbrowser.open(target.resolve().as_uri()):
         click.echo("no web browser found here; open the file above in one", err=True)
+
+
+COMMANDS: tuple[click.Command, ...] = (report,)
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

@@ -9,11 +9,11 @@ import click
 
 from ..applications import read_table, validate
 from ..applications.inference import infer_schema, proposal_text
-from ..cli import cli, friendly_errors, schema_from, schema_option
 from ..files import write_text_atomic
+from .options import friendly_errors, schema_from, schema_option
 
 
-@cli.group("schema")
+@click.group("schema")
 def schema_group() -> None:
     """Schemas: what the columns of an applications file are (German Credit by default)."""
 
@@ -85,3 +85,7 @@ def check(ctx: click.Context, source: Path, schema_path: Path | None) -> None:
     click.echo(f"{len(applications)} of {len(table)} rows fit the schema '{schema.name}'")
     if messages:
         sys.exit(2)
+
+
+COMMANDS: tuple[click.Command, ...] = (schema_group,)
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

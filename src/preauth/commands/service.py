@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..cli import cli, database_url_option, friendly_errors, settings_from
+from .options import database_url_option, friendly_errors, settings_from
 
 
 def log_config(level: str = "INFO") -> dict[str, Any]:
@@ -36,7 +36,7 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--model",
     "model",
@@ -149,3 +149,7 @@ def _redacted(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "the configured database"
+
+
+COMMANDS: tuple[click.Command, ...] = (serve,)
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

@@ -14,17 +14,17 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import bundles
-from ..cli import cli, friendly_errors, schema_from, schema_option, settings_from
 from ..errors import ModelBundleError
 from ..evaluation import baseline_rows, metrics_table, summary_rows
 from ..referral import DEFAULT_REVIEW_BAND
 from ..training import TrainingConfig, TrainingResult, train_from_file
 from .data import report_reject_messages
+from .options import friendly_errors, schema_from, schema_option, settings_from
 
 _DEFAULTS = TrainingConfig()
 
 
-@cli.command()
+@click.command()
 @click.argument("labels", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--from-store",
@@ -443,7 +443,7 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
 # preauth models
 
 
-@cli.group()
+@click.group()
 def models() -> None:
     """List, inspect and promote model bundles (in the global --models-dir, default ./models)."""
 
@@ -526,3 +526,7 @@ def promote_model(ctx: click.Context, version: str, alias: str) -> None:
     models_dir = Path(settings_from(ctx).models_dir)
     target = bundles.promote(models_dir, version, alias)
     click.echo(f"{alias} → {target}")
+
+
+COMMANDS: tuple[click.Command, ...] = (train, models)
+"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""

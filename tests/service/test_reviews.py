@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -212,3 +214,35 @@ def test_duplicate_key_names_or_values_are_refused_at_start(referring_models: Pa
         "preauth: error: PREAUTH_API_KEYS entry 2: the name 'alice' is already used by an earlier entry; "
         "every key needs its own name and its own value"
     ]
+
+
+def test_the_model_card_says_which_band_decides(serve, referring_models: Path, tmp_path: Path):
+    """``/v1/model`` and the page's ``/ui/model`` name the band in use, the bundle's own, and which
+    of the two decides; the OpenAPI document describes it."""
+    older = {"band": 0.0, "trained": None, "source": "bundle"}  # a bundle from before review bands
+    with serve(models_dir=referring_models).client() as client:
+        assert client.get("/v1/model").json()["review_band"] == older
+        assert client.get("/ui/model").json()["review_band"] == older
+        spec = client.get("/openapi.json").json()
+    card = spec["components"]["schemas"]["ModelCard"]
+    assert "review_band" in card["required"]
+    assert card["properties"]["review_band"] == {"$ref": "#/components/schemas/ReviewBand"}
+    assert spec["components"]["schemas"]["ReviewBand"]["properties"]["source"]["enum"] == [
+        "bundle",
+        "PREAUTH_REVIEW_BAND",
+    ]
+
+    banded = tmp_path / "banded"
+    shutil.copytree(referring_models, banded)
+    meta_file = banded / "v1" / "bundle.json"
+    meta_file.write_text(json.dumps({**json.loads(meta_file.read_text()), "review_band": 0.05}))
+    with serve(models_dir=banded).client() as client:
+        assert client.get("/v1/model").json()["review_band"] == {
+            "band": 0.05,
+            "trained": 0.05,
+            "source": "bundle",
+        }
+    overridden = {"band": 0.2, "trained": 0.05, "source": "PREAUTH_REVIEW_BAND"}
+    with serve(models_dir=banded, review_band=0.2).client() as client:
+        assert client.get("/v1/model").json()["review_band"] == overridden
+        assert client.get("/ui/model").json()["review_band"] == overridden

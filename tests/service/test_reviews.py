@@ -189,10 +189,12 @@ def test_duplicate_key_names_or_values_are_refused_at_start(referring_models: Pa
                     models_dir=referring_models, api_keys=keys, database_url=f"sqlite:///{tmp_path}/d.db"
                 )
             )
-    with pytest.raises(ConfigurationError, match="entry 2: a name is 1 to 64 printable characters"):
+    with pytest.raises(ConfigurationError, match="entry 2: what comes before its first ':' is not a name"):
         Settings(api_keys="k0," + "x" * 65 + ":k1").named_api_keys()
-    with pytest.raises(ConfigurationError, match="entry 1: expected name:key or key"):
+    with pytest.raises(ConfigurationError, match="entry 1: what comes before its first ':' is not a name"):
         Settings(api_keys=":k1").named_api_keys()
+    with pytest.raises(ConfigurationError, match="entry 1: the key after 'alice:' is empty"):
+        Settings(api_keys="alice: ").named_api_keys()
     assert Settings(api_keys="k1, bob:k2:with:colons").named_api_keys() == [
         ("key-1", "k1"),
         ("bob", "k2:with:colons"),
@@ -213,6 +215,38 @@ def test_duplicate_key_names_or_values_are_refused_at_start(referring_models: Pa
     assert result.stderr.strip().splitlines() == [
         "preauth: error: PREAUTH_API_KEYS entry 2: the name 'alice' is already used by an earlier entry; "
         "every key needs its own name and its own value"
+    ]
+
+
+def test_a_bare_key_holding_a_colon_is_refused_at_start_not_read_as_a_name(
+    referring_models: Path, tmp_path: Path
+):
+    """``Zq9$k:Lm2`` is not someone called ``Zq9$k`` with the key ``Lm2``: what comes before the
+    first ':' must be a name, else `serve` stops with one line saying how to write the entry, and
+    no part of the key in it."""
+    for keys in ("alice:k1,Zq9$k:Lm2", "alice:k1,2fa:x", "alice:k1,Dana Smith:k2", "alice:k1,:k2"):
+        with pytest.raises(
+            ConfigurationError, match="entry 2: what comes before its first ':' is not a name"
+        ):
+            Settings(api_keys=keys).named_api_keys()
+    assert Settings(api_keys="ci:Zq9$k:Lm2, dana.smith@bank-1:k2, k3").named_api_keys() == [
+        ("ci", "Zq9$k:Lm2"),
+        ("dana.smith@bank-1", "k2"),
+        ("key-3", "k3"),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "preauth", "--models-dir", str(referring_models), "serve", "--port", "1"],
+        env={"PREAUTH_API_KEYS": "Zq9$k:Lm2", "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "preauth: error: PREAUTH_API_KEYS entry 1: what comes before its first ':' is not a name (a letter, "
+        "then up to 63 letters, digits, '.', '_', '-' or '@'); write each entry as name:key, and a key "
+        "holding ':' with a name (ci:key:with:colons)"
     ]
 
 

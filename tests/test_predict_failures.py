@@ -41,6 +41,13 @@ def predict_args(models: Path, source: Path, out: Path, fmt: str) -> list[str]:
     ]
 
 
+def _names_the_results_file(stderr: str, out: Path, fmt: str, reason: str) -> None:
+    """One line: the results file that could not be written (it never appears), and why."""
+    (line,) = stderr.splitlines()
+    results_file = rf"{re.escape(str(out))}/inference_results_\d{{8}}_\d{{6}}\.{fmt}"
+    assert re.fullmatch(rf"preauth: error: {results_file}: {reason}", line), line
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_full_disk_is_one_line_naming_the_results_file_and_leaves_nothing(
     tmp_path: Path, bundled_data: Path, small_models_dir: Path, fmt: str
@@ -59,11 +66,7 @@ def test_a_full_disk_is_one_line_naming_the_results_file_and_leaves_nothing(
         timeout=120,
     )
     assert done.returncode == 1, done.stderr
-    (line,) = done.stderr.splitlines()
-    assert re.fullmatch(
-        rf"preauth: error: {re.escape(str(out))}/inference_results_\d{{8}}_\d{{6}}\.{fmt}: File too large.*",
-        line,
-    ), line
+    _names_the_results_file(done.stderr, out, fmt, "File too large.*")
     assert done.stdout == ""
     assert list(out.iterdir()) == []  # no results file, no temporary file
 
@@ -109,11 +112,7 @@ def test_a_write_failing_on_batch_2_stops_the_writing_and_leaves_nothing(
     out = tmp_path / "results"
     result = CliRunner().invoke(cli, predict_args(small_models_dir, bundled_data, out, fmt))
     assert result.exit_code == 1, result.output
-    (line,) = result.stderr.splitlines()
-    assert re.fullmatch(
-        rf"preauth: error: {re.escape(str(out))}/inference_results_\d{{8}}_\d{{6}}\.{fmt}: No space left on device",
-        line,
-    ), line
+    _names_the_results_file(result.stderr, out, fmt, "No space left on device")
     assert writes.batches == [BATCH, BATCH]  # batches 3 to 10 were never written
     assert list(out.iterdir()) == []
 

@@ -181,6 +181,20 @@ def test_the_band_is_carried_by_the_bundle_and_zero_for_older_ones(referring_mod
     assert referral.with_review_band(bundle, None) is bundle
 
 
+def _serve_refused(models: Path, work: Path, api_keys: str) -> list[str]:
+    """`preauth serve` with these keys, which must refuse to start (exit 2): the lines it said."""
+    result = subprocess.run(
+        [sys.executable, "-m", "preauth", "--models-dir", str(models), "serve", "--port", "1"],
+        env={"PREAUTH_API_KEYS": api_keys, "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=work,
+    )
+    assert result.returncode == 2, result.stderr
+    return result.stderr.strip().splitlines()
+
+
 def test_duplicate_key_names_or_values_are_refused_at_start(referring_models: Path, tmp_path: Path):
     for keys in ("alice:k1,alice:k2", "alice:k1,bob:k1", "k1,key-1:k2"):
         with pytest.raises(ConfigurationError, match="already used by an earlier entry"):
@@ -199,20 +213,7 @@ def test_duplicate_key_names_or_values_are_refused_at_start(referring_models: Pa
         ("key-1", "k1"),
         ("bob", "k2:with:colons"),
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "preauth", "--models-dir", str(referring_models), "serve", "--port", "1"],
-        env={
-            "PREAUTH_API_KEYS": "alice:k1,alice:k2",
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": ":".join(sys.path),
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines() == [
+    assert _serve_refused(referring_models, tmp_path, "alice:k1,alice:k2") == [
         "preauth: error: PREAUTH_API_KEYS entry 2: the name 'alice' is already used by an earlier entry; "
         "every key needs its own name and its own value"
     ]
@@ -234,16 +235,7 @@ def test_a_bare_key_holding_a_colon_is_refused_at_start_not_read_as_a_name(
         ("dana.smith@bank-1", "k2"),
         ("key-3", "k3"),
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "preauth", "--models-dir", str(referring_models), "serve", "--port", "1"],
-        env={"PREAUTH_API_KEYS": "Zq9$k:Lm2", "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines() == [
+    assert _serve_refused(referring_models, tmp_path, "Zq9$k:Lm2") == [
         "preauth: error: PREAUTH_API_KEYS entry 1: what comes before its first ':' is not a name (a letter, "
         "then up to 63 letters, digits, '.', '_', '-' or '@'); write each entry as name:key, and a key "
         "holding ':' with a name (ci:key:with:colons)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,39 @@ def test_predict_takes_the_band_from_the_environment(
         for d in decided
     ]
     assert any(d["decision"] == "refer" for d in decided)
+
+
+def test_models_list_and_show_say_which_band_decides(small_models_dir: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from preauth.cli import cli
+
+    models = tmp_path / "models"
+    shutil.copytree(small_models_dir, models)
+    meta_file = models / "v1" / "bundle.json"
+    older = json.loads(meta_file.read_text())
+    assert "review_band" not in older  # the fixture's bundle predates bands
+    runner = CliRunner()
+
+    def shown(env: dict[str, str]) -> dict:
+        result = runner.invoke(cli, ["--models-dir", str(models), "models", "show", "v1"], env=env)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["review_band_in_use"]
+
+    def listed(env: dict[str, str]) -> str:
+        result = runner.invoke(
+            cli, ["--models-dir", str(models), "models", "list"], env={"COLUMNS": "200", **env}
+        )
+        assert result.exit_code == 0, result.output
+        assert "review band" in result.stdout
+        [row] = [line for line in result.stdout.splitlines() if "v1" in line]
+        return row
+
+    assert shown({}) == {"band": 0.0, "trained": None, "source": "bundle"}
+    assert " none " in listed({})
+    meta_file.write_text(json.dumps({**older, "review_band": 0.05}))
+    assert shown({}) == {"band": 0.05, "trained": 0.05, "source": "bundle"}
+    assert " 0.050 " in listed({})
+    override = {"PREAUTH_REVIEW_BAND": "0.2"}
+    assert shown(override) == {"band": 0.2, "trained": 0.05, "source": "PREAUTH_REVIEW_BAND"}
+    assert "0.200 (PREAUTH_REVIEW_BAND; own 0.050)" in listed(override)

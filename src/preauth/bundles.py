@@ -267,10 +267,9 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
     try:
         booster = xgb.Booster(model_file=str(path / MODEL_FILE))
     except xgb.core.XGBoostError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-        # XGBoost starts with "[time] /its/source/file.cc:line: ": not the user's to read.
-        first = re.sub(r"^\[[0-9:]+\]\s+\S+:\d+:\s*", "", first)
-        raise ModelBundleError(f"{path}: cannot load {MODEL_FILE} ({first})") from None
+        raise ModelBundleError(
+            f"{path}: cannot load {MODEL_FILE} ({xgboost_reason(error, 'unreadable')})"
+        ) from None
     if booster.num_features() != len(features):
         raise ModelBundleError(
             f"{path}: the booster has {booster.num_features()} features, the bundle names {len(features)}"
@@ -294,6 +293,14 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
         calibration=calibration,
         schema=schema,
     )
+
+
+def xgboost_reason(error: BaseException, default: str) -> str:
+    """The first line of an XGBoost error, for a one-line message: XGBoost starts it with
+    "[time] /its/source/file.cc:line: " and follows it with a stack trace, neither the user's to read."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return re.sub(r"^\[[0-9:]+\]\s+\S+:\d+:\s*", "", first) or default
 
 
 def read_bundle_schema(path: Path, meta: Mapping[str, Any]) -> Schema:

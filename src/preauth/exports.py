@@ -7,6 +7,12 @@ the store. The columns are :data:`preauth.decisions.EXPORT_COLUMNS`; the API rou
 (``GET /v1/decisions/export``), ``preauth decisions export`` and the page's export button all go
 through :func:`export_chunks`. CSV cells that a spreadsheet would run as a formula are neutralised
 (:func:`preauth.files.spreadsheet_safe`); Parquet keeps numbers as numbers and times as UTC times.
+
+A database failing partway is :class:`ExportInterrupted`, one line saying after how many decisions.
+A file written to disk is then removed (:func:`export_file`); a streamed answer has already sent
+its status, so the connection is cut and what arrived never looks complete: a CSV ends mid-line
+(each chunk holds back its last line end until the next chunk, or the end, goes out), a Parquet
+file has no footer. A failure before the first chunk is an ordinary error answer.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from .decisions import EXPORT_COLUMNS, Decision
+from .errors import PreauthError
 from .files import atomic_path, spreadsheet_safe
 from .outcomes import outcomes
 from .reviews import reviews
@@ -83,14 +90,31 @@ def _values(row: Any) -> tuple[Any, ...]:
     return Decision.from_row(row).export_values(review=review, outcome=outcome)
 
 
+class ExportInterrupted(PreauthError):
+    """The decision store failed partway through an export (see the module docstring)."""
+
+    http_status = 503
+
+
 def rows(
-    store: DecisionStore, filters: Filters, *, chunk: int = CHUNK_ROWS
+    store: DecisionStore, filters: Filters, *, chunk: int | None = None
 ) -> Iterator[list[tuple[Any, ...]]]:
-    """The export's rows, ``chunk`` at a time, streamed from the database (server-side cursor)."""
-    with store.engine.connect() as connection:
-        result = connection.execution_options(stream_results=True, yield_per=chunk).execute(_query(filters))
-        for part in result.mappings().partitions(chunk):
-            yield [_values(row) for row in part]
+    """The export's rows, ``chunk`` (default :data:`CHUNK_ROWS`) at a time, streamed from the
+    database (server-side cursor)."""
+    chunk = chunk or CHUNK_ROWS
+    sent = 0
+    try:
+        with store.engine.connect() as connection:
+            streamed = connection.execution_options(stream_results=True, yield_per=chunk)
+            for part in streamed.execute(_query(filters)).mappings().partitions(chunk):
+                yield [_values(row) for row in part]
+                sent += len(part)
+    except sa.exc.DBAPIError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise ExportInterrupted(
+            f"the decisions export stopped after {sent} decisions: the decision store failed "
+            f"({type(error.orig or error).__name__}: {reason})"
+        ) from None
 
 
 def _csv_text(value: Any) -> str:
@@ -104,16 +128,23 @@ def _csv_text(value: Any) -> str:
 
 
 def _csv_chunks(parts: Iterator[list[tuple[Any, ...]]]) -> Iterator[bytes]:
+    """The CSV a chunk at a time, each chunk's last line end held back: a cut file ends mid-line."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator=_CRLF)
     writer.writerow([name for name, _ in EXPORT_COLUMNS])
+    held = ""
     for part in parts:
         writer.writerows([_csv_text(v) for v in row] for row in part)
-        yield buffer.getvalue().encode()
+        text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue().encode()
+        if text:
+            yield (held + text.removesuffix(_CRLF)).encode()
+            held = _CRLF
+    yield (held + buffer.getvalue()).encode()
+
+
+_CRLF = "\r\n"
 
 
 class _Drain:

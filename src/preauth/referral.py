@@ -122,17 +122,49 @@ def refer_reasons(
     return reasons
 
 
+TRAINED_REVIEW_BAND_KEY = "review_band_trained"
+"""Where an overridden bundle's metadata (in memory, never on disk) keeps the band it was trained with."""
+
+BAND_OVERRIDE = "PREAUTH_REVIEW_BAND"
+"""The setting that overrides a bundle's band, as the model card names the band's source."""
+
+
 def review_band(bundle: Bundle) -> float:
     """The bundle's review band; 0 (no band) for a bundle written before bands existed."""
-    value = bundle.meta.get(REVIEW_BAND_KEY)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    return _band(bundle.meta.get(REVIEW_BAND_KEY)) or 0.0
+
+
+def _band(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def with_review_band(bundle: Bundle, band: float | None) -> Bundle:
     """The bundle, carrying ``band`` instead of its own (``PREAUTH_REVIEW_BAND``); None: as it is."""
     if band is None:
         return bundle
-    return dataclasses.replace(bundle, meta={**bundle.meta, REVIEW_BAND_KEY: float(band)})
+    return dataclasses.replace(bundle, meta=band_overridden(bundle.meta, band))
+
+
+def band_overridden(meta: Mapping[str, Any], band: float | None) -> dict[str, Any]:
+    """Bundle metadata with ``band`` in place of the trained one, which is kept beside it for the
+    model card; None: the metadata as it is."""
+    if band is None:
+        return dict(meta)
+    trained = meta.get(TRAINED_REVIEW_BAND_KEY, meta.get(REVIEW_BAND_KEY))
+    return {**meta, REVIEW_BAND_KEY: float(band), TRAINED_REVIEW_BAND_KEY: trained}
+
+
+def band_in_use(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The band a (possibly overridden) bundle refers with, the one it was trained with (None for a
+    bundle older than bands), and which of the two decides: ``bundle`` or ``PREAUTH_REVIEW_BAND``.
+    What ``/v1/model``, the page's Model tab and ``preauth models`` show."""
+    overridden = TRAINED_REVIEW_BAND_KEY in meta
+    trained = _band(meta.get(TRAINED_REVIEW_BAND_KEY if overridden else REVIEW_BAND_KEY))
+    return {
+        "band": _band(meta.get(REVIEW_BAND_KEY)) or 0.0,
+        "trained": trained,
+        "source": BAND_OVERRIDE if overridden else "bundle",
+    }
 
 
 def band_reasons(bundle: Bundle, probability: float) -> list[dict[str, Any]]:

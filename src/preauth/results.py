@@ -14,10 +14,11 @@ Rejected rows are kept (a few hundred bytes each) and returned, to be written af
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,8 +30,9 @@ import orjson
 from . import scoring
 from .applications import Applications, OnUnknown, Reject
 from .applications.batches import BATCH_ROWS, iter_applications
-from .bundles import Bundle
-from .errors import ConfigurationError
+from .boosters import xgboost
+from .bundles import Bundle, xgboost_reason
+from .errors import ConfigurationError, ModelBundleError
 from .files import atomic_path
 from .scoring import FORMATS, OutputFormat, Scored, polars_frame, result_objects, result_table, score
 
@@ -71,7 +73,14 @@ def score_file(
     )
 
     def score_batch(applications: Applications) -> Scored:
-        scored = score(bundle, applications, explain=explain)
+        try:
+            scored = score(bundle, applications, explain=explain)
+        except xgboost().core.XGBoostError as error:
+            rows = applications.frame.index
+            raise ModelBundleError(
+                f"{source}, rows {rows[0]}-{rows[-1]}: model {bundle.version} could not score them "
+                f"({xgboost_reason(error, type(error).__name__)})"
+            ) from None
         scored.timestamp = timestamp
         return scored
 
@@ -82,7 +91,8 @@ def score_file(
             return  # a batch before this one failed: nothing more goes into the file
         try:
             scored = scoring.result()  # an error in scoring surfaces here, and so in the main thread
-            writer.write(scored)
+            with _naming(path):
+                writer.write(scored)
         except BaseException:
             failed.set()
             raise
@@ -93,13 +103,16 @@ def score_file(
     # and a third writes batch k (XGBoost, Arrow's readers and writers and Polars release the GIL,
     # so the stages share the cores: writing no longer waits for scoring, nor scoring for writing).
     # Each later stage is one thread, so batches are scored and written in order; at most QUEUED
-    # batches wait, so memory stays bounded. The writer is closed only once both threads stopped.
+    # batches wait, so memory stays bounded. The writer is closed only once both threads stopped:
+    # after an error too, so that nothing writes to the file once it is gone, but what that close
+    # raises (a JSON array's end on a full disk) is not what the user is told; the first error is.
     with atomic_path(path) as tmp, tmp.open("w+b") as handle:
         writer = _WRITERS[fmt](handle)
         scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score")
         writing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-write")
         scores: deque[Future[Scored]] = deque()
         pending: deque[Future[None]] = deque()
+        complete = False
         try:
             for applications in batches:
                 results.rejects.extend(applications.rejects)
@@ -113,6 +126,7 @@ def score_file(
                     scores.popleft()
             while pending:
                 pending.popleft().result()
+            complete = True
         finally:
             for written in pending:
                 written.cancel()
@@ -120,8 +134,30 @@ def score_file(
                 scored.cancel()
             scorer.shutdown(wait=True)
             writing.shutdown(wait=True)
-            writer.close()  # on an error too, so that nothing writes to the file once it is gone
+            try:
+                if complete:
+                    with _naming(path):
+                        writer.close()
+                        handle.close()
+                else:
+                    with contextlib.suppress(Exception):
+                        writer.close()
+            finally:
+                with contextlib.suppress(OSError):
+                    handle.close()  # closed already, or after an error: a full disk's buffer goes with the file
     return results
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An OSError while writing results (a full disk) names the results file: the system's names none."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        # Some writers (Polars) raise an OSError with only a message: the same reason, with the file.
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
 
 
 QUEUED = 2

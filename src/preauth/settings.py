@@ -6,6 +6,7 @@ arguments; the CLI and the service build a :class:`Settings` once and pass its v
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,8 +46,10 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         "",
         description=(
-            "Comma-separated API keys, each `name:key` (a bare `key` is named key-1, key-2... by its "
-            "place); the name is the reviewer of reviews made with the key. Empty means the API is open."
+            "Comma-separated API keys, each `name:key` (a bare `key` without ':' is named key-1, key-2... "
+            "by its place; a key holding ':' needs a name); the name (a letter, then up to 63 letters, "
+            "digits, '.', '_', '-' or '@') is the reviewer of reviews made with the key. Empty means the "
+            "API is open."
         ),
     )
     max_body_bytes: int = Field(5_000_000, description="Largest request body the service accepts.")
@@ -98,20 +101,25 @@ class Settings(BaseSettings):
     def named_api_keys(self) -> list[tuple[str, str]]:
         """``(name, key)`` pairs from ``name:key,...``; a bare key is ``key-N`` (N: its place, from 1).
 
-        A key holding a colon must be given with a name (``name:key:with:colons``). Two entries with
-        the same name or the same key are refused: a review must name one person.
+        An entry is split at its first ``:``, and only where what comes before is a name
+        (:data:`API_KEY_NAME`): a bare key holding a colon (``abc$1:xyz``) is refused at start-up,
+        never silently read as the key ``xyz`` of someone called ``abc$1``. A key holding a colon is
+        given with a name (``ci:key:with:colons``). Two entries with the same name or the same key
+        are refused: a review must name one person. No message shows any part of an entry.
         """
         pairs: list[tuple[str, str]] = []
         entries = [e.strip() for e in self.api_keys.split(",") if e.strip()]
         for place, entry in enumerate(entries, start=1):
             name, colon, key = entry.partition(":")
             name, key = (name.strip(), key.strip()) if colon else (f"key-{place}", entry)
-            if not name or not key:
-                raise ConfigurationError(f"PREAUTH_API_KEYS entry {place}: expected name:key or key")
-            if len(name) > 64 or not name.isprintable():
+            if not API_KEY_NAME.fullmatch(name):
                 raise ConfigurationError(
-                    f"PREAUTH_API_KEYS entry {place}: a name is 1 to 64 printable characters (it signs reviews)"
+                    f"PREAUTH_API_KEYS entry {place}: what comes before its first ':' is not a name "
+                    "(a letter, then up to 63 letters, digits, '.', '_', '-' or '@'); write each entry "
+                    "as name:key, and a key holding ':' with a name (ci:key:with:colons)"
                 )
+            if not key:
+                raise ConfigurationError(f"PREAUTH_API_KEYS entry {place}: the key after '{name}:' is empty")
             pairs.append((name, key))
         for index in (0, 1):
             seen: set[str] = set()
@@ -124,6 +132,10 @@ class Settings(BaseSettings):
                     )
                 seen.add(pair[index])
         return pairs
+
+
+API_KEY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._@-]{0,63}")
+"""The name of an API key (it signs reviews): what may come before the ``:`` of ``name:key``."""
 
 
 @lru_cache(maxsize=1)

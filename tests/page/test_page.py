@@ -225,6 +225,8 @@ def test_model_card_and_its_report(page: Any, server: Any, screenshots: Path) ->
     card = page.inner_text("#model-card")
     assert "v1" in card and "rubric-test" in card
     assert "vs real outcome" in card  # metrics against Risk beside those against the labels
+    band = page.inner_text("#model-card .review-band")
+    assert band == "±0.05 around the threshold goes to a person; the bundle's own"  # `train`'s default
     page.wait_for_selector("#report-link:not([aria-disabled])")
     page.screenshot(path=str(screenshots / "model.png"), full_page=True)
     with page.context.expect_page() as opened:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -179,6 +181,20 @@ def test_the_band_is_carried_by_the_bundle_and_zero_for_older_ones(referring_mod
     assert referral.with_review_band(bundle, None) is bundle
 
 
+def _serve_refused(models: Path, work: Path, api_keys: str) -> list[str]:
+    """`preauth serve` with these keys, which must refuse to start (exit 2): the lines it said."""
+    result = subprocess.run(
+        [sys.executable, "-m", "preauth", "--models-dir", str(models), "serve", "--port", "1"],
+        env={"PREAUTH_API_KEYS": api_keys, "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=work,
+    )
+    assert result.returncode == 2, result.stderr
+    return result.stderr.strip().splitlines()
+
+
 def test_duplicate_key_names_or_values_are_refused_at_start(referring_models: Path, tmp_path: Path):
     for keys in ("alice:k1,alice:k2", "alice:k1,bob:k1", "k1,key-1:k2"):
         with pytest.raises(ConfigurationError, match="already used by an earlier entry"):
@@ -187,28 +203,72 @@ def test_duplicate_key_names_or_values_are_refused_at_start(referring_models: Pa
                     models_dir=referring_models, api_keys=keys, database_url=f"sqlite:///{tmp_path}/d.db"
                 )
             )
-    with pytest.raises(ConfigurationError, match="entry 2: a name is 1 to 64 printable characters"):
+    with pytest.raises(ConfigurationError, match="entry 2: what comes before its first ':' is not a name"):
         Settings(api_keys="k0," + "x" * 65 + ":k1").named_api_keys()
-    with pytest.raises(ConfigurationError, match="entry 1: expected name:key or key"):
+    with pytest.raises(ConfigurationError, match="entry 1: what comes before its first ':' is not a name"):
         Settings(api_keys=":k1").named_api_keys()
+    with pytest.raises(ConfigurationError, match="entry 1: the key after 'alice:' is empty"):
+        Settings(api_keys="alice: ").named_api_keys()
     assert Settings(api_keys="k1, bob:k2:with:colons").named_api_keys() == [
         ("key-1", "k1"),
         ("bob", "k2:with:colons"),
     ]
-    result = subprocess.run(
-        [sys.executable, "-m", "preauth", "--models-dir", str(referring_models), "serve", "--port", "1"],
-        env={
-            "PREAUTH_API_KEYS": "alice:k1,alice:k2",
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": ":".join(sys.path),
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines() == [
+    assert _serve_refused(referring_models, tmp_path, "alice:k1,alice:k2") == [
         "preauth: error: PREAUTH_API_KEYS entry 2: the name 'alice' is already used by an earlier entry; "
         "every key needs its own name and its own value"
     ]
+
+
+def test_a_bare_key_holding_a_colon_is_refused_at_start_not_read_as_a_name(
+    referring_models: Path, tmp_path: Path
+):
+    """``Zq9$k:Lm2`` is not someone called ``Zq9$k`` with the key ``Lm2``: what comes before the
+    first ':' must be a name, else `serve` stops with one line saying how to write the entry, and
+    no part of the key in it."""
+    for keys in ("alice:k1,Zq9$k:Lm2", "alice:k1,2fa:x", "alice:k1,Dana Smith:k2", "alice:k1,:k2"):
+        with pytest.raises(
+            ConfigurationError, match="entry 2: what comes before its first ':' is not a name"
+        ):
+            Settings(api_keys=keys).named_api_keys()
+    assert Settings(api_keys="ci:Zq9$k:Lm2, dana.smith@bank-1:k2, k3").named_api_keys() == [
+        ("ci", "Zq9$k:Lm2"),
+        ("dana.smith@bank-1", "k2"),
+        ("key-3", "k3"),
+    ]
+    assert _serve_refused(referring_models, tmp_path, "Zq9$k:Lm2") == [
+        "preauth: error: PREAUTH_API_KEYS entry 1: what comes before its first ':' is not a name (a letter, "
+        "then up to 63 letters, digits, '.', '_', '-' or '@'); write each entry as name:key, and a key "
+        "holding ':' with a name (ci:key:with:colons)"
+    ]
+
+
+def test_the_model_card_says_which_band_decides(serve, referring_models: Path, tmp_path: Path):
+    """``/v1/model`` and the page's ``/ui/model`` name the band in use, the bundle's own, and which
+    of the two decides; the OpenAPI document describes it."""
+    older = {"band": 0.0, "trained": None, "source": "bundle"}  # a bundle from before review bands
+    with serve(models_dir=referring_models).client() as client:
+        assert client.get("/v1/model").json()["review_band"] == older
+        assert client.get("/ui/model").json()["review_band"] == older
+        spec = client.get("/openapi.json").json()
+    card = spec["components"]["schemas"]["ModelCard"]
+    assert "review_band" in card["required"]
+    assert card["properties"]["review_band"] == {"$ref": "#/components/schemas/ReviewBand"}
+    assert spec["components"]["schemas"]["ReviewBand"]["properties"]["source"]["enum"] == [
+        "bundle",
+        "PREAUTH_REVIEW_BAND",
+    ]
+
+    banded = tmp_path / "banded"
+    shutil.copytree(referring_models, banded)
+    meta_file = banded / "v1" / "bundle.json"
+    meta_file.write_text(json.dumps({**json.loads(meta_file.read_text()), "review_band": 0.05}))
+    with serve(models_dir=banded).client() as client:
+        assert client.get("/v1/model").json()["review_band"] == {
+            "band": 0.05,
+            "trained": 0.05,
+            "source": "bundle",
+        }
+    overridden = {"band": 0.2, "trained": 0.05, "source": "PREAUTH_REVIEW_BAND"}
+    with serve(models_dir=banded, review_band=0.2).client() as client:
+        assert client.get("/v1/model").json()["review_band"] == overridden
+        assert client.get("/ui/model").json()["review_band"] == overridden

@@ -16,7 +16,7 @@ from rich.table import Table
 from .. import bundles
 from ..errors import ModelBundleError
 from ..evaluation import baseline_rows, metrics_table, summary_rows
-from ..referral import DEFAULT_REVIEW_BAND
+from ..referral import DEFAULT_REVIEW_BAND, band_in_use, band_overridden
 from ..training import TrainingConfig, TrainingResult, train_from_file
 from .data import report_reject_messages
 from .options import friendly_errors, schema_from, schema_option, settings_from
@@ -455,12 +455,23 @@ def _metric(meta: dict[str, Any], *keys: str) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
 
 
+def _band(meta: dict[str, Any], override: float | None) -> str:
+    """The review band a bundle refers with here: its own, or ``PREAUTH_REVIEW_BAND``'s."""
+    used = band_in_use(band_overridden(meta, override))
+    if used["source"] == "bundle":
+        return "none" if used["trained"] is None else f"{used['band']:.3f}"
+    shown = f"{used['band']:.3f}"
+    own = "none" if used["trained"] is None else f"{used['trained']:.3f}"
+    return f"{shown} (PREAUTH_REVIEW_BAND; own {own})"
+
+
 @models.command("list")
 @click.pass_context
 @friendly_errors
 def list_models(ctx: click.Context) -> None:
-    """Every bundle with its creation time, labels, holdout AUC and aliases."""
-    models_dir = Path(settings_from(ctx).models_dir)
+    """Every bundle with its creation time, labels, holdout AUC, threshold, review band and aliases."""
+    settings = settings_from(ctx)
+    models_dir = Path(settings.models_dir)
     versions = bundles.list_versions(models_dir)
     if not versions:
         click.echo(f"no models in {models_dir}: run `preauth train` first")
@@ -476,6 +487,7 @@ def list_models(ctx: click.Context) -> None:
         "holdout AUC",
         "AUC vs real outcome",
         "threshold",
+        "review band",
         "aliases",
     ):
         table.add_column(heading, justify="right" if "AUC" in heading or heading == "threshold" else "left")
@@ -484,7 +496,7 @@ def list_models(ctx: click.Context) -> None:
             meta = bundles.read_meta(models_dir / version)
         except ModelBundleError as error:
             table.add_row(
-                version, "–", f"[red]{error}[/]", "–", "–", "–", ", ".join(aliases.get(version, []))
+                version, "–", f"[red]{error}[/]", "–", "–", "–", "–", ", ".join(aliases.get(version, []))
             )
             continue
         table.add_row(
@@ -494,6 +506,7 @@ def list_models(ctx: click.Context) -> None:
             _metric(meta, "holdout", "roc_auc"),
             _metric(meta, "against_risk", "roc_auc"),
             f"{float(meta.get('threshold', 0)):.3f}",
+            _band(meta, settings.review_band),
             ", ".join(aliases.get(version, [])),
         )
     Console().print(table)
@@ -504,10 +517,13 @@ def list_models(ctx: click.Context) -> None:
 @click.pass_context
 @friendly_errors
 def show_model(ctx: click.Context, version: str | None) -> None:
-    """Print a bundle's metadata as JSON (VERSION: vN or an alias; default production, else latest)."""
-    path = bundles.resolve(Path(settings_from(ctx).models_dir), version)
+    """Print a bundle's metadata as JSON (VERSION: vN or an alias; default production, else latest),
+    with ``review_band_in_use``: the band it refers with here, its own or ``PREAUTH_REVIEW_BAND``'s."""
+    settings = settings_from(ctx)
+    path = bundles.resolve(Path(settings.models_dir), version)
     meta = bundles.read_meta(path)
     meta["files"] = sorted(p.name for p in path.iterdir() if p.is_file())
+    meta["review_band_in_use"] = band_in_use(band_overridden(meta, settings.review_band))
     click.echo(json.dumps(meta, indent=2))
 
 

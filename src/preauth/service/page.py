@@ -36,6 +36,7 @@ from ..applications import GERMAN, MALFORMED_ROWS, Field, Schema, cell_text, nor
 from ..decisions import CSV_COLUMNS, Decision
 from ..errors import InputError, ModelBundleError
 from ..files import spreadsheet_safe
+from ..referral import band_in_use
 from ..report import REPORT_FILE, RISK_NAME, trained_label_name, write_report
 from .intake import Problem, check_records
 from .runtime import runtime
@@ -171,6 +172,7 @@ def model_card(meta: dict[str, Any]) -> dict[str, Any]:
         "provider": provenance.get("provider"),
         "prompt_version": provenance.get("prompt_version"),
         "threshold": meta.get("threshold"),
+        "review_band": band_in_use(meta),
         "features": meta.get("features", []),
         "excluded": meta.get("excluded", []),
         "metrics": measured,

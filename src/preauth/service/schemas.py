@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
@@ -247,10 +247,23 @@ InvocationsAnswer = ResultObject | RefusedRow | list[ResultObject | RefusedRow]
 """One result object for one application object, else a list in the order of the rows."""
 
 
+class ReviewBand(BaseModel):
+    """Decisions whose probability is within ``band`` of the threshold (each side) are referred."""
+
+    band: float = Field(description="The band in use (0: only applications outside training are referred).")
+    trained: float | None = Field(
+        description="The band the bundle was trained with; null for a bundle older than review bands."
+    )
+    source: Literal["bundle", "PREAUTH_REVIEW_BAND"] = Field(
+        description="Which decides: the bundle's own band, or the PREAUTH_REVIEW_BAND setting overriding it."
+    )
+
+
 class ModelCard(BaseModel):
     version: str
     created_at: str | None
     threshold: float
+    review_band: ReviewBand
     features: list[str]
     metrics: dict[str, Any]
     label_provenance: Any = None

@@ -207,10 +207,17 @@ class FrontDoor:
         except BodyTooLarge:
             if not response_started[0]:
                 await answer(413, f"request body is larger than {self.max_body} bytes")
-        except Exception:
-            log.exception(
-                "unhandled error in request %s %s (request id %s)", scope["method"], path, request_id
-            )
+        except Exception as error:
+            foreseen = _foreseen(error) if response_started[0] else None
+            if foreseen is not None:
+                # A streamed answer failing in a way the code foresaw (a store failing partway
+                # through an export): its own line says it all. The connection is cut, so the
+                # client sees the answer incomplete.
+                log.error("%s %s (request id %s) cut short: %s", scope["method"], path, request_id, foreseen)
+            else:
+                log.exception(
+                    "unhandled error in request %s %s (request id %s)", scope["method"], path, request_id
+                )
             if not response_started[0]:
                 await answer(500, f"internal error; quote request id {request_id}")
         finally:
@@ -273,6 +280,16 @@ def _route_label(scope: Scope) -> str:
     if isinstance(template, str):
         return template
     return "other"
+
+
+def _foreseen(error: BaseException | None) -> PreauthError | None:
+    """The :class:`PreauthError` behind a failure after the answer started: Starlette wraps one
+    its handlers could no longer answer ("response already started") in a RuntimeError."""
+    while error is not None:
+        if isinstance(error, PreauthError):
+            return error
+        error = error.__cause__
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -230,9 +231,14 @@ def export_decisions(
     except _BadQuery as bad:
         return bad.answer()
     chunks = export_chunks(runtime(request).store, chosen, format)
+    # The first chunk is made before the status is sent: a store failing from the start is an
+    # error answer (503), not a 200 cut short. A failure later cuts the connection (see exports).
+    first = next(chunks)
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     headers = {"Content-Disposition": f'attachment; filename="decisions_{stamp}.{format}"'}
-    return StreamingResponse(chunks, media_type=MEDIA_TYPES[format], headers=headers)
+    return StreamingResponse(
+        itertools.chain([first], chunks), media_type=MEDIA_TYPES[format], headers=headers
+    )
 
 
 class _BadQuery(Exception):

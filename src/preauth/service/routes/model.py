@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
+from ...referral import band_in_use
 from ..runtime import runtime
 from ..schemas import ERRORS, ModelCard
 from ..security import error_body, json_response
@@ -18,7 +19,7 @@ REPORT_FILE = "report.html"
 
 @router.get(
     "",
-    summary="The model being served: version, threshold, metrics, label provenance",
+    summary="The model being served: version, threshold, review band, metrics, label provenance",
     response_model=ModelCard,
     responses=ERRORS,
 )
@@ -31,6 +32,7 @@ async def model_card(request: Request) -> Response:
         "created_at": meta.get("created_at"),
         "threshold": served.bundle.threshold,
         "threshold_rule": meta.get("threshold_rule"),
+        "review_band": band_in_use(meta),
         "calibration": served.bundle.calibration.as_json(),
         "features": served.bundle.features,
         "excluded": meta.get("excluded"),

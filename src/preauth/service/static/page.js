@@ -630,6 +630,15 @@ async function loadVersions() {
   } catch (_) { /* the table shows the error */ }
 }
 
+function bandText(band) {
+  // Which borderline decisions go to a person, and whether the bundle or PREAUTH_REVIEW_BAND says so.
+  const used = band.band > 0
+    ? `±${band.band} around the threshold goes to a person`
+    : "none (only applications unlike the training data go to a person)";
+  if (band.source !== "bundle") return `${used}; set by PREAUTH_REVIEW_BAND, the bundle's own is ${band.trained ?? "none"}`;
+  return band.trained === null ? `${used}; the bundle is older than review bands` : `${used}; the bundle's own`;
+}
+
 async function loadModel() {
   const box = $("#model-card");
   let card;
@@ -647,6 +656,7 @@ async function loadModel() {
     el("dl", { class: "stats" },
       el("dt", {}, "Learned from"), el("dd", { class: "learned-from" }, card.learned_from),
       el("dt", {}, "Threshold"), el("dd", {}, num(card.threshold) + " (refuse when P(bad risk) ≥ threshold)"),
+      el("dt", {}, "Review band"), el("dd", { class: "review-band" }, bandText(card.review_band)),
       el("dt", {}, "Created"), el("dd", {}, when(card.created_at)),
       el("dt", {}, "Inputs"), el("dd", {}, (card.features || []).join(", ")),
       el("dt", {}, "Left out"), el("dd", {}, (card.excluded || []).join(", ") || "nothing"),

@@ -246,10 +246,6 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
     """Load and check a bundle; refuses one whose features or categories this schema cannot encode."""
-    from .boosters import xgboost
-
-    xgb = xgboost()
-
     path = resolve(models_dir, ref)
     meta = read_meta(path)
     schema = read_bundle_schema(path, meta)
@@ -264,12 +260,7 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
             f"{path}: its feature types or category levels differ from this schema's; "
             "retrain it with this preauth"
         )
-    try:
-        booster = xgb.Booster(model_file=str(path / MODEL_FILE))
-    except xgb.core.XGBoostError as error:
-        raise ModelBundleError(
-            f"{path}: cannot load {MODEL_FILE} ({xgboost_reason(error, 'unreadable')})"
-        ) from None
+    booster = load_booster(path)
     if booster.num_features() != len(features):
         raise ModelBundleError(
             f"{path}: the booster has {booster.num_features()} features, the bundle names {len(features)}"
@@ -293,6 +284,19 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
         calibration=calibration,
         schema=schema,
     )
+
+
+def load_booster(path: Path) -> Any:
+    """The bundle's booster file as an ``xgboost.Booster``; an unreadable one is one line naming it."""
+    from .boosters import xgboost
+
+    xgb = xgboost()
+    try:
+        return xgb.Booster(model_file=str(path / MODEL_FILE))
+    except xgb.core.XGBoostError as error:
+        raise ModelBundleError(
+            f"{path}: cannot load {MODEL_FILE} ({xgboost_reason(error, 'unreadable')})"
+        ) from None
 
 
 def xgboost_reason(error: BaseException, default: str) -> str:

@@ -78,19 +78,11 @@ def render_report(bundle_path: Path) -> str:
 
 
 def _booster(bundle_path: Path) -> Any:
-    import xgboost as xgb
+    from ..bundles import load_booster
 
-    from ..bundles import MODEL_FILE
-    from ..errors import ModelBundleError
-
-    try:
-        booster = xgb.Booster(model_file=str(bundle_path / MODEL_FILE))
-        booster.set_param({"nthread": 1})  # a few thousand rows: threads cost more than they share
-        return booster
-    except xgb.core.XGBoostError as error:
-        raise ModelBundleError(
-            f"{bundle_path}: cannot load {MODEL_FILE} ({str(error).strip()[:120]})"
-        ) from None
+    booster = load_booster(bundle_path)
+    booster.set_param({"nthread": 1})  # a few thousand rows: threads cost more than they share
+    return booster
 
 
 def _threshold_rule(rule: Any) -> str:

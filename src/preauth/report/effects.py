@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..applications import GERMAN, Schema
-from ..bundles import MODEL_FILE
-from ..errors import ModelBundleError
+from ..bundles import load_booster
 from ..features import encode
 from .figures import ACCENT, NEGATIVE_COLOR, POSITIVE_COLOR, svg
 
@@ -38,14 +37,7 @@ def section(
     bundle_path: Path, meta: Mapping[str, Any], holdout: pd.DataFrame, schema: Schema = GERMAN
 ) -> dict[str, Any]:
     """Mean |contribution| per feature and dependence plots of the top features, on the holdout."""
-    import xgboost as xgb
-
-    try:
-        booster = xgb.Booster(model_file=str(bundle_path / MODEL_FILE))
-    except xgb.core.XGBoostError as error:
-        raise ModelBundleError(
-            f"{bundle_path}: cannot load {MODEL_FILE} ({str(error).strip()[:120]})"
-        ) from None
+    booster = load_booster(bundle_path)
     features = list(meta["features"])
     contrib = contributions(booster, meta, holdout, schema)[:, : len(features)]
     importance = np.abs(contrib).mean(axis=0)

@@ -267,7 +267,9 @@ def test_train_dask_on_the_command_line_makes_the_single_process_bundle(
     [bundle] = models.iterdir()
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["training"]["engine"] == {
-        "name": "dask", "scheduler": address, "workers": 2, "partition_rows": 100_000
+        "name": "dask", "scheduler": address, "workers": 2, "partition_rows": 100_000,
+        "search_rows": 200_000, "sampled": False, "search_sample_rows": 998,
+        "fit_rows": {"training part": 798, "all rows": 998},
     }  # fmt: skip
     single = json.loads((one_process / "bundle.json").read_text())
     assert single["training"]["engine"] == {"name": "one process"}

@@ -255,8 +255,7 @@ class ClusterLabels:
         }
 
     def release(self) -> None:
-        """Let the workers drop the pieces."""
-        self.cluster.client.cancel(self.pieces)
+        """Let the workers drop the pieces (Dask forgets a result once no future refers to it)."""
         self.pieces = []
 
 

@@ -421,3 +421,41 @@ def test_train_dask_on_the_command_line_names_rejects_by_their_row_in_the_whole_
     assert predicted.returncode == 0, predicted.stderr
     [results] = (tmp_path / "out").glob("inference_results_*.csv")
     assert len(pd.read_csv(results)) == 1000
+    served = serve_one(command, tmp_path)
+    [bundle] = models.iterdir()
+    assert served["model_version"] == bundle.name and served["decision"] in {"approve", "decline", "refer"}
+    assert 0 <= served["probability"] <= 1  # type: ignore[operator]
+
+
+def serve_one(command: list[str], tmp_path: Path) -> dict[str, object]:
+    """Start ``preauth serve`` on the models directory and decide the schema's example application."""
+    import socket
+    import time
+
+    import httpx
+
+    from preauth.applications import example_application
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--no-access-log",
+         "--database-url", f"sqlite:///{tmp_path / 'decisions.db'}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/v1/decisions", json=example_application())
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+    finally:
+        server.terminate()
+        server.wait(15)

@@ -459,3 +459,20 @@ def serve_one(command: list[str], tmp_path: Path) -> dict[str, object]:
     finally:
         server.terminate()
         server.wait(15)
+
+
+def test_train_dask_refuses_truth_before_reading(cluster: object, big_labels: Path, tmp_path: Path) -> None:
+    from preauth.errors import ConfigurationError
+    from preauth.training import TrainingConfig, train_from_file
+    from preauth.training.on_dask import ClusterTraining
+
+    with pytest.raises(ConfigurationError, match="--truth joins the whole labels file"):
+        train_from_file(
+            str(big_labels),
+            TrainingConfig(trials=2, folds=3),
+            tmp_path / "models",
+            progress=False,
+            truth=big_labels / "a.csv",
+            cluster=ClusterTraining(cluster, "local:2"),
+        )
+    assert not (tmp_path / "models").exists()

@@ -263,6 +263,11 @@ def train(
         raise click.UsageError("give a LABELS file or --from-store (one of the two)")
     if since is not None and not from_store:
         raise click.UsageError("--since goes with --from-store")
+    if (
+        dask_spec is None
+        and ctx.get_parameter_source("search_rows") is not click.core.ParameterSource.DEFAULT
+    ):
+        raise click.UsageError("--search-rows goes with --dask (without it, this process holds every row)")
     schema = schema_from(ctx, schema_path)
     if from_store:
         labels = _labels_from_store(database_url or settings.database_url, schema, since, settings.models_dir)

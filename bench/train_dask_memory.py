@@ -76,7 +76,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, nargs=2, default=[200_000, 2_000_000])
-    parser.add_argument("--search-rows", type=int, default=20_000)
+    parser.add_argument(
+        "--search-rows",
+        type=int,
+        default=20_000,
+        help="0: leave the option out (to measure a preauth from before it, PYTHONPATH=its src)",
+    )
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -90,8 +95,10 @@ def main() -> None:
             command = [
                 sys.executable, "-m", "preauth", "--models-dir", str(models), "train", str(source),
                 "--target", "risk", "--dask", f"local:{args.workers}", "--trials", str(args.trials),
-                "--folds", "3", "--search-rows", str(args.search_rows), "--no-progress",
+                "--folds", "3", "--no-progress",
             ]  # fmt: skip
+            if args.search_rows > 0:
+                command += ["--search-rows", str(args.search_rows)]
             seconds, own, tree = run(command)
             [bundle] = models.iterdir()
             meta = json.loads((bundle / "bundle.json").read_text())
@@ -99,7 +106,8 @@ def main() -> None:
             print(
                 f"{rows:>10,} rows ({source.stat().st_size / 1e6:,.0f} MB CSV): {seconds:6.1f} s; "
                 f"train process peak {own / 1e6:,.0f} MB, with the cluster {tree / 1e6:,.0f} MB; "
-                f"boosters fit on {engine['fit_rows']}, search on {engine['search_sample_rows']:,} rows; "
+                f"boosters fit on {engine.get('fit_rows', 'all')}, search on "
+                f"{engine.get('search_sample_rows', meta['training']['rows']['train'])} rows; "
                 f"holdout AUC {meta['metrics']['holdout']['roc_auc']:.3f}",
                 flush=True,
             )

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from predict_throughput import generate  # noqa: E402
+from predict_throughput import generate
+from processes import run_measured
 
 
 def labels_csv(rows: int, path: Path, seed: int = 0) -> Path:
@@ -50,25 +47,6 @@ def labels_csv(rows: int, path: Path, seed: int = 0) -> Path:
             frame["Risk"] = np.where(bad, "bad", "good")
             frame.to_csv(handle, index=False, header=start == 0)
     return path
-
-
-def run(command: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, the peak resident memory of the process, and that of its tree (bytes)."""
-    started = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    own = tree = 0
-    while process.poll() is None:
-        try:
-            own = max(own, process.memory_info().rss)
-            members = [process, *process.children(recursive=True)]
-            tree = max(tree, sum(p.memory_info().rss for p in members if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-2000:]}")
-    return seconds, own, tree
 
 
 def main() -> None:
@@ -99,7 +77,7 @@ def main() -> None:
             ]  # fmt: skip
             if args.search_rows > 0:
                 command += ["--search-rows", str(args.search_rows)]
-            seconds, own, tree = run(command)
+            seconds, own, tree = run_measured(command)
             [bundle] = models.iterdir()
             meta = json.loads((bundle / "bundle.json").read_text())
             engine = meta["training"]["engine"]

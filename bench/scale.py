@@ -29,14 +29,11 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
-
-import psutil
 
 from preauth.applications import FIELDS, feature_columns, read_applications
 from preauth.applications.batches import iter_applications
@@ -46,6 +43,7 @@ from preauth.labels import label_applications, write_labels
 from preauth.pipeline import bundled_data
 from preauth.training import TrainingConfig, train_from_file
 from predict_throughput import generate
+from processes import run_measured
 
 HAND_WRITTEN = textwrap.dedent(
     """
@@ -62,20 +60,8 @@ HAND_WRITTEN = textwrap.dedent(
 
 def run(command: list[str]) -> tuple[float, int]:
     """Wall seconds and peak resident memory (bytes, the process tree summed) of a command."""
-    started = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()[-2000:]}")
-    return seconds, peak
+    seconds, _, tree = run_measured(command)
+    return seconds, tree
 
 
 def bare_seconds(bundle: object, source: Path) -> float:

@@ -70,6 +70,21 @@ def seen_in_training(frame: pd.DataFrame, features: Sequence[str], schema: Schem
     return seen
 
 
+def merge_seen(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """What two sets of rows hold together (:func:`seen_in_training` of both, from each's own):
+    ``train --dask`` reduces it piece by piece on the workers."""
+    merged: dict[str, Any] = {}
+    for name in [*first, *(n for n in second if n not in first)]:
+        a, b = first.get(name), second.get(name)
+        if a is None or b is None:
+            merged[name] = dict(a or b or {})
+        elif "levels" in a:
+            merged[name] = {"levels": sorted({*a["levels"], *b["levels"]})}
+        else:
+            merged[name] = {"min": min(a["min"], b["min"]), "max": max(a["max"], b["max"])}
+    return merged
+
+
 def refer_reasons(
     bundle: Bundle, values: Mapping[str, Any], *, margin: float | None = None
 ) -> list[dict[str, Any]]:

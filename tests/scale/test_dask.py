@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -267,7 +268,9 @@ def test_train_dask_on_the_command_line_makes_the_single_process_bundle(
     [bundle] = models.iterdir()
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["training"]["engine"] == {
-        "name": "dask", "scheduler": address, "workers": 2, "partition_rows": 100_000
+        "name": "dask", "scheduler": address, "workers": 2, "partition_rows": 100_000,
+        "search_rows": 200_000, "sampled": False, "search_sample_rows": 998,
+        "fit_rows": {"training part": 798, "all rows": 998},
     }  # fmt: skip
     single = json.loads((one_process / "bundle.json").read_text())
     assert single["training"]["engine"] == {"name": "one process"}
@@ -315,3 +318,161 @@ def test_train_on_dask_fits_across_both_workers(
     assert float(np.max(difference)) < 0.1 and float(np.mean(difference)) < 0.02
     auc, single_auc = meta["metrics"]["holdout"]["roc_auc"], single["metrics"]["holdout"]["roc_auc"]
     assert abs(auc - single_auc) < 0.03
+
+
+# --------------------------------------------------------------------------------------------
+# preauth train --dask on more rows than the train process may hold (--search-rows)
+
+
+@pytest.fixture(scope="module")
+def big_labels(bundled_risk: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1,200 labelled rows in three files (a CSV, a Parquet file, a CSV), each a piece of its own;
+    row 850 (the third file's 50th) has an unknown Housing value, row 1100 too few fields."""
+    root = tmp_path_factory.mktemp("big")
+    lines = bundled_risk.read_text().splitlines()
+    header, body = lines[0], lines[1:]
+    rows = [body[i % len(body)] for i in range(1200)]
+    fields = rows[849].split(",")
+    fields[header.split(",").index("Housing")] = "castle"
+    rows[849] = ",".join(fields)
+    rows[1099] = ",".join(rows[1099].split(",")[:3])
+    directory = root / "labels"
+    directory.mkdir()
+    (directory / "a.csv").write_text("\n".join([header, *rows[:400]]) + "\n")
+    (root / "b.csv").write_text("\n".join([header, *rows[400:800]]) + "\n")
+    pd.read_csv(root / "b.csv", dtype=str, keep_default_na=False).to_parquet(
+        directory / "b.parquet", row_group_size=100
+    )
+    (directory / "c.csv").write_text("\n".join([header, *rows[800:]]) + "\n")
+    (root / "whole.csv").write_text("\n".join([header, *rows]) + "\n")  # the same rows in one file
+    return directory
+
+
+def test_train_dask_holds_a_sample_here_and_fits_every_row_on_the_workers(
+    cluster: object, big_labels: Path, bundled_data: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from preauth.referral import seen_in_training
+    from preauth.training import TrainingConfig, load_labels, train_from_file
+    from preauth.training.on_dask import ClusterTraining
+
+    config = TrainingConfig(trials=2, folds=3, target="risk", bootstrap=0)
+    training = ClusterTraining(cluster, "local:2", search_rows=300)
+    held = training.load(str(big_labels), config)
+    try:
+        sample = held.data.sample
+        assert sample is not None and len(held.data.y) == len(held.data.frame) == 300
+        assert sample.rows == 1198 and held.data.counts["used"] == 1198
+        assert held.data.counts["rows"] == 1200 and held.data.counts["rejected"] == 2
+        # Each row's holdout flag is the workers' per-row draw: the sample's agrees with the whole.
+        assert 0.1 < sample.holdout_rows / sample.rows < 0.3
+        assert abs(float(np.mean(sample.holdout)) - sample.holdout_rows / sample.rows) < 0.08
+    finally:
+        held.release()
+
+    result = train_from_file(str(big_labels), config, tmp_path / "models", progress=False, cluster=training)
+    meta = json.loads((result.bundle_path / "bundle.json").read_text())
+    rows = meta["training"]["rows"]
+    assert rows["shipped_model"] == 1198 and rows["train"] + rows["holdout"] == 1198
+    engine = meta["training"]["engine"]
+    assert engine["sampled"] is True and engine["search_sample_rows"] == 300
+    # DaskQuantileDMatrix got every row of each part from the workers, not the sample's.
+    assert engine["fit_rows"] == {"training part": rows["train"], "all rows": 1198}
+    holdout = meta["metrics"]["holdout"]
+    assert holdout["n"] < 100 and f"seeded sample of the {rows['holdout']} holdout rows" in holdout["rows"]
+    assert "refit on all 1198 rows" in meta["metrics"]["refit"]["shipped_model"]
+    assert "300-row seeded sample of the 1198 rows" in meta["reference"]["source"]
+    # The refer rule's ranges and levels are the whole input's, as one process finds them.
+    whole = load_labels(big_labels.parent / "whole.csv", "risk")
+    assert meta["seen"] == seen_in_training(whole.frame, result.features, whole.schema)
+    assert len(pd.read_parquet(result.bundle_path / "holdout.parquet")) == holdout["n"]
+    assert [re.search(r", row (\d+)", r).group(1) for r in result.rejects] == ["850", "1100"]  # type: ignore[union-attr]
+
+    bundle = load_bundle(tmp_path / "models")  # what predict and serve load
+    scored = score_file(bundle, bundled_data, tmp_path / "out.jsonl", "jsonl")
+    assert scored.scored == 1000 and not scored.rejects
+    assert 0 < scored.bad < 1000
+
+
+def test_train_dask_on_the_command_line_names_rejects_by_their_row_in_the_whole_input(
+    cluster: object, big_labels: Path, bundled_data: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    address = cluster.scheduler.address  # type: ignore[attr-defined]
+    command = [sys.executable, "-m", "preauth", "--models-dir", str(models)]
+    done = subprocess.run(
+        [*command, "train", str(big_labels), *TRAINING, "--dask", address, "--search-rows", "300"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "1200 rows, 1198 used" in done.stdout
+    assert f"{big_labels}, row 850, column 'Housing': 'castle' is not one of" in done.stderr
+    assert f"{big_labels}, row 1100: has 3 fields, the header has 11" in done.stderr
+    assert "Traceback" not in done.stderr
+    predicted = subprocess.run(
+        [*command, "predict", str(bundled_data), "-o", str(tmp_path / "out"), "--format", "csv"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    [results] = (tmp_path / "out").glob("inference_results_*.csv")
+    assert len(pd.read_csv(results)) == 1000
+    served = serve_one(command, tmp_path)
+    [bundle] = models.iterdir()
+    assert served["model_version"] == bundle.name and served["decision"] in {"approve", "decline", "refer"}
+    assert 0 <= served["probability"] <= 1  # type: ignore[operator]
+
+
+def serve_one(command: list[str], tmp_path: Path) -> dict[str, object]:
+    """Start ``preauth serve`` on the models directory and decide the schema's example application."""
+    import socket
+    import time
+
+    import httpx
+
+    from preauth.applications import example_application
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--no-access-log",
+         "--database-url", f"sqlite:///{tmp_path / 'decisions.db'}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/v1/decisions", json=example_application())
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+    finally:
+        server.terminate()
+        server.wait(15)
+
+
+def test_train_dask_refuses_truth_before_reading(cluster: object, big_labels: Path, tmp_path: Path) -> None:
+    from preauth.errors import ConfigurationError
+    from preauth.training import TrainingConfig, train_from_file
+    from preauth.training.on_dask import ClusterTraining
+
+    with pytest.raises(ConfigurationError, match="--truth joins the whole labels file"):
+        train_from_file(
+            str(big_labels),
+            TrainingConfig(trials=2, folds=3),
+            tmp_path / "models",
+            progress=False,
+            truth=big_labels / "a.csv",
+            cluster=ClusterTraining(cluster, "local:2"),
+        )
+    assert not (tmp_path / "models").exists()

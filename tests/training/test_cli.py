@@ -243,3 +243,9 @@ def test_a_damaged_aliases_file_is_one_line(bundle_copy: Path) -> None:
     assert result.exit_code == 3
     assert "aliases.json: unreadable aliases file" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_search_rows_without_dask_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "labels.csv"), "--search-rows", "500"])
+    assert result.exit_code == 2
+    assert "--search-rows goes with --dask" in result.output

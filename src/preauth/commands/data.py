@@ -47,12 +47,18 @@ def report_rejects(applications: Applications, rejects_file: Path | None) -> Non
     report_reject_messages(applications.reject_messages(), rejects_file)
 
 
-def report_reject_messages(messages: list[str], rejects_file: Path | None = None) -> None:
-    """The rejected rows on stderr, one ``preauth: rejected:`` line each, as every command reports them."""
+def report_reject_messages(
+    messages: list[str], rejects_file: Path | None = None, *, total: int | None = None
+) -> None:
+    """The rejected rows on stderr, one ``preauth: rejected:`` line each, as every command reports them.
+
+    ``total``: how many rows were rejected, when ``messages`` holds only the first ones (``train --dask``).
+    """
     for message in messages[:SHOWN_REJECTS]:
         click.echo(f"preauth: rejected: {one_line(message)}", err=True)
-    if len(messages) > SHOWN_REJECTS:
-        click.echo(f"preauth: ... and {len(messages) - SHOWN_REJECTS} more", err=True)
+    more = max(len(messages), total or 0) - min(len(messages), SHOWN_REJECTS)
+    if more > 0:
+        click.echo(f"preauth: ... and {more} more", err=True)
     if rejects_file is not None:
         click.echo(f"preauth: {len(messages)} rejected rows with reasons in {rejects_file}", err=True)
 

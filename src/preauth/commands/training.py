@@ -18,6 +18,7 @@ from ..errors import ModelBundleError
 from ..evaluation import baseline_rows, metrics_table, summary_rows
 from ..referral import DEFAULT_REVIEW_BAND, band_in_use, band_overridden
 from ..training import TrainingConfig, TrainingResult, train_from_file
+from ..training.on_dask import SEARCH_ROWS
 from .data import report_reject_messages
 from .options import friendly_errors, schema_from, schema_option, settings_from
 
@@ -165,8 +166,19 @@ _DEFAULTS = TrainingConfig()
     default=None,
     help="Train on a Dask cluster: local (a worker process per core), local:N, or tcp://HOST:8786. "
     "LABELS may then be a file, a directory or a glob of CSV/Parquet files, read in pieces by the "
-    "workers; the boosters on all rows are fit across them with xgboost.dask. The search runs in "
-    "this process (add --study-storage to spread its trials over processes and machines).",
+    "workers, which check, encode and keep them; the boosters on all rows are fit across them "
+    "with xgboost.dask. The search runs in this process on a sample of at most --search-rows rows "
+    "(add --study-storage to spread its trials over processes and machines).",
+)
+@click.option(
+    "--search-rows",
+    type=click.IntRange(min=100),
+    default=SEARCH_ROWS,
+    show_default=True,
+    help="With --dask: the most labelled rows this process holds, a seeded sample of the input for "
+    "the search, calibration, threshold, baselines and holdout figures (the boosters on all rows are "
+    "fit on the workers). Bounds this process's memory whatever the input's size; an input of at "
+    "most this many rows is trained exactly as on one machine.",
 )
 @click.pass_context
 @friendly_errors
@@ -196,6 +208,7 @@ def train(
     study_name: str | None,
     join_study: str | None,
     dask_spec: str | None,
+    search_rows: int,
 ) -> None:
     """Train a bad-risk classifier on LABELS and write a new model bundle.
 
@@ -237,16 +250,24 @@ def train(
     With --dask the run is the same (holdout, search, calibration, threshold, evaluation, refit,
     bundle format: serve and predict cannot tell the bundles apart): the labels are read by the
     workers, and the two boosters fit on many rows (the training part, then the refit on every
-    row) are grown across the workers by xgboost.dask. The search's trials and folds run in this
-    process, so the same seed picks the same parameters as on one machine; with --study-storage
-    several such processes share them. This process holds the validated rows; the workers hold
-    the boosting matrices. bundle.json's training.engine records the scheduler and worker count.
+    row) are grown across the workers by xgboost.dask from the blocks the workers read, checked
+    and encoded. This process holds at most --search-rows labelled rows (a seeded sample, each
+    row's draw from the seed and its row number, as is its holdout split): the search's trials
+    and folds, calibration, threshold, baselines and holdout figures run on it; with
+    --study-storage several such processes share the trials. An input of at most --search-rows
+    rows is all held here and trained as on one machine (same seed, same parameters). bundle.json's
+    training.engine records the scheduler, worker count and the rows each fit and the search had.
     """
     settings = settings_from(ctx)
     if (labels is None) == (not from_store):
         raise click.UsageError("give a LABELS file or --from-store (one of the two)")
     if since is not None and not from_store:
         raise click.UsageError("--since goes with --from-store")
+    if (
+        dask_spec is None
+        and ctx.get_parameter_source("search_rows") is not click.core.ParameterSource.DEFAULT
+    ):
+        raise click.UsageError("--search-rows goes with --dask (without it, this process holds every row)")
     schema = schema_from(ctx, schema_path)
     if from_store:
         labels = _labels_from_store(database_url or settings.database_url, schema, since, settings.models_dir)
@@ -283,7 +304,9 @@ def train(
             from ..cluster import connect
             from ..training.on_dask import ClusterTraining
 
-            cluster = ClusterTraining(sharing.enter_context(connect(dask_spec)), dask_spec)
+            cluster = ClusterTraining(
+                sharing.enter_context(connect(dask_spec)), dask_spec, search_rows=search_rows
+            )
         try:
             result = train_from_file(
                 labels,
@@ -301,7 +324,7 @@ def train(
     if result.rejects:
         # Trained on the rows that passed, like every batch stage; the rejected ones are named on
         # stderr and make the exit code 2, so a script never takes a partial file for a whole one.
-        report_reject_messages(result.rejects)
+        report_reject_messages(result.rejects, total=result.label_counts["rejected"])
         sys.exit(2)
 
 

@@ -5,7 +5,8 @@ The steps, in the order they touch the data:
 1. read the labels (provider labels in ``target``, or the real outcome ``Risk``) and leave out
    unlabeled rows; ``Risk`` is carried along only to *measure*, never to train or tune, unless
    the user asked for ``--target risk``;
-2. set a stratified holdout aside before anything else looks at the data;
+2. set a stratified holdout aside before anything else looks at the data (``train --dask`` on
+   more than ``--search-rows`` rows: each row's own seeded draw, :mod:`preauth.training.rows`);
 3. search hyperparameters with Optuna's TPE sampler, maximising ROC AUC under stratified k-fold
    cross-validation on the training part only, with early stopping and median pruning, under the
    schema's monotone constraints; ``--trials`` counts completed trials; a regularised default is

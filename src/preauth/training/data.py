@@ -24,6 +24,27 @@ from .config import _LABEL_CODES, MAX_REJECTS_KEPT, TARGET_COLUMN, Target, outco
 # Labels
 
 
+@dataclass(frozen=True)
+class Sample:
+    """What labelled rows drawn as a seeded sample of a larger input know about the whole of it.
+
+    The workers decide per row, from the seed and the row's number, whether it is in the holdout
+    (:mod:`preauth.training.rows`); ``holdout`` carries that decision for the sample's rows, so the
+    search, calibration and evaluation on the sample keep to the split the boosters on all rows
+    were fit with. ``fingerprint`` and ``seen`` are exact over the whole input (reduced per piece).
+    """
+
+    holdout: np.ndarray
+    train_rows: int
+    holdout_rows: int
+    fingerprint: str
+    seen: dict[str, Any]
+
+    @property
+    def rows(self) -> int:
+        return self.train_rows + self.holdout_rows
+
+
 @dataclass
 class LabeledData:
     """Validated applications with a 0/1 label each (1 = bad risk) and, when known, the outcome."""
@@ -37,6 +58,8 @@ class LabeledData:
     provenance: dict[str, Any]
     rejects: list[str] = field(default_factory=list)
     schema: Schema = GERMAN
+    sample: Sample | None = None
+    """Set when the rows are a seeded sample of a larger input (``train --dask``): what is known of the whole."""
 
     @property
     def outcome_measure(self) -> str:
@@ -57,7 +80,7 @@ def load_labels(
     ``truth`` names another file whose ``Risk`` is the real outcome of these applicants (joined by
     id, or by row order, as ``preauth agreement`` joins): the model, trained on the provider's
     labels, is then measured against it too; it takes the place of a ``Risk`` column here.
-    ``table``: the file's text cells when already read (``train --dask`` reads them on the workers).
+    ``table``: the file's text cells when already read.
     """
     source = str(path)
     if truth is not None and target == "risk":
@@ -72,6 +95,84 @@ def load_labels(
         )
     if table is None:
         table = read_table(path, schema)
+    labeled = label_rows(table, source, target, schema, truth=truth)
+    return labeled_data([labeled], labeled.tally, source, target, schema)
+
+
+@dataclass
+class Tally:
+    """What is counted over a table's rows: exact, added up piece by piece when pieces are read apart.
+
+    ``rejects`` holds the reasons (all of them, or the first ``MAX_REJECTS_KEPT`` when added up
+    from pieces); ``rejected`` counts every one. ``markers`` counts the provider, model and prompt
+    version cells of the rows used (what the label provenance names).
+    """
+
+    rows: int = 0
+    unlabeled: int = 0
+    rejected: int = 0
+    used: int = 0
+    bad: int = 0
+    rejects: list[str] = field(default_factory=list)
+    markers: dict[str, Counter[str]] = field(default_factory=dict)
+    target_column: str | None = None
+    joined: str | None = None
+
+    def plus(self, other: Tally, keep_rejects: int = MAX_REJECTS_KEPT) -> Tally:
+        """This tally and the next piece's, rows in order; at most ``keep_rejects`` reasons kept."""
+        markers = {name: Counter(counts) for name, counts in self.markers.items()}
+        for name, counts in other.markers.items():
+            markers.setdefault(name, Counter()).update(counts)
+        return Tally(
+            rows=self.rows + other.rows,
+            unlabeled=self.unlabeled + other.unlabeled,
+            rejected=self.rejected + other.rejected,
+            used=self.used + other.used,
+            bad=self.bad + other.bad,
+            rejects=(self.rejects + other.rejects)[:keep_rejects],
+            markers=markers,
+            target_column=self.target_column or other.target_column,
+            joined=self.joined or other.joined,
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "rejected": self.rejected,
+            "unlabeled": self.unlabeled,
+            "used": self.used,
+            "bad_risk": self.bad,
+            "good_risk": self.used - self.bad,
+        }
+
+
+@dataclass
+class LabeledRows:
+    """One table's labelled rows (a whole file, or one piece of it read on a Dask worker).
+
+    ``risk`` is None when no validated row of the table has a known outcome.
+    """
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    risk: np.ndarray | None
+    tally: Tally
+
+
+def label_rows(
+    table: pd.DataFrame,
+    source: str,
+    target: Target = "llm",
+    schema: Schema = GERMAN,
+    *,
+    first_row: int = 1,
+    truth: str | Path | None = None,
+) -> LabeledRows:
+    """The one value check of labelled rows: validate ``table`` and read each row's label.
+
+    ``first_row``: the number of the table's first row in the whole input (a piece of a larger
+    input passes where it starts), so that rows and rejects keep their numbers in the whole.
+    """
     target_column = next((c for c in table.columns if normalize_name(str(c)) == TARGET_COLUMN), None)
     if target == "llm" and target_column is None:
         raise InputError(
@@ -79,7 +180,7 @@ def load_labels(
             "or train on the real outcome with --target risk",
             source=source,
         )
-    apps = validate(table, source=source, schema=schema)
+    apps = validate(table, source=source, schema=schema, first_row=first_row)
     if target == "risk" and schema.target is None:
         raise InputError(
             f"the schema '{schema.name}' has no [target]: --target risk needs the real outcome", source=source
@@ -88,7 +189,7 @@ def load_labels(
         raise InputError(
             f"no '{apps.outcome_column}' column: --target risk needs the real outcome", source=source
         )
-    positions = apps.frame.index.to_numpy() - 1
+    positions = apps.frame.index.to_numpy() - first_row
     rejects = apps.reject_messages()
     joined: str | None = None
     if truth is not None:
@@ -119,7 +220,7 @@ def load_labels(
             error = InputError(
                 f"'{raw}' is not a label (good risk / bad risk)",
                 source=source,
-                row=int(positions[i]) + 1,
+                row=int(positions[i]) + first_row,
                 column=str(target_column),
             )
             rejects.append(str(error))
@@ -131,25 +232,49 @@ def load_labels(
         keep = known_risk
         y = (apps.outcome() == "bad").to_numpy(dtype=np.int64)[keep]
 
-    counts = {
-        "rows": len(table),
-        "rejected": len(rejects),
-        "unlabeled": int(unlabeled.sum()),
-        "used": int(keep.sum()),
-        "bad_risk": int(y.sum()),
-        "good_risk": int(len(y) - y.sum()),
-    }
+    markers = {} if target == "risk" else _markers(table, positions[keep])
+    tally = Tally(
+        rows=len(table),
+        unlabeled=int(unlabeled.sum()),
+        rejected=len(rejects),
+        used=int(keep.sum()),
+        bad=int(y.sum()),
+        rejects=rejects,
+        markers=markers,
+        target_column=None if target_column is None else str(target_column),
+        joined=joined,
+    )
+    return LabeledRows(apps.frame[keep], y, risk_all[keep] if risk_all is not None else None, tally)
+
+
+def labeled_data(
+    parts: list[LabeledRows],
+    tally: Tally,
+    source: str,
+    target: Target,
+    schema: Schema = GERMAN,
+    *,
+    sample: Sample | None = None,
+) -> LabeledData:
+    """The rows of ``parts`` (in order) as one :class:`LabeledData`, counted as ``tally`` says.
+
+    ``tally`` covers the whole input; with ``sample`` the parts hold only a seeded sample of it.
+    """
+    counts = tally.counts()
     if counts["used"] == 0:
         raise InputError(
             f"no labeled rows to train on ({counts['unlabeled']} unlabeled, {counts['rejected']} rejected)",
             source=source,
         )
-    frame = apps.frame[keep]
-    risk = risk_all[keep] if risk_all is not None else None
-    provenance = _provenance(table, positions[keep], source, target, target_column, y, risk, schema)
-    if joined is not None:
+    frame = pd.concat([p.frame for p in parts]) if len(parts) > 1 else parts[0].frame
+    y = np.concatenate([p.y for p in parts]) if len(parts) > 1 else parts[0].y
+    risk = None
+    if any(p.risk is not None for p in parts):
+        risk = np.concatenate([p.risk if p.risk is not None else np.full(len(p.y), np.nan) for p in parts])
+    provenance = _provenance(tally, source, target, y, risk, schema)
+    if tally.joined is not None:
         provenance["truth"] = {
-            "source": joined,
+            "source": tally.joined,
             "known": int((~np.isnan(risk)).sum()) if risk is not None else 0,
         }
     return LabeledData(
@@ -159,9 +284,10 @@ def load_labels(
         target=target,
         measured_against=provenance["measured_against"],
         counts=counts,
-        provenance={**provenance, "counts": counts, "rejected_rows": rejects[:MAX_REJECTS_KEPT]},
-        rejects=rejects,
+        provenance={**provenance, "counts": counts, "rejected_rows": tally.rejects[:MAX_REJECTS_KEPT]},
+        rejects=tally.rejects,
         schema=schema,
+        sample=sample,
     )
 
 
@@ -180,20 +306,28 @@ def _agreement_where_known(y: np.ndarray, risk: np.ndarray | None) -> dict[str, 
     return agreement(y[known], risk[known].astype(np.int64))
 
 
-def _most_common(table: pd.DataFrame, name: str, positions: np.ndarray) -> str | None:
-    column = next((c for c in table.columns if normalize_name(str(c)) == name), None)
-    if column is None:
-        return None
-    values = [v.strip() for v in table[column].iloc[positions].astype(str) if v.strip()]
-    return Counter(values).most_common(1)[0][0] if values else None
+def _markers(table: pd.DataFrame, positions: np.ndarray) -> dict[str, Counter[str]]:
+    """Per provenance column present (provider, model, prompt_version), its non-empty cells' counts."""
+    markers: dict[str, Counter[str]] = {}
+    for name in _MARKERS:
+        column = next((c for c in table.columns if normalize_name(str(c)) == name), None)
+        if column is not None:
+            markers[name] = Counter(v.strip() for v in table[column].iloc[positions].astype(str) if v.strip())
+    return markers
+
+
+def _most_common(markers: dict[str, Counter[str]], name: str) -> str | None:
+    counts = markers.get(name)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+_MARKERS = ("provider", "model", "prompt_version")
 
 
 def _provenance(
-    table: pd.DataFrame,
-    positions: np.ndarray,
+    tally: Tally,
     source: str,
     target: Target,
-    target_column: str | None,
     y: np.ndarray,
     risk: np.ndarray | None,
     schema: Schema = GERMAN,
@@ -210,9 +344,9 @@ def _provenance(
             "prompt_version": None,
             "agreement_with_risk": None,
         }
-    provider = _most_common(table, "provider", positions)
-    model = _most_common(table, "model", positions)
-    prompt = _most_common(table, "prompt_version", positions)
+    provider = _most_common(tally.markers, "provider")
+    model = _most_common(tally.markers, "model")
+    prompt = _most_common(tally.markers, "prompt_version")
     if provider:
         # The model names the labeller (two LLMs behind one prompt are different labels); the
         # prompt version is added when it is not the model's own (rules: rubric-v1 is both).
@@ -224,7 +358,7 @@ def _provenance(
     return {
         "source": source,
         "target": "llm",
-        "target_column": target_column,
+        "target_column": tally.target_column,
         "measured_against": measured,
         "provider": provider,
         "model": model,

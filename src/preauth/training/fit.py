@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ from ..applications import GERMAN, Schema
 from ..bundles import save_bundle
 from ..calibration import Calibration, expected_calibration_error, fit_calibration
 from ..drift import REFERENCE_KEY, training_reference
-from ..errors import InputError
+from ..errors import ConfigurationError, InputError
 from ..evaluation import (
     COST_FALSE_NEGATIVE,
     COST_FALSE_POSITIVE,
@@ -56,14 +56,38 @@ class TrainedModel:
     holdout: pd.DataFrame
 
 
-BoosterFit = Callable[[np.ndarray, np.ndarray, list[str], dict[str, Any], int, Schema], Any]
-"""Fits ``n_rounds`` trees with ``params`` on ``(x, y)``: here, or across a cluster (training.on_dask)."""
+FitPart = Literal["training part", "all rows"]
+"""Which of the two boosters on many rows a fit is: before the holdout evaluation, or the refit."""
+
+
+class BoosterFit(Protocol):
+    """Fits ``n_rounds`` trees with ``params`` on ``part`` of the data: here on ``(x, y)``, or across
+    a cluster (training.on_dask), where the rows of ``part`` may be many more than ``(x, y)``."""
+
+    def __call__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        features: list[str],
+        params: dict[str, Any],
+        n_rounds: int,
+        schema: Schema,
+        *,
+        part: FitPart,
+    ) -> Any: ...
 
 
 def fit_here(
-    x: np.ndarray, y: np.ndarray, features: list[str], params: dict[str, Any], n_rounds: int, schema: Schema
+    x: np.ndarray,
+    y: np.ndarray,
+    features: list[str],
+    params: dict[str, Any],
+    n_rounds: int,
+    schema: Schema,
+    *,
+    part: FitPart = "all rows",
 ) -> Any:
-    """The booster fit in this process (the search's folds are always fit here)."""
+    """The booster fit in this process on ``(x, y)`` (the search's folds are always fit here)."""
     import xgboost as xgb
 
     dtrain = _dmatrix(x, y, features, int(params.get("nthread", 1)), schema)
@@ -76,7 +100,10 @@ def train(
     """Holdout split, search, threshold, refit and holdout evaluation; pure (writes no files).
 
     ``fit_booster`` fits the two boosters on many rows (the training part, then every row for the
-    refit); the search and the calibration are the same whichever fits them.
+    refit); the search and the calibration are the same whichever fits them. When ``data`` is a
+    sample of a larger input (``data.sample``), the split is the one the workers made per row,
+    the search, calibration, threshold, baselines and holdout figures run on the sample, and the
+    two boosters are fit on every row of their part on the workers.
     """
     config.check()
     schema = data.schema
@@ -91,7 +118,12 @@ def train(
     x = encode(data.frame, features, schema)
     y = data.y
     rows = data.frame.index.to_numpy()
-    train_pos, hold_pos = split_holdout(y, config.holdout_fraction, config.seed)
+    if data.sample is None:
+        train_pos, hold_pos = split_holdout(y, config.holdout_fraction, config.seed)
+        n_train, n_hold, n_all = len(train_pos), len(hold_pos), len(y)
+    else:
+        train_pos, hold_pos = np.flatnonzero(~data.sample.holdout), np.flatnonzero(data.sample.holdout)
+        n_train, n_hold, n_all = data.sample.train_rows, data.sample.holdout_rows, data.sample.rows
 
     with _SearchProgress(config.trials, progress) as on_trial:
         found = search(x[train_pos], y[train_pos], rows[train_pos], features, config, on_trial, schema)
@@ -117,15 +149,21 @@ def train(
     rule["costs"] = "approving a bad applicant costs 5, refusing a good one costs 1"
 
     dtrain = _dmatrix(x[train_pos], y_train, features, config.threads, schema)
-    booster = fit_booster(x[train_pos], y_train, features, found.params, found.n_rounds, schema)
+    booster = fit_booster(
+        x[train_pos], y_train, features, found.params, found.n_rounds, schema, part="training part"
+    )
     p_train = calibration.apply(booster.predict(dtrain))
     raw_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads, schema))
     p_hold = calibration.apply(raw_hold)
 
     y_hold = y[hold_pos]
-    n_train, n_hold = len(train_pos), len(hold_pos)
+    scored = (
+        f"the {n_hold} holdout rows"
+        if data.sample is None
+        else (f"a {len(hold_pos)}-row seeded sample of the {n_hold} holdout rows")
+    )
     holdout_rows = (
-        f"the {n_hold} holdout rows the search never saw, scored by the model fit on the "
+        f"{scored} the search never saw, scored by the model fit on the "
         f"{n_train}-row training part" + (" before the refit on all rows" if config.refit else "")
     )
     holdout_metrics = with_intervals(
@@ -150,12 +188,17 @@ def train(
         against_risk["rows"] = holdout_rows
     train_auc = roc_auc(y_train, p_train)
     validation = binary_metrics(y_train, oof, threshold, measured_against=data.measured_against)
-    validation["rows"] = f"out-of-fold predictions on the {n_train}-row training part ({config.folds} folds)"
+    validation["rows"] = (
+        f"out-of-fold predictions on the {len(train_pos)}-row training part ({config.folds} folds)"
+        if data.sample is None
+        else f"out-of-fold predictions on a {len(train_pos)}-row seeded sample of the {n_train}-row "
+        f"training part ({config.folds} folds)"
+    )
     if config.refit:
         # The holdout has said what it can; the shipped model now learns from it too (same
         # parameters and rounds), so no labelled row is wasted. Nothing measured above changes.
-        booster = fit_booster(x, y, features, found.params, found.n_rounds, schema)
-    truths = {data.measured_against: (np.arange(n_hold), y_hold)}
+        booster = fit_booster(x, y, features, found.params, found.n_rounds, schema, part="all rows")
+    truths = {data.measured_against: (np.arange(len(hold_pos)), y_hold)}
     if against_risk is not None and known is not None and data.risk is not None:
         truths[data.outcome_measure] = (np.flatnonzero(known), data.risk[hold_pos][known].astype(np.int64))
     frame = data.frame
@@ -174,9 +217,9 @@ def train(
         "validation": validation,
         "refit": {
             "applied": config.refit,
-            "rows": len(y) if config.refit else n_train,
+            "rows": n_all if config.refit else n_train,
             "shipped_model": (
-                f"refit on all {len(y)} rows (training part + holdout) with the chosen parameters and "
+                f"refit on all {n_all} rows (training part + holdout) with the chosen parameters and "
                 f"{found.n_rounds} rounds, after the holdout evaluation; every holdout figure measures "
                 f"the {n_train}-row model before it"
                 if config.refit
@@ -296,25 +339,36 @@ class TrainingResult:
 def bundle_meta(
     data: LabeledData, model: TrainedModel, config: TrainingConfig, duration_s: float
 ) -> dict[str, Any]:
-    """The training half of ``bundle.json`` (bundles.save_bundle adds format, schema, versions)."""
+    """The training half of ``bundle.json`` (bundles.save_bundle adds format, schema, versions).
+
+    For a sample of a larger input, the fingerprint, the training ranges and the row counts are
+    the whole input's (reduced on the workers); the drift reference is the sample's.
+    """
+    sample = data.sample
     return {
         "target": data.target,
         "params": model.params,
         "metrics": model.metrics,
         "label_provenance": data.provenance,
-        "data_fingerprint": data_fingerprint(data.frame, data.y, data.schema),
+        "data_fingerprint": (
+            data_fingerprint(data.frame, data.y, data.schema) if sample is None else sample.fingerprint
+        ),
         "threshold_rule": model.threshold_rule,
         "calibration": model.calibration.as_json(),
         "excluded": [c for c in data.schema.field_names if c not in model.features],
-        SEEN_KEY: seen_in_training(_fit_rows(data, model), model.features, data.schema),
+        SEEN_KEY: (
+            seen_in_training(_fit_rows(data, model), model.features, data.schema)
+            if sample is None
+            else sample.seen
+        ),
         REFERENCE_KEY: _reference(data, model),
         REVIEW_BAND_KEY: config.review_band,
         "search": model.search.summary,
         "training": {
             "config": {**asdict(config), "exclude": list(config.exclude), "include": list(config.include)},
             "rows": {
-                "train": len(model.train_rows),
-                "holdout": len(model.holdout_rows),
+                "train": len(model.train_rows) if sample is None else sample.train_rows,
+                "holdout": len(model.holdout_rows) if sample is None else sample.holdout_rows,
                 "shipped_model": int(model.metrics["refit"]["rows"]),
             },
             "duration_s": round(duration_s, 3),
@@ -330,13 +384,19 @@ def _reference(data: LabeledData, model: TrainedModel) -> dict[str, Any]:
     scores = np.concatenate(
         [model.calibration.apply(model.search.oof), model.holdout["probability"].to_numpy()]
     )
+    shipped = int(model.metrics["refit"]["rows"])
+    inputs = (
+        f"the {len(rows)} rows the shipped model was fit on"
+        if data.sample is None
+        else f"a {len(rows)}-row seeded sample of the {shipped} rows the shipped model was fit on"
+    )
     return training_reference(
         rows,
         model.features,
         data.schema,
         scores,
-        source=f"inputs: the {len(rows)} rows the shipped model was fit on; score: {len(scores)} "
-        "out-of-sample probabilities (out-of-fold on the training part, and the holdout's)",
+        source=f"inputs: {inputs}; score: {len(scores)} out-of-sample probabilities (out-of-fold on "
+        "the training part, and the holdout's)" + ("" if data.sample is None else ", of the same sample"),
     )
 
 
@@ -366,20 +426,33 @@ def train_from_file(
 
     The bundle carries ``schema``: whatever uses the model reads applications with it.
     ``truth``: a file with the real outcomes of the same applicants, to measure against.
-    ``cluster``: read the labels and fit the boosters on all rows on Dask (``train --dask``);
-    the bundle is the same format, its ``training.engine`` says where it was trained.
+    ``cluster``: read, check and hold the labels on Dask's workers and fit the boosters on all
+    rows there (``train --dask``); this process holds a bounded sample
+    (:mod:`preauth.training.on_dask`). The bundle is the same format, its ``training.engine``
+    says where it was trained.
     """
     started = time.perf_counter()
     config.check()
     config.features(schema)  # fail on a bad --exclude/--include before reading any data
-    table = cluster.read_table(str(labels_path), schema) if cluster is not None else None
-    data = load_labels(labels_path, config.target, schema, truth, table=table)
-    model = train(
-        data, config, progress=progress, fit_booster=cluster.fit if cluster is not None else fit_here
-    )
+    if cluster is None:
+        data = load_labels(labels_path, config.target, schema, truth)
+        model = train(data, config, progress=progress)
+        engine: dict[str, Any] = {"name": "one process"}
+    else:
+        if truth is not None:
+            raise ConfigurationError(
+                "--truth joins the whole labels file with the outcomes file: train without --dask to use it"
+            )
+        held = cluster.load(str(labels_path), config, schema)
+        try:
+            data = held.data
+            model = train(data, config, progress=progress, fit_booster=held.fit)
+        finally:
+            held.release()
+        engine = held.meta()
     duration = time.perf_counter() - started
     meta = bundle_meta(data, model, config, duration)
-    meta["training"]["engine"] = cluster.meta() if cluster is not None else {"name": "one process"}
+    meta["training"]["engine"] = engine
     trials_csv = model.search.trials.to_csv(index=False).encode("utf-8")
     path = save_bundle(
         Path(models_dir),

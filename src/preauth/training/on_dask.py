@@ -1,41 +1,53 @@
-"""``preauth train --dask``: the labels read by the workers, the big boosters fit across them.
+"""``preauth train --dask``: labels larger than one machine, read, checked and fit on the workers.
 
 What runs where:
 
-* **reading**: the labels (a file, a directory or a glob of CSV/Parquet files) are cut into pieces
-  as ``predict --dask`` cuts them (:func:`preauth.cluster.plan`), each piece parsed on a worker;
-  the pieces come back in order and go through the same :func:`preauth.training.load_labels`
-  (the one value check, rejects counted and named) as on one machine;
-* **the search**: Optuna's trials and their cross-validation folds run in this process, as on one
-  machine, so the same seed chooses the same parameters; to spread the trials over processes or
-  machines, add ``--study-storage`` (one study in PostgreSQL, see ``training.shared_study``);
-* **the two boosters on many rows** (the training part before the holdout evaluation, and the
-  refit on every row) are fit across the workers with ``xgboost.dask``.
+* **on the workers, piece by piece**: the labels (a file, a directory or a glob of CSV/Parquet
+  files) are cut into pieces as ``predict --dask`` cuts them (:func:`preauth.cluster.plan`); each
+  piece is parsed, put through the one value check (:func:`preauth.training.data.label_rows`, its
+  rows numbered across the whole input so that a reject names its row as on one machine),
+  encoded, and split: whether a row is in the holdout is drawn from the seed and the row's number
+  (:mod:`preauth.training.rows`), so no row travels to decide it. The encoded blocks stay on the
+  workers;
+* **what comes back to the train process is bounded**: per piece, its counts (rows, rejects and
+  the first reasons, labels), its training ranges for the refer rule, its fingerprint, and a
+  seeded sample of at most ``search_rows`` rows over the whole input (each row's own draw; the
+  ``search_rows`` smallest win, whatever the pieces). On that sample the train process runs the
+  single-machine :func:`preauth.training.train`: the search (add ``--study-storage`` to spread its
+  trials), calibration, threshold, baselines, and the holdout figures on the sample's holdout rows;
+* **the two boosters on many rows** (the training part, measured on the holdout, and the refit
+  on every row) are fit with ``xgboost.dask`` on ``DaskQuantileDMatrix`` over the blocks the
+  workers hold: every labelled row, not the sample.
 
-So the client holds the validated rows and the search's folds (what one machine's search needs);
-the workers hold the boosting matrices, the costliest memory of the fits on all rows.
+So the train process's memory is bounded by ``search_rows`` whatever the input's size. When the
+input has at most ``search_rows`` labelled rows the sample is all of them: the train process
+then gets every row, makes the single-machine holdout split, and the run is the one-process run
+with the boosters fit across the workers (on data whose quantile sketches are exact and with
+every row in every tree, tree for tree the same as :func:`xgboost.train`; with ``subsample`` < 1
+each worker draws its own rows, so the trees differ slightly, as two seeds' would).
 
-The rows are spread over the workers as a Dask array of row blocks; ``DaskQuantileDMatrix`` builds
-the histogram cuts from all of them and ``xgboost.dask.train`` grows each tree with the workers'
-histograms summed, so the booster is the one XGBoost's ``hist`` method grows on all rows at once
-(on data whose quantile sketches are exact and with every row in every tree, tree for tree the
-same as :func:`xgboost.train`; with ``subsample`` < 1 each worker draws its own rows, so the trees
-differ slightly from one process's, as two seeds' would).
 The result is a plain ``Booster``: saved with :func:`preauth.bundles.save_bundle`, ``serve`` and
 ``predict`` cannot tell it from one fitted on one machine.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..applications import GERMAN, MALFORMED_ROWS, Schema
-from ..features import feature_types
+from ..applications import GERMAN, Schema
+from ..errors import InputError
+from ..features import encode, feature_types
+from ..referral import merge_seen, seen_in_training
+from .config import MAX_REJECTS_KEPT, TrainingConfig
+from .data import LabeledData, LabeledRows, Sample, Tally, data_fingerprint, label_rows, labeled_data
+from .fit import FitPart
+from .rows import SAMPLE, draws, in_holdout
 
 PARTITION_ROWS = 100_000
 """Rows per block handed to a worker."""
@@ -76,13 +88,124 @@ def fit_booster_on_cluster(
     return trained["booster"]
 
 
+SEARCH_ROWS = 200_000
+"""Labelled rows the train process gets by default (``--search-rows``): its memory bound."""
+
+
 @dataclass(frozen=True)
 class ClusterTraining:
-    """The cluster a ``train --dask`` run uses: its client, how it was named, rows per block."""
+    """The cluster a ``train --dask`` run uses: its client, how it was named, rows per block, and
+    how many labelled rows the train process may hold (the sample the search runs on)."""
 
     client: Any
     spec: str
     partition_rows: int = PARTITION_ROWS
+    search_rows: int = SEARCH_ROWS
+
+    def load(self, source: str, config: TrainingConfig, schema: Schema = GERMAN) -> ClusterLabels:
+        """Read, check, encode and split the labels on the workers; the train process gets a sample."""
+        return load_on_cluster(self, source, config, schema)
+
+    def meta(self) -> dict[str, Any]:
+        """What the bundle records about the cluster that trained it."""
+        return {
+            "name": "dask",
+            "scheduler": self.spec,
+            "workers": len(self.client.scheduler_info()["workers"]),
+            "partition_rows": self.partition_rows,
+            "search_rows": self.search_rows,
+        }
+
+
+@dataclass
+class PreparedPiece:
+    """One piece's labelled rows as a worker keeps them: checked, encoded, split, with each row's
+    sample draw. Only what :class:`PieceSummary` holds of it leaves the worker, and the sample."""
+
+    labeled: LabeledRows
+    x: np.ndarray
+    holdout: np.ndarray
+    draws: np.ndarray
+
+
+@dataclass
+class PieceSummary:
+    """What the train process learns of a piece: counts, ranges, fingerprint, the smallest draws."""
+
+    tally: Tally
+    train_rows: int
+    holdout_rows: int
+    fingerprint: str
+    seen: dict[str, Any]
+    smallest: np.ndarray
+
+
+def prepare_piece(
+    table: pd.DataFrame,
+    first_row: int,
+    source: str,
+    config: TrainingConfig,
+    schema: Schema,
+    rename: bool,
+) -> PreparedPiece:
+    """The worker's part for one piece: the value check, the encoding and the per-row split."""
+    if rename:  # files may spell a column differently
+        table.columns = pd.Index([schema.canonical_column(str(c)) or str(c) for c in table.columns])
+    labeled = label_rows(table, source, config.target, schema, first_row=first_row)
+    labeled.tally.rejects = labeled.tally.rejects[:MAX_REJECTS_KEPT]
+    rows = labeled.frame.index.to_numpy()
+    return PreparedPiece(
+        labeled=labeled,
+        x=encode(labeled.frame, config.features(schema), schema),
+        holdout=in_holdout(rows, config.holdout_fraction, config.seed),
+        draws=draws(rows, config.seed, SAMPLE),
+    )
+
+
+def summarize(piece: PreparedPiece, config: TrainingConfig, schema: Schema, search_rows: int) -> PieceSummary:
+    """The bounded part of a piece that goes to the train process."""
+    labeled = piece.labeled
+    fit = labeled.frame if config.refit else labeled.frame[~piece.holdout]
+    smallest = _smallest(piece.draws, search_rows)
+    return PieceSummary(
+        tally=labeled.tally,
+        train_rows=int((~piece.holdout).sum()),
+        holdout_rows=int(piece.holdout.sum()),
+        fingerprint=data_fingerprint(labeled.frame, labeled.y, schema),
+        seen=seen_in_training(fit, config.features(schema), schema),
+        smallest=smallest,
+    )
+
+
+def sample_of(piece: PreparedPiece, below: float | None) -> tuple[LabeledRows, np.ndarray]:
+    """The piece's rows whose draw is at most ``below`` (None: all), with their holdout flags."""
+    labeled = piece.labeled
+    if below is None:
+        return labeled, piece.holdout
+    keep = piece.draws <= below
+    risk = labeled.risk[keep] if labeled.risk is not None else None
+    return LabeledRows(labeled.frame[keep], labeled.y[keep], risk, labeled.tally), piece.holdout[keep]
+
+
+def block(piece: PreparedPiece, part: FitPart, labels: bool) -> np.ndarray:
+    """The encoded rows (or their labels) of ``part`` in this piece, for ``DaskQuantileDMatrix``."""
+    rows = ~piece.holdout if part == "training part" else slice(None)
+    return piece.labeled.y[rows].astype(np.float32) if labels else piece.x[rows]
+
+
+@dataclass
+class ClusterLabels:
+    """The labels held on the cluster: the train process's sample (``data``) and the workers' pieces.
+
+    :meth:`fit` is the :class:`preauth.training.fit.BoosterFit` of the run: on the sample's arrays
+    when the sample is every row, else on every row of the part, from the blocks on the workers.
+    """
+
+    cluster: ClusterTraining
+    data: LabeledData
+    pieces: list[Any]
+    summaries: list[PieceSummary]
+    fit_rows: dict[str, int] = field(default_factory=dict)
 
     def fit(
         self,
@@ -92,44 +215,115 @@ class ClusterTraining:
         params: dict[str, Any],
         n_rounds: int,
         schema: Schema,
+        *,
+        part: FitPart,
     ) -> Any:
-        """A :data:`preauth.training.fit.BoosterFit` that fits across the workers."""
-        return fit_booster_on_cluster(
-            self.client, x, y, features, params, n_rounds, partition_rows=self.partition_rows, schema=schema
-        )
+        client, rows = self.cluster.client, self.cluster.partition_rows
+        if self.data.sample is None:
+            self.fit_rows[part] = len(y)
+            return fit_booster_on_cluster(
+                client, x, y, features, params, n_rounds, partition_rows=rows, schema=schema
+            )
+        x_blocks, y_blocks = self._blocks(part, len(features))
+        self.fit_rows[part] = int(x_blocks.shape[0])
+        return fit_booster_on_cluster(client, x_blocks, y_blocks, features, params, n_rounds, schema=schema)
 
-    def read_table(self, source: str, schema: Schema = GERMAN) -> pd.DataFrame:
-        """The labels as text cells, read piece by piece on the workers."""
-        return read_on_cluster(self.client, source, schema)
+    def _blocks(self, part: FitPart, columns: int) -> tuple[Any, Any]:
+        """Dask arrays over the pieces' blocks of ``part``, which never leave the workers."""
+        import dask
+        import dask.array as da
+
+        client = self.cluster.client
+        xs, ys = [], []
+        for piece, summary in zip(self.pieces, self.summaries, strict=True):
+            n = summary.train_rows if part == "training part" else summary.train_rows + summary.holdout_rows
+            if n == 0:
+                continue
+            x = client.submit(block, piece, part, False, pure=False)
+            y = client.submit(block, piece, part, True, pure=False)
+            xs.append(da.from_delayed(dask.delayed(x), shape=(n, columns), dtype=np.float32))
+            ys.append(da.from_delayed(dask.delayed(y), shape=(n,), dtype=np.float32))
+        return da.concatenate(xs), da.concatenate(ys)
 
     def meta(self) -> dict[str, Any]:
-        """What the bundle records about the cluster that trained it."""
+        """The engine block of ``bundle.json``: the cluster, and the rows each fit and the search had."""
         return {
-            "name": "dask",
-            "scheduler": self.spec,
-            "workers": len(self.client.scheduler_info()["workers"]),
-            "partition_rows": self.partition_rows,
+            **self.cluster.meta(),
+            "sampled": self.data.sample is not None,
+            "search_sample_rows": len(self.data.y),
+            "fit_rows": dict(self.fit_rows),
         }
 
+    def release(self) -> None:
+        """Let the workers drop the pieces (Dask forgets a result once no future refers to it)."""
+        self.pieces = []
 
-def read_on_cluster(client: Any, source: str, schema: Schema = GERMAN) -> pd.DataFrame:
-    """A file, directory or glob of CSV/Parquet as one table of text cells, rows in file-name order.
 
-    Each piece is parsed on a worker (:func:`preauth.cluster.read_piece`); the rows a piece could
-    not parse keep their place as blank rows, renumbered here into the whole table, so that
-    validation rejects them by their row as on one machine.
+def load_on_cluster(
+    cluster: ClusterTraining, source: str, config: TrainingConfig, schema: Schema = GERMAN
+) -> ClusterLabels:
+    """A file, directory or glob of CSV/Parquet checked on the workers, rows in file-name order.
+
+    The train process holds the pieces' summaries (one at a time while they arrive, to merge their
+    smallest draws) and then the sample: at most ``cluster.search_rows`` labelled rows.
     """
+    from distributed import as_completed
+
     from ..cluster import input_files, plan, read_piece
 
+    client = cluster.client
     pieces = plan(input_files(source), schema=schema)
-    tables: list[pd.DataFrame] = client.gather(client.map(read_piece, pieces, pure=False))
-    malformed: dict[int, Any] = {}
-    offset = 0
-    for table in tables:
-        malformed.update({offset + row: value for row, value in table.attrs.get(MALFORMED_ROWS, {}).items()})
-        if len({piece.path for piece in pieces}) > 1:  # files may spell a column differently
-            table.columns = pd.Index([schema.canonical_column(str(c)) or str(c) for c in table.columns])
-        offset += len(table)
-    whole = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
-    whole.attrs = {MALFORMED_ROWS: malformed} if malformed else {}
-    return whole
+    tables = client.map(read_piece, pieces, pure=False)
+    sizes: list[int] = client.gather(client.map(len, tables, pure=False))
+    if sum(sizes) == 0:
+        raise InputError("no applications (header only)", source=source)
+    rename = len({piece.path for piece in pieces}) > 1
+    starts = np.cumsum([0, *sizes])[:-1] + 1
+    prepared = [
+        client.submit(prepare_piece, table, int(first), source, config, schema, rename, pure=False)
+        for table, first, size in zip(tables, starts, sizes, strict=True)
+        if size
+    ]
+    del tables  # each piece's text cells are dropped by its worker once checked
+    summaries: list[PieceSummary | None] = [None] * len(prepared)
+    smallest = np.empty(0)
+    futures = client.map(
+        summarize, prepared, config=config, schema=schema, search_rows=cluster.search_rows, pure=False
+    )
+    keys = {future.key: i for i, future in enumerate(futures)}
+    for future, summary in as_completed(futures, with_results=True):
+        smallest = _smallest(np.concatenate([smallest, summary.smallest]), cluster.search_rows)
+        summary.smallest = np.empty(0)
+        summaries[keys[future.key]] = summary
+    done = [s for s in summaries if s is not None]
+    tally = Tally()
+    for summary in done:
+        tally = tally.plus(summary.tally)
+    used = sum(s.train_rows + s.holdout_rows for s in done)
+    below = None if used <= cluster.search_rows else float(smallest.max())
+    parts: list[tuple[LabeledRows, np.ndarray]] = client.gather(
+        client.map(sample_of, prepared, below=below, pure=False)
+    )
+    sample = None
+    if below is not None:
+        fingerprint = hashlib.sha256("".join(s.fingerprint for s in done).encode("ascii")).hexdigest()
+        seen: dict[str, Any] = {}
+        for summary in done:
+            seen = merge_seen(seen, summary.seen)
+        sample = Sample(
+            holdout=np.concatenate([holdout for _, holdout in parts]),
+            train_rows=sum(s.train_rows for s in done),
+            holdout_rows=sum(s.holdout_rows for s in done),
+            fingerprint=fingerprint,
+            seen=seen,
+        )
+    data = labeled_data([rows for rows, _ in parts], tally, source, config.target, schema, sample=sample)
+    held = ClusterLabels(cluster, data, prepared, done)
+    if sample is None:
+        held.release()  # the train process has every row: the fits take them from here
+    return held
+
+
+def _smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` smallest of ``values`` (all of them when there are fewer), in no order."""
+    return values if len(values) <= k else np.partition(values, k - 1)[:k]

@@ -30,7 +30,7 @@ from ..referral import REVIEW_BAND_KEY, SEEN_KEY, seen_in_training
 from .baselines import baselines
 from .config import TrainingConfig
 from .data import LabeledData, _known, data_fingerprint, load_labels
-from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, split_holdout
+from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, ship, split_holdout
 
 if TYPE_CHECKING:
     from .on_dask import ClusterTraining
@@ -73,7 +73,8 @@ def fit_here(
 def train(
     data: LabeledData, config: TrainingConfig, *, progress: bool = False, fit_booster: BoosterFit = fit_here
 ) -> TrainedModel:
-    """Holdout split, search, threshold, refit and holdout evaluation; pure (writes no files).
+    """Holdout split, search, the choice between the tuned parameters and the regularised default
+    on the holdout, calibration, threshold, refit and holdout evaluation; pure (writes no files).
 
     ``fit_booster`` fits the two boosters on many rows (the training part, then every row for the
     refit); the search and the calibration are the same whichever fits them.
@@ -97,6 +98,21 @@ def train(
         found = search(x[train_pos], y[train_pos], rows[train_pos], features, config, on_trial, schema)
 
     y_train = y[train_pos]
+    dhold = _dmatrix(x[hold_pos], None, features, config.threads, schema)
+    tuned_booster = fit_booster(x[train_pos], y_train, features, found.params, found.n_rounds, schema)
+    default_booster = fit_booster(
+        x[train_pos], y_train, features, found.default_params, found.default.n_rounds, schema
+    )
+    found = ship(
+        found,
+        y[hold_pos],
+        tuned_booster.predict(dhold),
+        default_booster.predict(dhold),
+        features,
+        config,
+        schema,
+    )
+    booster = tuned_booster if found.summary["shipped"] == "tuned" else default_booster
     calibration = fit_calibration(
         y_train, found.oof, config.calibration, folds=config.folds, seed=config.seed
     )
@@ -117,9 +133,8 @@ def train(
     rule["costs"] = "approving a bad applicant costs 5, refusing a good one costs 1"
 
     dtrain = _dmatrix(x[train_pos], y_train, features, config.threads, schema)
-    booster = fit_booster(x[train_pos], y_train, features, found.params, found.n_rounds, schema)
     p_train = calibration.apply(booster.predict(dtrain))
-    raw_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads, schema))
+    raw_hold = booster.predict(dhold)
     p_hold = calibration.apply(raw_hold)
 
     y_hold = y[hold_pos]

@@ -76,8 +76,9 @@ def train(
     """Holdout split, search, the choice between the tuned parameters and the regularised default
     on the holdout, calibration, threshold, refit and holdout evaluation; pure (writes no files).
 
-    ``fit_booster`` fits the two boosters on many rows (the training part, then every row for the
-    refit); the search and the calibration are the same whichever fits them.
+    ``fit_booster`` fits the boosters on many rows (both candidates on the training part, then the
+    shipped one on every row for the refit); the search and the calibration are the same whichever
+    fits them.
     """
     config.check()
     schema = data.schema

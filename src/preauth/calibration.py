@@ -6,8 +6,9 @@ rate. A calibration map, fitted on the search's out-of-fold predictions (scores 
 to rows it had not seen), corrects that:
 
 - **Platt** scaling: ``p = sigmoid(a · logit(raw) + b)``, two numbers;
-- **isotonic** regression: a non-decreasing step curve, stored as its breakpoints and applied
-  with ``np.interp`` (flat beyond the first and last breakpoint).
+- **isotonic** regression, centred: the pooled blocks' observed rates placed at each block's mean
+  raw score, stored as those breakpoints and applied with ``np.interp``: strictly increasing
+  between the first and last breakpoint (flat beyond), so no ties inside a step.
 
 Both are stored in ``bundle.json`` as plain numbers, never pickled, and both are non-decreasing
 in the raw score, so the ranking (ROC AUC) and the direction of every monotone constraint
@@ -110,14 +111,24 @@ def fit_platt(y: np.ndarray, raw: np.ndarray) -> Calibration:
 
 
 def fit_isotonic(y: np.ndarray, raw: np.ndarray) -> Calibration:
-    """Isotonic regression of the label on raw, kept as its breakpoints (flat beyond the ends)."""
+    """Centred isotonic regression of the label on raw, kept as its breakpoints (flat beyond the ends).
+
+    Plain isotonic regression is a step curve: every applicant in one of its flat steps gets the
+    same probability, however differently the booster ranked them, and those ties cost ROC AUC
+    (measured: 0.014 on a 100-row fold, bench/quality.py). Centred isotonic regression (Oron and
+    Flournoy, 2017) keeps the same pooled blocks and their rates but puts each block's rate at the
+    mean raw score of its rows and interpolates between those points, so the map is strictly
+    increasing between the first and last block: the booster's ranking survives inside a step, and
+    the rate of each block is still the observed one at its centre.
+    """
     from sklearn.isotonic import IsotonicRegression
 
+    raw = np.asarray(raw, dtype=np.float64)
     model = IsotonicRegression(out_of_bounds="clip", y_min=_EPS, y_max=1 - _EPS)
-    model.fit(np.asarray(raw, dtype=np.float64), y)
-    x = tuple(float(v) for v in model.X_thresholds_)
-    v = tuple(float(v) for v in model.y_thresholds_)
-    return Calibration("isotonic", x=x, y=v)
+    fitted = model.fit_transform(raw, y)
+    rates, block = np.unique(fitted, return_inverse=True)  # PAVA's blocks have distinct rates
+    centres = np.bincount(block, weights=raw) / np.bincount(block)
+    return Calibration("isotonic", x=tuple(float(v) for v in centres), y=tuple(float(v) for v in rates))
 
 
 _FITTERS = {"platt": fit_platt, "isotonic": fit_isotonic}

@@ -47,6 +47,24 @@ def test_auto_prefers_isotonic_for_a_step_and_keeps_the_cv_losses() -> None:
     assert log_loss(y, fitted.apply(raw)) < log_loss(y, raw)
 
 
+def test_isotonic_keeps_the_boosters_ranking_inside_its_steps() -> None:
+    """Centred isotonic: the pooled blocks' rates at their rows' mean score, strictly increasing
+    between them, so two applicants the booster told apart are not tied (ties cost ROC AUC)."""
+    from preauth.evaluation import roc_auc
+
+    raw = _scores(800, 6)
+    y = (np.random.default_rng(7).uniform(size=len(raw)) < 0.1 + 0.3 * raw).astype(int)  # few, wide steps
+    fitted = fit_calibration(y, raw, "isotonic")
+    assert len(fitted.x) > 2 and np.all(np.diff(fitted.x) > 0) and np.all(np.diff(fitted.y) > 0)
+    inside = (raw > fitted.x[0]) & (raw < fitted.x[-1])
+    assert inside.mean() > 0.8
+    p = fitted.apply(raw[inside])
+    assert len(np.unique(p)) == int(inside.sum())  # no two applicants tied
+    assert roc_auc(y[inside], p) == pytest.approx(roc_auc(y[inside], raw[inside]))
+    # each breakpoint is a block's observed rate at the block's mean score: the rows' mean is kept
+    assert float(np.mean(fitted.apply(raw))) == pytest.approx(float(np.mean(y)), abs=0.02)
+
+
 def test_calibration_round_trips_through_plain_json() -> None:
     raw = _scores(500, 5)
     y = (raw > 0.6).astype(int)

@@ -10,7 +10,8 @@ The steps, in the order they touch the data:
 3. search hyperparameters with Optuna's TPE sampler, maximising ROC AUC under stratified k-fold
    cross-validation on the training part only, with early stopping and median pruning, under the
    schema's monotone constraints; ``--trials`` counts completed trials; a regularised default is
-   cross-validated on the same folds and shipped when the search does not beat it;
+   cross-validated on the same folds, and shipped unless the tuned parameters beat it on the
+   holdout by more than one standard error;
 4. fit a calibration map (Platt or isotonic) on the chosen model's out-of-fold predictions and
    choose the decision threshold on the calibrated ones (lowest expected cost with the German
    Credit cost matrix);

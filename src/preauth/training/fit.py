@@ -30,7 +30,7 @@ from ..referral import REVIEW_BAND_KEY, SEEN_KEY, seen_in_training
 from .baselines import baselines
 from .config import TrainingConfig
 from .data import LabeledData, _known, data_fingerprint, load_labels
-from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, split_holdout
+from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, ship, split_holdout
 
 if TYPE_CHECKING:
     from .on_dask import ClusterTraining
@@ -97,13 +97,14 @@ def fit_here(
 def train(
     data: LabeledData, config: TrainingConfig, *, progress: bool = False, fit_booster: BoosterFit = fit_here
 ) -> TrainedModel:
-    """Holdout split, search, threshold, refit and holdout evaluation; pure (writes no files).
+    """Holdout split, search, the choice between the tuned parameters and the regularised default
+    on the holdout, calibration, threshold, refit and holdout evaluation; pure (writes no files).
 
-    ``fit_booster`` fits the two boosters on many rows (the training part, then every row for the
-    refit); the search and the calibration are the same whichever fits them. When ``data`` is a
-    sample of a larger input (``data.sample``), the split is the one the workers made per row,
-    the search, calibration, threshold, baselines and holdout figures run on the sample, and the
-    two boosters are fit on every row of their part on the workers.
+    ``fit_booster`` fits the boosters on many rows (both candidates on the training part, then the
+    shipped one on every row for the refit); the search and the calibration are the same whichever
+    fits them. When ``data`` is a sample of a larger input (``data.sample``), the split is the one
+    the workers made per row, the search, calibration, threshold, baselines and holdout figures run
+    on the sample, and the boosters are fit on every row of their part on the workers.
     """
     config.check()
     schema = data.schema
@@ -129,6 +130,29 @@ def train(
         found = search(x[train_pos], y[train_pos], rows[train_pos], features, config, on_trial, schema)
 
     y_train = y[train_pos]
+    dhold = _dmatrix(x[hold_pos], None, features, config.threads, schema)
+    tuned_booster = fit_booster(
+        x[train_pos], y_train, features, found.params, found.n_rounds, schema, part="training part"
+    )
+    default_booster = fit_booster(
+        x[train_pos],
+        y_train,
+        features,
+        found.default_params,
+        found.default.n_rounds,
+        schema,
+        part="training part",
+    )
+    found = ship(
+        found,
+        y[hold_pos],
+        tuned_booster.predict(dhold),
+        default_booster.predict(dhold),
+        features,
+        config,
+        schema,
+    )
+    booster = tuned_booster if found.summary["shipped"] == "tuned" else default_booster
     calibration = fit_calibration(
         y_train, found.oof, config.calibration, folds=config.folds, seed=config.seed
     )
@@ -149,11 +173,8 @@ def train(
     rule["costs"] = "approving a bad applicant costs 5, refusing a good one costs 1"
 
     dtrain = _dmatrix(x[train_pos], y_train, features, config.threads, schema)
-    booster = fit_booster(
-        x[train_pos], y_train, features, found.params, found.n_rounds, schema, part="training part"
-    )
     p_train = calibration.apply(booster.predict(dtrain))
-    raw_hold = booster.predict(_dmatrix(x[hold_pos], None, features, config.threads, schema))
+    raw_hold = booster.predict(dhold)
     p_hold = calibration.apply(raw_hold)
 
     y_hold = y[hold_pos]

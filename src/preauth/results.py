@@ -32,7 +32,16 @@ from .applications.batches import BATCH_ROWS, iter_applications
 from .bundles import Bundle
 from .errors import ConfigurationError
 from .files import atomic_path
-from .scoring import FORMATS, OutputFormat, Scored, polars_frame, result_objects, result_table, score
+from .scoring import (
+    FORMATS,
+    OutputFormat,
+    Scored,
+    polars_frame,
+    result_objects,
+    result_table,
+    score,
+    write_json_lines,
+)
 
 
 @dataclass
@@ -143,11 +152,7 @@ class _Writer:
 
 class _JsonLines(_Writer):
     def write(self, scored: Scored) -> None:
-        if scored.reasons is not None:
-            for record in result_objects(scored):
-                self.handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-            return
-        polars_frame(scored).write_ndjson(self.handle)
+        write_json_lines(scored, self.handle)
 
 
 class _Csv(_Writer):

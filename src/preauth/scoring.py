@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import orjson
@@ -32,6 +32,9 @@ from .errors import ConfigurationError
 from .features import encode
 from .files import atomic_path, spreadsheet_safe
 from .formats import FORMATS, OutputFormat
+
+REASONS = "reasons"
+"""The key of a result's principal reasons (with ``explain``), after the original keys."""
 
 
 @dataclass
@@ -119,7 +122,7 @@ def result_objects(scored: Scored) -> list[dict[str, Any]]:
         if scored.decisions is not None:
             item["decision"] = scored.decisions[i]
         if scored.reasons is not None:
-            item["reasons"] = scored.reasons[i]
+            item[REASONS] = scored.reasons[i]
         out.append(item)
     return out
 
@@ -197,12 +200,19 @@ def _write_json(scored: Scored, path: Path) -> None:
 
 
 def _write_jsonl(scored: Scored, path: Path) -> None:
-    if scored.reasons is not None:
-        with path.open("wb") as handle:
-            for record in result_objects(scored):
-                handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-        return
-    polars_frame(scored).write_ndjson(path)
+    with path.open("wb") as handle:
+        write_json_lines(scored, handle)
+
+
+def write_json_lines(scored: Scored, handle: IO[bytes]) -> None:
+    """The results, one JSON object a line (:mod:`.json_lines`: built a column at a time in Arrow).
+
+    The reasons are JSON text already (:func:`result_table`), and go into each line as they are.
+    """
+    from .json_lines import json_lines
+
+    for lines in json_lines(result_table(scored, nested=True), raw=(REASONS,)):
+        handle.write(lines)
 
 
 def polars_frame(scored: Scored) -> Any:
@@ -254,7 +264,7 @@ def result_table(scored: Scored, nested: bool) -> Any:
     if scored.decisions is not None:
         columns["decision"] = pa.array(scored.decisions, type=pa.string())
     if scored.reasons is not None:
-        columns["reasons"] = pa.array([orjson.dumps(r).decode() for r in scored.reasons])
+        columns[REASONS] = pa.array([orjson.dumps(r).decode() for r in scored.reasons])
     return pa.table(columns)
 
 

@@ -20,10 +20,11 @@ import pyarrow as pa
 import pytest
 
 from preauth import json_lines as json_lines_module
+from preauth import scoring
 from preauth.applications import validate
 from preauth.bundles import Bundle, load_bundle
 from preauth.json_lines import json_lines
-from preauth.scoring import Scored, result_objects, result_table, score, write_json_lines
+from preauth.scoring import Scored, result_objects, result_table, score, write_json_lines, write_results
 
 HOSTILE = [
     'say "hi"',
@@ -121,6 +122,18 @@ def test_hostile_results_parse_as_polars_wrote_them(
     assert amounts == [1234.5678901234567, 3.0, 9007199254740991.0, 0.1, 250.0, 1000.0, 7.000000000000001]
     assert all(isinstance(a, float) for a in amounts)  # a float column stays floats: 3.0, not 3
     assert b"\x00" not in ours and b"\x1f" not in ours and ours.count(b"\n") == len(scored)
+
+
+def test_a_large_json_array_holds_the_same_objects(
+    bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past SMALL results a JSON array is compact: the same objects, comma-separated, one line."""
+    monkeypatch.setattr(scoring, "SMALL", 0)
+    scored = scored_hostile(bundle)
+    path = write_results(scored, tmp_path / "out.json", "json")
+    text = path.read_bytes()
+    assert text.startswith(b'[{"id":') and text.endswith(b"}]") and b"\n" not in text
+    assert [json.dumps(item) for item in json.loads(text)] == parsed(lines_of(scored))
 
 
 def test_reasons_parse_as_orjson_wrote_them(bundle: Bundle) -> None:

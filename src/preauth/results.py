@@ -14,7 +14,6 @@ Rejected rows are kept (a few hundred bytes each) and returned, to be written af
 
 from __future__ import annotations
 
-import io
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -36,7 +35,7 @@ from .scoring import (
     FORMATS,
     OutputFormat,
     Scored,
-    polars_frame,
+    json_items,
     result_objects,
     result_table,
     score,
@@ -245,13 +244,12 @@ class _Json(_Writer):
 
     def _emit(self, scored: Scored) -> None:
         if self.compact:
-            buffer = io.BytesIO()
-            polars_frame(scored).write_json(buffer)
-            body = buffer.getvalue()[1:-1]  # the objects, without the frame's own brackets
-            if not body:
+            items = json_items(scored)
+            if not items:
                 return
             self.handle.write(b"[" if self.first else b",")
-            self.handle.write(body)
+            for chunk in items:
+                self.handle.write(chunk)
             self.first = False
         else:
             for record in result_objects(scored):

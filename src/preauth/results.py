@@ -15,7 +15,6 @@ Rejected rows are kept (a few hundred bytes each) and returned, to be written af
 from __future__ import annotations
 
 import contextlib
-import io
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -34,7 +33,16 @@ from .boosters import xgboost
 from .bundles import Bundle, xgboost_reason
 from .errors import ConfigurationError, ModelBundleError
 from .files import atomic_path
-from .scoring import FORMATS, OutputFormat, Scored, polars_frame, result_objects, result_table, score
+from .scoring import (
+    FORMATS,
+    OutputFormat,
+    Scored,
+    json_items,
+    result_objects,
+    result_table,
+    score,
+    write_json_lines,
+)
 
 
 @dataclass
@@ -179,11 +187,7 @@ class _Writer:
 
 class _JsonLines(_Writer):
     def write(self, scored: Scored) -> None:
-        if scored.reasons is not None:
-            for record in result_objects(scored):
-                self.handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-            return
-        polars_frame(scored).write_ndjson(self.handle)
+        write_json_lines(scored, self.handle)
 
 
 class _Csv(_Writer):
@@ -276,13 +280,12 @@ class _Json(_Writer):
 
     def _emit(self, scored: Scored) -> None:
         if self.compact:
-            buffer = io.BytesIO()
-            polars_frame(scored).write_json(buffer)
-            body = buffer.getvalue()[1:-1]  # the objects, without the frame's own brackets
-            if not body:
+            items = json_items(scored)
+            if not items:
                 return
             self.handle.write(b"[" if self.first else b",")
-            self.handle.write(body)
+            for chunk in items:
+                self.handle.write(chunk)
             self.first = False
         else:
             for record in result_objects(scored):

@@ -227,16 +227,11 @@ def _json_objects(scored: Scored, end: bytes) -> Any:
     (:func:`result_table`), and go into each object as they are."""
     from .json_lines import json_lines
 
-    return json_lines(result_table(scored, nested=True, coded=True), raw=(REASONS,), end=end.decode())
+    return json_lines(result_table(scored, nested=True), raw=(REASONS,), end=end.decode())
 
 
-def result_table(scored: Scored, nested: bool, *, coded: bool = False) -> Any:
-    """The results as an Arrow table: ``input_data`` a struct (``nested``) or its columns spread out.
-
-    ``coded`` gives ``target`` and ``timestamp`` as dictionary arrays (the two texts, or the one, and
-    each row's index): the JSON writers turn each text into JSON once; files of typed columns
-    (Parquet, CSV) keep plain strings, which is what their readers get back.
-    """
+def result_table(scored: Scored, nested: bool) -> Any:
+    """The results as an Arrow table: ``input_data`` a struct (``nested``) or its columns spread out."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -256,17 +251,9 @@ def result_table(scored: Scored, nested: bool, *, coded: bool = False) -> Any:
     columns[probability_fraud] = pa.array(scored.probability, type=pa.float64())
     columns[is_fraud] = pa.array(scored.is_bad)
     # Built in Arrow, not as a million Python strings: these two took a third of a batch's table.
-    if coded:
-        bad = pa.array(scored.is_bad.astype(np.int8))
-        columns[target] = pa.DictionaryArray.from_arrays(bad, pa.array([GOOD_RISK, BAD_RISK]))
-    else:
-        columns[target] = pc.if_else(columns[is_fraud], BAD_RISK, GOOD_RISK)
+    columns[target] = pc.if_else(columns[is_fraud], BAD_RISK, GOOD_RISK)
     columns[confidence] = pa.array(scored.confidence, type=pa.float64())
-    if coded:
-        first = pa.array(np.zeros(len(scored), np.int8))
-        columns[timestamp] = pa.DictionaryArray.from_arrays(first, pa.array([scored.timestamp]))
-    else:
-        columns[timestamp] = pa.repeat(pa.scalar(scored.timestamp, pa.string()), len(scored))
+    columns[timestamp] = pa.repeat(pa.scalar(scored.timestamp, pa.string()), len(scored))
     if scored.decisions is not None:
         columns["decision"] = pa.array(scored.decisions, type=pa.string())
     if scored.reasons is not None:

@@ -308,7 +308,10 @@ function svg(tag, attrs = {}, ...children) {
   return node;
 }
 
-const signed = (v) => (v > 0 ? "+" : v < 0 ? "−" : "") + Math.abs(v).toFixed(2);
+const signed = (v) => {
+  const text = Math.abs(v).toFixed(2);  // a push that rounds to 0.00 gets no sign: "−0.00" reads as a push
+  return (text === "0.00" ? "" : v > 0 ? "+" : "−") + text;
+};
 
 let chartCount = 0;
 
@@ -332,11 +335,11 @@ function contributionChart(contributions) {
     svg("line", { class: "axis", x1: zero + "%", x2: zero + "%", y1: "0", y2: String(height) }),
     rows.map(([name, v], i) => {
       const y = TOP + i * ROW;
-      const width = (half * Math.abs(v)) / scale;
+      const width = Math.max((half * Math.abs(v)) / scale, 0.2); // a tiny push still shows, ending at zero
       return svg("g", { class: "bar " + (v > 0 ? "bad" : "good"), "data-feature": name, "data-value": String(v) },
         svg("text", { x: "0", y: String(y + 16), class: "name" }, name),
         svg("text", { x: "46%", y: String(y + 16), class: "value", "text-anchor": "end" }, signed(v)),
-        svg("rect", { x: (v > 0 ? zero : zero - width) + "%", y: String(y + 4), width: Math.max(width, 0.2) + "%", height: String(ROW - 8), rx: "2" }));
+        svg("rect", { x: (v > 0 ? zero : zero - width) + "%", y: String(y + 4), width: width + "%", height: String(ROW - 8), rx: "2" }));
     }));
   return el("figure", { class: "contributions" }, chart,
     el("figcaption", { class: "hint" },

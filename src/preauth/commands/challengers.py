@@ -106,4 +106,4 @@ def compare_models(
 
 
 COMMANDS: tuple[click.Command, ...] = ()
-"""The ``preauth`` subcommands this module defines (added to the group by :mod:`preauth.cli`)."""
+"""No top-level subcommands: ``shadow`` and ``compare`` are added to ``preauth models`` above."""

@@ -11,6 +11,8 @@ from service_helpers import application
 
 from preauth.applications import read_applications
 
+pytestmark = pytest.mark.booster_path
+
 HEADER = "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose"
 
 

@@ -28,6 +28,8 @@ from preauth.decisions import decided
 from preauth.pipeline import bundled_data
 from preauth.store import DecisionStore, Keep
 
+pytestmark = pytest.mark.booster_path
+
 FRAME = (
     applications.read_applications(bundled_data("german_credit_risk.csv"))
     .frame.head(60)

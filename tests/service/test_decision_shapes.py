@@ -11,6 +11,8 @@ from preauth.service.intake import check_records
 from preauth.service.serving import ModelSource
 from preauth.store import DecisionStore, Keep, decisions
 
+pytestmark = pytest.mark.booster_path
+
 API_KEYS = [
     "id", "request_id", "timestamp", "model_version", "input", "probability", "target", "is_fraud",
     "decision", "confidence", "threshold", "reasons", "contributions", "channel",

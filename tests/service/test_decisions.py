@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from service_helpers import application
 
 from preauth import applications
+
+pytestmark = pytest.mark.booster_path
 
 
 def test_decide_one_application_and_fetch_it_back(serve):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 from service_helpers import application
 
 from preauth import bundles
 from preauth.service.intake import check_records
 from preauth.service.serving import Served
+
+pytestmark = pytest.mark.booster_path
 
 
 def test_c_api_calls_match_the_python_api_on_many_applications(models_dir):

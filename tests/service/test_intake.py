@@ -11,6 +11,8 @@ from preauth import applications, features
 from preauth.errors import InputError
 from preauth.service.intake import check_records, encode_rows, records_from_csv
 
+pytestmark = pytest.mark.booster_path
+
 BAD = [
     application(Age=7),
     application(Age="abc"),

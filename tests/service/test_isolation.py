@@ -14,6 +14,8 @@ from preauth.coalescing import Coalescer
 from preauth.service.intake import Intake, check_records
 from preauth.service.serving import Decider, ModelSource
 
+pytestmark = pytest.mark.booster_path
+
 HOSTILE = [10**20, 9e307, 2**63, -(2**64), 1e20]
 
 

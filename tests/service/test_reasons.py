@@ -11,6 +11,8 @@ from service_helpers import application
 from preauth import applications, bundles, features, reasons
 from preauth.pipeline import bundled_data
 
+pytestmark = pytest.mark.booster_path
+
 
 def test_contributions_sum_to_the_margin_of_the_answered_probability(serve):
     server = serve()

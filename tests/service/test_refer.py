@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from service_helpers import application
 
+pytestmark = pytest.mark.booster_path
+
 
 def _decide_and_fetch(server, body):
     with server.client() as client:

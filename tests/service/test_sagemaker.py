@@ -11,6 +11,8 @@ from service_helpers import application
 
 from preauth import applications, bundles, features
 
+pytestmark = pytest.mark.booster_path
+
 RESULT_KEYS = ["input_data", "probability_fraud", "is_fraud", "target", "confidence", "timestamp"]
 ORIGINAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "original"
 

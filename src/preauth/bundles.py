@@ -299,6 +299,13 @@ def load_booster(path: Path) -> Any:
         ) from None
 
 
+def not_scored(version: str, source: str, first: int, last: int, error: BaseException) -> ModelBundleError:
+    """One line for rows a model could not score: the file, the rows (numbered in the whole file),
+    the model, and XGBoost's reason without its source path and stack."""
+    reason = xgboost_reason(error, type(error).__name__)
+    return ModelBundleError(f"{source}, rows {first}-{last}: model {version} could not score them ({reason})")
+
+
 def xgboost_reason(error: BaseException, default: str) -> str:
     """The first line of an XGBoost error, for a one-line message: XGBoost starts it with
     "[time] /its/source/file.cc:line: " and follows it with a stack trace, neither the user's to read."""

@@ -30,7 +30,8 @@ import numpy as np
 from .applications import GERMAN, OnUnknown, Reject, Schema, validate
 from .applications.batches import BATCH_ROWS
 from .applications.reading import _cells, check_header, csv_layout, file_kind, parse_csv
-from .bundles import Bundle
+from .boosters import xgboost
+from .bundles import Bundle, not_scored
 from .errors import ConfigurationError, InputError
 from .scoring import OutputFormat, score
 
@@ -60,6 +61,17 @@ class PieceResult:
     scored: int
     bad: int
     rejects: list[Reject]
+    failure: NotScored | None = None
+    """Set when the model could not score the piece's rows: the job fails with one line naming them."""
+
+
+@dataclass(frozen=True)
+class NotScored:
+    """Rows of a piece (numbered within it) the booster raised on, and XGBoost's error."""
+
+    first: int
+    last: int
+    error: BaseException
 
 
 @dataclass
@@ -225,7 +237,12 @@ def score_piece(
     )
     if not len(applications):
         return PieceResult(len(table), 0, 0, applications.rejects)
-    scored = score(bundle, applications, explain=explain)
+    try:
+        scored = score(bundle, applications, explain=explain)
+    except xgboost().core.XGBoostError as error:  # sent back, so the job can number the rows in the file
+        rows = applications.frame.index
+        failure = NotScored(int(rows[0]), int(rows[-1]), error)
+        return PieceResult(len(table), 0, 0, applications.rejects, failure)
     scored.timestamp = timestamp
     write_part(scored, Path(directory) / f"part-{piece.number:05d}.{fmt}", fmt)
     return PieceResult(len(table), len(scored), int(scored.is_bad.sum()), applications.rejects)
@@ -271,7 +288,7 @@ def score_on_cluster(
             pure=False,
         )
         done: list[PieceResult] = client.gather(futures)
-        results = _collect(path, pieces, done)
+        results = _collect(path, pieces, done, bundle.version)
         os.chmod(work, 0o755)
         os.replace(work, path)
     except BaseException:
@@ -280,13 +297,16 @@ def score_on_cluster(
     return results
 
 
-def _collect(path: Path, pieces: list[Piece], done: list[PieceResult]) -> ClusterResults:
-    """Add up the pieces; number each reject in its whole file."""
+def _collect(path: Path, pieces: list[Piece], done: list[PieceResult], version: str) -> ClusterResults:
+    """Add up the pieces; number each reject, and the first rows the model could not score, in
+    their whole file."""
     results = ClusterResults(path)
     rows_before: dict[str, int] = {}
     for piece, result in zip(pieces, done, strict=True):
         before = rows_before.get(piece.path, 0)
         rows_before[piece.path] = before + result.rows
+        if (failed := result.failure) is not None:
+            raise not_scored(version, piece.path, failed.first + before, failed.last + before, failed.error)
         results.scored += result.scored
         results.bad += result.bad
         results.parts += result.scored > 0

@@ -30,8 +30,8 @@ from . import scoring
 from .applications import Applications, OnUnknown, Reject
 from .applications.batches import BATCH_ROWS, iter_applications
 from .boosters import xgboost
-from .bundles import Bundle, xgboost_reason
-from .errors import ConfigurationError, ModelBundleError
+from .bundles import Bundle, not_scored
+from .errors import ConfigurationError
 from .files import atomic_path
 from .scoring import (
     FORMATS,
@@ -85,10 +85,7 @@ def score_file(
             scored = score(bundle, applications, explain=explain)
         except xgboost().core.XGBoostError as error:
             rows = applications.frame.index
-            raise ModelBundleError(
-                f"{source}, rows {rows[0]}-{rows[-1]}: model {bundle.version} could not score them "
-                f"({xgboost_reason(error, type(error).__name__)})"
-            ) from None
+            raise not_scored(bundle.version, str(source), rows[0], rows[-1], error) from None
         scored.timestamp = timestamp
         return scored
 

@@ -126,6 +126,46 @@ def test_a_bad_file_fails_the_job_and_leaves_no_directory(
         input_files(str(tmp_path / "nothing-*.csv"))
 
 
+def test_rows_the_model_cannot_score_fail_the_job_with_one_line_naming_them(
+    cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path
+) -> None:
+    """A worker whose booster raises sends the error back; the job names the piece's rows in the
+    whole file (as one process does; row 600 is a reject, not among them), and leaves no directory."""
+    import dataclasses
+
+    import cloudpickle
+    import refusing_booster
+    from refusing_booster import MARKED_AGE, RefusingBooster
+
+    from preauth.errors import ModelBundleError
+
+    cloudpickle.register_pickle_by_value(refusing_booster)
+    try:
+        refusing = dataclasses.replace(
+            bundle, booster=RefusingBooster(bundle.booster, bundle.features.index("Age"))
+        )
+        marked = "30,male,2,own,little,moderate,1000,12,car".replace("30", str(MARKED_AGE), 1)
+        source = applications_csv(tmp_path / "apps.csv", bundled_data, 1000, {**BAD, 500: marked})
+        ages = pd.read_csv(source)["Age"]
+        assert (ages == MARKED_AGE).sum() == 1  # only the marked row: the bundled data has no 77
+        out = tmp_path / "out" / "r.parquet"
+        with pytest.raises(ModelBundleError) as failed:
+            score_on_cluster(cluster, refusing, [source], out, "parquet", batch_rows=150, timestamp=STAMP)
+        with pytest.raises(ModelBundleError) as alone:
+            score_file(refusing, source, tmp_path / "one.parquet", "parquet", batch_rows=150, timestamp=STAMP)
+    finally:
+        cloudpickle.unregister_pickle_by_value(refusing_booster)
+    assert (
+        str(failed.value)
+        == str(alone.value)
+        == (
+            f"{source}, rows 451-599: model {bundle.version} could not score them "
+            "(Check failed: allocation of the prediction buffer)"
+        )
+    )
+    assert list(out.parent.iterdir()) == []
+
+
 def test_predict_dask_on_the_command_line(
     cluster: object, small_models_dir: Path, bundled_data: Path, tmp_path: Path
 ) -> None:

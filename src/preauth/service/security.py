@@ -133,14 +133,14 @@ class FrontDoor:
         self,
         app: ASGIApp,
         *,
-        api_keys: Iterable[str | tuple[str, str]] = (),
+        api_keys: Iterable[tuple[str, str]] = (),
         max_body_bytes: int = 5_000_000,
         public_prefixes: Iterable[str] = (),
         telemetry: Telemetry | None = None,
     ) -> None:
         self.app = app
-        named = [k if isinstance(k, tuple) else (f"key-{i}", k) for i, k in enumerate(api_keys, start=1)]
-        self.keys = [(name, key.encode()) for name, key in named]
+        # (name, key) pairs as Settings.named_api_keys gives them: the one place keys are named.
+        self.keys = [(name, key.encode()) for name, key in api_keys]
         self.max_body = max_body_bytes
         self.public_prefixes = tuple(public_prefixes)
         self.telemetry = telemetry

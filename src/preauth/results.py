@@ -32,7 +32,7 @@ from .applications.batches import BATCH_ROWS, iter_applications
 from .boosters import xgboost
 from .bundles import Bundle, not_scored
 from .errors import ConfigurationError
-from .files import atomic_path
+from .files import DirectFile, atomic_path
 from .scoring import (
     FORMATS,
     OutputFormat,
@@ -111,7 +111,7 @@ def score_file(
     # batches wait, so memory stays bounded. The writer is closed only once both threads stopped:
     # after an error too, so that nothing writes to the file once it is gone, but what that close
     # raises (a JSON array's end on a full disk) is not what the user is told; the first error is.
-    with atomic_path(path) as tmp, tmp.open("w+b") as handle:
+    with atomic_path(path) as tmp, _opened(tmp, fmt) as handle:
         writer = _WRITERS[fmt](handle)
         scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score")
         writing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-write")
@@ -168,11 +168,19 @@ def _naming(path: Path) -> Iterator[None]:
 QUEUED = 2
 """Batches read and validated ahead of the one being written (scored, or waiting to be)."""
 
+DIRECT_FORMATS = ("jsonl", "json")
+"""Formats written around the page cache (:class:`.files.DirectFile`): the text formats whose bytes
+preauth writes itself (Arrow's Parquet and CSV writers want a file they can seek or flush)."""
+
+
+def _opened(path: Path, fmt: str) -> IO[bytes] | DirectFile:
+    return DirectFile(path) if fmt in DIRECT_FORMATS else path.open("w+b")
+
 
 class _Writer:
     """Appends scored batches to an open file; ``close`` finishes the file (it does not close it)."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: IO[bytes] | DirectFile) -> None:
         self.handle = handle
 
     def write(self, scored: Scored) -> None:
@@ -202,6 +210,7 @@ class _Parquet(_Writer):
     """Row groups appended to one file; its schema is the first batch's, widened when a later batch
     needs it (an amount with cents after a batch of whole amounts), by copying what is written so far."""
 
+    handle: IO[bytes]  # a file it can seek and read back (see _opened)
     writer: Any = None
 
     def write(self, scored: Scored) -> None:
@@ -248,7 +257,7 @@ class _Parquet(_Writer):
 class _Json(_Writer):
     """``[``, the objects, ``]``: indented for up to SMALL results (or with reasons), else compact."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: IO[bytes] | DirectFile) -> None:
         super().__init__(handle)
         self.held: list[Scored] = []
         self.held_rows = 0
@@ -297,7 +306,7 @@ _WRITERS: dict[str, type[_Writer]] = {"json": _Json, "jsonl": _JsonLines, "parqu
 
 def write_part(scored: Scored, path: Path, fmt: OutputFormat) -> Path:
     """One batch's results as a file of their own (a part of a partitioned result), atomically."""
-    with atomic_path(path) as tmp, tmp.open("w+b") as handle:
+    with atomic_path(path) as tmp, _opened(tmp, fmt) as handle:
         writer = _WRITERS[fmt](handle)
         try:
             writer.write(scored)

@@ -30,7 +30,7 @@ from .bundles import Bundle
 from .decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER, RESULT_KEYS, result_object
 from .errors import ConfigurationError
 from .features import encode
-from .files import atomic_path, spreadsheet_safe
+from .files import DirectFile, atomic_path, spreadsheet_safe
 from .formats import FORMATS, OutputFormat
 
 REASONS = "reasons"
@@ -196,7 +196,7 @@ def _write_json(scored: Scored, path: Path) -> None:
     if scored.reasons is not None or len(scored) <= SMALL:
         path.write_bytes(orjson.dumps(result_objects(scored), option=orjson.OPT_INDENT_2) + b"\n")
         return
-    with path.open("wb") as handle:
+    with DirectFile(path) as handle:
         handle.write(b"[")
         for items in json_items(scored):
             handle.write(items)
@@ -204,11 +204,11 @@ def _write_json(scored: Scored, path: Path) -> None:
 
 
 def _write_jsonl(scored: Scored, path: Path) -> None:
-    with path.open("wb") as handle:
+    with DirectFile(path) as handle:
         write_json_lines(scored, handle)
 
 
-def write_json_lines(scored: Scored, handle: IO[bytes]) -> None:
+def write_json_lines(scored: Scored, handle: IO[bytes] | DirectFile) -> None:
     """The results, one JSON object a line (:mod:`.json_lines`: built a column at a time in Arrow)."""
     for lines in _json_objects(scored, b"\n"):
         handle.write(lines)

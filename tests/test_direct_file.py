@@ -81,3 +81,37 @@ def test_a_missing_directory_is_the_system_error_and_leaves_nothing(tmp_path: Pa
         DirectFile(tmp_path / "missing" / "out.jsonl")
     assert raised.value.errno == errno.ENOENT
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not files._O_DIRECT, reason="this system has no O_DIRECT to turn off")
+@pytest.mark.parametrize(("setting", "expected"), [(None, True), ("false", False)])
+def test_the_direct_writes_setting_decides_how_predict_opens_its_results(
+    tmp_path: Path,
+    bundled_data: Path,
+    small_models_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str | None,
+    expected: bool,
+) -> None:
+    import fcntl
+
+    from click.testing import CliRunner
+
+    from preauth.cli import cli
+
+    opened: list[bool] = []
+    real = DirectFile.__init__
+
+    def init(self: DirectFile, path: Path, *, direct: bool = True) -> None:
+        real(self, path, direct=direct)
+        opened.append(bool(fcntl.fcntl(self._fd, fcntl.F_GETFL) & files._O_DIRECT))
+
+    monkeypatch.setattr(DirectFile, "__init__", init)
+    env = {} if setting is None else {"PREAUTH_DIRECT_WRITES": setting}
+    out = tmp_path / "results"
+    args = ["--models-dir", str(small_models_dir), "predict", str(bundled_data), "-o", str(out)]
+    result = CliRunner(env=env).invoke(cli, [*args, "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    assert opened == [expected]
+    [written] = out.glob("*.jsonl")
+    assert len(written.read_bytes().splitlines()) == 1000

@@ -225,6 +225,7 @@ def score_piece(
     on_unknown: OnUnknown,
     required: list[str] | None,
     timestamp: str,
+    direct_writes: bool = True,
 ) -> PieceResult:
     """Read, validate, score and write one piece (this runs on a worker)."""
     from .results import write_part
@@ -244,7 +245,7 @@ def score_piece(
         failure = NotScored(int(rows[0]), int(rows[-1]), error)
         return PieceResult(len(table), 0, 0, applications.rejects, failure)
     scored.timestamp = timestamp
-    write_part(scored, Path(directory) / f"part-{piece.number:05d}.{fmt}", fmt)
+    write_part(scored, Path(directory) / f"part-{piece.number:05d}.{fmt}", fmt, direct_writes=direct_writes)
     return PieceResult(len(table), len(scored), int(scored.is_bad.sum()), applications.rejects)
 
 
@@ -264,6 +265,7 @@ def score_on_cluster(
     required: Iterable[str] | None = None,
     batch_rows: int = BATCH_ROWS,
     timestamp: str | None = None,
+    direct_writes: bool = True,
 ) -> ClusterResults:
     """Score ``files`` on the cluster into the directory ``path`` (renamed into place when complete)."""
     from datetime import datetime
@@ -285,6 +287,7 @@ def score_on_cluster(
             on_unknown=on_unknown,
             required=None if required is None else sorted(required),
             timestamp=timestamp or datetime.now().isoformat(),
+            direct_writes=direct_writes,
             pure=False,
         )
         done: list[PieceResult] = client.gather(futures)

@@ -67,10 +67,12 @@ def score_file(
     required: Iterable[str] | None = None,
     batch_rows: int = BATCH_ROWS,
     timestamp: str | None = None,
+    direct_writes: bool = True,
 ) -> FileResults:
     """Score ``source`` batch by batch into ``path`` (renamed into place when complete).
 
-    Every result carries one ``timestamp`` (ISO 8601; by default when scoring started).
+    Every result carries one ``timestamp`` (ISO 8601; by default when scoring started). JSON Lines
+    and JSON go around the page cache unless ``direct_writes`` is off (:class:`.files.DirectFile`).
     """
     if fmt not in FORMATS:
         raise ConfigurationError(f"unknown output format '{fmt}'; choose one of: {', '.join(FORMATS)}")
@@ -111,7 +113,7 @@ def score_file(
     # batches wait, so memory stays bounded. The writer is closed only once both threads stopped:
     # after an error too, so that nothing writes to the file once it is gone, but what that close
     # raises (a JSON array's end on a full disk) is not what the user is told; the first error is.
-    with atomic_path(path) as tmp, _opened(tmp, fmt) as handle:
+    with atomic_path(path) as tmp, _opened(tmp, fmt, direct_writes) as handle:
         writer = _WRITERS[fmt](handle)
         scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score")
         writing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-write")
@@ -173,8 +175,8 @@ DIRECT_FORMATS = ("jsonl", "json")
 preauth writes itself (Arrow's Parquet and CSV writers want a file they can seek or flush)."""
 
 
-def _opened(path: Path, fmt: str) -> IO[bytes] | DirectFile:
-    return DirectFile(path) if fmt in DIRECT_FORMATS else path.open("w+b")
+def _opened(path: Path, fmt: str, direct_writes: bool) -> IO[bytes] | DirectFile:
+    return DirectFile(path, direct=direct_writes) if fmt in DIRECT_FORMATS else path.open("w+b")
 
 
 class _Writer:
@@ -304,9 +306,9 @@ class _Json(_Writer):
 _WRITERS: dict[str, type[_Writer]] = {"json": _Json, "jsonl": _JsonLines, "parquet": _Parquet, "csv": _Csv}
 
 
-def write_part(scored: Scored, path: Path, fmt: OutputFormat) -> Path:
+def write_part(scored: Scored, path: Path, fmt: OutputFormat, *, direct_writes: bool = True) -> Path:
     """One batch's results as a file of their own (a part of a partitioned result), atomically."""
-    with atomic_path(path) as tmp, _opened(tmp, fmt) as handle:
+    with atomic_path(path) as tmp, _opened(tmp, fmt, direct_writes) as handle:
         writer = _WRITERS[fmt](handle)
         try:
             writer.write(scored)

@@ -230,6 +230,7 @@ def predict(
             on_unknown=on_unknown,
             required=required,
             batch_rows=batch_rows or settings.batch_rows,
+            direct_writes=settings.direct_writes,
         )
         return
     with console.status(f"scoring {source} with model {bundle.version} into {path}"):
@@ -242,6 +243,7 @@ def predict(
             on_unknown=on_unknown,  # type: ignore[arg-type]
             required=required,
             batch_rows=batch_rows or settings.batch_rows,
+            direct_writes=settings.direct_writes,
         )
     click.echo(
         f"{results.scored} scored with model {bundle.version} (threshold {bundle.threshold:.3f}): "

@@ -333,3 +333,63 @@ def test_a_parquet_file_with_a_column_twice_is_named_as_such(tmp_path: Path) -> 
     pq.write_table(pa.table([pa.array([30]), pa.array([31])], names=["Age", "Age"]), path)
     with pytest.raises(InputError, match="duplicate columns 'Age' and 'Age'"):
         read_applications(path)
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("0x10", "'0x10' is not a whole number"),  # Arrow's cast to int64 alone would read 16
+        ("1_000", "'1_000' is not a whole number"),
+        ("\u0663\u0660", "'\u0663\u0660' is not a whole number"),  # Arabic-Indic digits
+        ("", "missing value"),
+        ("17", "17 is outside 18\u2013100"),
+        ("9" * 25, "too large"),
+        ("-0", "-0 is outside 18\u2013100"),
+    ],
+)
+def test_a_bad_number_among_plain_digits_is_still_rejected_in_every_batch(
+    tmp_path: Path, cell: str, reason: str
+) -> None:
+    """A column of plain digits skips the per-value checks; one bad cell sends its batch back to them."""
+    from preauth.applications.batches import iter_applications
+
+    bad = GOOD.replace("30,", f"{cell},", 1)
+    path = write(tmp_path, "\n".join([HEADER, GOOD, GOOD, GOOD, bad, GOOD]) + "\n")
+    for batch_rows in (2, 100):
+        batches = list(iter_applications(path, batch_rows=batch_rows))
+        [reject] = [r for b in batches for r in b.rejects]
+        assert (reject.row, reject.column) == (4, "Age") and reason in reject.reason
+        frame = pd.concat([b.frame for b in batches])
+        given = pd.concat([b.given for b in batches])
+        assert frame.index.tolist() == [1, 2, 3, 5]
+        assert frame["Age"].tolist() == [30.0] * 4 and frame["Age"].dtype == "float64"
+        assert given["Age"].tolist() == [30] * 4 and given["Age"].dtype == "int64"
+
+
+@pytest.mark.parametrize(
+    ("cell", "age"),
+    [("+31", 31), (" 31 ", 31), ("031", 31), ("31.0", 31), ("3.1e1", 31)],
+)
+def test_a_number_written_otherwise_reads_as_the_same_number(tmp_path: Path, cell: str, age: int) -> None:
+    """Cells that are not plain digits take the full checks, and read as the plain digits would."""
+    path = write(tmp_path, "\n".join([HEADER, GOOD, GOOD.replace("30,", f"{cell},", 1)]) + "\n")
+    apps = read_applications(path)
+    assert not apps.rejects
+    assert apps.frame["Age"].tolist() == [30.0, float(age)]
+    assert apps.given["Age"].tolist() == [30, age]
+
+
+def test_a_batch_not_utf8_is_refused_and_one_that_is_reads_its_text(tmp_path: Path) -> None:
+    """Blocks of a large file skip Arrow's UTF-8 check only when Python's decoder passed them."""
+    from preauth.applications.batches import iter_applications
+
+    rows = [GOOD] * 5 + [GOOD.replace("car", "caf\u00e9")]
+    good = write(tmp_path, "\n".join([HEADER, *rows]) + "\n", "good.csv")
+    [reject] = [r for b in iter_applications(good, batch_rows=2) for r in b.rejects]
+    assert (reject.row, reject.column, reject.value) == (6, "Purpose", "caf\u00e9")
+    bad = write(tmp_path, "\n".join([HEADER, *rows]) + "\n", "bad.csv", encoding="latin-1")
+    with pytest.raises(InputError) as caught:
+        list(iter_applications(bad, batch_rows=2))
+    assert str(caught.value) == (
+        f"{bad}, row 6: not UTF-8 text (byte 0xe9 on line 7); save the file as UTF-8"
+    )

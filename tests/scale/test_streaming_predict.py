@@ -205,6 +205,21 @@ def test_header_only_and_empty_batches(tmp_path: Path) -> None:
         list(iter_applications(source))
 
 
+@pytest.mark.parametrize("lines", [1, 3, 40, 999, 1000, 1001, 2500, 5000])
+@pytest.mark.parametrize("read_size", [7, 1 << 10, 1 << 14, 1 << 20])
+def test_line_blocks_cut_after_every_nth_line_whatever_the_reads(lines: int, read_size: int) -> None:
+    """Blocks of ``lines`` whole lines, whether a read holds many block ends, one, or none."""
+    import io
+
+    from preauth.applications.batches import _line_blocks
+
+    text = b"".join(f"{i},{'x' * (i % 37)}\n".encode() for i in range(4321)) + b"last, no newline"
+    blocks = list(_line_blocks(io.BytesIO(text), lines, read_size))
+    assert b"".join(blocks) == text
+    every = text.splitlines(keepends=True)
+    assert blocks == [b"".join(every[i : i + lines]) for i in range(0, len(every), lines)]
+
+
 def test_predict_streams_with_a_small_batch_size(
     small_models_dir: Path, tmp_path: Path, rows: list[str]
 ) -> None:

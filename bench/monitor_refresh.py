@@ -219,9 +219,13 @@ def fresh_postgres(url: str) -> tuple[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, nargs="+", default=[20_000, 200_000])
-    parser.add_argument("--database-url", help="a PostgreSQL server (a fresh schema is made per N); default SQLite")
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL server (a fresh schema is made per N); default SQLite"
+    )
     parser.add_argument("--compare-src", type=Path, help="also time monitor() from this source tree")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
@@ -259,7 +263,9 @@ def main() -> None:
                 if args.compare_src:
                     same = runs["monitor"][1].read_text() == runs["compared"][1].read_text()
                     ratio = figures["compared"]["seconds"] / figures["monitor"]["seconds"]
-                    print(f"{'':>10} reports equal: {same}; this tree {ratio:.1f}× as fast as the compared one")
+                    print(
+                        f"{'':>10} reports equal: {same}; this tree {ratio:.1f}× as fast as the compared one"
+                    )
             finally:
                 if cleanup is not None:
                     admin, schema = cleanup

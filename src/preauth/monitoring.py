@@ -14,7 +14,7 @@ page draws it: one path):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +89,7 @@ def read_decided(
     until: datetime | None,
     reference: Mapping[str, Any] | None = None,
     schema: Schema | None = None,
+    chunk: int = CHUNK,
 ) -> Decided:
     """One model's decisions in ``[since, until)`` with their outcomes, read a chunk at a time.
 
@@ -96,7 +97,6 @@ def read_decided(
     the text the database holds: no copy through SQLAlchemy's JSON type) and counted into the
     reference's bins under the schema's field names; without one the applications are not read.
     """
-    inputs = reference is not None and schema is not None
     columns = [
         # the stored text as is: SQLite hands back text, PostgreSQL would parse its JSON for us
         sa.type_coerce(decisions.c.created_at, sa.String).label("created_at"),
@@ -105,7 +105,7 @@ def read_decided(
         decisions.c.target,
         outcomes.c.outcome,
     ]
-    if inputs:
+    if reference is not None and schema is not None:
         columns.append(sa.cast(decisions.c.input, sa.Text).label("input"))
     query = (
         sa.select(*columns)
@@ -113,44 +113,42 @@ def read_decided(
         .where(decisions.c.model_version == model_version)
         .order_by(decisions.c.created_at)
     )
-    days: list[np.ndarray] = []
-    probability: list[np.ndarray] = []
-    decision: list[np.ndarray] = []
-    outcome: list[list[str | None]] = []
+    statement = filtered(query, since=since, until=until)
+    days, probability, decision, known, defaulted = [], [], [], [], []
     counts: dict[str, np.ndarray] = {}
     names: dict[str, str | None] = {}
     code = {name: i for i, name in enumerate(DECISIONS)}
     with store.engine.connect() as connection:
-        result = connection.execute(filtered(query, since=since, until=until))
-        # the driver's rows as they come (no column here has a result processor to apply):
-        # SQLAlchemy's row objects cost as much as the fetch itself. Not ``stream_results``: its
-        # buffered strategy reads a first row ahead, out of the driver's cursor.
-        while rows := result.cursor.fetchmany(CHUNK):
-            chunk = list(zip(*rows, strict=True))
-            days.append(utc_days(chunk[0]))
-            probability.append(np.array(chunk[1], dtype=np.float64))
+        chunks: Iterator[Sequence[Sequence[Any]]]
+        if connection.dialect.supports_server_side_cursors:
+            # PostgreSQL: a server-side cursor, so the driver holds a chunk of rows, not the window
+            chunks = connection.execution_options(yield_per=chunk).execute(statement).partitions()
+        else:
+            # SQLite steps through its rows as they are fetched: take the driver's rows as they come
+            # (no column here has a result processor to apply), SQLAlchemy's row objects cost as
+            # much as the fetch itself
+            cursor = connection.execute(statement).cursor
+            chunks = iter(lambda: cursor.fetchmany(chunk), [])
+        for rows in chunks:
+            columns_of = list(zip(*rows, strict=True))
+            days.append(utc_days(columns_of[0]))
+            probability.append(np.array(columns_of[1], dtype=np.float64))
             # a decision stored before the decision column: approve or decline by its target
-            decision.append(
-                np.array(
-                    [
-                        code.get(d or (DECLINE if t == BAD_RISK else APPROVE), len(DECISIONS))
-                        for d, t in zip(chunk[2], chunk[3], strict=True)
-                    ],
-                    dtype=np.int8,
-                )
-            )
-            outcome.append(list(chunk[4]))
-            if inputs:
-                assert reference is not None and schema is not None
-                add_counts(counts, reference, schema, names, chunk[5])
-    known = np.array([o is not None for part in outcome for o in part], dtype=bool)
-    defaulted = np.array([o == "defaulted" for part in outcome for o in part], dtype=bool)
+            decided = [
+                d or (DECLINE if t == BAD_RISK else APPROVE)
+                for d, t in zip(columns_of[2], columns_of[3], strict=True)
+            ]
+            decision.append(np.array([code.get(d, len(DECISIONS)) for d in decided], dtype=np.int8))
+            known.append(np.array([o is not None for o in columns_of[4]], dtype=bool))
+            defaulted.append(np.array([o == "defaulted" for o in columns_of[4]], dtype=bool))
+            if reference is not None and schema is not None:
+                add_counts(counts, reference, schema, names, columns_of[5])
     return Decided(
         day=np.concatenate(days) if days else np.array([], dtype="datetime64[D]"),
         probability=np.concatenate(probability) if probability else np.array([], dtype=np.float64),
         decision=np.concatenate(decision) if decision else np.array([], dtype=np.int8),
-        known=known,
-        defaulted=defaulted,
+        known=np.concatenate(known) if known else np.array([], dtype=bool),
+        defaulted=np.concatenate(defaulted) if defaulted else np.array([], dtype=bool),
         input_counts=counts,
     )
 

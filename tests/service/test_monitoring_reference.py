@@ -30,7 +30,7 @@ from preauth.applications import Schema
 from preauth.bundles import read_bundle_schema, read_meta
 from preauth.calibration import expected_calibration_error
 from preauth.decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER
-from preauth.monitoring import AUC_RESAMPLES, BANDS, FEW_ROWS, monitor, worst_flag
+from preauth.monitoring import AUC_RESAMPLES, BANDS, CHUNK, FEW_ROWS, monitor, read_decided, worst_flag
 from preauth.outcomes import outcomes
 from preauth.pipeline import bundled_data
 from preauth.store import DecisionStore, as_utc, decisions, filtered
@@ -327,6 +327,21 @@ def _assert_same_reports(url: str, bundle_path: Path) -> None:
             expected = _plain_monitor(store, bundle_path, **window)
             assert found == expected, window
         assert found["decisions"] < FEW_ROWS and found["live"] is not None
+        # read in many small chunks: the counts add up, the columns line up
+        meta = read_meta(bundle_path)
+        schema = read_bundle_schema(bundle_path, meta)
+        reference = drift.reference_for(bundle_path, meta, schema)
+        whole, chunked = (
+            read_decided(store, "v1", since=None, until=None, reference=reference, schema=schema, chunk=size)
+            for size in (CHUNK, 97)
+        )
+        assert len(chunked.probability) > 10 * 97
+        for column in ("day", "probability", "decision", "known", "defaulted"):
+            assert np.array_equal(getattr(whole, column), getattr(chunked, column)), column
+        assert whole.input_counts.keys() == chunked.input_counts.keys() == reference["inputs"].keys()
+        for name, counts in whole.input_counts.items():
+            assert np.array_equal(counts, chunked.input_counts[name]), name
+            assert counts.sum() == len(whole.probability)
     finally:
         store.close()
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import repeat
-from operator import eq, is_not
+from operator import eq, floordiv, is_not, sub
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +59,7 @@ CHUNK = 10_000
 """Decisions read and counted at a time: the report's memory grows by a few bytes a decision, not
 by its stored application."""
 DECISIONS = (APPROVE, DECLINE, REFER)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -161,10 +162,14 @@ def read_decided(
 
 def utc_days(moments: Sequence[Any]) -> np.ndarray:
     """The UTC days of stored times: SQLite's text (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``) or
-    PostgreSQL's aware datetimes (the session's zone)."""
-    if moments and all(type(m) is str for m in moments):
+    PostgreSQL's aware datetimes (in the session's zone)."""
+    if all(type(m) is str for m in moments):
         return np.array([m[:10] for m in moments], dtype="datetime64[D]")
-    return np.array([as_utc(m).date() for m in moments], dtype="datetime64[D]")
+    try:  # whole days since the epoch, an exact division of aware times, with C functions
+        days = map(floordiv, map(sub, moments, repeat(EPOCH)), repeat(timedelta(days=1)))
+        return np.fromiter(days, np.int64, len(moments)).astype("datetime64[D]")
+    except TypeError:  # a time without a zone: UTC, as everywhere in the store
+        return np.array([as_utc(m).date() for m in moments], dtype="datetime64[D]")
 
 
 def add_counts(

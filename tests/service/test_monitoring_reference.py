@@ -366,8 +366,12 @@ def test_the_report_is_the_plain_computations_on_sqlite(tmp_path: Path, referenc
 def test_the_report_is_the_plain_computations_on_postgresql(
     fresh_postgres_url: str, reference_bundle: Path
 ) -> None:
-    _fill(fresh_postgres_url, 1500)
-    _assert_same_reports(fresh_postgres_url, reference_bundle)
+    # a session in another zone: its times come back at -05:00 or -04:00, the days are UTC's
+    url = f"{fresh_postgres_url}%20-ctimezone%3DAmerica/New_York"
+    _fill(url, 1500)
+    with DecisionStore(url).engine.connect() as connection:
+        assert connection.execute(sa.select(decisions.c.created_at).limit(1)).scalar_one().utcoffset()
+    _assert_same_reports(url, reference_bundle)
 
 
 def test_without_a_reference_the_report_is_the_plain_computations(

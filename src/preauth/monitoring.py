@@ -53,8 +53,6 @@ AUC_RESAMPLES = 200
 """Bootstrap resamples of the live AUC's interval (a 95% percentile interval)."""
 FEW_ROWS = 100
 """Below this many decisions PSI is mostly noise (about bins/rows): the report says so."""
-
-
 CHUNK = 10_000
 """Decisions read and counted at a time: the report's memory grows by a few bytes a decision, not
 by its stored application."""

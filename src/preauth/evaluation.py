@@ -234,6 +234,42 @@ def bootstrap_intervals(
     return percentile_bootstrap(len(y), metrics, INTERVAL_KEYS, resamples=resamples, seed=seed, level=level)
 
 
+def auc_interval(
+    y: np.ndarray, p: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0, level: float = 0.95
+) -> list[float] | None:
+    """The ``roc_auc`` interval of :func:`bootstrap_intervals`, the same figures, without a sort per resample.
+
+    Monitoring bootstraps the AUC of every decision with an outcome on each refresh: tens of
+    thousands of rows, 200 times. A resample is the same rows, each drawn some number of times, so
+    its ranks come from one sort of the rows: per group of tied scores, how many were drawn and how
+    many of those defaulted. The rank sums are whole and half numbers far below 2**53, exact in
+    floating point in any order, so each resample's AUC is bit for bit :func:`roc_auc`'s.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    p = np.asarray(p, dtype=np.float64)
+    n = len(y)
+    order = np.argsort(p, kind="mergesort")
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    bad = (y[order] == 1).astype(np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(p[order])) + 1]).astype(np.int64)
+
+    def statistics(pick: np.ndarray) -> Mapping[str, float | None]:
+        drawn = np.bincount(position[pick], minlength=n)
+        size = np.add.reduceat(drawn, starts)
+        positive = np.add.reduceat(drawn * bad, starts)
+        positives = int(positive.sum())
+        negatives = len(pick) - positives
+        if positives == 0 or negatives == 0:
+            return {"roc_auc": None}
+        average = (np.cumsum(size) - size) + (size + 1) / 2.0  # 1-based average rank of each tie group
+        rank_sum = (average * positive).sum()
+        return {"roc_auc": float((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))}
+
+    found = percentile_bootstrap(n, statistics, ["roc_auc"], resamples=resamples, seed=seed, level=level)
+    return found["roc_auc"]
+
+
 def percentile_bootstrap(
     n: int,
     statistics: Callable[[np.ndarray], Mapping[str, float | None]],

@@ -14,13 +14,16 @@ page draws it: one path):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from operator import eq, floordiv, is_not, sub
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 
 from .applications import Schema
@@ -34,12 +37,12 @@ from .drift import (
     bin_labels,
     canonical_column_values,
     flag,
-    live_shares,
+    live_counts,
     psi,
     reference_for,
     reference_shares,
 )
-from .evaluation import bootstrap_intervals, roc_auc
+from .evaluation import auc_interval, roc_auc
 from .outcomes import outcomes
 from .store import DecisionStore, as_utc, decisions, filtered
 
@@ -50,69 +53,163 @@ AUC_RESAMPLES = 200
 """Bootstrap resamples of the live AUC's interval (a 95% percentile interval)."""
 FEW_ROWS = 100
 """Below this many decisions PSI is mostly noise (about bins/rows): the report says so."""
+CHUNK = 10_000
+"""Decisions read and counted at a time: the report's memory grows by a few bytes a decision, not
+by its stored application."""
+DECISIONS = (APPROVE, DECLINE, REFER)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class Decided:
-    """The columns of the stored decisions monitoring reads, one array per column."""
+    """The stored decisions monitoring reads, one array per column; their inputs already counted.
 
-    created_at: list[datetime]
-    inputs: list[dict[str, Any]]
+    Only counts of the inputs are kept (per model input, how many fell in each bin of its
+    reference): drift needs nothing else, and a week of decisions is hundreds of thousands of
+    stored applications.
+    """
+
+    day: np.ndarray
+    """The UTC day each decision was made (``datetime64[D]``)."""
     probability: np.ndarray
-    decision: list[str]
-    outcome: list[str | None]
+    decision: np.ndarray
+    """Index of each decision in :data:`DECISIONS` (``len(DECISIONS)``: something else)."""
+    known: np.ndarray
+    """Whether its outcome is known."""
+    defaulted: np.ndarray
+    """Whether its known outcome is ``defaulted``."""
+    input_counts: dict[str, np.ndarray]
+    """Per model input of the reference: live counts per bin (empty without a reference)."""
 
 
 def read_decided(
-    store: DecisionStore, model_version: str, *, since: datetime | None, until: datetime | None
+    store: DecisionStore,
+    model_version: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    reference: Mapping[str, Any] | None = None,
+    schema: Schema | None = None,
+    chunk: int = CHUNK,
 ) -> Decided:
-    """One model's decisions in ``[since, until)`` with their outcomes (None when not known yet)."""
+    """One model's decisions in ``[since, until)`` with their outcomes, read a chunk at a time.
+
+    With a reference (and the bundle's schema) each stored application is parsed once (orjson, on
+    the text the database holds: no copy through SQLAlchemy's JSON type) and counted into the
+    reference's bins under the schema's field names; without one the applications are not read.
+    """
+    columns = [
+        # the stored text as is: SQLite hands back text, PostgreSQL would parse its JSON for us
+        sa.type_coerce(decisions.c.created_at, sa.String).label("created_at"),
+        decisions.c.probability,
+        decisions.c.decision,
+        decisions.c.target,
+        outcomes.c.outcome,
+    ]
+    if reference is not None and schema is not None:
+        columns.append(sa.cast(decisions.c.input, sa.Text).label("input"))
     query = (
-        sa.select(
-            decisions.c.created_at,
-            decisions.c.input,
-            decisions.c.probability,
-            decisions.c.decision,
-            decisions.c.target,
-            outcomes.c.outcome,
-        )
+        sa.select(*columns)
         .select_from(decisions.outerjoin(outcomes, outcomes.c.decision_id == decisions.c.id))
         .where(decisions.c.model_version == model_version)
         .order_by(decisions.c.created_at)
     )
+    statement = filtered(query, since=since, until=until)
+    days, probability, decision, known, defaulted = [], [], [], [], []
+    counts: dict[str, np.ndarray] = {}
+    names: dict[str, str | None] = {}
+    code = {name: i for i, name in enumerate(DECISIONS)}
     with store.engine.connect() as connection:
-        rows = list(connection.execute(filtered(query, since=since, until=until)))
+        chunks: Iterator[Sequence[Sequence[Any]]]
+        if connection.dialect.supports_server_side_cursors:
+            # PostgreSQL: a server-side cursor, so the driver holds a chunk of rows, not the window
+            chunks = connection.execution_options(yield_per=chunk).execute(statement).partitions()
+        else:
+            # SQLite steps through its rows as they are fetched: take the driver's rows as they come
+            # (no column here has a result processor to apply), SQLAlchemy's row objects cost as
+            # much as the fetch itself
+            cursor = connection.execute(statement).cursor
+            chunks = iter(lambda: cursor.fetchmany(chunk), [])
+        for rows in chunks:
+            columns_of = list(zip(*rows, strict=True))
+            days.append(utc_days(columns_of[0]))
+            probability.append(np.array(columns_of[1], dtype=np.float64))
+            # a decision stored before the decision column: approve or decline by its target
+            decided = columns_of[2]
+            if None in decided:
+                decided = tuple(
+                    d or (DECLINE if t == BAD_RISK else APPROVE)
+                    for d, t in zip(decided, columns_of[3], strict=True)
+                )
+            # map with C functions: no Python frame per row
+            n = len(rows)
+            decision.append(np.fromiter(map(code.get, decided, repeat(len(DECISIONS))), np.int8, n))
+            known.append(np.fromiter(map(is_not, columns_of[4], repeat(None)), bool, n))
+            defaulted.append(np.fromiter(map(eq, columns_of[4], repeat("defaulted")), bool, n))
+            if reference is not None and schema is not None:
+                add_counts(counts, reference, schema, names, columns_of[5])
     return Decided(
-        created_at=[as_utc(r.created_at) for r in rows],
-        inputs=[dict(r.input or {}) for r in rows],
-        probability=np.array([float(r.probability) for r in rows], dtype=np.float64),
-        # a decision stored before the decision column: approve or decline by its target
-        decision=[r.decision or (DECLINE if r.target == BAD_RISK else APPROVE) for r in rows],
-        outcome=[r.outcome for r in rows],
+        day=np.concatenate(days) if days else np.array([], dtype="datetime64[D]"),
+        probability=np.concatenate(probability) if probability else np.array([], dtype=np.float64),
+        decision=np.concatenate(decision) if decision else np.array([], dtype=np.int8),
+        known=np.concatenate(known) if known else np.array([], dtype=bool),
+        defaulted=np.concatenate(defaulted) if defaulted else np.array([], dtype=bool),
+        input_counts=counts,
     )
 
 
-def by_field(inputs: Sequence[Mapping[str, Any]], schema: Schema) -> list[dict[str, Any]]:
-    """Stored applications (kept as given, under any alias) keyed by the schema's field names."""
-    names: dict[str, str | None] = {}
-    out = []
-    for given in inputs:
-        row = {}
-        for key, value in given.items():
-            if key not in names:
-                names[key] = schema.canonical_column(str(key))
-            name = names[key]
-            if name is not None:
-                row[name] = value
-        out.append(row)
-    return out
+def utc_days(moments: Sequence[Any]) -> np.ndarray:
+    """The UTC days of stored times: SQLite's text (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``) or
+    PostgreSQL's aware datetimes (in the session's zone)."""
+    if all(type(m) is str for m in moments):
+        return np.array([m[:10] for m in moments], dtype="datetime64[D]")
+    try:  # whole days since the epoch, an exact division of aware times, with C functions
+        days = map(floordiv, map(sub, moments, repeat(EPOCH)), repeat(timedelta(days=1)))
+        return np.fromiter(days, np.int64, len(moments)).astype("datetime64[D]")
+    except TypeError:  # a time without a zone: UTC, as everywhere in the store
+        return np.array([as_utc(m).date() for m in moments], dtype="datetime64[D]")
 
 
-def drift_of(reference: Mapping[str, Any], values: Sequence[Any]) -> dict[str, Any]:
+def add_counts(
+    counts: dict[str, np.ndarray],
+    reference: Mapping[str, Any],
+    schema: Schema,
+    names: dict[str, str | None],
+    texts: Sequence[str | None],
+) -> None:
+    """Count one chunk of stored applications (JSON text, kept as given under any alias) into the
+    bins of every model input of the reference, by the schema's field names."""
+    given: list[dict[str, Any]] = list(map(orjson.loads, texts))
+    if None in given:  # a JSON null stored as the application: nothing given
+        given = [application or {} for application in given]
+    # the keys of an application in order, numbered: a few shapes cover a whole chunk
+    shapes: dict[tuple[str, ...], int] = {}
+    shape = [shapes.setdefault(keys, len(shapes)) for keys in map(tuple, given)]
+    for key in {key for keys in shapes for key in keys} - names.keys():
+        names[key] = schema.canonical_column(str(key))
+    for name, ref in reference["inputs"].items():
+        # per shape, the key it gives this field under: the last of its spellings, as a dict of
+        # the application by field names would keep; None when it has none
+        spelled = [next((k for k in reversed(keys) if names[k] == name), None) for keys in shapes]
+        if len(set(spelled)) == 1:
+            key = spelled[0]
+            values = list(map(dict.get, given, repeat(key))) if key is not None else [None] * len(given)
+        else:
+            values = list(map(dict.get, given, map(spelled.__getitem__, shape)))
+        found = live_counts(ref, canonical_column_values(values, name, schema))
+        counts[name] = counts[name] + found if name in counts else found
+
+
+def drift_of(reference: Mapping[str, Any], values: Sequence[Any] | np.ndarray) -> dict[str, Any]:
     """PSI of live values against one reference, its flag, and the shares bin by bin."""
+    return counted_drift(reference, live_counts(reference, values), len(values))
+
+
+def counted_drift(reference: Mapping[str, Any], counts: np.ndarray, n: int) -> dict[str, Any]:
+    """:func:`drift_of` from the live counts per bin of ``n`` values."""
     expected = reference_shares(reference)
-    actual = live_shares(reference, values)
-    value = psi(expected, actual) if len(values) else None
+    actual = counts / n if n else counts
+    value = psi(expected, actual) if n else None
     return {
         "psi": value,
         "flag": flag(value),
@@ -123,38 +220,35 @@ def drift_of(reference: Mapping[str, Any], values: Sequence[Any]) -> dict[str, A
     }
 
 
-def rates(decided: Sequence[str]) -> dict[str, float | None]:
-    """Share of approve, decline and refer among decisions (None when there are none)."""
+def rates(decided: np.ndarray) -> dict[str, float | None]:
+    """Share of approve, decline and refer among decisions (indices in :data:`DECISIONS`; None when none)."""
     n = len(decided)
     return {
-        f"{name}_rate": (sum(1 for d in decided if d == name) / n) if n else None
-        for name in (APPROVE, DECLINE, REFER)
+        f"{name}_rate": (int(np.count_nonzero(decided == i)) / n) if n else None
+        for i, name in enumerate(DECISIONS)
     }
-
-
-def period_start(moment: datetime, every: Every) -> datetime:
-    """Midnight UTC of the day, or of the Monday of the ISO week, a moment falls in."""
-    day = datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
-    return day - timedelta(days=day.weekday()) if every == "week" else day
 
 
 def periods(decided: Decided, every: Every, reference: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Per day or week: decisions, their rates, and the score's PSI in that period."""
-    groups: dict[datetime, list[int]] = {}
-    for i, moment in enumerate(decided.created_at):
-        groups.setdefault(period_start(moment, every), []).append(i)
+    starts = decided.day
+    if every == "week":  # back to the Monday: 1970-01-01, day 0, was a Thursday
+        starts = starts - (starts.astype(np.int64) + 3) % 7
+    found, group = np.unique(starts, return_inverse=True)
+    if not len(found):
+        return []
+    order = np.argsort(group, kind="stable")
+    bounds = np.cumsum(np.bincount(group, minlength=len(found)))
     out = []
-    for start, rows in sorted(groups.items()):
+    for start, rows in zip(found.tolist(), np.split(order, bounds[:-1]), strict=True):
         score_psi = (
-            drift_of(reference["score"], decided.probability[rows].tolist())["psi"]
-            if reference is not None
-            else None
+            drift_of(reference["score"], decided.probability[rows])["psi"] if reference is not None else None
         )
         out.append(
             {
-                "start": start.isoformat(),
+                "start": datetime(start.year, start.month, start.day, tzinfo=UTC).isoformat(),
                 "decisions": len(rows),
-                **rates([decided.decision[i] for i in rows]),
+                **rates(decided.decision[rows]),
                 "score_psi": score_psi,
             }
         )
@@ -163,15 +257,13 @@ def periods(decided: Decided, every: Every, reference: Mapping[str, Any] | None)
 
 def live_quality(decided: Decided, *, resamples: int = AUC_RESAMPLES, seed: int = 0) -> dict[str, Any] | None:
     """AUC (with interval), calibration and bands, on the decisions with an outcome; None without."""
-    known = np.array([o is not None for o in decided.outcome], dtype=bool)
+    known = decided.known
     if not known.any():
         return None
-    y = np.array([o == "defaulted" for o in decided.outcome], dtype=np.int64)[known]
+    y = decided.defaulted[known].astype(np.int64)
     p = decided.probability[known]
     auc = roc_auc(y, p)
-    interval = (
-        bootstrap_intervals(y, p, 0.5, resamples=resamples, seed=seed)["roc_auc"] if auc is not None else None
-    )
+    interval = auc_interval(y, p, resamples=resamples, seed=seed) if auc is not None else None
     return {
         "outcomes": int(known.sum()),
         "defaulted": int(y.sum()),
@@ -192,24 +284,28 @@ def live_quality(decided: Decided, *, resamples: int = AUC_RESAMPLES, seed: int 
 def score_bands(decided: Decided) -> list[dict[str, Any]]:
     """Per band of P(bad risk): decisions, approval rate, outcomes known and their default rate."""
     index = np.minimum((decided.probability * BANDS).astype(np.int64), BANDS - 1)
-    bands = []
-    for b in range(BANDS):
-        rows = np.flatnonzero(index == b)
-        if not len(rows):
-            continue
-        known = [decided.outcome[i] for i in rows if decided.outcome[i] is not None]
-        bands.append(
-            {
-                "band": f"{b / BANDS:.0%}–{(b + 1) / BANDS:.0%}",
-                "low": b / BANDS,
-                "high": (b + 1) / BANDS,
-                "decisions": int(len(rows)),
-                "approval_rate": sum(1 for i in rows if decided.decision[i] == APPROVE) / len(rows),
-                "outcomes": len(known),
-                "default_rate": (sum(1 for o in known if o == "defaulted") / len(known)) if known else None,
-            }
-        )
-    return bands
+    inside = index >= 0
+
+    def per_band(mask: np.ndarray) -> list[int]:
+        return np.bincount(index[inside & mask], minlength=BANDS).tolist()
+
+    every = per_band(np.ones(len(index), dtype=bool))
+    approved = per_band(decided.decision == DECISIONS.index(APPROVE))
+    known = per_band(decided.known)
+    defaulted = per_band(decided.known & decided.defaulted)
+    return [
+        {
+            "band": f"{b / BANDS:.0%}–{(b + 1) / BANDS:.0%}",
+            "low": b / BANDS,
+            "high": (b + 1) / BANDS,
+            "decisions": every[b],
+            "approval_rate": approved[b] / every[b],
+            "outcomes": known[b],
+            "default_rate": (defaulted[b] / known[b]) if known[b] else None,
+        }
+        for b in range(BANDS)
+        if every[b]
+    ]
 
 
 def monitor(
@@ -226,7 +322,7 @@ def monitor(
     schema = read_bundle_schema(bundle_dir, meta)
     version = str(meta["version"])
     reference = reference_for(bundle_dir, meta, schema)
-    decided = read_decided(store, version, since=since, until=until)
+    decided = read_decided(store, version, since=since, until=until, reference=reference, schema=schema)
     n = len(decided.decision)
     report: dict[str, Any] = {
         "model_version": version,
@@ -253,12 +349,9 @@ def monitor(
             "PSI cannot be computed for it (retrain to get one)"
         )
     elif n:
-        rows = by_field(decided.inputs, schema)
         for name, ref in reference["inputs"].items():
-            values = canonical_column_values([row.get(name) for row in rows], name, schema)
-            found = drift_of(ref, values)
-            report["inputs"].append({"feature": name, **found})
-        report["score"] = drift_of(reference["score"], decided.probability.tolist())
+            report["inputs"].append({"feature": name, **counted_drift(ref, decided.input_counts[name], n)})
+        report["score"] = drift_of(reference["score"], decided.probability)
     if n == 0:
         report["notes"].append(f"no decisions by model {version} in this window: nothing to monitor yet")
     elif n < FEW_ROWS:

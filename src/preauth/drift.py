@@ -122,7 +122,7 @@ def category_shares(reference: Mapping[str, Any], values: Sequence[Any]) -> np.n
     return counts / len(values) if len(values) else counts
 
 
-def category_counts(reference: Mapping[str, Any], values: Sequence[Any]) -> np.ndarray:
+def category_counts(reference: Mapping[str, Any], values: Sequence[Any] | np.ndarray) -> np.ndarray:
     """How many of ``values`` fall on each of the reference's levels, then :data:`OTHER`.
 
     Counted by distinct value first (a C loop) when the values are text or None, the shape of a

@@ -175,7 +175,7 @@ def add_counts(
     reference: Mapping[str, Any],
     schema: Schema,
     names: dict[str, str | None],
-    texts: Sequence[str | None],
+    texts: Sequence[str],
 ) -> None:
     """Count one chunk of stored applications (JSON text, kept as given under any alias) into the
     bins of every model input of the reference, by the schema's field names."""
@@ -192,10 +192,13 @@ def add_counts(
         # the application by field names would keep; None when it has none
         spelled = [next((k for k in reversed(keys) if names[k] == name), None) for keys in shapes]
         if len(set(spelled)) == 1:
-            key = spelled[0]
-            values = list(map(dict.get, given, repeat(key))) if key is not None else [None] * len(given)
+            only = spelled[0]
+            values = list(map(dict.get, given, repeat(only))) if only is not None else [None] * len(given)
         else:
-            values = list(map(dict.get, given, map(spelled.__getitem__, shape)))
+            values = [
+                a.get(k) if k is not None else None
+                for a, k in zip(given, map(spelled.__getitem__, shape), strict=True)
+            ]
         found = live_counts(ref, canonical_column_values(values, name, schema))
         counts[name] = counts[name] + found if name in counts else found
 

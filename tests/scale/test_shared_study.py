@@ -155,3 +155,37 @@ def test_a_trial_failed_by_another_process_while_it_ran_is_dropped_and_refilled(
         # them in whichever test runs next.
         other_process.engine.dispose()
         study._storage._backend.engine.dispose()
+
+
+def test_a_claimed_trial_has_beaten_before_its_process_is_named(
+    storage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Optuna fails only trials that have a heartbeat: one claimed by a process killed before its
+    heartbeat thread's first beat would stay running for ever (and the owner wait for it). So the
+    first beat is recorded with the claim, before the trial names its process."""
+    import optuna
+    import sqlalchemy as sa
+
+    from preauth.training.shared_study import open_study, run_trials, shared_study
+
+    beaten: list[bool] = []
+    real = optuna.Trial.set_user_attr
+
+    def set_user_attr(trial: optuna.Trial, key: str, value: object) -> None:
+        if key == "worker":
+            with sa.create_engine(storage).connect() as connection:
+                beats = connection.execute(
+                    sa.text("SELECT count(*) FROM trial_heartbeats WHERE trial_id = :id"),
+                    {"id": trial._trial_id},
+                ).scalar_one()
+            beaten.append(beats == 1)
+        real(trial, key, value)
+
+    monkeypatch.setattr(optuna.Trial, "set_user_attr", set_user_attr)
+    with shared_study(storage, "h", joining=False):
+        study = open_study(optuna.samplers.RandomSampler(seed=0), optuna.pruners.NopPruner(), "h")
+        try:
+            run_trials(study, lambda trial: 0.5, trials=2, timeout=None, callbacks=[])
+        finally:
+            study._storage._backend.engine.dispose()
+    assert beaten == [True, True]

@@ -168,6 +168,11 @@ def _claim_and_run(
             with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize": we beat below
                 warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
                 trial = None if _is_full(study, trials) else study.ask()
+                if trial is not None:
+                    # The first beat, before anything else: Optuna fails only trials that have
+                    # beaten, so a process killed before its heartbeat thread's first beat would
+                    # leave a trial running for ever, and the owner waiting for it.
+                    study._storage.record_heartbeat(trial._trial_id)
         if trial is None:
             break
         ran += 1

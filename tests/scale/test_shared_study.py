@@ -189,3 +189,39 @@ def test_a_claimed_trial_has_beaten_before_its_process_is_named(
         finally:
             study._storage._backend.engine.dispose()
     assert beaten == [True, True]
+
+
+def test_a_trial_that_never_beat_is_failed_after_the_grace_period_and_refilled(
+    storage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed between claiming a trial and its first beat leaves a running trial with no
+    heartbeat, which Optuna's own check never fails: the owner fails it once the grace period is
+    over, runs one in its place, and finishes instead of waiting for ever."""
+    import contextvars
+    import threading
+    import warnings
+
+    import optuna
+
+    from preauth.training import shared_study as module
+    from preauth.training.shared_study import open_study, run_trials, shared_study
+
+    monkeypatch.setattr(module, "GRACE_PERIOD", 1)
+    with shared_study(storage, "u", joining=False):
+        study = open_study(optuna.samplers.RandomSampler(seed=0), optuna.pruners.NopPruner(), "u")
+        try:
+            with warnings.catch_warnings():  # Optuna's note that heartbeats belong to optimize()
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                study.ask()  # claimed by a process that died before it beat: no heartbeat row
+            done = threading.Event()
+
+            def owner() -> None:
+                run_trials(study, lambda trial: 0.5, trials=2, timeout=None, callbacks=[])
+                done.set()
+
+            # the shared study is a context variable: the thread runs in a copy of this context
+            threading.Thread(target=contextvars.copy_context().run, args=(owner,), daemon=True).start()
+            assert done.wait(30), "the owner is still waiting for the trial that never beat"
+        finally:
+            study._storage._backend.engine.dispose()
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE"]

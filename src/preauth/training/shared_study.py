@@ -199,12 +199,40 @@ def _claim_and_run(
 
 
 def _fail_stale(study: Any) -> None:
-    """Fail the running trials whose process stopped beating (killed, or its machine gone)."""
+    """Fail the running trials whose process stopped beating (killed, or its machine gone), and
+    those that never beat at all (killed between their claim and its first beat)."""
     import optuna
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    _fail_unbeaten(study)
+
+
+def _fail_unbeaten(study: Any) -> None:
+    """Optuna's ``fail_stale_trials`` looks only at trials with a heartbeat; a trial running for
+    longer than the grace period without one has lost its process (the claim records the first
+    beat), so it is failed too, and its place refilled."""
+    from datetime import datetime, timedelta
+
+    import optuna
+    import sqlalchemy as sa
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    cutoff = datetime.now() - timedelta(seconds=GRACE_PERIOD)  # Optuna's start times: local, naive
+    old = [t._trial_id for t in running if t.datetime_start is not None and t.datetime_start < cutoff]
+    if not old:
+        return
+    storage = study._storage
+    query = sa.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
+        sa.bindparam("ids", expanding=True)
+    )
+    backend = getattr(storage, "_backend", storage)  # the RDBStorage behind Optuna's cache
+    with backend.engine.connect() as connection:
+        beaten = {row[0] for row in connection.execute(query, {"ids": old})}
+    for trial_id in set(old) - beaten:
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.FAIL)
 
 
 @contextmanager

@@ -39,6 +39,14 @@ OUTCOME_EVERY = 5
 ALIAS_EVERY = 20
 ALIASES = {"Credit amount": "credit_amount", "Saving accounts": "savings_account", "Age": "age"}
 
+PEAK = """
+def rss_kb(key):  # VmRSS now, VmHWM the peak since the last reset
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+"""
+"""Prepended to each measured program: its resident memory from /proc."""
+
 MONITOR = """
 import json, sys, time
 from datetime import UTC, datetime, timedelta
@@ -47,10 +55,6 @@ from preauth.monitoring import monitor
 from preauth.store import DecisionStore
 store = DecisionStore(sys.argv[1])
 since = datetime.fromisoformat(sys.argv[3])
-def rss_kb(key):  # VmRSS now, VmHWM the peak since the last reset
-    for line in open("/proc/self/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
 open("/proc/self/clear_refs", "w").write("5")  # resets VmHWM: the peak of what follows alone
 before = rss_kb("VmRSS")
 started = time.perf_counter()
@@ -75,10 +79,6 @@ sql = (
     f"WHERE d.model_version = {mark} AND d.created_at >= {mark} ORDER BY d.created_at"
 )
 bound = since if postgres else since.strftime("%Y-%m-%d %H:%M:%S.%f")
-def rss_kb(key):  # VmRSS now, VmHWM the peak since the last reset
-    for line in open("/proc/self/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
 open("/proc/self/clear_refs", "w").write("5")  # resets VmHWM: the peak of what follows alone
 before = rss_kb("VmRSS")
 started = time.perf_counter()
@@ -196,7 +196,7 @@ def fill(url: str, bundle_path: Path, n: int, now: datetime, seed: int = 0) -> N
 
 def child(code: str, src: Path, *args: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-c", PEAK + code, *args],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},

@@ -27,9 +27,7 @@ class RefusingBooster:
     def inplace_predict(self, matrix: Any, *args: Any, **kwargs: Any) -> Any:
         import xgboost
 
-        ages = np.asarray(
-            matrix[:, self.age_column] if not hasattr(matrix, "iloc") else matrix.iloc[:, self.age_column]
-        )
+        ages = np.asarray(matrix)[:, self.age_column]  # the encoded matrix score() hands over
         if (ages == MARKED_AGE).any():
             raise xgboost.core.XGBoostError(ERROR)
         return self.booster.inplace_predict(matrix, *args, **kwargs)

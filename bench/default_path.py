@@ -55,6 +55,7 @@ class Scores:
 
     auc: list[float] = field(default_factory=list)
     ece: list[float] = field(default_factory=list)
+    chance: list[float] = field(default_factory=list)  # 95% of the ECE perfect calibration shows by chance
 
 
 @dataclass
@@ -93,7 +94,7 @@ def run_seed(seed: int, variants: dict[str, dict[str, Any]], blend: bool) -> dic
     """Every variant on the 10 outer folds of ``seed`` (the bench's and the training seed both)."""
     from sklearn.model_selection import StratifiedKFold
 
-    from preauth.calibration import expected_calibration_error, fit_calibration
+    from preauth.calibration import ece_noise, expected_calibration_error, fit_calibration
     from preauth.evaluation import roc_auc
     from preauth.features import encode
     from preauth.training import TrainingConfig, load_labels
@@ -167,6 +168,7 @@ def run_seed(seed: int, variants: dict[str, dict[str, Any]], blend: bool) -> dic
             record("stack", fold, sigmoid(w[0] + w[1] * z_default + w[2] * z_linear))
     for name, p in pooled.items():
         scores[name].ece.append(expected_calibration_error(y, p, bins=10) or 0.0)
+        scores[name].chance.append(ece_noise(p).upper)  # type: ignore[union-attr]
     return scores
 
 
@@ -198,6 +200,11 @@ def report(seeds: list[int], per_seed: list[dict[str, Scores]], goal: float) -> 
             f"{np.mean(gain):+.4f} ± {se:.4f}  {int(np.sum(gain > 0)):3d}/{len(gain)}  "
             + " ".join(f"{s[name].ece[0]:.3f}" for s in per_seed)
         )
+    chance = [s["current"].chance[0] for s in per_seed]
+    print(
+        "ECE a perfectly calibrated model would stay under by chance (95%), per seed, with the shipped "
+        "default's pooled out-of-fold probabilities on every row: " + " ".join(f"{c:.3f}" for c in chance)
+    )
 
 
 def main() -> None:

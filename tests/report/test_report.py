@@ -304,6 +304,10 @@ def test_the_report_shows_calibration_before_and_after_beside_the_base_rate(
     assert before is not None and after is not None
     text = text_of(html)
     assert f"{before:.3f} → {after:.3f}" in text
+    from preauth.calibration import ece_noise
+
+    chance = ece_noise(p)
+    assert chance is not None and f"{chance.mean:.3f}; ≤ {chance.upper:.3f}" in text
     assert f"{np.mean((y.mean() - y) ** 2):.3f}" in text  # the Brier of a constant guess
     assert "reasons explain the booster's margin (log-odds) before the map" in text
     assert "before calibration" in html  # the reliability diagram's second line

@@ -211,6 +211,10 @@ def test_api_answers_the_cli_numbers_and_live_quality_once_outcomes_exist(
     low, high = live["auc_interval"]
     assert 0.7 < low <= live["auc"] <= high < 1.0  # the model was fit on these very outcomes
     assert live["calibration"]["observed_default_rate"] == pytest.approx(0.3)
+    # 1,000 outcomes: a perfectly calibrated model would show an ECE of a few points by chance
+    assert 0.01 < live["calibration"]["ece_chance"] < live["calibration"]["ece_chance_upper"] < 0.08
+    table = _cli(settings, "--until", shift).stdout
+    assert f"{live['calibration']['ece_chance_upper']:.3f}" in table and "ECE by chance alone" in table
     bands = live["bands"]
     assert sum(b["decisions"] for b in bands) == 1000
     # the riskier the band, the more defaults (lowest band vs highest band with outcomes)
@@ -243,7 +247,8 @@ def test_metrics_carry_the_gauges_after_a_refresh(filled: tuple[str, Settings, s
                 break
             assert time.monotonic() < deadline, text[-2000:]
             time.sleep(0.2)
-    for gauge in ("preauth_score_psi", "preauth_approve_rate", "preauth_refer_rate", "preauth_live_auc"):
+    gauges = ("preauth_score_psi", "preauth_approve_rate", "preauth_refer_rate", "preauth_live_auc")
+    for gauge in (*gauges, "preauth_live_ece_chance_upper"):
         assert re.search(rf"^{gauge} \S+$", text, re.M), gauge
 
 

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from preauth import applications, bundles, drift, evaluation, features
 from preauth.applications import Schema
 from preauth.bundles import read_bundle_schema, read_meta
-from preauth.calibration import expected_calibration_error
+from preauth.calibration import ece_noise, expected_calibration_error
 from preauth.decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER
 from preauth.monitoring import AUC_RESAMPLES, BANDS, CHUNK, FEW_ROWS, monitor, read_decided, worst_flag
 from preauth.outcomes import outcomes
@@ -182,6 +182,8 @@ def _plain_monitor(
                 "mean_predicted": float(p.mean()),
                 "observed_default_rate": float(y.mean()),
                 "ece": expected_calibration_error(y, p),
+                "ece_chance": ece_noise(p).mean,  # type: ignore[union-attr]
+                "ece_chance_upper": ece_noise(p).upper,  # type: ignore[union-attr]
             },
             "bands": bands,
         }

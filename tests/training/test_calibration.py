@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from preauth.bundles import load_bundle
-from preauth.calibration import Calibration, expected_calibration_error, fit_calibration, log_loss
+from preauth.calibration import Calibration, ece_noise, expected_calibration_error, fit_calibration, log_loss
 from preauth.errors import ModelBundleError
 from preauth.evaluation import choose_threshold
 from preauth.features import encode
@@ -88,6 +88,31 @@ def test_ece_of_a_perfect_and_of_a_shifted_forecast() -> None:
     assert expected_calibration_error(y, p + 0.2) == pytest.approx(0.2)
 
 
+def test_the_chance_ece_is_what_perfectly_calibrated_outcomes_show() -> None:
+    rng = np.random.default_rng(7)
+    p = rng.beta(2, 5, 1000)
+    chance = ece_noise(p, draws=2000, seed=1)
+    assert chance is not None and 0.015 < chance.mean < chance.upper < 0.06
+    # outcomes drawn from p itself: their ECE stays under the 95th percentile about 95% of the time
+    eces = np.array([expected_calibration_error(rng.random(len(p)) < p, p) for _ in range(600)])
+    assert 0.92 <= np.mean(eces <= chance.upper) <= 0.98
+    assert np.mean(eces) == pytest.approx(chance.mean, rel=0.06)
+    # a forecast 0.1 off is far above it
+    assert (expected_calibration_error(rng.random(len(p)) < p, np.clip(p + 0.1, 0, 1)) or 0) > chance.upper
+    assert ece_noise(np.array([])) is None
+
+
+def test_the_chance_ece_of_large_bins_matches_drawing_every_row() -> None:
+    """Bins of more than 2,000 rows are drawn from the normal law: the same as drawing each row."""
+    rng = np.random.default_rng(3)
+    p = rng.beta(2, 5, 30_000)
+    fast = ece_noise(p, draws=400, seed=2)
+    exact = [expected_calibration_error(rng.random(len(p)) < p, p) or 0.0 for _ in range(400)]
+    assert fast is not None
+    assert fast.mean == pytest.approx(np.mean(exact), rel=0.08)
+    assert fast.upper == pytest.approx(np.quantile(exact, 0.95), rel=0.12)
+
+
 def test_training_calibrates_on_out_of_fold_scores_and_cuts_on_them(labels_file: Path, trained) -> None:
     data = load_labels(labels_file)
     y_train = pd.Series(data.y, index=data.frame.index).loc[trained.train_rows].to_numpy()
@@ -104,6 +129,9 @@ def test_training_calibrates_on_out_of_fold_scores_and_cuts_on_them(labels_file:
     block = trained.metrics["calibration"]
     assert block["measured_against"] == trained.metrics["measured_against"]
     assert block["ece"] < block["ece_raw"]
+    chance = ece_noise(holdout["probability"].to_numpy())
+    assert chance is not None
+    assert (block["ece_chance"], block["ece_chance_upper"]) == (chance.mean, chance.upper)
     assert block["brier_base_rate"] == pytest.approx(
         np.mean((y_train.mean() - holdout["label"].to_numpy()) ** 2)
     )

@@ -44,6 +44,7 @@ def test_train_end_to_end_shows_both_labellings(tmp_path: Path, labels_file: Pat
     assert "completed trials" in out and "Shipped model: refit on all 990 rows" in out
     assert "Monotone constraints on (Credit amount increasing, Duration increasing)" in out
     assert "Calibration: " in out
+    assert "perfectly calibrated would show " in out
     assert "Baselines vs labels from rules/rubric-v1 (198 holdout rows)" in out
     assert "approve everyone" in out and "logistic regression" in out
     assert (models / "v1" / "model.ubj").is_file()

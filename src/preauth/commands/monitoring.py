@@ -161,6 +161,10 @@ def live_tables(live: dict[str, Any]) -> list[Any]:
     summary.add_row("Mean P(bad risk)", _pct(calibration["mean_predicted"]))
     summary.add_row("Observed default rate", _pct(calibration["observed_default_rate"]))
     summary.add_row("ECE", _num(calibration["ece"]))
+    summary.add_row(
+        "ECE by chance alone (mean; 95%)",
+        f"{_num(calibration.get('ece_chance'))}; ≤ {_num(calibration.get('ece_chance_upper'))}",
+    )
     bands = Table(title="Approval vs default by score band", title_justify="left")
     for name in ("P(bad risk)", "Decisions", "Approved", "Outcomes", "Defaulted"):
         bands.add_column(name, justify="left" if name.startswith("P(") else "right")

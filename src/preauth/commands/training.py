@@ -347,6 +347,17 @@ def _labels_from_store(url: str, schema: Any, since: datetime | None, models_dir
     return path
 
 
+def _chance(calibration: dict[str, Any]) -> str:
+    """The holdout ECE's chance level, in brackets (bundles trained before it was measured lack it)."""
+    mean, upper = calibration.get("ece_chance"), calibration.get("ece_chance_upper")
+    if mean is None or upper is None:
+        return ""
+    return (
+        f" (perfectly calibrated would show {mean:.3f} by chance on these {calibration['n']:,} rows, "
+        f"95%: ≤ {upper:.3f})"
+    )
+
+
 def print_training_result(result: TrainingResult, console: Console) -> None:
     """The summary a person reads after `train` (also used by `preauth run`)."""
     counts = result.label_counts
@@ -439,7 +450,7 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
     if calibration:
         console.print(
             f"Calibration: {result.calibration_method}; holdout ECE {calibration['ece_raw']:.3f} → "
-            f"{calibration['ece']:.3f}, Brier {calibration['brier_raw']:.3f} → {calibration['brier']:.3f} "
+            f"{calibration['ece']:.3f}{_chance(calibration)}, Brier {calibration['brier_raw']:.3f} → {calibration['brier']:.3f} "
             f"(constant base rate: {calibration['brier_base_rate']:.3f}); mean p(bad) "
             f"{calibration['mean_probability']:.3f} vs observed {calibration['observed_rate']:.3f}, "
             f"vs {calibration['measured_against']}",

@@ -57,6 +57,11 @@ class MonitoringGauges:
         self.ece = gauge(
             "preauth_live_ece", "Expected calibration error on decisions with a recorded outcome."
         )
+        self.ece_chance = gauge(
+            "preauth_live_ece_chance_upper",
+            "95th percentile of the ECE a perfectly calibrated model would show on these outcomes by chance:"
+            " alert on preauth_live_ece above it, not on a fixed number.",
+        )
         self.refreshed = gauge(
             "preauth_monitoring_refreshed_timestamp_seconds", "When the gauges were last set."
         )
@@ -76,7 +81,9 @@ class MonitoringGauges:
         self.decisions.set(report["decisions"])
         live = report["live"] or {}
         self.live_auc.set(_number(live.get("auc")))
-        self.ece.set(_number((live.get("calibration") or {}).get("ece")))
+        calibration = live.get("calibration") or {}
+        self.ece.set(_number(calibration.get("ece")))
+        self.ece_chance.set(_number(calibration.get("ece_chance_upper")))
         self.refreshed.set(time.time())
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from preauth import results, scoring
+from preauth import results
 from preauth.applications import GERMAN, validate
 from preauth.formats import FORMATS
 from preauth.scoring import Scored
@@ -71,7 +71,7 @@ def result_set(start: int, stop: int, *, explain: bool = False) -> Scored:
 
 
 def write_whole(path: Path, fmt: str, *, explain: bool = False) -> Path:
-    return scoring.write_results(result_set(0, 12, explain=explain), path, fmt)  # type: ignore[arg-type]
+    return results.write_results(result_set(0, 12, explain=explain), path, fmt)  # type: ignore[arg-type]
 
 
 def write_batched(path: Path, fmt: str, *, explain: bool = False) -> Path:
@@ -87,19 +87,19 @@ def write_batched(path: Path, fmt: str, *, explain: bool = False) -> Path:
 Writer = Callable[[Path, str], Path]
 VARIANTS: dict[str, tuple[Writer, tuple[str, ...], int]] = {
     # name: (how it is written, the formats it is written in, SMALL while it is written)
-    "whole": (write_whole, FORMATS, scoring.SMALL),
-    "batched": (write_batched, FORMATS, scoring.SMALL),
+    "whole": (write_whole, FORMATS, results.SMALL),
+    "batched": (write_batched, FORMATS, results.SMALL),
     "compact-whole": (write_whole, ("json",), 0),
     "compact-batched": (write_batched, ("json",), 6),  # the first batch is held, the second decides
-    "reasons-whole": (lambda p, f: write_whole(p, f, explain=True), ("json", "jsonl"), scoring.SMALL),
-    "reasons-batched": (lambda p, f: write_batched(p, f, explain=True), ("json", "jsonl"), scoring.SMALL),
+    "reasons-whole": (lambda p, f: write_whole(p, f, explain=True), ("json", "jsonl"), results.SMALL),
+    "reasons-batched": (lambda p, f: write_batched(p, f, explain=True), ("json", "jsonl"), results.SMALL),
 }
 CASES = [(name, fmt) for name, (_, formats, _) in VARIANTS.items() for fmt in formats]
 
 
 def write_variant(name: str, fmt: str, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write, _, small = VARIANTS[name]
-    monkeypatch.setattr(scoring, "SMALL", small)
+    monkeypatch.setattr(results, "SMALL", small)
     return write(directory / f"{name}.{fmt}", fmt)
 
 

@@ -120,6 +120,17 @@ def test_results_files_are_the_golden_files(
         assert written.read_bytes() == golden.read_bytes()
 
 
+@pytest.mark.parametrize("name", ["whole", "batched", "reasons-whole", "reasons-batched"])
+def test_indented_json_is_the_same_whatever_objects_are_indented_at_once(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(results, "INDENTED", 5)  # the twelve objects in three calls, or a batch in two
+    assert (
+        write_variant(name, "json", tmp_path, monkeypatch).read_bytes()
+        == (GOLDEN / f"{name}.json").read_bytes()
+    )
+
+
 def test_the_golden_files_show_what_they_are_meant_to() -> None:
     """They pin the shapes that matter: the original's indentation, a compact array, widened amounts."""
     assert (GOLDEN / "whole.json").read_bytes().startswith(b'[\n  {\n    "id": "say \\"hi\\"",\n')

@@ -252,6 +252,10 @@ class _Parquet(_Writer):
 SMALL = 10_000
 """Up to this many results, JSON is indented like the original's file; beyond, compact (one line)."""
 
+INDENTED = 1_000
+"""Objects indented by orjson in one call: a third of the cost of indenting each on its own, and
+a bounded copy even for a batch with reasons (which is indented whatever its size)."""
+
 
 class _Json(_Writer):
     """``[``, the objects, ``]``: indented for up to SMALL results (or with reasons), else compact."""
@@ -293,10 +297,13 @@ class _Json(_Writer):
                 self.handle.write(chunk)
             self.first = False
         else:
-            for record in result_objects(scored):
-                text = orjson.dumps(record, option=orjson.OPT_INDENT_2)
+            # INDENTED objects at a time as an indented array without its brackets: indented by two
+            # and joined by ",\n" as in the whole file, by orjson, not re-indented line by line.
+            objects = result_objects(scored)
+            for start in range(0, len(objects), INDENTED):
+                text = orjson.dumps(objects[start : start + INDENTED], option=orjson.OPT_INDENT_2)
                 self.handle.write(b"[\n" if self.first else b",\n")
-                self.handle.write(b"\n".join(b"  " + line for line in text.split(b"\n")))
+                self.handle.write(memoryview(text)[2:-2])  # without b"[\n" and b"\n]"
                 self.first = False
 
 

@@ -98,7 +98,7 @@ def run_seed(seed: int, variants: dict[str, dict[str, Any]], blend: bool) -> dic
     from preauth.evaluation import roc_auc
     from preauth.features import encode
     from preauth.training import TrainingConfig, load_labels
-    from preauth.training.fit import fit_here
+    from preauth.training.booster_fit import FitRequest, fit_here
     from preauth.training.search import (
         Folds,
         base_params,
@@ -127,11 +127,24 @@ def run_seed(seed: int, variants: dict[str, dict[str, Any]], blend: bool) -> dic
         matrix: xgb.DMatrix = _dmatrix(x[rows], None, features, 1)
         return np.asarray(booster.predict(matrix, output_margin=True), dtype=np.float64)
 
+    def fit(rows: np.ndarray, params: dict[str, Any], rounds: int) -> Any:
+        return fit_here(
+            FitRequest(
+                part="training part",
+                x=x[rows],
+                y=y[rows],
+                features=features,
+                params=params,
+                n_rounds=rounds,
+                schema=data.schema,
+            )
+        )
+
     def fixed_round_oof(fold: Fold, params: dict[str, Any], rounds: int) -> np.ndarray:
         """Out-of-fold margins on the training part at ``rounds`` (not stopped early per fold)."""
         inner, oof = fold.inner, np.empty(len(fold.inner))
         for fit_at, score_at in fold.splits:
-            booster = fit_here(x[inner[fit_at]], y[inner[fit_at]], features, params, rounds, data.schema)
+            booster = fit(inner[fit_at], params, rounds)
             oof[score_at] = margin(booster, inner[score_at])
         return oof
 
@@ -147,7 +160,7 @@ def run_seed(seed: int, variants: dict[str, dict[str, Any]], blend: bool) -> dic
             params = {**default, **overrides}
             checked = folds.cross_validate(params)
             calibration = fit_calibration(y[inner], checked.oof, folds=config.folds, seed=seed)
-            booster = fit_here(x[train_rows], y[train_rows], features, params, checked.n_rounds, data.schema)
+            booster = fit(train_rows, params, checked.n_rounds)
             test_margins[name], rounds[name] = margin(booster, test_rows), checked.n_rounds
             record(name, fold, calibration.apply(sigmoid(test_margins[name])))
         if blend:

@@ -25,9 +25,11 @@ import pandas as pd
 from preauth.applications import FIELDS, read_applications
 from preauth.bundles import load_bundle
 from preauth.features import encode
+from preauth.formats import FORMATS
 from preauth.labels import label_applications, write_labels
 from preauth.pipeline import bundled_data
-from preauth.scoring import FORMATS, results_path, score, write_results
+from preauth.results import write_results
+from preauth.scoring import results_path, score
 from preauth.training import TrainingConfig, train_from_file
 
 

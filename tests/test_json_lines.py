@@ -20,11 +20,12 @@ import pyarrow as pa
 import pytest
 
 from preauth import json_lines as json_lines_module
-from preauth import scoring
+from preauth import results
 from preauth.applications import validate
 from preauth.bundles import Bundle, load_bundle
 from preauth.json_lines import json_lines
-from preauth.scoring import Scored, result_objects, result_table, score, write_json_lines, write_results
+from preauth.results import write_results
+from preauth.scoring import Scored, result_objects, result_table, score, write_json_lines
 
 HOSTILE = [
     'say "hi"',
@@ -128,7 +129,7 @@ def test_a_large_json_array_holds_the_same_objects(
     bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past SMALL results a JSON array is compact: the same objects, comma-separated, one line."""
-    monkeypatch.setattr(scoring, "SMALL", 0)
+    monkeypatch.setattr(results, "SMALL", 0)
     scored = scored_hostile(bundle)
     path = write_results(scored, tmp_path / "out.json", "json")
     text = path.read_bytes()

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from preauth import results
 from preauth.bundles import Bundle
 from preauth.cli import cli
-from preauth.scoring import FORMATS, Scored
+from preauth.formats import FORMATS
+from preauth.scoring import Scored
 
 BATCH = 100  # the bundled file's 1,000 applications are 10 batches
 XGBOOST_ERROR = (

@@ -12,10 +12,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from preauth import scoring
+from preauth import results
 from preauth.applications import read_applications
 from preauth.bundles import load_bundle
-from preauth.scoring import FORMATS, result_objects, score, write_results
+from preauth.formats import FORMATS
+from preauth.results import write_results
+from preauth.scoring import Scored, result_objects, score
 
 PREAUTH = [sys.executable, "-m", "preauth"]
 
@@ -56,11 +58,11 @@ def test_results_match_the_original_format_key_for_key(
         datetime.fromisoformat(mine["timestamp"])
 
 
-@pytest.mark.parametrize("small", [scoring.SMALL, 0], ids=["indented", "native-writer"])
+@pytest.mark.parametrize("small", [results.SMALL, 0], ids=["indented", "native-writer"])
 def test_every_format_holds_the_same_results(
     small_models_dir: Path, bundled_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: int
 ) -> None:
-    monkeypatch.setattr(scoring, "SMALL", small)
+    monkeypatch.setattr(results, "SMALL", small)
     bundle = load_bundle(small_models_dir)
     scored = score(bundle, read_applications(bundled_data))
     expected = result_objects(scored)
@@ -89,11 +91,12 @@ def test_a_failed_write_leaves_no_file(
 ) -> None:
     scored = score(load_bundle(small_models_dir), read_applications(bundled_data))
 
-    def broken(scored: object, path: Path) -> None:
-        path.write_text('[{"input_data": ')
-        raise OSError("disk full")
+    class Broken(results._WRITERS["json"]):  # type: ignore[misc, valid-type]
+        def write(self, scored: Scored) -> None:
+            self.handle.write(b'[{"input_data": ')
+            raise OSError("disk full")
 
-    monkeypatch.setattr(scoring, "_write_json", broken)
+    monkeypatch.setitem(results._WRITERS, "json", Broken)
     with pytest.raises(OSError):
         write_results(scored, tmp_path / "out.json", "json")
     assert list(tmp_path.iterdir()) == []

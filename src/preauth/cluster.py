@@ -3,7 +3,7 @@
 The files are cut into pieces on the client (CSV at line ends, Parquet by row groups), each piece
 becomes one task, and every task runs the same functions as ``preauth predict`` on one machine:
 read the piece into text cells, :func:`.applications.validate`, :func:`.scoring.score`, write its
-part of the results (:func:`.results.write_part`). The client learns only counts and rejects, so
+part of the results (:func:`.results.write_results`). The client learns only counts and rejects, so
 it never holds the data. Rejected rows are renumbered by the client, which knows how many rows the
 pieces before each one held: a reject names its row in the whole file, as on one machine.
 
@@ -228,7 +228,7 @@ def score_piece(
     direct_writes: bool = True,
 ) -> PieceResult:
     """Read, validate, score and write one piece (this runs on a worker)."""
-    from .results import write_part
+    from .results import write_results
 
     table = read_piece(piece)
     if not len(table):
@@ -245,7 +245,9 @@ def score_piece(
         failure = NotScored(int(rows[0]), int(rows[-1]), error)
         return PieceResult(len(table), 0, 0, applications.rejects, failure)
     scored.timestamp = timestamp
-    write_part(scored, Path(directory) / f"part-{piece.number:05d}.{fmt}", fmt, direct_writes=direct_writes)
+    write_results(
+        scored, Path(directory) / f"part-{piece.number:05d}.{fmt}", fmt, direct_writes=direct_writes
+    )
     return PieceResult(len(table), len(scored), int(scored.is_bad.sum()), applications.rejects)
 
 

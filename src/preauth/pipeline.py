@@ -21,8 +21,9 @@ from .bundles import load_bundle, promote
 from .errors import ConfigurationError
 from .labels import agreement, label_applications, write_labels
 from .providers import LabelProvider, get_provider
+from .results import write_results
 from .samples import write_prepared
-from .scoring import results_path, score, write_rejects, write_results
+from .scoring import results_path, score, write_rejects
 from .training import TrainingConfig, train_from_file
 
 

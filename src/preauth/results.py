@@ -5,11 +5,13 @@ it to the results file, then forgets it. The file is written under a temporary n
 into place only when the last batch is in (:func:`.files.atomic_path`): an error in batch 900
 or a Ctrl-C leaves no results file at all, never a partial one.
 
-Every format comes out byte for byte as :func:`.scoring.write_results` writes the whole file,
-with one timestamp for the run. The JSON array is written as ``[``, the objects, ``]``; a
-result set of up to :data:`.scoring.SMALL` objects is indented like the original's file, so the
-first ``SMALL`` results are held back until it is known which of the two the file is.
-Rejected rows are kept (a few hundred bytes each) and returned, to be written after.
+Each format has one writer (:data:`_WRITERS`), which predict gives batch after batch and
+:func:`write_results` a whole result set as one batch (``preauth run``, a part of ``predict
+--dask``): one piece of code makes a format's bytes, and one timestamp holds for a run. The JSON
+array is written as ``[``, the objects, ``]``; a result set of up to :data:`SMALL` objects is
+indented like the original's file, so the first ``SMALL`` results are held back until it is known
+which of the two the file is. Rejected rows are kept (a few hundred bytes each) and returned, to
+be written after.
 """
 
 from __future__ import annotations
@@ -26,23 +28,14 @@ from typing import IO, Any
 
 import orjson
 
-from . import scoring
 from .applications import Applications, OnUnknown, Reject
 from .applications.batches import BATCH_ROWS, iter_applications
 from .boosters import xgboost
 from .bundles import Bundle, not_scored
 from .errors import ConfigurationError
 from .files import DirectFile, atomic_path
-from .scoring import (
-    FORMATS,
-    OutputFormat,
-    Scored,
-    json_items,
-    result_objects,
-    result_table,
-    score,
-    write_json_lines,
-)
+from .formats import FORMATS, OutputFormat
+from .scoring import Scored, json_items, result_objects, result_table, score, write_json_lines
 
 
 @dataclass
@@ -256,6 +249,14 @@ class _Parquet(_Writer):
                 self.writer.write_table(parquet.read_row_group(group).cast(schema))
 
 
+SMALL = 10_000
+"""Up to this many results, JSON is indented like the original's file; beyond, compact (one line)."""
+
+INDENTED = 1_000
+"""Objects indented by orjson in one call: a third of the cost of indenting each on its own, and
+a bounded copy even for a batch with reasons (which is indented whatever its size)."""
+
+
 class _Json(_Writer):
     """``[``, the objects, ``]``: indented for up to SMALL results (or with reasons), else compact."""
 
@@ -268,7 +269,7 @@ class _Json(_Writer):
 
     def write(self, scored: Scored) -> None:
         if self.compact is None:
-            if scored.reasons is None and self.held_rows + len(scored) <= scoring.SMALL:
+            if scored.reasons is None and self.held_rows + len(scored) <= SMALL:
                 self.held.append(scored)
                 self.held_rows += len(scored)
                 return
@@ -296,22 +297,37 @@ class _Json(_Writer):
                 self.handle.write(chunk)
             self.first = False
         else:
-            for record in result_objects(scored):
-                text = orjson.dumps(record, option=orjson.OPT_INDENT_2)
+            # INDENTED objects at a time as an indented array without its brackets: indented by two
+            # and joined by ",\n" as in the whole file, by orjson, not re-indented line by line.
+            objects = result_objects(scored)
+            for start in range(0, len(objects), INDENTED):
+                text = orjson.dumps(objects[start : start + INDENTED], option=orjson.OPT_INDENT_2)
                 self.handle.write(b"[\n" if self.first else b",\n")
-                self.handle.write(b"\n".join(b"  " + line for line in text.split(b"\n")))
+                self.handle.write(memoryview(text)[2:-2])  # without b"[\n" and b"\n]"
                 self.first = False
 
 
 _WRITERS: dict[str, type[_Writer]] = {"json": _Json, "jsonl": _JsonLines, "parquet": _Parquet, "csv": _Csv}
 
 
-def write_part(scored: Scored, path: Path, fmt: OutputFormat, *, direct_writes: bool = True) -> Path:
-    """One batch's results as a file of their own (a part of a partitioned result), atomically."""
-    with atomic_path(path) as tmp, _opened(tmp, fmt, direct_writes) as handle:
+def write_results(scored: Scored, path: Path, fmt: OutputFormat, *, direct_writes: bool = False) -> Path:
+    """A whole result set as a file, atomically: the format's batch writer, given one batch.
+
+    ``preauth run`` and each part of ``predict --dask`` write this way, so their bytes are the ones
+    predict writes a batch at a time. How the file is opened is :func:`_opened`'s, as for predict:
+    ``direct_writes`` is the setting, which ``predict --dask`` passes on. ``preauth run`` leaves it
+    off: the setting is predict's (a large file streamed to a disk), and the run writes once the
+    scored sample it holds whole in memory, through the page cache like any small file.
+    """
+    if fmt not in FORMATS:
+        raise ConfigurationError(f"unknown output format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    with atomic_path(path) as tmp, _naming(path), _opened(tmp, fmt, direct_writes) as handle:
         writer = _WRITERS[fmt](handle)
         try:
             writer.write(scored)
-        finally:
-            writer.close()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.close()  # what closing raises after an error is not what the user is told
+            raise
+        writer.close()
     return path

@@ -1,4 +1,4 @@
-"""Scoring applications with a model bundle, and writing results in the original format.
+"""Scoring applications with a model bundle, and results in the original format.
 
 A result object is, key for key, what the original pipeline wrote to
 ``results/inference_results<stamp>.json``::
@@ -9,13 +9,13 @@ A result object is, key for key, what the original pipeline wrote to
 When the input names an id column, each result starts with the applicant's ``"id"`` too, so results
 join back to applications by id, not by row order.
 
-Large results never become a Python dict per row: they are assembled as an Arrow table and written
-by Arrow's native code (Parquet, CSV; JSON and JSON Lines through :mod:`.json_lines`).
+Large results never become a Python dict per row: they are assembled as an Arrow table and turned
+into bytes by Arrow's native code (Parquet, CSV; JSON and JSON Lines through :mod:`.json_lines`).
+The results files themselves, whole or a batch at a time, are written by :mod:`.results`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from .decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER, RESULT_KEYS
 from .errors import ConfigurationError
 from .features import encode
 from .files import DirectFile, atomic_path, spreadsheet_safe
-from .formats import FORMATS, OutputFormat
+from .formats import OutputFormat
 
 REASONS = "reasons"
 """The key of a result's principal reasons (with ``explain``), after the original keys."""
@@ -150,21 +150,6 @@ def results_path(directory: Path, fmt: OutputFormat, now: datetime | None = None
     return candidate
 
 
-def write_results(scored: Scored, path: Path, fmt: OutputFormat) -> Path:
-    """Write results atomically in one of :data:`FORMATS`."""
-    if fmt not in FORMATS:
-        raise ConfigurationError(f"unknown output format '{fmt}'; choose one of: {', '.join(FORMATS)}")
-    writer: Callable[[Scored, Path], None] = {
-        "json": _write_json,
-        "jsonl": _write_jsonl,
-        "parquet": _write_parquet,
-        "csv": _write_csv,
-    }[fmt]
-    with atomic_path(path) as tmp:
-        writer(scored, tmp)
-    return path
-
-
 def write_rejects(rejects: list[Reject], source: str, path: Path) -> Path:
     """One row per rejected application: its row number, the column, the value and the reason.
 
@@ -186,28 +171,6 @@ def write_rejects(rejects: list[Reject], source: str, path: Path) -> Path:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
     return path
-
-
-SMALL = 10_000
-"""Up to this many results, JSON is indented like the original's file; beyond, one object a line."""
-
-
-def _write_json(scored: Scored, path: Path) -> None:
-    if scored.reasons is not None or len(scored) <= SMALL:
-        path.write_bytes(orjson.dumps(result_objects(scored), option=orjson.OPT_INDENT_2) + b"\n")
-        return
-    with path.open("wb") as handle:
-        handle.write(b"[")
-        for items in json_items(scored):
-            handle.write(items)
-        handle.write(b"]")
-
-
-def _write_jsonl(scored: Scored, path: Path) -> None:
-    # The whole-file writer (`preauth run`, and the reference the streaming writers are tested
-    # against) uses a plain file; how `predict` opens its results is results._opened's to decide.
-    with path.open("wb") as handle:
-        write_json_lines(scored, handle)
 
 
 def write_json_lines(scored: Scored, handle: IO[bytes] | DirectFile) -> None:
@@ -261,15 +224,3 @@ def result_table(scored: Scored, nested: bool) -> Any:
     if scored.reasons is not None:
         columns[REASONS] = pa.array([orjson.dumps(r).decode() for r in scored.reasons])
     return pa.table(columns)
-
-
-def _write_parquet(scored: Scored, path: Path) -> None:
-    import pyarrow.parquet as pq
-
-    pq.write_table(result_table(scored, nested=True), path)
-
-
-def _write_csv(scored: Scored, path: Path) -> None:
-    from pyarrow import csv as pacsv
-
-    pacsv.write_csv(result_table(scored, nested=False), path)

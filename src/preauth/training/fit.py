@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from ..evaluation import (
 from ..features import encode
 from ..referral import REVIEW_BAND_KEY, SEEN_KEY, seen_in_training
 from .baselines import baselines
+from .booster_fit import BoosterFit, FitRequest, fit_here
 from .config import TrainingConfig
 from .data import LabeledData, _known, data_fingerprint, load_labels
 from .search import SearchOutcome, _check_class_sizes, _dmatrix, search, ship, split_holdout
@@ -54,44 +55,6 @@ class TrainedModel:
     train_rows: np.ndarray
     holdout_rows: np.ndarray
     holdout: pd.DataFrame
-
-
-FitPart = Literal["training part", "all rows"]
-"""Which of the two boosters on many rows a fit is: before the holdout evaluation, or the refit."""
-
-
-class BoosterFit(Protocol):
-    """Fits ``n_rounds`` trees with ``params`` on ``part`` of the data: here on ``(x, y)``, or across
-    a cluster (training.on_dask), where the rows of ``part`` may be many more than ``(x, y)``."""
-
-    def __call__(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        features: list[str],
-        params: dict[str, Any],
-        n_rounds: int,
-        schema: Schema,
-        *,
-        part: FitPart,
-    ) -> Any: ...
-
-
-def fit_here(
-    x: np.ndarray,
-    y: np.ndarray,
-    features: list[str],
-    params: dict[str, Any],
-    n_rounds: int,
-    schema: Schema,
-    *,
-    part: FitPart = "all rows",
-) -> Any:
-    """The booster fit in this process on ``(x, y)`` (the search's folds are always fit here)."""
-    import xgboost as xgb
-
-    dtrain = _dmatrix(x, y, features, int(params.get("nthread", 1)), schema)
-    return xgb.train(params, dtrain, num_boost_round=n_rounds)
 
 
 def train(
@@ -131,17 +94,18 @@ def train(
 
     y_train = y[train_pos]
     dhold = _dmatrix(x[hold_pos], None, features, config.threads, schema)
-    tuned_booster = fit_booster(
-        x[train_pos], y_train, features, found.params, found.n_rounds, schema, part="training part"
-    )
-    default_booster = fit_booster(
-        x[train_pos],
-        y_train,
-        features,
-        found.default_params,
-        found.default.n_rounds,
-        schema,
+    tuned = FitRequest(
         part="training part",
+        x=x[train_pos],
+        y=y_train,
+        features=features,
+        params=found.params,
+        n_rounds=found.n_rounds,
+        schema=schema,
+    )
+    tuned_booster = fit_booster(tuned)
+    default_booster = fit_booster(
+        replace(tuned, params=found.default_params, n_rounds=found.default.n_rounds)
     )
     found = ship(
         found,
@@ -216,9 +180,20 @@ def train(
         f"training part ({config.folds} folds)"
     )
     if config.refit:
-        # The holdout has said what it can; the shipped model now learns from it too (same
-        # parameters and rounds), so no labelled row is wasted. Nothing measured above changes.
-        booster = fit_booster(x, y, features, found.params, found.n_rounds, schema, part="all rows")
+        # The holdout has said what it can; the shipped model now learns from it too (the shipped
+        # candidate's parameters and rounds: `found` is ship's answer by now), so no labelled row is
+        # wasted. Nothing measured above changes.
+        booster = fit_booster(
+            FitRequest(
+                part="all rows",
+                x=x,
+                y=y,
+                features=features,
+                params=found.params,
+                n_rounds=found.n_rounds,
+                schema=schema,
+            )
+        )
     truths = {data.measured_against: (np.arange(len(hold_pos)), y_hold)}
     if against_risk is not None and known is not None and data.risk is not None:
         truths[data.outcome_measure] = (np.flatnonzero(known), data.risk[hold_pos][known].astype(np.int64))

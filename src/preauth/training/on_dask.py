@@ -44,9 +44,9 @@ from ..applications import GERMAN, Schema
 from ..errors import InputError
 from ..features import encode, feature_types
 from ..referral import merge_seen, seen_in_training
+from .booster_fit import FitPart, FitRequest
 from .config import MAX_REJECTS_KEPT, TrainingConfig
 from .data import LabeledData, LabeledRows, Sample, Tally, data_fingerprint, label_rows, labeled_data
-from .fit import FitPart
 from .rows import SAMPLE, draws, in_holdout
 
 PARTITION_ROWS = 100_000
@@ -197,8 +197,8 @@ def block(piece: PreparedPiece, part: FitPart, labels: bool) -> np.ndarray:
 class ClusterLabels:
     """The labels held on the cluster: the train process's sample (``data``) and the workers' pieces.
 
-    :meth:`fit` is the :class:`preauth.training.fit.BoosterFit` of the run: on the sample's arrays
-    when the sample is every row, else on every row of the part, from the blocks on the workers.
+    :meth:`fit` is the :data:`preauth.training.booster_fit.BoosterFit` of the run: on the request's
+    arrays when the sample is every row, else on every row of its part, from the blocks on the workers.
     """
 
     cluster: ClusterTraining
@@ -207,26 +207,23 @@ class ClusterLabels:
     summaries: list[PieceSummary]
     fit_rows: dict[str, int] = field(default_factory=dict)
 
-    def fit(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        features: list[str],
-        params: dict[str, Any],
-        n_rounds: int,
-        schema: Schema,
-        *,
-        part: FitPart,
-    ) -> Any:
+    def fit(self, request: FitRequest) -> Any:
         client, rows = self.cluster.client, self.cluster.partition_rows
         if self.data.sample is None:
-            self.fit_rows[part] = len(y)
-            return fit_booster_on_cluster(
-                client, x, y, features, params, n_rounds, partition_rows=rows, schema=schema
-            )
-        x_blocks, y_blocks = self._blocks(part, len(features))
-        self.fit_rows[part] = int(x_blocks.shape[0])
-        return fit_booster_on_cluster(client, x_blocks, y_blocks, features, params, n_rounds, schema=schema)
+            x, y = request.x, request.y
+        else:
+            x, y = self._blocks(request.part, len(request.features))
+        self.fit_rows[request.part] = int(x.shape[0])
+        return fit_booster_on_cluster(
+            client,
+            x,
+            y,
+            request.features,
+            request.params,
+            request.n_rounds,
+            partition_rows=rows,
+            schema=request.schema,
+        )
 
     def _blocks(self, part: FitPart, columns: int) -> tuple[Any, Any]:
         """Dask arrays over the pieces' blocks of ``part``, which never leave the workers."""

@@ -271,6 +271,49 @@ def test_spreadsheet_safe(text: str, safe: str) -> None:
     assert spreadsheet_safe(text) == safe
 
 
+def test_the_results_csv_never_carries_a_spreadsheet_formula(tmp_path: Path, small_models_dir: Path) -> None:
+    """An unknown category kept with --on-unknown unknown is the applicant's own text, in the results."""
+    import csv
+
+    header = "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose"
+    purposes = ["=cmd|' /C calc'!A0", "+SUM(A1:A9)", "@HYPERLINK(x)", "-1+1", "car", "-3"]
+    source = tmp_path / "apps.csv"
+    source.write_text(
+        header + "\n" + "".join(f'30,male,2,own,little,little,1000,12,"{p}"\n' for p in purposes)
+    )
+    for flags in ([], ["--explain"]):
+        out = tmp_path / f"out{len(flags)}"
+        result = invoke(
+            "--models-dir", small_models_dir, "predict", source, "--format", "csv", "--on-unknown", "unknown",
+            "-o", out, *flags,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        with next(out.glob("*.csv")).open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert [r["Purpose"] for r in rows] == [
+            "'=cmd|' /C calc'!A0", "'+SUM(A1:A9)", "'@HYPERLINK(x)", "'-1+1", "car", "-3",
+        ]  # fmt: skip
+        for row in rows:
+            for cell in row.values():
+                assert not cell.startswith(("=", "+", "@", "\t", "\r")), cell
+
+
+def test_spreadsheet_safe_column_is_spreadsheet_safe_cell_by_cell() -> None:
+    from preauth.files import spreadsheet_safe, spreadsheet_safe_column
+
+    cells = ["=1+1", "-3", "-3\n", "+2.5e3", "-１", "@", "", None, "castle", "\r=1", "'=1", "-", "+.5", "é=1"]
+    expected = [None if c is None else spreadsheet_safe(c) for c in cells]
+    for kind in (pa.string(), pa.large_string()):
+        assert spreadsheet_safe_column(pa.array(cells, kind)).to_pylist() == expected
+        chunked = pa.chunked_array([pa.array(cells[:5], kind), pa.array(cells[5:], kind)])
+        assert spreadsheet_safe_column(chunked).to_pylist() == expected
+    assert spreadsheet_safe_column(pa.array(cells).dictionary_encode()).to_pylist() == expected
+    plain = pa.array(["car", None, "3"])
+    assert spreadsheet_safe_column(plain) is plain  # nothing risky: the same column, no copy
+    numbers = pa.array([1.0, -2.0])
+    assert spreadsheet_safe_column(numbers) is numbers
+
+
 # --------------------------------------------------------------------------------------------
 # Files that hold no applications at all: one line naming the file, whatever the command
 

@@ -33,7 +33,7 @@ from .applications.batches import BATCH_ROWS, iter_applications
 from .boosters import xgboost
 from .bundles import Bundle, not_scored
 from .errors import ConfigurationError
-from .files import DirectFile, atomic_path
+from .files import DirectFile, atomic_path, spreadsheet_safe_column
 from .formats import FORMATS, OutputFormat
 from .scoring import Scored, json_items, result_objects, result_table, score, write_json_lines
 
@@ -191,13 +191,19 @@ class _JsonLines(_Writer):
 
 
 class _Csv(_Writer):
+    """CSV, made for spreadsheets: a text cell that would run as a formula (an applicant's
+    ``=cmd|...`` kept with ``--on-unknown unknown``, an id) gets a leading ``'``, as in the rejects
+    file and the decisions export (:func:`.files.spreadsheet_safe`)."""
+
     header = True
 
     def write(self, scored: Scored) -> None:
         from pyarrow import csv as pacsv
 
+        table = result_table(scored, nested=False)
+        safe = table.from_arrays([spreadsheet_safe_column(c) for c in table.columns], schema=table.schema)
         options = pacsv.WriteOptions(include_header=self.header)
-        pacsv.write_csv(result_table(scored, nested=False), self.handle, write_options=options)
+        pacsv.write_csv(safe, self.handle, write_options=options)
         self.header = False
 
 

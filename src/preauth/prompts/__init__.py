@@ -27,11 +27,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from string import Template
-from typing import Any
+from typing import Any, Literal
 
 from ..applications import GERMAN, Schema
 from ..errors import ConfigurationError
-from ..providers import Message, Task
+
+Task = Literal["describe", "classify", "repair"]
+"""What a prompt asks for (and a provider answers: :mod:`preauth.providers` re-exports it)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message of a rendered prompt: ``system``, ``user`` or ``assistant``."""
+
+    role: str
+    content: str
+
 
 DEFAULT_VERSION = "v1"
 GOOD, BAD = "good risk", "bad risk"

@@ -22,22 +22,13 @@ import importlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError, ProviderError
-
-Task = Literal["describe", "classify", "repair"]
+from ..prompts import Message, Task
 
 ALIASES: dict[str, str] = {"openai": "openai_compat"}
 """Spec names whose module has another name (``openai`` is not a safe module name to shadow)."""
-
-
-@dataclass(frozen=True)
-class Message:
-    """One chat message: ``system``, ``user`` or ``assistant``."""
-
-    role: str
-    content: str
 
 
 @dataclass(frozen=True)

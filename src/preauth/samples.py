@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .applications import GERMAN, Applications, Schema, read_applications
-from .scoring import atomic_path
+from .files import atomic_path
 
 
 def write_prepared(applications: Applications, path: Path, *, with_id: bool = True) -> Path:

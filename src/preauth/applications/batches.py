@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .cells import json_cells, parquet_cells, timestamps_as_text
+from .cells import json_cells, parquet_cells, timestamps_as_text, too_deep
 from .german import GERMAN
 from .reading import (
     MALFORMED_ROWS,
@@ -307,6 +307,8 @@ def _plain_objects(block: bytes) -> tuple[int, list[str], list[Any]] | None:
     read = pj.ReadOptions(use_threads=False, block_size=len(block) + 1)
     try:
         table = pj.read_json(io.BytesIO(block), read_options=read)
+        if any(too_deep(f.type) for f in table.schema):
+            return None
         schema = pa.schema([f.with_type(timestamps_as_text(f.type)) for f in table.schema])
         if schema != table.schema:
             parse = pj.ParseOptions(explicit_schema=schema)

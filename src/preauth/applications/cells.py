@@ -128,7 +128,13 @@ def parquet_cells(data: Any) -> pd.DataFrame:
     whole: pd.DataFrame | None = None
     for label, name in zip(shape.columns, names, strict=True):
         dtype = shape[label].dtype
-        plain = isinstance(dtype, np.dtype) and dtype.kind in "iufbO" or isinstance(dtype, pd.StringDtype)
+        # pandas' own ``str`` columns hold NaN for a missing value ("" to cell_text); its
+        # ``string`` columns hold pd.NA, whose text is "<NA>".
+        plain = (
+            isinstance(dtype, np.dtype)
+            and dtype.kind in "iufbO"
+            or (isinstance(dtype, pd.StringDtype) and dtype.na_value is not pd.NA)
+        )
         cells = arrow_cells(data.column(name), nulls_make_floats=True) if plain else None
         if cells is not None:
             columns[name] = cells.to_pandas()
@@ -142,8 +148,8 @@ def parquet_cells(data: Any) -> pd.DataFrame:
 # JSON Lines
 
 _NESTING = 32
-"""Deepest value Arrow reads in a results file's other fields; deeper goes to ``json`` (which
-refuses past about a thousand levels: ``TOO_DEEP``)."""
+"""Deepest value read by Arrow (a results file's fields beside ``input_data`` may nest); deeper goes
+to ``json``, which refuses past about a thousand levels (``TOO_DEEP``)."""
 
 
 def json_cells(table: Any) -> tuple[list[str], list[Any]] | None:
@@ -158,8 +164,8 @@ def json_cells(table: Any) -> tuple[list[str], list[Any]] | None:
     if "input_data" in names:
         wrapper = table.column("input_data")
         if pa.types.is_struct(wrapper.type):
-            if wrapper.null_count or any(_depth(f.type) > _NESTING for f in table.schema):
-                return None  # not every line's wrapper an object, or deep enough for json to refuse
+            if wrapper.null_count:
+                return None  # a line whose wrapper is not an object is not unwrapped
             struct = wrapper.combine_chunks()
             names = [wrapper.type.field(i).name for i in range(wrapper.type.num_fields)]
             arrays = [struct.field(i) for i in range(len(names))]
@@ -192,14 +198,21 @@ def _json_scalars(array: Any) -> bool:
     )
 
 
-def _depth(kind: Any) -> int:
+def too_deep(kind: Any) -> bool:
+    """Whether a type Arrow read from JSON nests deeper than :data:`_NESTING` (looked at without
+    recursion: Arrow reads thousands of levels)."""
     import pyarrow as pa
 
-    if pa.types.is_struct(kind):
-        return 1 + max((_depth(kind.field(i).type) for i in range(kind.num_fields)), default=0)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return 1 + _depth(kind.value_type)
-    return 0
+    stack = [(kind, 0)]
+    while stack:
+        kind, depth = stack.pop()
+        if depth > _NESTING:
+            return True
+        if pa.types.is_struct(kind):
+            stack.extend((field.type, depth + 1) for field in kind)
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            stack.append((kind.value_type, depth + 1))
+    return False
 
 
 def timestamps_as_text(kind: Any) -> Any:

@@ -302,7 +302,8 @@ def _plain_objects(block: bytes) -> tuple[int, list[str], list[Any]] | None:
     import pyarrow as pa
     import pyarrow.json as pj
 
-    if not _one_object_a_line(block) or not _is_utf8(io.BytesIO(block)):
+    lines = _object_lines(block)
+    if not lines or not _is_utf8(io.BytesIO(block)):
         return None
     read = pj.ReadOptions(use_threads=False, block_size=len(block) + 1)
     try:
@@ -315,16 +316,16 @@ def _plain_objects(block: bytes) -> tuple[int, list[str], list[Any]] | None:
             table = pj.read_json(io.BytesIO(block), read_options=read, parse_options=parse)
     except (pa.ArrowException, ValueError):  # a line Arrow refuses: json names what is wrong
         return None
-    if table.num_rows != block.count(b"\n") + (not block.endswith(b"\n")):
+    if table.num_rows != lines:
         return None
     read_cells = json_cells(table)
     return None if read_cells is None else (table.num_rows, *read_cells)
 
 
-def _one_object_a_line(block: bytes) -> bool:
-    """Whether every line starts with ``{`` and ends with ``}`` (before a ``\\r``): then no value
-    spans two lines (after a ``}`` that does not close the object comes ``,`` or ``}``, never
-    ``{``), and a line that holds one value holds one object."""
+def _object_lines(block: bytes) -> int:
+    """The number of lines if every line starts with ``{`` and ends with ``}`` (before a ``\\r``),
+    else 0. Then no value spans two lines (after a ``}`` that does not close the object comes ``,``
+    or ``}``, never ``{``), and a line that holds one value holds one object."""
     buffer = np.frombuffer(block, dtype=np.uint8)
     ends = np.flatnonzero(buffer == 10)  # where each line's \n is (or would be)
     if len(ends) == 0 or ends[-1] != len(buffer) - 1:
@@ -332,8 +333,9 @@ def _one_object_a_line(block: bytes) -> bool:
     starts = np.concatenate(([0], ends[:-1] + 1))
     last = ends - 1 - (buffer[np.maximum(ends - 1, 0)] == 13)
     if np.any(last <= starts):  # blank, or too short to be an object
-        return False
-    return bool(np.all(buffer[starts] == ord("{")) and np.all(buffer[last] == ord("}")))
+        return 0
+    objects = np.all(buffer[starts] == ord("{")) and np.all(buffer[last] == ord("}"))
+    return len(ends) if objects else 0
 
 
 def _json_blocks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:
@@ -345,7 +347,7 @@ def _json_blocks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:
             if first_line == 1 and block.startswith(b"\xef\xbb\xbf"):
                 block = block[3:]
             yield block, first_line
-            first_line += block.count(b"\n")
+            first_line += lines  # every block but the last has as many
 
 
 def _json_lines(block: bytes, first_line: int) -> Iterator[tuple[dict[str, Any], tuple[str, str] | None]]:

@@ -29,7 +29,7 @@ from preauth.applications import batches as batches_module
 from preauth.applications import cells as cells_module
 from preauth.applications.batches import iter_tables
 from preauth.applications.cells import cell_text, float_cells, table_cells
-from preauth.applications.reading import _not_utf8, check_header, json_line, records_to_table
+from preauth.applications.reading import _not_utf8, check_header, json_line, read_table, records_to_table
 from preauth.errors import InputError
 
 BATCH_SIZES = [1, 3, 64, 100_000]
@@ -216,6 +216,8 @@ def test_parquet_cells_are_cell_texts(tmp_path: Path, fast: dict[str, int]) -> N
     for path in parquet_cases(tmp_path):
         for batch_rows in BATCH_SIZES:
             assert_same(new_batches(path, batch_rows), parquet_reference(path, batch_rows))
+        # The file read whole (a table of several row groups, not a record batch) too.
+        assert cells_of(read_table(path)) == cells_of(table_cells(pq.read_table(path).to_pandas()))
     assert fast["arrow_cells"] > 100
 
 

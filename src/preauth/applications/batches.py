@@ -4,8 +4,9 @@ A batch is a table of text cells, exactly what :func:`.reading.read_table` gives
 file, and the number of its first row in the file: validated with that number, its rows and
 rejects are numbered as they would be had the file been read whole. CSV is cut at line ends
 (a value never holds a newline), Parquet is read a record batch at a time, JSON Lines a block of
-lines at a time; a JSON array or a pretty-printed object is read whole and then cut (only JSON
-Lines is a format for large files).
+lines at a time (both into text cells a column at a time in Arrow where :mod:`.cells` can, a cell
+at a time where it cannot); a JSON array or a pretty-printed object is read whole and then cut
+(only JSON Lines is a format for large files).
 """
 
 from __future__ import annotations

@@ -2,17 +2,20 @@
 booster and against what a user writes by hand, at several row counts, in one run.
 
     .venv/bin/python bench/scale.py [--rows 1000000 10000000] [--workers 2] [--trials 10] [--data DIR]
-                                    [--formats parquet jsonl] [--skip-dask] [--skip-hand]
+                                    [--formats parquet jsonl] [--inputs csv parquet jsonl]
+                                    [--skip-dask] [--skip-hand]
 
 ``--data DIR`` keeps the generated files in DIR and reuses them on the next run (10M rows is 480 MB
 of CSV and a minute to generate); without it they go to a temporary directory.
 
-For each row count N it generates N valid applications (CSV), then measures:
+For each row count N it generates N valid applications (CSV; with ``--inputs``, the same rows also
+as Parquet and as JSON Lines), then measures:
 
 (a) the bare booster: ``inplace_predict`` on the already-encoded matrix, best of 3 (the floor);
 (b) ``preauth predict IN --format F``, a new process, for each of ``--formats`` (the issue's table
     has Parquet and JSON Lines): start-up, streaming read, validation, scoring and writing (the
-    rejects check included); the fastest of ``--repeat`` runs (default 1);
+    rejects check included); the fastest of ``--repeat`` runs (default 1); from the CSV, and from each
+    other input format of ``--inputs`` (printed side by side with the CSV's: each format's reader);
 (c) ``preauth predict IN --format parquet --dask local:W``: the same on a LocalCluster of W worker
     processes (cluster start-up included);
 (d) the hand-written script a user writes without preauth: pandas ``read_csv``, a scikit-learn
@@ -62,6 +65,30 @@ HAND_WRITTEN = textwrap.dedent(
     frame.to_json(sys.argv[3], orient="records", lines=True)
     """
 )
+
+
+INPUTS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
+"""Input formats (b) can read, and their files' suffixes."""
+
+
+def input_files(rows: int, directory: Path, inputs: list[str]) -> dict[str, Path]:
+    """The N applications in each input format (CSV always: (a) and (d) read it), generated once
+    and written in every format that is not there yet, so that all hold the same rows."""
+    paths = {
+        kind: directory / f"applications_{rows}.{INPUTS[kind]}" for kind in dict.fromkeys(["csv", *inputs])
+    }
+    missing = [kind for kind, path in paths.items() if not path.exists()]
+    if missing:
+        directory.mkdir(parents=True, exist_ok=True)
+        frame = generate(rows)
+        for kind in missing:
+            if kind == "csv":
+                frame.to_csv(paths[kind], index=False)
+            elif kind == "parquet":
+                frame.to_parquet(paths[kind], index=False)
+            else:
+                frame.to_json(paths[kind], orient="records", lines=True)
+    return paths
 
 
 def run(command: list[str]) -> tuple[float, int, float]:
@@ -131,6 +158,13 @@ def main() -> None:
         "--formats", nargs="+", default=["parquet", "jsonl"], choices=["parquet", "jsonl", "csv", "json"]
     )
     parser.add_argument(
+        "--inputs",
+        nargs="+",
+        default=["csv"],
+        choices=list(INPUTS),
+        help="measure (b) from these input formats too (the same rows), beside the CSV",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -160,10 +194,8 @@ def main() -> None:
         figures = []
         cpus: dict[int, float] = {}  # (a)'s CPU seconds by row count
         for rows in args.rows:
-            source = (args.data or work) / f"applications_{rows}.csv"
-            if not source.exists():
-                source.parent.mkdir(parents=True, exist_ok=True)
-                generate(rows).to_csv(source, index=False)
+            paths = input_files(rows, args.data or work, args.inputs)
+            source = paths["csv"]
             print(f"\n{rows:,} applications: {source.stat().st_size / 1e6:.0f} MB of CSV")
             bare, bare_cpu = bare_seconds(bundle, source)
             singles = {
@@ -172,6 +204,17 @@ def main() -> None:
                     for _ in range(args.repeat)
                 )
                 for fmt in args.formats
+            }
+            by_input = {
+                kind: {
+                    fmt: min(
+                        run([*preauth, str(path), "-o", str(work / "r1"), "--format", fmt])
+                        for _ in range(args.repeat)
+                    )
+                    for fmt in args.formats
+                }
+                for kind, path in paths.items()
+                if kind != "csv"
             }
             dask = (0.0, 0, 0.0) if args.skip_dask else run([*preauth, str(source), "-o", str(work / "r2"),
                         "--format", "parquet", "--dask", f"local:{args.workers}"])  # fmt: skip
@@ -189,6 +232,11 @@ def main() -> None:
             )
             for name, (seconds, peak, cpu) in (
                 *((f"(b) preauth predict --format {fmt}", singles[fmt]) for fmt in args.formats),
+                *(
+                    (f"(b) {kind} input, --format {fmt}", measured[fmt])
+                    for kind, measured in by_input.items()
+                    for fmt in args.formats
+                ),
                 (f"(c) preauth predict --dask local:{args.workers}", dask),
                 ("(d) hand-written pandas + sklearn", hand),
             ):
@@ -202,8 +250,21 @@ def main() -> None:
                     f"  (d)/(b) {fmt}: preauth is {hand[0] / singles[fmt][0]:.1f}x as fast as the "
                     "hand-written script (goal ≥ 2x)"
                 )
+            for fmt in args.formats if by_input else ():
+                sides = [
+                    ("csv", singles[fmt]),
+                    *((kind, measured[fmt]) for kind, measured in by_input.items()),
+                ]
+                print(
+                    f"  input formats side by side, --format {fmt}: "
+                    + "; ".join(
+                        f"{kind} {seconds:.2f} s, {cpu:.2f} CPU s ({cpu / singles[fmt][2]:.2f}x csv's CPU)"
+                        for kind, (seconds, _, cpu) in sides
+                    )
+                )
             if args.data is None:
-                source.unlink()
+                for path in paths.values():
+                    path.unlink()
 
         print("\ngoals")
         for fmt in args.formats:

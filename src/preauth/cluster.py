@@ -29,7 +29,8 @@ import numpy as np
 
 from .applications import GERMAN, OnUnknown, Reject, Schema, validate
 from .applications.batches import BATCH_ROWS
-from .applications.reading import _cells, check_header, csv_layout, file_kind, parse_csv
+from .applications.cells import parquet_cells
+from .applications.reading import check_header, csv_layout, file_kind, parse_csv
 from .boosters import xgboost
 from .bundles import Bundle, not_scored
 from .errors import ConfigurationError, InputError
@@ -209,7 +210,7 @@ def read_piece(piece: Piece) -> Any:
     if piece.kind == "parquet":
         import pyarrow.parquet as pq
 
-        return _cells(pq.ParquetFile(path).read_row_groups(list(piece.row_groups)).to_pandas())
+        return parquet_cells(pq.ParquetFile(path).read_row_groups(list(piece.row_groups)))
     with path.open("rb") as handle:
         handle.seek(piece.start)
         block = handle.read(piece.end - piece.start)

@@ -5,6 +5,8 @@
 - :mod:`.schema_file`: schemas read from TOML, every mistake on its own line;
 - :mod:`.german`: German Credit, :data:`GERMAN`, the default schema (one schema file like any other);
 - :mod:`.reading`: CSV, Parquet and JSON into text cells, and the front doors below;
+- :mod:`.cells`: the text of a cell, one value or a whole typed column at a time;
+- :mod:`.batches`: a large file read in batches of text cells;
 - :mod:`.validation`: text cells checked against the schema, bad rows kept as :class:`Reject`.
 """
 
@@ -42,7 +44,7 @@ from .schema_file import SchemaError, load_schema, parse_schema
 _LAZY = {
     "applications_from_csv_text": "reading",
     "applications_from_records": "reading",
-    "cell_text": "reading",
+    "cell_text": "cells",
     "check_header": "reading",
     "read_applications": "reading",
     "read_table": "reading",
@@ -62,10 +64,10 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from .cells import cell_text
     from .reading import (
         applications_from_csv_text,
         applications_from_records,
-        cell_text,
         check_header,
         read_applications,
         read_table,

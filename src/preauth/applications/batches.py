@@ -4,27 +4,29 @@ A batch is a table of text cells, exactly what :func:`.reading.read_table` gives
 file, and the number of its first row in the file: validated with that number, its rows and
 rejects are numbered as they would be had the file been read whole. CSV is cut at line ends
 (a value never holds a newline), Parquet is read a record batch at a time, JSON Lines a block of
-lines at a time; a JSON array or a pretty-printed object is read whole and then cut (only JSON
-Lines is a format for large files).
+lines at a time (both into text cells a column at a time in Arrow where :mod:`.cells` can, a cell
+at a time where it cannot); a JSON array or a pretty-printed object is read whole and then cut
+(only JSON Lines is a format for large files).
 """
 
 from __future__ import annotations
 
 import io
-import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .cells import json_cells, parquet_cells, timestamps_as_text, too_deep
 from .german import GERMAN
 from .reading import (
     MALFORMED_ROWS,
-    _cells,
+    _is_utf8,
     _not_utf8,
     check_header,
     csv_layout,
@@ -113,7 +115,6 @@ def _line_blocks(handle: BinaryIO, lines: int, read_size: int = 1 << 22) -> Iter
     block's end or none: its line ends are counted and only that one is looked for (listing them
     all was half of this function's time).
     """
-    import numpy as np
 
     carry: list[bytes] = []  # the current block's start, from earlier reads
     counted = 0  # line ends in ``carry``
@@ -138,7 +139,6 @@ def _line_blocks(handle: BinaryIO, lines: int, read_size: int = 1 << 22) -> Iter
 def _nth_true(mask: Any, n: int) -> int:
     """Where the ``n``-th (from 0) true value of a boolean array is: halving by counts, which are
     fast, down to a stretch short enough to list the positions of."""
-    import numpy as np
 
     low, high = 0, len(mask)
     while high - low > 1 << 16:
@@ -162,7 +162,7 @@ def _parquet_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator[Ba
     check_header(parquet.schema_arrow.names, str(path), schema)
     first_row = 1
     for record_batch in parquet.iter_batches(batch_size=batch_rows):
-        table = _cells(record_batch.to_pandas())
+        table = parquet_cells(record_batch)
         yield Batch(table, first_row)
         first_row += len(table)
 
@@ -183,46 +183,182 @@ def _is_json_lines(path: Path) -> bool:
 def _json_lines_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]:
     # A first pass learns every key (a later line may bring a column the first ones lack); the
     # second builds the batches. A bad line is a rejected row, as in a CSV; the others are read.
-    names: list[str] = []
-    known: set[str] = set()
+    source = str(path)
+    names, count, good, first_bad = _json_lines_keys(path, batch_rows)
+    if count == 0:
+        raise InputError("no applications (empty list)", source=source)
+    if good == 0 and first_bad is not None:
+        raise InputError(first_bad[1], source=source, row=first_bad[0])
+    check_header(names, source, schema)
+    if not names:
+        return  # every object empty: no cells to validate, as when the file is read whole
+    held: list[_Cells] = []  # rows read and not yet in a batch
+    first_row = 1
+    for block, first_line in _json_blocks(path, batch_rows):
+        held.append(_json_lines_cells(block, first_line, names, source, schema))
+        # Batches of ``batch_rows`` applications, as validation types them (a float column's
+        # given values stay integers if the batch's are whole): a block with blank lines has fewer.
+        while sum(part.rows for part in held) >= batch_rows:
+            batch, held = _take(held, batch_rows)
+            yield Batch(batch.frame(), first_row)
+            first_row += batch.rows
+    if held:
+        batch, _ = _take(held, batch_rows)
+        yield Batch(batch.frame(), first_row)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Text cells of consecutive JSON Lines rows, every column of the file; a bad line's row is
+    blank and listed in ``malformed`` (numbered from 1 here) with its (excerpt, reason)."""
+
+    table: Any  # pyarrow.Table of strings
+    malformed: dict[int, tuple[str, str]]
+
+    @property
+    def rows(self) -> int:
+        return int(self.table.num_rows)
+
+    def frame(self) -> pd.DataFrame:
+        frame = self.table.to_pandas()
+        if self.malformed:
+            frame.attrs[MALFORMED_ROWS] = self.malformed
+        return frame
+
+
+def _take(held: list[_Cells], rows: int) -> tuple[_Cells, list[_Cells]]:
+    """The first ``rows`` rows of ``held`` (all if fewer) as one, and the rest."""
+    import pyarrow as pa
+
+    if len(held) == 1 and held[0].rows <= rows:
+        return held[0], []
+    table = pa.concat_tables([part.table for part in held])
+    malformed: dict[int, tuple[str, str]] = {}
+    offset = 0
+    for part in held:
+        malformed.update({offset + row: bad for row, bad in part.malformed.items()})
+        offset += part.rows
+    taken = _Cells(table.slice(0, rows), {r: b for r, b in malformed.items() if r <= rows})
+    if table.num_rows <= rows:
+        return taken, []
+    rest = _Cells(table.slice(rows), {r - rows: b for r, b in malformed.items() if r > rows})
+    return taken, [rest]
+
+
+def _json_lines_keys(path: Path, lines: int) -> tuple[list[str], int, int, tuple[int, str] | None]:
+    """Every key of the file's applications in order of first appearance, how many applications
+    (lines not blank) and how many good, and the first bad one's number and reason."""
+    names: dict[str, None] = {}
     count = good = 0
     first_bad: tuple[int, str] | None = None
-    for record, bad in _json_lines(path):
-        count += 1
-        if bad is not None:
-            first_bad = first_bad or (count, bad[1])
+    for block, first_line in _json_blocks(path, lines):
+        parsed = _plain_objects(block)
+        if parsed is not None:
+            count += parsed[0]
+            good += parsed[0]
+            names.update(dict.fromkeys(parsed[1]))
             continue
-        good += 1
-        for key in record:
-            if key not in known:
-                known.add(key)
-                names.append(key)
-    if count == 0:
-        raise InputError("no applications (empty list)", source=str(path))
-    if good == 0 and first_bad is not None:
-        raise InputError(first_bad[1], source=str(path), row=first_bad[0])
-    check_header(names, str(path), schema)
-    records = _json_lines(path)
-    first_row = 1
-    while chunk := list(itertools.islice(records, batch_rows)):
-        table = records_to_table([record for record, _ in chunk], str(path), schema)
-        table = table.reindex(columns=names, fill_value="")
-        malformed = {i: bad for i, (_, bad) in enumerate(chunk, start=1) if bad is not None}
-        if malformed:
-            table.attrs[MALFORMED_ROWS] = malformed
-        yield Batch(table, first_row)
-        first_row += len(table)
-
-
-def _json_lines(path: Path) -> Iterator[tuple[dict[str, Any], tuple[str, str] | None]]:
-    """Each line's application object (a results file's ``input_data``), numbered as ``read_table``
-    does; a line that is not one is an empty object with its (excerpt, reason)."""
-    with path.open("rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
-            if not line.strip():
+        for record, bad in _json_lines(block, first_line):
+            count += 1
+            if bad is not None:
+                first_bad = first_bad or (count, bad[1])
                 continue
-            yield json_line(line, line_number)
+            good += 1
+            names.update(dict.fromkeys(record))
+    return list(names), count, good, first_bad
+
+
+def _json_lines_cells(block: bytes, first_line: int, names: list[str], source: str, schema: Schema) -> _Cells:
+    """A block's rows under every column of the file: read by Arrow when it holds plain objects
+    only (:func:`_plain_objects`, nearly every block), else a line at a time by ``json``."""
+    import pyarrow as pa
+
+    parsed = _plain_objects(block)
+    if parsed is not None:
+        rows, block_names, cells = parsed
+        by_name = dict(zip(block_names, cells, strict=True))
+        blank = None if len(by_name) == len(names) else pa.array(np.full(rows, "", dtype=object), pa.string())
+        return _Cells(pa.table([by_name.get(name, blank) for name in names], names=names), {})
+    chunk = list(_json_lines(block, first_line))
+    if not chunk:
+        return _Cells(pa.table([pa.array([], pa.string())] * len(names), names=names), {})
+    table = records_to_table([record for record, _ in chunk], source, schema)
+    table = table.reindex(columns=names, fill_value="")
+    if len(table) == 0:  # only empty objects and bad lines: no column to make the rows from
+        table = pd.DataFrame({name: [""] * len(chunk) for name in names})
+    malformed = {i: bad for i, (_, bad) in enumerate(chunk, start=1) if bad is not None}
+    arrays = [pa.array(table[name].to_numpy(dtype=object), pa.string()) for name in names]
+    return _Cells(pa.table(arrays, names=names), malformed)
+
+
+def _plain_objects(block: bytes) -> tuple[int, list[str], list[Any]] | None:
+    """A block of JSON Lines read by Arrow: its number of rows, the applications' keys and their
+    text cells; None unless every line is a plain application object (:func:`.cells.json_cells`).
+
+    Arrow is trusted only where it reads as ``json`` would: every line one object from ``{`` to
+    ``}`` and as many rows as lines (no blank line, no two objects on a line, no ``null`` line),
+    UTF-8 throughout, no key twice (Arrow refuses, ``json`` keeps the last). Strings Arrow took
+    for timestamps are read again as the strings they were.
+    """
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    lines = _object_lines(block)
+    if not lines or not _is_utf8(io.BytesIO(block)):
+        return None
+    read = pj.ReadOptions(use_threads=False, block_size=len(block) + 1)
+    try:
+        table = pj.read_json(io.BytesIO(block), read_options=read)
+        if any(too_deep(f.type) for f in table.schema):
+            return None
+        schema = pa.schema([f.with_type(timestamps_as_text(f.type)) for f in table.schema])
+        if schema != table.schema:
+            parse = pj.ParseOptions(explicit_schema=schema)
+            table = pj.read_json(io.BytesIO(block), read_options=read, parse_options=parse)
+    except (pa.ArrowException, ValueError):  # a line Arrow refuses: json names what is wrong
+        return None
+    if table.num_rows != lines:
+        return None
+    read_cells = json_cells(table)
+    return None if read_cells is None else (table.num_rows, *read_cells)
+
+
+def _object_lines(block: bytes) -> int:
+    """The number of lines if every line starts with ``{`` and ends with ``}`` (before a ``\\r``),
+    else 0. Then no value spans two lines (after a ``}`` that does not close the object comes ``,``
+    or ``}``, never ``{``), and a line that holds one value holds one object."""
+    buffer = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(buffer == 10)  # where each line's \n is (or would be)
+    if len(ends) == 0 or ends[-1] != len(buffer) - 1:
+        ends = np.append(ends, len(buffer))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    last = ends - 1 - (buffer[np.maximum(ends - 1, 0)] == 13)
+    if np.any(last <= starts):  # blank, or too short to be an object
+        return 0
+    objects = np.all(buffer[starts] == ord("{")) and np.all(buffer[last] == ord("}"))
+    return len(ends) if objects else 0
+
+
+def _json_blocks(path: Path, lines: int) -> Iterator[tuple[bytes, int]]:
+    """The file in blocks of ``lines`` whole lines, each with the number of its first line; the
+    first without its BOM."""
+    first_line = 1
+    with path.open("rb") as handle:
+        for block in _line_blocks(handle, lines):
+            if first_line == 1 and block.startswith(b"\xef\xbb\xbf"):
+                block = block[3:]
+            yield block, first_line
+            first_line += lines  # every block but the last has as many
+
+
+def _json_lines(block: bytes, first_line: int) -> Iterator[tuple[dict[str, Any], tuple[str, str] | None]]:
+    """Each line's application object (a results file's ``input_data``), numbered as ``read_table``
+    does; a line that is not one is an empty object with its (excerpt, reason); blank lines none."""
+    for line_number, raw in enumerate(io.BytesIO(block), start=first_line):
+        line = raw.decode("utf-8")
+        if not line.strip():
+            continue
+        yield json_line(line, line_number)
 
 
 def _whole(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]:

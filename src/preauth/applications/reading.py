@@ -9,18 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .cells import cell_text, parquet_cells
 from .german import GERMAN
-from .schema import LARGEST_NUMBER, OnUnknown, Schema, normalize_name
+from .schema import OnUnknown, Schema, normalize_name
 from .validation import MALFORMED_ROWS, Applications, validate
 from .values import excerpt
 
@@ -226,7 +225,7 @@ def _read_parquet(path: Path, schema: Schema) -> pd.DataFrame:
         reason = str(error).split(f"'{path}': ", 1)[-1].splitlines()[0]  # the path is named once, in front
         raise InputError(f"not a readable Parquet file ({reason})", source=str(path)) from None
     check_header(table.column_names, str(path), schema)
-    return _cells(table.to_pandas())
+    return parquet_cells(table)
 
 
 def _read_json(data: bytes, source: str, schema: Schema) -> pd.DataFrame:
@@ -368,32 +367,6 @@ def records_to_table(
     return pd.DataFrame(
         {name: pd.Series([cell_text(r.get(name)) for r in rows], dtype=object) for name in names}
     )
-
-
-def cell_text(value: Any) -> str:
-    """The text of one cell, whatever the format gave: the one rule for files and requests alike.
-
-    Missing is the empty string; a whole float is written without its ``.0`` (JSON and Parquet give
-    ``35.0`` for ``35``), unless it is too large to be whole exactly, where ``repr`` keeps it short.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float | np.floating):
-        number = float(value)
-        if math.isnan(number):
-            return ""
-        if number.is_integer() and abs(number) <= LARGEST_NUMBER:
-            return f"{number:.0f}"
-        return repr(number)
-    return str(value)
-
-
-def _cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every cell as text, missing as the empty string: the common ground of all formats."""
-    out = {str(name): frame[name].map(cell_text).astype(object) for name in frame.columns}
-    return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------------------------

@@ -356,7 +356,7 @@ def json_lines_case(rng: random.Random, wrapped: bool) -> bytes:
 
 
 def json_lines_cases(tmp_path: Path) -> Iterator[Path]:
-    for seed in range(16):
+    for seed in range(10):
         rng = random.Random(seed)
         path = tmp_path / f"hostile_{seed}.jsonl"
         path.write_bytes(json_lines_case(rng, wrapped=seed % 3 == 0))
@@ -375,6 +375,10 @@ def json_lines_cases(tmp_path: Path) -> Iterator[Path]:
         "duplicate_meaning": b'{"Age": 30, "age ": 31}\n',
         "nested_wrapper_key": b'{"input_data": {"input_data": {"Age": 4}, "Job": 1}}\n{"Age": 5}\n',
     }
+    # every hostile line at least once, whatever the random files drew, each after a plain application
+    rng = random.Random(99)
+    every = [f"{json.dumps(application(rng))}\n{line}\n" for line in HOSTILE_LINES]
+    specials["every_hostile_line"] = "".join(every).encode("utf-8", "surrogatepass")
     for name, data in specials.items():
         (tmp_path / f"{name}.jsonl").write_bytes(data)
         yield tmp_path / f"{name}.jsonl"

@@ -131,6 +131,18 @@ def test_indented_json_is_the_same_whatever_objects_are_indented_at_once(
     )
 
 
+def test_an_unknown_format_is_refused_before_any_file_is_opened(tmp_path: Path) -> None:
+    from preauth.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="unknown output format 'xml'; choose one of: json"):
+        results.write_results(result_set(0, 3), tmp_path / "out.xml", "xml")  # type: ignore[arg-type]
+    source = tmp_path / "apps.csv"
+    source.write_text("Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose\n")
+    with pytest.raises(ConfigurationError, match="unknown output format 'xml'"):
+        results.score_file(None, source, tmp_path / "out2.xml", "xml")  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["apps.csv"]
+
+
 def test_the_golden_files_show_what_they_are_meant_to() -> None:
     """They pin the shapes that matter: the original's indentation, a compact array, widened amounts."""
     assert (GOLDEN / "whole.json").read_bytes().startswith(b'[\n  {\n    "id": "say \\"hi\\"",\n')

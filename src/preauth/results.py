@@ -67,8 +67,7 @@ def score_file(
     Every result carries one ``timestamp`` (ISO 8601; by default when scoring started). JSON Lines
     and JSON go around the page cache unless ``direct_writes`` is off (:class:`.files.DirectFile`).
     """
-    if fmt not in FORMATS:
-        raise ConfigurationError(f"unknown output format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    _check_format(fmt)
     results = FileResults(path)
     timestamp = timestamp or datetime.now().isoformat()
     batches = iter_applications(
@@ -166,6 +165,12 @@ QUEUED = 2
 DIRECT_FORMATS = ("jsonl", "json")
 """Formats written around the page cache (:class:`.files.DirectFile`): the text formats whose bytes
 preauth writes itself (Arrow's Parquet and CSV writers want a file they can seek or flush)."""
+
+
+def _check_format(fmt: str) -> None:
+    """Refuse an unknown format before any file is opened (library callers pass any string)."""
+    if fmt not in FORMATS:
+        raise ConfigurationError(f"unknown output format '{fmt}'; choose one of: {', '.join(FORMATS)}")
 
 
 def _opened(path: Path, fmt: str, direct_writes: bool) -> IO[bytes] | DirectFile:
@@ -325,8 +330,7 @@ def write_results(scored: Scored, path: Path, fmt: OutputFormat, *, direct_write
     off: the setting is predict's (a large file streamed to a disk), and the run writes once the
     scored sample it holds whole in memory, through the page cache like any small file.
     """
-    if fmt not in FORMATS:
-        raise ConfigurationError(f"unknown output format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    _check_format(fmt)
     with atomic_path(path) as tmp, _naming(path), _opened(tmp, fmt, direct_writes) as handle:
         writer = _WRITERS[fmt](handle)
         try:

@@ -14,6 +14,7 @@ page draws it: one path):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -119,17 +120,7 @@ def read_decided(
     counts: dict[str, np.ndarray] = {}
     names: dict[str, str | None] = {}
     code = {name: i for i, name in enumerate(DECISIONS)}
-    with store.engine.connect() as connection:
-        chunks: Iterator[Sequence[Sequence[Any]]]
-        if connection.dialect.supports_server_side_cursors:
-            # PostgreSQL: a server-side cursor, so the driver holds a chunk of rows, not the window
-            chunks = connection.execution_options(yield_per=chunk).execute(statement).partitions()
-        else:
-            # SQLite steps through its rows as they are fetched: take the driver's rows as they come
-            # (no column here has a result processor to apply), SQLAlchemy's row objects cost as
-            # much as the fetch itself
-            cursor = connection.execute(statement).cursor
-            chunks = iter(lambda: cursor.fetchmany(chunk), [])
+    with store.engine.connect() as connection, _driver_rows(connection, statement, chunk) as chunks:
         for rows in chunks:
             columns_of = list(zip(*rows, strict=True))
             days.append(utc_days(columns_of[0]))
@@ -156,6 +147,30 @@ def read_decided(
         defaulted=np.concatenate(defaulted) if defaulted else np.array([], dtype=bool),
         input_counts=counts,
     )
+
+
+@contextlib.contextmanager
+def _driver_rows(connection: sa.Connection, statement: Any, chunk: int) -> Iterator[Iterator[Sequence[Any]]]:
+    """The statement's rows from the driver itself, ``chunk`` at a time.
+
+    No column monitoring reads has a result processor to apply, and SQLAlchemy's row objects cost
+    as much as the fetch. SQLite steps through its rows as they are fetched. PostgreSQL gets a
+    server-side cursor of the driver's own, so it holds a chunk of rows, not the window (not
+    SQLAlchemy's streamed result's cursor: its result has already buffered the first rows).
+    """
+    if not connection.dialect.supports_server_side_cursors:
+        cursor = connection.execute(statement).cursor
+        yield iter(lambda: cursor.fetchmany(chunk), [])
+        return
+    compiled = statement.compile(dialect=connection.dialect)
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    named = driver.cursor(name="preauth_monitoring")
+    try:
+        named.execute(str(compiled), compiled.params)
+        yield iter(lambda: named.fetchmany(chunk), [])
+    finally:
+        named.close()
 
 
 def utc_days(moments: Sequence[Any]) -> np.ndarray:

@@ -116,12 +116,6 @@ def category_bins(values: Iterable[Any]) -> dict[str, Any]:
     return {"levels": levels, "shares": [float(found[level]) for level in levels]}
 
 
-def category_shares(reference: Mapping[str, Any], values: Sequence[Any]) -> np.ndarray:
-    """Shares of ``values`` over the reference's levels, then :data:`OTHER` for levels it never saw."""
-    counts = category_counts(reference, values)
-    return counts / len(values) if len(values) else counts
-
-
 def category_counts(reference: Mapping[str, Any], values: Sequence[Any] | np.ndarray) -> np.ndarray:
     """How many of ``values`` fall on each of the reference's levels, then :data:`OTHER`.
 

@@ -99,15 +99,15 @@ def read_decided(
     the text the database holds: no copy through SQLAlchemy's JSON type) and counted into the
     reference's bins under the schema's field names; without one the applications are not read.
     """
-    columns = [
-        # the stored text as is: SQLite hands back text, PostgreSQL would parse its JSON for us
-        sa.type_coerce(decisions.c.created_at, sa.String).label("created_at"),
+    columns: list[sa.ColumnElement[Any]] = [
+        decisions.c.created_at,  # SQLite's text or PostgreSQL's aware datetime, as the driver gives it
         decisions.c.probability,
         decisions.c.decision,
         decisions.c.target,
         outcomes.c.outcome,
     ]
     if reference is not None and schema is not None:
+        # the stored JSON as text, for orjson: PostgreSQL's driver would parse it into dicts for us
         columns.append(sa.cast(decisions.c.input, sa.Text).label("input"))
     query = (
         sa.select(*columns)

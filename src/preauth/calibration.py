@@ -219,6 +219,16 @@ def ece_noise(p: np.ndarray, bins: int = 10, draws: int = 1000, seed: int = 0) -
     return EceNoise(float(chance.mean()), float(np.quantile(chance, 0.95)), draws)
 
 
+def chance_fields(p: np.ndarray) -> dict[str, float | None]:
+    """:func:`ece_noise` as the two fields every ECE is shown with (the training metrics, the report,
+    monitoring): ``ece_chance``, its mean, and ``ece_chance_upper``, its 95th percentile."""
+    chance = ece_noise(p)
+    return {
+        "ece_chance": chance.mean if chance else None,
+        "ece_chance_upper": chance.upper if chance else None,
+    }
+
+
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float | None:
     """ECE with ``bins`` equal-width bins: the row-weighted mean |observed rate − mean p| per bin."""
     y = np.asarray(y, dtype=np.float64)

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from .applications import Schema
 from .bundles import read_bundle_schema, read_meta
-from .calibration import ece_noise, expected_calibration_error
+from .calibration import chance_fields, expected_calibration_error
 from .decisions import APPROVE, BAD_RISK, DECLINE, REFER
 from .drift import (
     ACT,
@@ -294,19 +294,9 @@ def live_quality(decided: Decided, *, resamples: int = AUC_RESAMPLES, seed: int 
             "mean_predicted": float(p.mean()),
             "observed_default_rate": float(y.mean()),
             "ece": expected_calibration_error(y, p),
-            **_chance_ece(p),
+            **chance_fields(p),
         },
         "bands": score_bands(decided),
-    }
-
-
-def _chance_ece(p: np.ndarray) -> dict[str, float | None]:
-    """The ECE a perfectly calibrated model would show on these outcomes by chance: with a few
-    hundred outcomes back it is several points, and a live ECE under it is no sign of drift."""
-    chance = ece_noise(p)
-    return {
-        "ece_chance": chance.mean if chance else None,
-        "ece_chance_upper": chance.upper if chance else None,
     }
 
 

@@ -209,18 +209,16 @@ def reliability(t: Target) -> dict[str, Any]:
     Brier of a constant guess at the observed rate (what a model that knows nothing scores), and
     the ECE a perfectly calibrated model would show by chance on these rows: on a 200-row holdout
     about 0.06, which no calibration can beat (:func:`.calibration.ece_noise`)."""
-    from ..calibration import ece_noise, expected_calibration_error
+    from ..calibration import chance_fields, expected_calibration_error
 
     rate = float(np.mean(t.y))
     raw = t.raw if t.raw is not None else t.p
-    chance = ece_noise(t.p)
     return {
         "name": t.name,
         "calibrated": t.raw is not None,
         "ece_raw": expected_calibration_error(t.y, raw),
         "ece": expected_calibration_error(t.y, t.p),
-        "ece_chance": chance.mean if chance else None,
-        "ece_chance_upper": chance.upper if chance else None,
+        **chance_fields(t.p),
         "brier_raw": float(np.mean((raw - t.y) ** 2)),
         "brier": float(np.mean((t.p - t.y) ** 2)),
         "brier_base_rate": float(np.mean((rate - t.y) ** 2)),

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..applications import GERMAN, Schema
 from ..bundles import save_bundle
-from ..calibration import Calibration, ece_noise, expected_calibration_error, fit_calibration
+from ..calibration import Calibration, chance_fields, expected_calibration_error, fit_calibration
 from ..drift import REFERENCE_KEY, training_reference
 from ..errors import ConfigurationError, InputError
 from ..evaluation import (
@@ -264,15 +264,13 @@ def _calibration_metrics(
     says nothing against the calibration.
     """
     base_rate = float(np.mean(y_train))
-    chance = ece_noise(calibrated)
     return {
         "measured_against": measured_against,
         "n": len(y_hold),
         "ece_bins": 10,
         "ece_raw": expected_calibration_error(y_hold, raw),
         "ece": expected_calibration_error(y_hold, calibrated),
-        "ece_chance": chance.mean if chance else None,
-        "ece_chance_upper": chance.upper if chance else None,
+        **chance_fields(calibrated),
         "brier_raw": float(np.mean((raw - y_hold) ** 2)),
         "brier": float(np.mean((calibrated - y_hold) ** 2)),
         "base_rate": base_rate,

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import polars as pl
@@ -182,3 +183,23 @@ def test_a_table_whose_every_column_is_constant() -> None:
     ours = b"".join(bytes(chunk) for chunk in json_lines(table))
     assert ours == b'{"a":"x","b":null,"c":true}\n' * 3
     assert b"".join(bytes(c) for c in json_lines(table.slice(0, 0))) == b""
+
+
+@pytest.mark.parametrize("kind", [pa.float64(), pa.float32()], ids=["float64", "float32"])
+def test_float_texts_are_polars_texts_byte_for_byte(kind: Any) -> None:
+    """The float column's texts (orjson's, cut at the commas) are the text Polars' cast gives,
+    for random and extreme values, in a slice that starts inside the array, NaN and infinities
+    (and a missing value) as null."""
+    rng = np.random.default_rng(7)
+    edges = [0.0, -0.0, 1.0, 3.0, 0.1, 1e-7, 1e16, 1e17, 1e21, 5e-324, 1.7976931348623157e308, 0.1 + 0.2]
+    values = np.concatenate(
+        [edges, rng.random(3000), rng.standard_normal(3000) * 10.0 ** rng.integers(-40, 40, 3000)]
+    )
+    array = pa.array(values, kind).slice(5)
+    texts = pl.from_arrow(array).cast(pl.String).to_list()  # type: ignore[union-attr]
+    # float32 overflows to infinity past 3.4e38: Polars writes inf, a JSON reader needs null
+    expected = [t if math.isfinite(v) else "null" for t, v in zip(texts, array.to_pylist(), strict=True)]
+    assert json_lines_module._floats(array).to_pylist() == expected
+    odd = pa.array([1.5, None, math.nan, math.inf, -math.inf, 2.0], kind)
+    assert json_lines_module._floats(odd).to_pylist() == ["1.5", "null", "null", "null", "null", "2.0"]
+    assert json_lines_module._floats(pa.array([], kind)).to_pylist() == []

@@ -99,7 +99,7 @@ def score_file(
         results.bad += int(scored.is_bad.sum())
 
     # Three stages: this thread reads and validates batch k+2 while a second one scores batch k+1
-    # and a third writes batch k (XGBoost, Arrow's readers and writers and Polars release the GIL,
+    # and a third writes batch k (XGBoost and Arrow's readers and writers release the GIL,
     # so the stages share the cores: writing no longer waits for scoring, nor scoring for writing).
     # Each later stage is one thread, so batches are scored and written in order; at most QUEUED
     # batches wait, so memory stays bounded. The writer is closed only once both threads stopped:
@@ -155,7 +155,7 @@ def _naming(path: Path) -> Iterator[None]:
     except OSError as error:
         if error.filename is not None:
             raise
-        # Some writers (Polars) raise an OSError with only a message: the same reason, with the file.
+        # Some writers (Arrow's) raise an OSError with only a message: the same reason, with the file.
         raise OSError(error.errno, error.strerror or str(error), str(path)) from error
 
 

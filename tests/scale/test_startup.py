@@ -42,3 +42,22 @@ def test_xgboost_estimators_work_after_a_scoring_import(small_models_dir: Path) 
         "assert is_classifier(model) and model.predict_proba(np.zeros((1, 2))).shape == (1, 2)"
     )
     assert imported_after(code) == ["xgboost", "sklearn"]
+
+
+def test_scoring_a_file_to_json_lines_imports_no_library_it_does_not_use(
+    small_models_dir: Path, tmp_path: Path
+) -> None:
+    """predict's own work (read, validate, score, write JSON Lines) imports XGBoost alone of the
+    heavy libraries: the results' numbers are formatted by orjson, not Polars (0.15–0.2 s)."""
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "Age,Sex,Job,Housing,Saving accounts,Checking account,Credit amount,Duration,Purpose\n"
+        "35,male,2,own,little,moderate,1234,12,car\n"
+    )
+    code = (
+        "from pathlib import Path\nfrom preauth.bundles import load_bundle\nfrom preauth.results import score_file\n"
+        f"bundle = load_bundle(Path({str(small_models_dir)!r}))\n"
+        f"done = score_file(bundle, Path({str(source)!r}), Path({str(tmp_path / 'out.jsonl')!r}), 'jsonl')\n"
+        "assert done.scored == 1, done"
+    )
+    assert imported_after(code) == ["xgboost"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -393,3 +394,38 @@ def test_a_batch_not_utf8_is_refused_and_one_that_is_reads_its_text(tmp_path: Pa
     assert str(caught.value) == (
         f"{bad}, row 6: not UTF-8 text (byte 0xe9 on line 7); save the file as UTF-8"
     )
+
+
+def test_a_result_object_is_unwrapped_once_whatever_the_door(tmp_path: Path) -> None:
+    """A results file's object gives its application (``input_data``) in a JSON array, in JSON
+    Lines read whole or a batch at a time, and in a request. An object wrapped twice is unwrapped
+    once at every door, so every door refuses that row alike (no application field in it) and
+    scores its neighbour: JSON Lines used to unwrap it twice and score the inner application, and
+    a request used to score it with every field empty."""
+    from preauth.applications.batches import iter_applications
+    from preauth.service.intake import check_records
+
+    values = [30, "male", 2, "own", "little", "moderate", 1000, 12, "car"]
+    application = dict(zip(HEADER.split(","), values, strict=True))
+    result = {"input_data": application, "probability_fraud": 0.2, "is_fraud": False}
+    twice = {"input_data": result}
+
+    def lines(objects: list[Any], name: str) -> Path:
+        return write(tmp_path, "\n".join(map(json.dumps, objects)), name)
+
+    doors = {
+        "array": lambda o: read_applications(write(tmp_path, json.dumps(o), "a.json")).frame["Age"].tolist(),
+        "lines": lambda o: read_applications(lines(o, "a.jsonl")).frame["Age"].tolist(),
+        "batches": lambda o: [
+            age
+            for batch in iter_applications(lines(o, "b.jsonl"), batch_rows=1)
+            for age in batch.frame["Age"]
+        ],
+        "request": lambda o: [i.values["Age"] for i in check_records(o).accepted],
+    }
+    for objects, expected in (([result, application], [30, 30]), ([twice, application], [30])):
+        for door, read in doors.items():
+            assert read(objects) == expected, door
+    refused = check_records([twice, application], all_fields=True).problems
+    assert {(p.row, p.reason) for p in refused} == {(1, "missing value")}
+    assert "Age" in {p.column for p in refused}

@@ -2,7 +2,7 @@
 the cells, rejects and results of the per-cell path they replace, on hostile generated files.
 
 The reference is the per-cell path itself: ``cell_text`` over ``to_pandas()`` for Parquet, and for
-JSON Lines the batched reader as it was (``json`` a line at a time, ``records_to_table`` a batch
+JSON Lines the batched reader as it was (``json`` a line at a time, ``objects_table`` a batch
 at a time), kept here. Each case is read at several batch sizes; the tests also check that the
 fast paths did run, so that a file the fast path refuses cannot make them pass unexamined.
 """
@@ -29,7 +29,7 @@ from preauth.applications import batches as batches_module
 from preauth.applications import cells as cells_module
 from preauth.applications.batches import iter_tables
 from preauth.applications.cells import cell_text, float_cells, table_cells
-from preauth.applications.reading import _not_utf8, check_header, json_line, read_table, records_to_table
+from preauth.applications.reading import _not_utf8, check_header, json_line, objects_table, read_table
 from preauth.errors import InputError
 
 BATCH_SIZES = [1, 3, 64, 100_000]
@@ -284,7 +284,7 @@ def _json_lines_reference(path: Path, batch_rows: int) -> Iterator[tuple[int, pd
     records = lines()
     first_row = 1
     while chunk := list(itertools.islice(records, batch_rows)):
-        table = records_to_table([record for record, _ in chunk], str(path), GERMAN)
+        table = objects_table([record for record, _ in chunk], str(path), GERMAN)
         table = table.reindex(columns=names, fill_value="")
         if len(table) == 0 and names:  # the fix
             table = pd.DataFrame({name: [""] * len(chunk) for name in names})

@@ -32,9 +32,9 @@ from .reading import (
     csv_layout,
     file_kind,
     json_line,
+    objects_table,
     parse_csv,
     read_table,
-    records_to_table,
 )
 from .schema import OnUnknown, Schema
 from .validation import Applications, validate
@@ -282,7 +282,7 @@ def _json_lines_cells(block: bytes, first_line: int, names: list[str], source: s
     chunk = list(_json_lines(block, first_line))
     if not chunk:
         return _Cells(pa.table([pa.array([], pa.string())] * len(names), names=names), {})
-    table = records_to_table([record for record, _ in chunk], source, schema)
+    table = objects_table([record for record, _ in chunk], source, schema)
     table = table.reindex(columns=names, fill_value="")
     if len(table) == 0:  # only empty objects and bad lines: no column to make the rows from
         table = pd.DataFrame({name: [""] * len(chunk) for name in names})

@@ -314,7 +314,7 @@ def _read_json_lines(lines: list[str], source: str, schema: Schema) -> pd.DataFr
     if len(malformed) == len(records):
         first, (_, reason) = next(iter(malformed.items()))
         raise InputError(reason, source=source, row=first)
-    table = records_to_table(records, source, schema)
+    table = objects_table(records, source, schema)
     if malformed:
         table.attrs[MALFORMED_ROWS] = malformed
     return table
@@ -334,8 +334,7 @@ def json_line(line: str, number: int) -> tuple[dict[str, Any], tuple[str, str] |
     except RecursionError:
         reason = TOO_DEEP
     else:
-        if isinstance(record, dict) and isinstance(record.get("input_data"), dict):
-            record = record["input_data"]
+        record = unwrapped(record)
         if not isinstance(record, dict):
             reason = f"expected an application object on line {number}"
     if reason is not None:
@@ -343,17 +342,36 @@ def json_line(line: str, number: int) -> tuple[dict[str, Any], tuple[str, str] |
     return record, None
 
 
+def unwrapped(record: Any) -> Any:
+    """A results file's object as the application it holds (its ``input_data``); anything else as
+    it is. Once only: the original's result objects wrap an application, never another result."""
+    if isinstance(record, Mapping) and isinstance(record.get("input_data"), Mapping):
+        return record["input_data"]
+    return record
+
+
+def application_objects(records: Iterable[Any], source: str) -> list[Mapping[str, Any]]:
+    """The objects of a JSON array or a request body, each unwrapped once; one that is not an
+    application object makes the whole input unusable (its position named)."""
+    rows: list[Mapping[str, Any]] = []
+    for number, record in enumerate(records, start=1):
+        record = unwrapped(record)
+        if not isinstance(record, Mapping):
+            raise InputError("expected an application object", source=source, row=number)
+        rows.append(record)
+    return rows
+
+
 def records_to_table(
     records: Iterable[Any], source: str = "<request>", schema: Schema = GERMAN
 ) -> pd.DataFrame:
     """Turn application objects (dicts) into a frame of text cells; non-objects are an error."""
-    rows: list[dict[str, Any]] = []
-    for number, record in enumerate(records, start=1):
-        if isinstance(record, dict) and isinstance(record.get("input_data"), dict):
-            record = record["input_data"]  # a results file's object
-        if not isinstance(record, dict):
-            raise InputError("expected an application object", source=source, row=number)
-        rows.append(record)
+    return objects_table(application_objects(records, source), source, schema)
+
+
+def objects_table(rows: Sequence[Mapping[str, Any]], source: str, schema: Schema) -> pd.DataFrame:
+    """Application objects, already unwrapped (:func:`json_line` did it line by line), as a frame
+    of text cells under the union of their keys in first-seen order."""
     if not rows:
         raise InputError("no applications (empty list)", source=source)
     names: list[str] = []

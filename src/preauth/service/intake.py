@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..applications import GERMAN, Field, Schema, cell_text, check_header
+from ..applications.reading import application_objects
 from ..applications.values import check_value
 from ..errors import InputError
 from .security import ECHO_LIMIT, TEXT_LIMIT, shorten
@@ -73,13 +74,7 @@ def check_records(records: Sequence[Any], *, all_fields: bool = False, schema: S
 
     A refused object has one problem (its first bad field, as file validation reports it), or with
     ``all_fields`` one per bad field: a person fixing one application wants every mistake at once."""
-    rows: list[Mapping[str, Any]] = []
-    for number, record in enumerate(records, start=1):
-        if isinstance(record, Mapping) and isinstance(record.get("input_data"), Mapping):
-            record = record["input_data"]  # a results file's object, as the original wrote them
-        if not isinstance(record, Mapping):
-            raise InputError("expected an application object", source=SOURCE, row=number)
-        rows.append(record)
+    rows = application_objects(records, SOURCE)  # a results file's object: its application
     if not rows:
         raise InputError("no applications (empty list)", source=SOURCE)
     # Each object's keys are its own: an object is checked the same alone or in a batch, whatever
@@ -127,15 +122,12 @@ def check_one(
     values: dict[str, Any] = {}
     given: dict[str, Any] = {}
     for f in schema.fields:
-        key = columns.get(f.name)
-        if key is None:
-            values[f.name] = f.missing if f.missing_is_unknown else None
-            continue
-        text = cell_text(record.get(key)).strip()
-        outcome = _check(f, text, row, schema)
+        outcome = _field_outcome(f, record, columns, row, schema)
         if isinstance(outcome, Problem):
             return outcome
-        values[f.name], given[key] = outcome
+        values[f.name] = outcome[0]
+        if (key := columns.get(f.name)) is not None:
+            given[key] = outcome[1]
     return Intake(row, values, given)
 
 
@@ -145,13 +137,28 @@ def field_problems(
     """Every field of one object that fails its check (:func:`check_one` stops at the first)."""
     problems = []
     for f in schema.fields:
-        key = columns.get(f.name)
-        if key is not None:
-            text = cell_text(record.get(key)).strip()
-            outcome = _check(f, text, row, schema)
-            if isinstance(outcome, Problem):
-                problems.append(outcome)
+        outcome = _field_outcome(f, record, columns, row, schema)
+        if isinstance(outcome, Problem):
+            problems.append(outcome)
     return problems
+
+
+def _field_outcome(
+    f: Field, record: Mapping[str, Any], columns: Mapping[str, str], row: int, schema: Schema
+) -> tuple[Any, Any] | Problem:
+    """One field of one object, checked as the same cell of a file would be.
+
+    A required field the object leaves out is a blank cell of a column the file must have (a
+    JSON Lines line without the key is exactly that): refused as a missing value unless the field
+    says what missing means. Alone, such an object is refused with the request (no object has the
+    field); beside objects that have it, it used to be scored with the field empty. Any other
+    field left out is a column the file may lack: its missing value.
+    """
+    key = columns.get(f.name)
+    if key is None and not f.required:
+        return (f.missing if f.missing_is_unknown else None), None
+    text = "" if key is None else cell_text(record.get(key)).strip()
+    return _check(f, text, row, schema)
 
 
 def _check(f: Field, text: str, row: int, schema: Schema) -> tuple[Any, Any] | Problem:

@@ -73,3 +73,20 @@ def test_an_object_is_judged_the_same_alone_and_beside_other_spellings(serve):
         assert "duplicate fields 'Age' and 'age'" in batch["rejects"][0]["message"]
         alone = client.post("/v1/decisions", json=doubled)
         assert alone.status_code == 422 and "duplicate fields" in alone.json()["error"]["message"]
+
+
+def test_an_object_without_a_required_field_is_refused_alone_and_in_a_batch(serve):
+    """Left out, a required field is a missing value: alone the request is 422 naming it; in a
+    batch that object alone is rejected for it (it used to be scored with every field empty)."""
+    server = serve()
+    no_age = {k: v for k, v in application().items() if k != "Age"}
+    with server.client() as client:
+        alone = client.post("/v1/decisions", json=no_age)
+        assert alone.status_code == 422 and "Age" in alone.text
+        batch = client.post("/v1/decisions/batch", json=[application(), no_age, {}]).json()
+        assert len(batch["decisions"]) == 1
+        first = batch["rejects"][0]
+        assert (first["row"], first["field"]) == (2, "Age") and first["message"].endswith(
+            "'Age': missing value"
+        )
+        assert [r["row"] for r in batch["rejects"]] == [2, 3]

@@ -429,3 +429,19 @@ def test_a_result_object_is_unwrapped_once_whatever_the_door(tmp_path: Path) -> 
     refused = check_records([twice, application], all_fields=True).problems
     assert {(p.row, p.reason) for p in refused} == {(1, "missing value")}
     assert "Age" in {p.column for p in refused}
+
+
+def test_an_element_of_a_json_array_that_is_not_an_object_is_one_rejected_row(tmp_path: Path) -> None:
+    """As a bad line of JSON Lines: its neighbours are read, it is rejected with its place."""
+    good = dict(
+        zip(HEADER.split(","), [30, "male", 2, "own", "little", "moderate", 1000, 12, "car"], strict=True)
+    )
+    path = write(tmp_path, json.dumps([good, None, 5, {**good, "Age": 41}]), "apps.json")
+    read = read_applications(path)
+    assert read.frame["Age"].tolist() == [30, 41]
+    assert read.reject_messages() == [
+        f"{path}, row 2: expected an application object",
+        f"{path}, row 3: expected an application object",
+    ]
+    with pytest.raises(InputError, match="row 1: expected an application object"):
+        read_applications(write(tmp_path, "[1, null]", "none.json"))

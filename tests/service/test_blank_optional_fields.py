@@ -90,3 +90,20 @@ def test_an_object_without_a_required_field_is_refused_alone_and_in_a_batch(serv
             "'Age': missing value"
         )
         assert [r["row"] for r in batch["rejects"]] == [2, 3]
+
+
+def test_an_element_that_is_not_an_object_is_refused_alone(serve):
+    """A null or a number among a batch's objects is rejected with its place; the others decided."""
+    server = serve()
+    with server.client() as client:
+        batch = client.post("/v1/decisions/batch", json=[application(), None, 5, application(Age=44)])
+        assert batch.status_code == 200, batch.text
+        assert [d["input"]["Age"] for d in batch.json()["decisions"]] == [35, 44]
+        assert [(r["row"], r["reason"]) for r in batch.json()["rejects"]] == [
+            (2, "expected an application object"),
+            (3, "expected an application object"),
+        ]
+        invoked = client.post("/invocations", json=[application(), None])
+        assert invoked.status_code == 200
+        assert "probability_fraud" in invoked.json()[0] and invoked.json()[1]["error"]["row"] == 2
+        assert client.post("/v1/decisions/batch", json=[None, 5]).status_code == 422

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,8 +76,19 @@ def test_snake_case_keys_and_results_objects_are_accepted():
 def test_request_level_errors():
     with pytest.raises(InputError, match="missing required column 'Duration'"):
         check_records([{k: v for k, v in application().items() if k != "Duration"}])
-    with pytest.raises(InputError, match="expected an application object"):
-        check_records([1, 2])
+    with pytest.raises(InputError, match="row 1: expected an application object"):
+        check_records([1, 2])  # no object at all: the request is unusable
+    mixed = check_records([application(), None, [application()], application(Age=40)])
+    assert [i.row for i in mixed.accepted] == [1, 4]  # one bad element costs its neighbours nothing
+    assert [(p.row, p.column, p.value, p.reason) for p in mixed.problems] == [
+        (2, None, "null", "expected an application object"),
+        (
+            3,
+            None,
+            json.dumps([application()], ensure_ascii=False),
+            "expected an application object",
+        ),
+    ]
     (doubled,) = check_records([{**application(), "age": 40}]).problems  # a problem of that object only
     assert doubled.reason == "duplicate fields 'Age' and 'age' (both mean 'Age')"
     with pytest.raises(InputError, match="without a header needs 9 fields"):

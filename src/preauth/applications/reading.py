@@ -350,23 +350,46 @@ def unwrapped(record: Any) -> Any:
     return record
 
 
-def application_objects(records: Iterable[Any], source: str) -> list[Mapping[str, Any]]:
-    """The objects of a JSON array or a request body, each unwrapped once; one that is not an
-    application object makes the whole input unusable (its position named)."""
+def application_objects(
+    records: Iterable[Any], source: str
+) -> tuple[list[Mapping[str, Any]], dict[int, tuple[str, str]]]:
+    """The objects of a JSON array or a request body, each unwrapped once, and the positions of
+    those that are not application objects with (an excerpt, the reason).
+
+    Such an element is one bad row, as a bad line of JSON Lines is: it keeps its place as an empty
+    object and is rejected, and its neighbours are read. Only when no element is an object is the
+    whole input unusable (the first named).
+    """
     rows: list[Mapping[str, Any]] = []
+    malformed: dict[int, tuple[str, str]] = {}
     for number, record in enumerate(records, start=1):
         record = unwrapped(record)
         if not isinstance(record, Mapping):
-            raise InputError("expected an application object", source=source, row=number)
+            malformed[number] = (excerpt(_as_json(record)), "expected an application object")
+            record = {}
         rows.append(record)
-    return rows
+    if rows and len(malformed) == len(rows):
+        raise InputError("expected an application object", source=source, row=next(iter(malformed)))
+    return rows, malformed
+
+
+def _as_json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
 
 
 def records_to_table(
     records: Iterable[Any], source: str = "<request>", schema: Schema = GERMAN
 ) -> pd.DataFrame:
-    """Turn application objects (dicts) into a frame of text cells; non-objects are an error."""
-    return objects_table(application_objects(records, source), source, schema)
+    """Turn application objects (dicts) into a frame of text cells; an element that is not one is
+    a bad row (:data:`.validation.MALFORMED_ROWS`), and if none is, the input is refused."""
+    rows, malformed = application_objects(records, source)
+    table = objects_table(rows, source, schema)
+    if malformed:
+        table.attrs[MALFORMED_ROWS] = malformed
+    return table
 
 
 def objects_table(rows: Sequence[Mapping[str, Any]], source: str, schema: Schema) -> pd.DataFrame:

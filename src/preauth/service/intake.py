@@ -70,11 +70,11 @@ class Checked:
 
 def check_records(records: Sequence[Any], *, all_fields: bool = False, schema: Schema = GERMAN) -> Checked:
     """Validate application objects; raises :class:`InputError` only when the request as a whole
-    is unusable (not objects, no applications, a required field absent from every object).
+    is unusable (no objects at all, no applications, a required field absent from every object).
 
     A refused object has one problem (its first bad field, as file validation reports it), or with
     ``all_fields`` one per bad field: a person fixing one application wants every mistake at once."""
-    rows = application_objects(records, SOURCE)  # a results file's object: its application
+    rows, malformed = application_objects(records, SOURCE)  # a results file's object: its application
     if not rows:
         raise InputError("no applications (empty list)", source=SOURCE)
     # Each object's keys are its own: an object is checked the same alone or in a batch, whatever
@@ -89,6 +89,10 @@ def check_records(records: Sequence[Any], *, all_fields: bool = False, schema: S
     accepted: list[Intake] = []
     problems: list[Problem] = []
     for number, (record, (columns, doubled)) in enumerate(zip(rows, mapped, strict=True), start=1):
+        if number in malformed:  # not an object: refused alone, its neighbours still decided
+            text, reason = malformed[number]
+            problems.append(Problem(number, None, text, reason))
+            continue
         if doubled is not None:
             problems.append(doubled)
             continue

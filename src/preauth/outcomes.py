@@ -209,6 +209,8 @@ def import_file(store: DecisionStore, path: Path) -> Imported:
         if column is None:
             raise InputError(f"missing required column '{wanted}'", source=source)
         found[wanted] = column
+    if not len(table):
+        raise InputError("no outcomes (header only)", source=source)  # as predict says of applications
     rejects: list[Reject] = []
     good: list[tuple[int, Outcome]] = []
     cells = zip(*(table[found[c]].tolist() for c in ("decision_id", "outcome", "known_at")), strict=True)

@@ -112,9 +112,16 @@ def test_outcomes_import_records_good_rows_and_rejects_the_rest(server, tmp_path
     assert joined == {made[0]: "repaid", made[1]: "defaulted", made[3]: "repaid"}
 
 
-def test_outcomes_import_of_an_unusable_file_is_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("decision,when\nx,2026-10-01\n", "missing required column 'outcome'"),
+        ("decision_id;outcome;known_at\n", "no outcomes (header only)"),  # was "0 recorded", exit 0
+    ],
+)
+def test_outcomes_import_of_an_unusable_file_is_one_line(tmp_path, text, message):
     book = tmp_path / "book.csv"
-    book.write_text("decision,when\nx,2026-10-01\n")
+    book.write_text(text)
     DecisionStore(f"sqlite:///{tmp_path / 'x.db'}").migrate()
     done = subprocess.run(
         [
@@ -132,7 +139,7 @@ def test_outcomes_import_of_an_unusable_file_is_one_line(tmp_path):
         timeout=120,
     )
     assert done.returncode == 2
-    assert done.stderr.strip() == f"preauth: error: {book}: missing required column 'outcome'"
+    assert done.stderr.strip() == f"preauth: error: {book}: {message}"
 
 
 def test_train_from_store_learns_the_outcomes_that_came_back(serve, tmp_path):

@@ -94,6 +94,24 @@ def test_infer_guesses_a_text_coded_target_and_takes_bad_from_the_user(tmp_path:
     )
 
 
+def test_infer_keeps_to_numbers_preauth_can_keep(tmp_path: Path) -> None:
+    """1e400 (infinity to a float) and 1e20 (past 2**53) are refused when read, so the proposed
+    range comes from the other values and says so; a column of nothing else is left out. Infinity
+    used to crash infer with a traceback."""
+    (tmp_path / "big.csv").write_text(
+        "income,amount,age,status\n1e400,1e400,30,good\n5,inf,41,bad\n7,1e20,52,good\n9,-inf,28,bad\n"
+    )
+    done = preauth("schema", "infer", "big.csv", "--target", "status", "-o", "b.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    schema = load_schema(tmp_path / "b.toml")
+    income = schema.field("income")
+    assert (income.minimum, income.maximum) == (4, 10) and income.kind == "integer"  # 5..9 with its margin
+    text = (tmp_path / "b.toml").read_text()
+    assert "1 value(s) such as '1e400' are not finite" in text
+    assert "'amount' holds no number preauth can keep exactly (e.g. '1e400'): left out" in text
+    assert "amount" not in [f.name for f in schema.fields]
+
+
 def test_check_reports_each_row_and_column_that_does_not_fit(lender: Path) -> None:
     frame = lender_frame(rows=400).head(5).astype(str)
     frame.loc[1, "Status"] = "7"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .schema import DEFAULT_REFER_MARGIN, ID_ALIASES, Field, Schema, Target, normalize_name
+from .schema import DEFAULT_REFER_MARGIN, ID_ALIASES, LARGEST_NUMBER, Field, Schema, Target, normalize_name
 
 MAX_CATEGORIES = 50
 """A text column with more distinct values than this is not a category (a name, a free-text note)."""
@@ -87,8 +87,9 @@ def infer_schema(
         field, field_notes = _propose_field(column, present, has_missing=len(present) < len(cells))
         if field is None:
             skipped.append(column)
-            notes[""].append(
-                f"Column '{column}' has {present.nunique()} distinct texts: not a category, left out."
+            notes[""].extend(
+                field_notes
+                or [f"Column '{column}' has {present.nunique()} distinct texts: not a category, left out."]
             )
             continue
         fields.append(field)
@@ -125,7 +126,12 @@ def _looks_like_id(column: str, position: int, present: pd.Series, rows: int) ->
         return True
     # Distinct texts on every row (L1000, L1001, ...) name applicants; so does a first column of
     # whole numbers counting the rows (0.. or 1..), an index.
-    if len(present) == rows and present.nunique() == rows and not present.str.fullmatch(r"[-+.\d]+").any():
+    # (no text that reads as a number: 1e20 or inf is a value, not a name)
+    if (
+        len(present) == rows
+        and present.nunique() == rows
+        and pd.to_numeric(present, errors="coerce").isna().all()
+    ):
         return True
     if position == 0 and len(present) == rows and present.str.fullmatch(r"\d+").all():
         numbers = present.astype(np.int64).to_numpy()
@@ -141,6 +147,20 @@ def _propose_field(column: str, present: pd.Series, *, has_missing: bool) -> tup
     key = normalize_name(column)
     if numbers.notna().all():
         values = numbers.to_numpy(dtype=np.float64)
+        # 1e400 reads as infinity, 1e20 past what a float keeps exactly: validation refuses both
+        # (one value check), so the range is proposed from the others and the user told
+        kept = np.isfinite(values) & (np.abs(values) <= LARGEST_NUMBER)
+        if not kept.all():
+            first = present.iloc[int(np.argmin(kept))]
+            if not kept.any():
+                return None, [
+                    f"Column '{column}' holds no number preauth can keep exactly (e.g. '{first}'): left out."
+                ]
+            notes.append(
+                f"{int((~kept).sum())} value(s) such as '{first}' are not finite or beyond "
+                f"±{LARGEST_NUMBER:,}: such values are refused when read."
+            )
+            values = values[kept]
         whole = bool(np.all(values == np.round(values)))
         low, high = float(values.min()), float(values.max())
         span = high - low or abs(high) or 1.0

@@ -49,3 +49,20 @@ def test_an_id_with_a_nul_byte_is_404(server):
         # the extreme ends of the range are still answered, as an empty page
         for params in ({"since": "0001-01-01T00:00:00+00:00"}, {"until": "9999-12-31T23:59:59+00:00"}):
             assert client.get("/v1/decisions", params=params).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/decisions", "/v1/decisions/export", "/v1/monitoring", "/v1/models/compare?a=v1&b=v1"]
+)
+def test_a_window_that_ends_before_it_starts_is_422_naming_until(server, path):
+    """Swapped, since and until made an empty window answered 200 with nothing in it, as if no
+    decision had been made; every route reading the pair refuses it the same way."""
+    with server.client() as client:
+        assert client.post("/v1/decisions", json=application()).status_code == 201
+        swapped = {"since": "2026-12-06T00:00:00+00:00", "until": "2026-12-01T00:00:00+00:00"}
+        answer = client.get(path, params=swapped)
+        assert answer.status_code == 422, answer.text
+        assert [e["field"] for e in answer.json()["error"]["errors"]] == ["until"]
+        assert "is not after since" in answer.json()["error"]["message"]
+        ordered = {"since": "2026-12-01T00:00:00+00:00", "until": "2026-12-06T00:00:00+00:00"}
+        assert client.get(path, params=ordered).status_code != 422

@@ -167,6 +167,8 @@ def test_monitor_on_an_empty_store_says_so(tmp_path: Path, filled: tuple[str, Se
     assert "Traceback" not in done.stderr
     bad = _cli(empty, "--since", "last tuesday")
     assert bad.exit_code == 2 and "'last tuesday' is not an ISO 8601" in bad.stderr
+    swapped = _cli(empty, "--since", "2026-12-06", "--until", "2026-12-01")
+    assert swapped.exit_code == 2 and "is not after --since (2026-12-06T00:00:00+00:00)" in swapped.stderr
 
 
 def test_api_answers_the_cli_numbers_and_live_quality_once_outcomes_exist(

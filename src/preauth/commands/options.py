@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -120,7 +120,18 @@ def utc_moment(ctx: click.Context, param: click.Parameter, value: str | None) ->
 def since_until_options(what: str = "Decisions made") -> Callable[[F], F]:
     """``--since`` (inclusive) and ``--until`` (exclusive), read by :func:`utc_moment`."""
 
-    def decorate(func: F) -> F:
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            since, until = kwargs.get("since"), kwargs.get("until")
+            if since is not None and until is not None and until <= since:
+                # swapped, the two would make an empty window: "0 decisions", as if none were made
+                raise click.BadParameter(
+                    f"{until.isoformat()} is not after --since ({since.isoformat()})", param_hint="'--until'"
+                )
+            return command(*args, **kwargs)
+
+        func = cast(F, checked)
         func = click.option(
             "--until",
             callback=utc_moment,

@@ -17,8 +17,8 @@ from fastapi.responses import Response
 from ...challengers import bundle_costs, compare, read_pairs, scored_versions, version_names
 from ..runtime import runtime
 from ..schemas import ERRORS
-from ..security import error_body, json_response
-from .decisions import _BadQuery, _in_utc, _moment
+from ..security import json_response
+from .decisions import _BadQuery, time_window
 
 router = APIRouter(prefix="/v1/models", tags=["Model"])
 _TIME: dict[str, Any] = {"json_schema_extra": {"format": "date-time"}}
@@ -47,13 +47,9 @@ async def compare_versions(
     rt = runtime(request)
     source = rt.source
     try:
-        since_at, until_at = (
-            _in_utc("since", _moment("since", since)),
-            _in_utc("until", _moment("until", until)),
-        )
+        since_at, until_at = time_window(since, until)
     except _BadQuery as bad:
-        message = f"{bad.field}: {bad.reason}"
-        return json_response(422, error_body(422, message, [{"field": bad.field, "message": message}]))
+        return bad.answer()
     explicit = a is not None and b is not None
     shadow = source.shadow
     # By default B is the shadow; a shadow that is the production model too (just promoted, or

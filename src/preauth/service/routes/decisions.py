@@ -197,9 +197,10 @@ def list_decisions(
 def _filters(since: str | None, until: str | None, target: str | None, model_version: str | None) -> Filters:
     """The list's filters checked (the export takes the same): a bad one is a :class:`_BadQuery`."""
     _storable("model_version", model_version)
+    since_at, until_at = time_window(since, until)
     return Filters(
-        since=_in_utc("since", _moment("since", since)),
-        until=_in_utc("until", _moment("until", until)),
+        since=since_at,
+        until=until_at,
         target=target,
         model_version=model_version,
     )
@@ -284,6 +285,17 @@ def _in_utc(field: str, moment: datetime | None) -> datetime | None:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except OverflowError:
         raise _BadQuery(field, f"{moment.isoformat()} is outside the years 1-9999 in UTC") from None
+
+
+def time_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """The ``since``/``until`` query pair every route reads, in UTC; a window that ends before it
+    starts is a :class:`_BadQuery` naming ``until`` (the two swapped would otherwise answer an
+    empty list, as if nothing had been decided)."""
+    since_at = _in_utc("since", _moment("since", since))
+    until_at = _in_utc("until", _moment("until", until))
+    if since_at is not None and until_at is not None and until_at <= since_at:
+        raise _BadQuery("until", f"{until_at.isoformat()} is not after since ({since_at.isoformat()})")
+    return since_at, until_at
 
 
 def _storable(field: str, text: str | None) -> None:

@@ -19,8 +19,8 @@ from ...errors import ModelBundleError
 from ...monitoring import monitor
 from ..runtime import runtime
 from ..schemas import ERRORS
-from ..security import error_body, json_response
-from .decisions import _TIME, _BadQuery, _in_utc, _moment, _storable
+from ..security import json_response
+from .decisions import _TIME, _BadQuery, _storable, time_window
 
 router = APIRouter(prefix="/v1/monitoring", tags=["Model"])
 
@@ -44,13 +44,11 @@ async def monitoring(
 ) -> Response:
     rt = runtime(request)
     try:
-        since_at = _in_utc("since", _moment("since", since))
-        until_at = _in_utc("until", _moment("until", until))
+        since_at, until_at = time_window(since, until)
         _storable("model", model)
         bundle_dir = _bundle_dir(rt.source.current.bundle.path, rt.settings.models_dir, model)
     except _BadQuery as bad:
-        message = f"{bad.field}: {bad.reason}"
-        return json_response(422, error_body(422, message, [{"field": bad.field, "message": message}]))
+        return bad.answer()
     report = await asyncio.to_thread(
         monitor, rt.store, bundle_dir, since=since_at, until=until_at, every=every
     )

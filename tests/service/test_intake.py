@@ -91,8 +91,8 @@ def test_request_level_errors():
     ]
     (doubled,) = check_records([{**application(), "age": 40}]).problems  # a problem of that object only
     assert doubled.reason == "duplicate fields 'Age' and 'age' (both mean 'Age')"
-    with pytest.raises(InputError, match="without a header needs 9 fields"):
-        records_from_csv("35,male,2\n")
+    with pytest.raises(InputError, match="row 1: a CSV without a header needs 9 fields"):
+        check_records(records_from_csv("35,male,2\n"))  # no row readable: the request is unusable
 
 
 def test_a_blank_optional_field_is_missing_in_files_and_requests_alike():

@@ -102,6 +102,42 @@ def test_one_bad_row_costs_no_other_row_its_result(serve):
     assert boat["error"]["field"] == "Purpose" and "'boat' is not one of" in boat["error"]["reason"]
 
 
+def test_a_row_that_cannot_be_read_costs_no_other_row_its_result(serve):
+    """A CSV row with the wrong number of fields and a JSON Lines line that is not JSON are
+    refused alone (they used to fail the whole request with 422); a body of nothing else is 422."""
+    server = serve()
+    header = ",".join(applications.FIELD_NAMES)
+    good = "35,male,2,own,little,little,2500,12,car"
+    good_line = json.dumps(application())
+    with server.client() as client:
+        csv = client.post(
+            "/invocations",
+            content=f"{header}\n{good}\n35,male\n{good}\n",
+            headers={"Content-Type": "text/csv"},
+        )
+        bare = client.post("/invocations", content=f"{good}\n1,2\n", headers={"Content-Type": "text/csv"})
+        lines = client.post(
+            "/invocations",
+            content=f'{good_line}\n\n{{"Age":\n{good_line}\n',
+            headers={"Content-Type": "application/jsonlines"},
+        )
+        broken = client.post("/invocations", content="35,male\n", headers={"Content-Type": "text/csv"})
+    assert csv.status_code == 200, csv.text
+    assert ["error" in r for r in csv.json()] == [False, True, False]
+    assert csv.json()[1]["error"]["reason"] == "expected 9 fields, got 2"
+    assert (
+        bare.status_code == 200
+        and "a CSV without a header needs 9 fields" in bare.json()[1]["error"]["reason"]
+    )
+    assert lines.status_code == 200, lines.text
+    assert ["error" in r for r in lines.json()] == [False, True, False]
+    assert (
+        lines.json()[1]["error"]["reason"].startswith("invalid JSON")
+        and "on line 3" in lines.json()[1]["error"]["reason"]
+    )
+    assert broken.status_code == 422 and "a CSV without a header needs 9 fields" in broken.text
+
+
 def test_boto3_invoke_endpoint_works_by_pointing_endpoint_url_at_the_server(serve, models_dir):
     import boto3
 

@@ -11,6 +11,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -342,6 +343,17 @@ def json_line(line: str, number: int) -> tuple[dict[str, Any], tuple[str, str] |
     return record, None
 
 
+@dataclass(frozen=True)
+class NotAnApplication:
+    """An element of a request body that could not be read as an application (a CSV row with the
+    wrong number of fields, a line that is not JSON), with an excerpt and the reason: it keeps its
+    place, so that :func:`application_objects` rejects it alone and its neighbours keep their
+    numbers and are read."""
+
+    text: str
+    reason: str
+
+
 def unwrapped(record: Any) -> Any:
     """A results file's object as the application it holds (its ``input_data``); anything else as
     it is. Once only: the original's result objects wrap an application, never another result."""
@@ -364,12 +376,16 @@ def application_objects(
     malformed: dict[int, tuple[str, str]] = {}
     for number, record in enumerate(records, start=1):
         record = unwrapped(record)
-        if not isinstance(record, Mapping):
+        if isinstance(record, NotAnApplication):
+            malformed[number] = (record.text, record.reason)
+            record = {}
+        elif not isinstance(record, Mapping):
             malformed[number] = (excerpt(_as_json(record)), "expected an application object")
             record = {}
         rows.append(record)
     if rows and len(malformed) == len(rows):
-        raise InputError("expected an application object", source=source, row=next(iter(malformed)))
+        first, (_, reason) = next(iter(malformed.items()))
+        raise InputError(reason, source=source, row=first)
     return rows, malformed
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..applications import GERMAN, Field, Schema, cell_text, check_header
-from ..applications.reading import application_objects
-from ..applications.values import check_value
+from ..applications.reading import NotAnApplication, application_objects
+from ..applications.values import check_value, excerpt
 from ..errors import InputError
 from .security import ECHO_LIMIT, TEXT_LIMIT, shorten
 
@@ -201,8 +201,9 @@ def records_from_body(body: Any) -> list[Any]:
     raise InputError('expected an application object, a list of them, or {"instances": [...]}', source=SOURCE)
 
 
-def records_from_csv(text: str, schema: Schema = GERMAN) -> list[dict[str, Any]]:
-    """CSV text as application objects; without a header row, the original column order."""
+def records_from_csv(text: str, schema: Schema = GERMAN) -> list[dict[str, Any] | NotAnApplication]:
+    """CSV text as application objects; without a header row, the original column order. A row
+    with the wrong number of fields is a :class:`NotAnApplication` in its place: refused alone."""
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise InputError("empty body", source=SOURCE)
@@ -217,18 +218,20 @@ def records_from_csv(text: str, schema: Schema = GERMAN) -> list[dict[str, Any]]
             raise InputError("no applications (header only)", source=SOURCE)
     else:
         header, body = list(schema.field_names), lines
-    out: list[dict[str, Any]] = []
-    for number, cells in enumerate(body, start=1):
-        if len(cells) != len(header):
-            if header is not first:
-                raise InputError(
-                    f"a CSV without a header needs {len(schema.fields)} fields in the order "
-                    f"{', '.join(schema.field_names)}; got {len(cells)}",
-                    source=SOURCE,
-                    row=number,
-                )
-            raise InputError(f"expected {len(header)} fields, got {len(cells)}", source=SOURCE, row=number)
-        out.append(dict(zip(header, cells, strict=True)))
+    out: list[dict[str, Any] | NotAnApplication] = []
+    for cells in body:
+        if len(cells) == len(header):
+            out.append(dict(zip(header, cells, strict=True)))
+        elif header is not first:
+            reason = (
+                f"a CSV without a header needs {len(schema.fields)} fields in the order "
+                f"{', '.join(schema.field_names)}; got {len(cells)}"
+            )
+            out.append(NotAnApplication(excerpt(",".join(cells)), reason))
+        else:
+            out.append(
+                NotAnApplication(excerpt(",".join(cells)), f"expected {len(header)} fields, got {len(cells)}")
+            )
     return out
 
 

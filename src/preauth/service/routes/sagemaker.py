@@ -28,6 +28,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ...applications import Schema
+from ...applications.reading import NotAnApplication
+from ...applications.values import excerpt
 from ...errors import InputError
 from ..intake import SOURCE, check_records, records_from_body, records_from_csv
 from ..runtime import runtime
@@ -63,8 +65,7 @@ def _records(content_type: str, body: bytes, schema: Schema) -> tuple[list[Any],
         kind = "application/json" if body.lstrip()[:1] in (b"{", b"[") else "text/csv"
     if kind in JSON_TYPES:
         if kind == "application/jsonlines":
-            lines = [line for line in body.splitlines() if line.strip()]
-            return [parse_json(line) for line in lines], False
+            return _json_lines(body), False
         data = parse_json(body)
         return records_from_body(data), isinstance(data, dict) and "instances" not in data
     if kind in CSV_TYPES:
@@ -74,6 +75,20 @@ def _records(content_type: str, body: bytes, schema: Schema) -> tuple[list[Any],
             raise InputError("the CSV body is not UTF-8", source=SOURCE) from None
         return records_from_csv(text, schema), False
     raise _Unsupported(kind)
+
+
+def _json_lines(body: bytes) -> list[Any]:
+    """A JSON Lines body's objects; a line that is not JSON is refused alone, as in a file."""
+    records: list[Any] = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(parse_json(line))
+        except InputError as error:
+            text = excerpt(line.decode("utf-8", "replace").strip())
+            records.append(NotAnApplication(text, f"{error.message} on line {number}"))
+    return records
 
 
 class _Unsupported(Exception):

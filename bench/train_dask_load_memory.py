@@ -9,7 +9,10 @@ part of a run where the pieces' text cells exist) on a real ``LocalCluster`` of 
   pieces of 100,000 rows as ``predict --dask`` cuts them;
 * each worker's peak resident memory during the load (the kernel's high-water mark, reset just
   before it: ``/proc/PID/clear_refs``), its resident memory once loaded (what it keeps for the
-  fits), and the CPU seconds (user + sys) the workers and this process spent, with the load average.
+  fits), and the CPU seconds (user + sys) the workers and this process spent, with the load average;
+* the peak's excess over what the worker keeps, against the floor it is compared with: one piece's
+  text cells (the first piece read here), which a worker must hold while it checks that piece:
+  the excess should stay a few pieces' worth at any input size, not grow with it.
 
     .venv/bin/python bench/train_dask_load_memory.py [--rows 3000000] [--files 3] [--parquet]
 
@@ -70,6 +73,7 @@ def main() -> None:
 
     from distributed import Client, LocalCluster
 
+    from preauth.cluster import input_files, plan, read_piece
     from preauth.training import TrainingConfig
     from preauth.training.on_dask import ClusterTraining
 
@@ -80,6 +84,8 @@ def main() -> None:
         source = split_labels(whole, work / "labels", args.files, args.parquet)
         whole.unlink()
         size = sum(p.stat().st_size for p in source.iterdir()) / 1e6
+        first = plan(input_files(str(source)))[0]
+        piece_mb = read_piece(first).memory_usage(deep=True).sum() / 1e6
         with (
             LocalCluster(
                 n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
@@ -107,9 +113,11 @@ def main() -> None:
             f"{own_cpu:.1f} s here, load average {load:.2f} → {os.getloadavg()[0]:.2f}"
         )
         for number, worker in enumerate(sorted(after)):
+            peak, kept = after[worker]["peak_mb"], after[worker]["rss_mb"]
             print(
-                f"  worker {number}: peak {after[worker]['peak_mb']:,.0f} MB during the load, "
-                f"{after[worker]['rss_mb']:,.0f} MB once loaded (before it {before[worker]['rss_mb']:,.0f} MB)"
+                f"  worker {number}: peak {peak:,.0f} MB during the load, {kept:,.0f} MB once loaded "
+                f"(before it {before[worker]['rss_mb']:,.0f} MB): peak - once loaded {peak - kept:,.0f} MB, "
+                f"{(peak - kept) / piece_mb:.1f}x one piece's text cells ({piece_mb:,.1f} MB; goal: the same at any input size)"
             )
 
 

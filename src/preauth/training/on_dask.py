@@ -108,8 +108,9 @@ class ClusterTraining:
     partition_rows: int = PARTITION_ROWS
     search_rows: int = SEARCH_ROWS
     piece_rows: int = BATCH_ROWS
-    """CSV lines or Parquet rows per piece the labels are cut into (:func:`preauth.cluster.plan`): one task reads and
-    checks one piece, so a worker holds about this many rows of text cells at a time."""
+    """CSV lines or Parquet rows per piece the labels are cut into (:func:`preauth.cluster.plan`):
+    one task reads and checks one piece, so a worker holds about this many rows of text cells at a
+    time. Tests and benchmarks cut small pieces; the bundle does not record it."""
 
     def load(self, source: str, config: TrainingConfig, schema: Schema = GERMAN) -> ClusterLabels:
         """Read, check, encode and split the labels on the workers; the train process gets a sample."""

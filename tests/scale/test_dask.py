@@ -516,3 +516,142 @@ def test_train_dask_refuses_truth_before_reading(cluster: object, big_labels: Pa
             cluster=ClusterTraining(cluster, "local:2"),
         )
     assert not (tmp_path / "models").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# preauth train --dask on hostile files cut in small pieces: every row numbered as before
+
+
+PIECE_ROWS = 20
+"""CSV lines or Parquet rows per piece in the tests below: each file is several pieces."""
+
+
+@pytest.fixture(scope="module")
+def hostile_labels(bundled_risk: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four files of labelled rows (``target`` from Risk) with bad rows in several pieces of each:
+
+    * ``a.csv``: a byte-order mark, blank lines, a CRLF line, a quoted newline right where a piece
+      is cut (the line ends inside the quotes) and one inside a piece, no newline at the end;
+    * ``b.parquet``: row groups of 30 rows, bad values in three of them, an empty label;
+    * ``c.csv``: a header and blank lines only (a piece of no rows);
+    * ``d.csv``: ``;``-separated, its header spelled in lower case, a line holding two rows split
+      by a lone CR, a line of spaces, bad values.
+    """
+    root = tmp_path_factory.mktemp("hostile")
+    lines = bundled_risk.read_text().splitlines()
+    names, body = [*lines[0].split(","), "target"], lines[1:]
+
+    def row(i: int, changes: dict[str, str] | None = None) -> list[str]:
+        fields = body[i % len(body)].split(",")
+        fields.append("bad risk" if fields[-1] == "bad" else "good risk")
+        for name, value in (changes or {}).items():
+            fields[names.index(name)] = value
+        return fields
+
+    a = [",".join(row(i)) for i in range(50)]
+    a[5] = ",".join(row(5, {"Housing": "castle"}))
+    a[6] = a[8] = ""
+    a[9] = ",".join(row(9, {"target": "maybe"}))
+    a[19] = ",".join(row(19, {"Purpose": '"radio/\nTV"'}))  # its newline is the data's 20th: a cut
+    a[20] += "\r"
+    a[21] = ",".join(row(21)[:4])
+    a[34] = ",".join(row(34, {"Purpose": '"business\nloan"'}))  # the data's 36th newline: no cut
+    a[45] = ",".join(row(45, {"Age": "150"}))
+    directory = root / "labels"
+    directory.mkdir()
+    (directory / "a.csv").write_bytes(("\ufeff" + ",".join(names) + "\n" + "\n".join(a)).encode())
+
+    b = [row(100 + i) for i in range(100)]
+    b[2] = row(102, {"Housing": "castle"})
+    b[39] = row(139, {"target": ""})
+    b[64] = row(164, {"target": "maybe"})
+    b[94] = row(194, {"Age": "150"})
+    pd.DataFrame(b, columns=names).to_parquet(directory / "b.parquet", row_group_size=30)
+
+    (directory / "c.csv").write_text(",".join(names) + "\n\n\n\n")
+
+    d = [";".join(row(300 + i)) for i in range(60)]
+    d[3] = ";".join(row(303, {"Job": "9"}))
+    d[10] = d[10] + "\r" + ";".join(row(410, {"Duration": "soon"}))
+    d[25] = "   "
+    d[41] = ";".join(row(341, {"target": "maybe"}))
+    d[58] = ";".join(row(358, {"Checking account": "vast"}))
+    (directory / "d.csv").write_text(";".join(n.lower() for n in names) + "\n" + "\n".join(d) + "\n")
+    return directory
+
+
+def numbered_in_one_pass(source: Path, config: object) -> tuple[list[str], list[object], list[str]]:
+    """The rejects, each piece's row numbers and fingerprints as ``train --dask`` made them before
+    it checked pieces apart: every piece read first, then each numbered after the pieces before it."""
+    from preauth.applications import GERMAN
+    from preauth.cluster import read_piece
+    from preauth.training.data import data_fingerprint, label_rows
+
+    pieces = plan(input_files(str(source)), PIECE_ROWS)
+    tables = [read_piece(piece) for piece in pieces]
+    first, rejects, rows, fingerprints = 1, [], [], []
+    for table in tables:
+        if len(table):
+            table.columns = pd.Index([GERMAN.canonical_column(str(c)) or str(c) for c in table.columns])
+            labeled = label_rows(table, str(source), config.target, first_row=first)  # type: ignore[attr-defined]
+            rejects += labeled.tally.rejects
+            rows.append(labeled.frame.index)
+            fingerprints.append(data_fingerprint(labeled.frame, labeled.y))
+        first += len(table)
+    return rejects, rows, fingerprints
+
+
+def test_train_dask_numbers_the_rows_of_hostile_files_as_when_every_piece_was_read_first(
+    cluster: object, hostile_labels: Path
+) -> None:
+    """Pieces checked apart and numbered afterwards give every reject, row number, holdout flag and
+    fingerprint that numbering after reading every piece gave, across CSV and Parquet pieces."""
+    import numpy as np
+
+    from preauth.training import TrainingConfig
+    from preauth.training.on_dask import ClusterTraining
+    from preauth.training.rows import in_holdout
+
+    config = TrainingConfig(target="llm", seed=11)
+    pieces = plan(input_files(str(hostile_labels)), PIECE_ROWS)
+    ends = [
+        Path(p.path).read_bytes()[p.start : p.end]
+        for p in pieces
+        if p.kind == "csv" and p.path.endswith("a.csv")
+    ]
+    assert any(end.endswith(b'"radio/\n') for end in ends)  # a piece ends inside a quoted value
+    assert len(pieces) == 3 + 4 + 1 + 3  # a.csv 52 lines, b.parquet 4 row groups, c.csv, d.csv 60 lines
+
+    expected_rejects, expected_rows, fingerprints = numbered_in_one_pass(hostile_labels, config)
+    training = ClusterTraining(cluster, "local:2", search_rows=100, piece_rows=PIECE_ROWS)
+    held = training.load(str(hostile_labels), config)
+    try:
+        placed = cluster.gather(held.pieces)  # type: ignore[attr-defined]
+        sample = held.data.sample
+    finally:
+        held.release()
+    assert held.data.rejects == expected_rejects
+    assert [list(p.labeled.frame.index) for p in placed] == [list(rows) for rows in expected_rows]
+    for piece in placed:
+        rows = piece.labeled.frame.index.to_numpy()
+        assert np.array_equal(piece.holdout, in_holdout(rows, config.holdout_fraction, config.seed))
+    assert [s.fingerprint for s in held.summaries] == fingerprints
+    assert sample is not None and sample.rows == sum(len(rows) for rows in expected_rows)
+    every = np.concatenate([rows.to_numpy() for rows in expected_rows])
+    assert np.isin(held.data.frame.index.to_numpy(), every).all()
+    assert np.array_equal(sample.holdout, in_holdout(held.data.frame.index.to_numpy(), 0.2, 11))
+    # The bad rows are in several pieces of every file but c.csv, numbered past the files before:
+    # a.csv's blank lines are no rows, its quoted value cut in two is two, d.csv's lone CR splits one.
+    numbers = [int(re.search(r", row (\d+)", r).group(1)) for r in expected_rejects]  # type: ignore[union-attr]
+    assert numbers == [6, 18, 8, 19, 21, 34, 45, 52, 114, 144, 153, 161, 176, 209, 192]
+    assert [n for n, r in zip(numbers, expected_rejects, strict=True) if ": has " in r] == [18, 19, 21, 176]
+
+
+def test_train_dask_on_files_of_no_rows_says_so(cluster: object, tmp_path: Path) -> None:
+    from preauth.training import TrainingConfig
+    from preauth.training.on_dask import ClusterTraining
+
+    (tmp_path / "a.csv").write_text(HEADER + ",target\n\n\n")
+    (tmp_path / "b.csv").write_text(HEADER + ",target\n")
+    with pytest.raises(InputError, match=r"no applications \(header only\)"):
+        ClusterTraining(cluster, "local:2").load(str(tmp_path), TrainingConfig())

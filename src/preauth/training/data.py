@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..applications import GERMAN, Schema, normalize_name, read_table, validate
+from ..applications import GERMAN, Reject, Schema, normalize_name, read_table, validate
 from ..errors import InputError
 from ..evaluation import agreement
 from .config import _LABEL_CODES, MAX_REJECTS_KEPT, TARGET_COLUMN, Target, outcome_measure
@@ -150,13 +150,16 @@ class Tally:
 class LabeledRows:
     """One table's labelled rows (a whole file, or one piece of it read on a Dask worker).
 
-    ``risk`` is None when no validated row of the table has a known outcome.
+    ``risk`` is None when no validated row of the table has a known outcome. ``found`` holds the
+    rejects behind ``tally.rejects`` as rows, in the same order: a Dask worker checks a piece before
+    it knows where the piece starts in the whole input, and numbers them in the whole afterwards.
     """
 
     frame: pd.DataFrame
     y: np.ndarray
     risk: np.ndarray | None
     tally: Tally
+    found: list[Reject] = field(default_factory=list)
 
 
 def label_rows(
@@ -190,7 +193,7 @@ def label_rows(
             f"no '{apps.outcome_column}' column: --target risk needs the real outcome", source=source
         )
     positions = apps.frame.index.to_numpy() - first_row
-    rejects = apps.reject_messages()
+    found = list(apps.rejects)
     joined: str | None = None
     if truth is not None:
         from ..labels import join_outcomes
@@ -217,13 +220,14 @@ def label_rows(
         unreadable = np.isnan(codes) & ~unlabeled
         for i in np.flatnonzero(unreadable):
             raw = table[target_column].iloc[positions[i]]
-            error = InputError(
-                f"'{raw}' is not a label (good risk / bad risk)",
-                source=source,
-                row=int(positions[i]) + first_row,
-                column=str(target_column),
+            found.append(
+                Reject(
+                    row=int(positions[i]) + first_row,
+                    column=str(target_column),
+                    value=str(raw),
+                    reason=f"'{raw}' is not a label (good risk / bad risk)",
+                )
             )
-            rejects.append(str(error))
         keep = ~unlabeled & ~unreadable
         y = codes[keep].astype(np.int64)
     else:
@@ -236,15 +240,15 @@ def label_rows(
     tally = Tally(
         rows=len(table),
         unlabeled=int(unlabeled.sum()),
-        rejected=len(rejects),
+        rejected=len(found),
         used=int(keep.sum()),
         bad=int(y.sum()),
-        rejects=rejects,
+        rejects=[r.message(source) for r in found],
         markers=markers,
         target_column=None if target_column is None else str(target_column),
         joined=joined,
     )
-    return LabeledRows(apps.frame[keep], y, risk_all[keep] if risk_all is not None else None, tally)
+    return LabeledRows(apps.frame[keep], y, risk_all[keep] if risk_all is not None else None, tally, found)
 
 
 def labeled_data(

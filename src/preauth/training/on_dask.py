@@ -4,11 +4,13 @@ What runs where:
 
 * **on the workers, piece by piece**: the labels (a file, a directory or a glob of CSV/Parquet
   files) are cut into pieces as ``predict --dask`` cuts them (:func:`preauth.cluster.plan`); each
-  piece is parsed, put through the one value check (:func:`preauth.training.data.label_rows`, its
-  rows numbered across the whole input so that a reject names its row as on one machine),
-  encoded, and split: whether a row is in the holdout is drawn from the seed and the row's number
-  (:mod:`preauth.training.rows`), so no row travels to decide it. The encoded blocks stay on the
-  workers;
+  piece is parsed, put through the one value check (:func:`preauth.training.data.label_rows`) and
+  encoded in one task (:func:`check_piece`), so a worker holds the text cells of the piece it is
+  checking and of no other. Its rows are numbered within the piece; once every piece's row count
+  is back, each is numbered in the whole input (:func:`place_piece`: a reject names its row as on
+  one machine) and split: whether a row is in the holdout is drawn from the seed and the row's
+  number (:mod:`preauth.training.rows`), so no row travels to decide it. The encoded blocks stay
+  on the workers;
 * **what comes back to the train process is bounded**: per piece, its counts (rows, rejects and
   the first reasons, labels), its training ranges for the refer rule, its fingerprint, and a
   seeded sample of at most ``search_rows`` rows over the whole input (each row's own draw; the
@@ -34,13 +36,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ..applications import GERMAN, Schema
+from ..applications.batches import BATCH_ROWS
 from ..errors import InputError
 from ..features import encode, feature_types
 from ..referral import merge_seen, seen_in_training
@@ -48,6 +51,9 @@ from .booster_fit import FitPart, FitRequest
 from .config import MAX_REJECTS_KEPT, TrainingConfig
 from .data import LabeledData, LabeledRows, Sample, Tally, data_fingerprint, label_rows, labeled_data
 from .rows import SAMPLE, draws, in_holdout
+
+if TYPE_CHECKING:
+    from ..cluster import Piece
 
 PARTITION_ROWS = 100_000
 """Rows per block handed to a worker."""
@@ -94,13 +100,17 @@ SEARCH_ROWS = 200_000
 
 @dataclass(frozen=True)
 class ClusterTraining:
-    """The cluster a ``train --dask`` run uses: its client, how it was named, rows per block, and
-    how many labelled rows the train process may hold (the sample the search runs on)."""
+    """The cluster a ``train --dask`` run uses: its client, how it was named, rows per block, how
+    many labelled rows the train process may hold (the sample the search runs on), and rows per piece."""
 
     client: Any
     spec: str
     partition_rows: int = PARTITION_ROWS
     search_rows: int = SEARCH_ROWS
+    piece_rows: int = BATCH_ROWS
+    """CSV lines or Parquet rows per piece the labels are cut into (:func:`preauth.cluster.plan`):
+    one task reads and checks one piece, so a worker holds about this many rows of text cells at a
+    time. Tests and benchmarks cut small pieces; the bundle does not record it."""
 
     def load(self, source: str, config: TrainingConfig, schema: Schema = GERMAN) -> ClusterLabels:
         """Read, check, encode and split the labels on the workers; the train process gets a sample."""
@@ -118,9 +128,20 @@ class ClusterTraining:
 
 
 @dataclass
+class CheckedPiece:
+    """One piece's labelled rows as its worker checked and encoded them, numbered from 1 within the
+    piece: where the piece starts in the whole input is known only once every piece is counted.
+    The text cells it was read from are gone (they live only inside :func:`check_piece`)."""
+
+    labeled: LabeledRows
+    x: np.ndarray
+
+
+@dataclass
 class PreparedPiece:
-    """One piece's labelled rows as a worker keeps them: checked, encoded, split, with each row's
-    sample draw. Only what :class:`PieceSummary` holds of it leaves the worker, and the sample."""
+    """One piece's labelled rows as a worker keeps them: checked, encoded, numbered in the whole
+    input, split, with each row's sample draw. Only what :class:`PieceSummary` holds of it leaves
+    the worker, and the sample."""
 
     labeled: LabeledRows
     x: np.ndarray
@@ -140,23 +161,51 @@ class PieceSummary:
     smallest: np.ndarray
 
 
-def prepare_piece(
-    table: pd.DataFrame,
-    first_row: int,
-    source: str,
-    config: TrainingConfig,
-    schema: Schema,
-    rename: bool,
-) -> PreparedPiece:
-    """The worker's part for one piece: the value check, the encoding and the per-row split."""
+def check_piece(
+    piece: Piece, source: str, config: TrainingConfig, schema: Schema, rename: bool
+) -> CheckedPiece | None:
+    """The worker's first part for one piece: read it, the value check and the encoding (None: no rows).
+
+    Reading and checking in one task is what bounds a worker's memory: a piece's text cells exist
+    only while its own check runs, never beside the other pieces' (the rows are numbered within
+    the piece, so nothing waits for the pieces before it to be read).
+    """
+    from ..cluster import read_piece
+
+    table = read_piece(piece)
+    if not len(table):
+        return None
     if rename:  # files may spell a column differently
         table.columns = pd.Index([schema.canonical_column(str(c)) or str(c) for c in table.columns])
-    labeled = label_rows(table, source, config.target, schema, first_row=first_row)
-    labeled.tally.rejects = labeled.tally.rejects[:MAX_REJECTS_KEPT]
-    rows = labeled.frame.index.to_numpy()
-    return PreparedPiece(
-        labeled=labeled,
+    labeled = label_rows(table, source, config.target, schema)
+    kept = labeled.found[:MAX_REJECTS_KEPT]
+    labeled.tally.rejects = []  # written by place_piece, once the rows have their numbers in the whole
+    return CheckedPiece(
+        labeled=LabeledRows(labeled.frame, labeled.y, labeled.risk, labeled.tally, kept),
         x=encode(labeled.frame, config.features(schema), schema),
+    )
+
+
+def rows_read(piece: CheckedPiece | None) -> int:
+    """How many rows the piece's table had (the rows its rejects and unlabeled rows count in)."""
+    return 0 if piece is None else piece.labeled.tally.rows
+
+
+def place_piece(piece: CheckedPiece, before: int, source: str, config: TrainingConfig) -> PreparedPiece:
+    """The worker's second part: number the piece's rows in the whole input (``before`` rows come
+    first) and draw each row's holdout flag and sample draw from that number.
+
+    The result shares the checked piece's arrays (a new index, not a copy of the rows).
+    """
+    labeled = piece.labeled
+    frame = labeled.frame.copy(deep=False)
+    frame.index = frame.index + before
+    found = [replace(r, row=r.row + before) for r in labeled.found]
+    tally = replace(labeled.tally, rejects=[r.message(source) for r in found])
+    rows = frame.index.to_numpy()
+    return PreparedPiece(
+        labeled=LabeledRows(frame, labeled.y, labeled.risk, tally, found),
+        x=piece.x,
         holdout=in_holdout(rows, config.holdout_fraction, config.seed),
         draws=draws(rows, config.seed, SAMPLE),
     )
@@ -266,22 +315,24 @@ def load_on_cluster(
     """
     from distributed import as_completed
 
-    from ..cluster import input_files, plan, read_piece
+    from ..cluster import input_files, plan
 
     client = cluster.client
-    pieces = plan(input_files(source), schema=schema)
-    tables = client.map(read_piece, pieces, pure=False)
-    sizes: list[int] = client.gather(client.map(len, tables, pure=False))
+    pieces = plan(input_files(source), cluster.piece_rows, schema=schema)
+    rename = len({piece.path for piece in pieces}) > 1
+    checked = client.map(
+        check_piece, pieces, source=source, config=config, schema=schema, rename=rename, pure=False
+    )
+    sizes: list[int] = client.gather(client.map(rows_read, checked, pure=False))
     if sum(sizes) == 0:
         raise InputError("no applications (header only)", source=source)
-    rename = len({piece.path for piece in pieces}) > 1
-    starts = np.cumsum([0, *sizes])[:-1] + 1
+    befores = np.cumsum([0, *sizes])[:-1]
     prepared = [
-        client.submit(prepare_piece, table, int(first), source, config, schema, rename, pure=False)
-        for table, first, size in zip(tables, starts, sizes, strict=True)
+        client.submit(place_piece, piece, int(before), source, config, pure=False)
+        for piece, before, size in zip(checked, befores, sizes, strict=True)
         if size
     ]
-    del tables  # each piece's text cells are dropped by its worker once checked
+    del checked  # each checked piece is dropped once placed: the placed one shares its arrays
     summaries: list[PieceSummary | None] = [None] * len(prepared)
     smallest = np.empty(0)
     futures = client.map(

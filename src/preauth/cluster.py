@@ -25,10 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .applications import GERMAN, OnUnknown, Reject, Schema, validate
-from .applications.batches import BATCH_ROWS
+from .applications.batches import BATCH_ROWS, chunk_cuts
 from .applications.cells import parquet_cells
 from .applications.reading import check_header, csv_layout, file_kind, parse_csv
 from .boosters import xgboost
@@ -155,20 +153,17 @@ def plan(files: Iterable[Path], batch_rows: int = BATCH_ROWS, schema: Schema = G
 
 
 def _csv_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
-    """Byte ranges ending at every ``batch_rows``-th line end (a CSV value never holds a newline)."""
+    """Byte ranges ending at every ``batch_rows``-th row end: the same cuts as ``predict`` makes on
+    one machine (:func:`.applications.batches.chunk_cuts`), so a value holding a newline is never cut."""
     delimiter, header, start = csv_layout(path, schema)
     size = path.stat().st_size
     bounds = [start]
-    lines_in_piece = 0
     with path.open("rb") as handle:
         handle.seek(start)
         offset = start
-        while block := handle.read(1 << 24):
-            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10) + offset + 1
-            cuts = ends[batch_rows - lines_in_piece - 1 :: batch_rows]
-            bounds.extend(int(c) for c in cuts)
-            lines_in_piece = (lines_in_piece + len(ends)) % batch_rows
-            offset += len(block)
+        for chunk, cuts in chunk_cuts(handle, batch_rows, 1 << 24, quoted=True):
+            bounds.extend(offset + cut for cut in cuts)
+            offset += len(chunk)
     if bounds[-1] < size:
         bounds.append(size)
     return [

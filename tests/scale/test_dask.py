@@ -530,8 +530,8 @@ PIECE_ROWS = 20
 def hostile_labels(bundled_risk: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four files of labelled rows (``target`` from Risk) with bad rows in several pieces of each:
 
-    * ``a.csv``: a byte-order mark, blank lines, a CRLF line, a quoted newline right where a piece
-      is cut (the line ends inside the quotes) and one inside a piece, no newline at the end;
+    * ``a.csv``: a byte-order mark, blank lines, a CRLF line, a quoted newline right where a cut by
+      lines would fall (the cut moves to the row's end) and one inside a piece, no newline at the end;
     * ``b.parquet``: row groups of 30 rows, bad values in three of them, an empty label;
     * ``c.csv``: a header and blank lines only (a piece of no rows);
     * ``d.csv``: ``;``-separated, its header spelled in lower case, a line holding two rows split
@@ -619,7 +619,8 @@ def test_train_dask_numbers_the_rows_of_hostile_files_as_when_every_piece_was_re
         for p in pieces
         if p.kind == "csv" and p.path.endswith("a.csv")
     ]
-    assert any(end.endswith(b'"radio/\n') for end in ends)  # a piece ends inside a quoted value
+    # a.csv's quoted value "radio/\nTV" sits where a cut by lines would fall: pieces end at row ends
+    assert not any(end.count(b'"') % 2 for end in ends) and any(b'"radio/\nTV"' in end for end in ends)
     assert len(pieces) == 3 + 4 + 1 + 3  # a.csv 52 lines, b.parquet 4 row groups, c.csv, d.csv 60 lines
 
     expected_rejects, expected_rows, fingerprints = numbered_in_one_pass(hostile_labels, config)
@@ -641,10 +642,12 @@ def test_train_dask_numbers_the_rows_of_hostile_files_as_when_every_piece_was_re
     assert np.isin(held.data.frame.index.to_numpy(), every).all()
     assert np.array_equal(sample.holdout, in_holdout(held.data.frame.index.to_numpy(), 0.2, 11))
     # The bad rows are in several pieces of every file but c.csv, numbered past the files before:
-    # a.csv's blank lines are no rows, its quoted value cut in two is two, d.csv's lone CR splits one.
+    # a.csv's blank lines are no rows, each quoted value holding a newline is one row (even where a
+    # cut by lines would fall), d.csv's lone CR splits one.
     numbers = [int(re.search(r", row (\d+)", r).group(1)) for r in expected_rejects]  # type: ignore[union-attr]
-    assert numbers == [6, 18, 8, 19, 21, 34, 45, 52, 114, 144, 153, 161, 176, 209, 192]
-    assert [n for n, r in zip(numbers, expected_rejects, strict=True) if ": has " in r] == [18, 19, 21, 176]
+    assert numbers == [6, 18, 8, 20, 33, 44, 51, 113, 143, 152, 160, 175, 208, 191]
+    assert [n for n, r in zip(numbers, expected_rejects, strict=True) if ": has " in r] == [20, 175]
+    assert "row 18, column 'Purpose': 'radio/\nTV' is not one of" in expected_rejects[1]
 
 
 def test_train_dask_on_files_of_no_rows_says_so(cluster: object, tmp_path: Path) -> None:

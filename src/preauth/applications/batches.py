@@ -99,7 +99,7 @@ def _csv_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]
     first_row = 1
     with path.open("rb") as handle:
         handle.seek(start)
-        for block in _line_blocks(handle, batch_rows):
+        for block in _line_blocks(handle, batch_rows, quoted=True):
             if not block or block.isspace():  # not ``strip()``, which copies the block to say so
                 continue
             table = parse_csv(io.BytesIO(block), header, delimiter, path=path, skip_rows=0)
@@ -107,33 +107,80 @@ def _csv_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]
             first_row += len(table)
 
 
-def _line_blocks(handle: BinaryIO, lines: int, read_size: int = 1 << 22) -> Iterator[bytes]:
-    """The rest of ``handle`` in blocks of ``lines`` whole lines (the last may have fewer).
+def _line_blocks(
+    handle: BinaryIO, lines: int, read_size: int = 1 << 22, *, quoted: bool = False
+) -> Iterator[bytes]:
+    """The rest of ``handle`` in blocks of ``lines`` whole lines (the last may have fewer); with
+    ``quoted`` (CSV), whole rows: a line end inside a quoted value does not end a block."""
+    carry: list[bytes] = []  # the current block's start, from earlier reads
+    for chunk, cuts in chunk_cuts(handle, lines, read_size, quoted=quoted):
+        start = 0
+        for cut in cuts:
+            yield b"".join([*carry, chunk[start:cut]])
+            carry, start = [], cut
+        carry.append(chunk[start:])
+    if any(carry):
+        yield b"".join(carry)
+
+
+OPEN_QUOTE_LINES = 10_000
+"""Line ends in a row past which a quote is taken as never closing (see :func:`chunk_cuts`)."""
+
+
+def chunk_cuts(
+    handle: BinaryIO, lines: int, read_size: int = 1 << 22, *, quoted: bool = False
+) -> Iterator[tuple[bytes, list[int]]]:
+    """Each read of ``handle`` with where in it a block of ``lines`` rows ends (after a line end).
 
     The line ends are found by numpy over large reads, not by iterating lines in Python: on a
     million rows that loop cost as much as parsing them. When blocks are large a read holds one
     block's end or none: its line ends are counted and only that one is looked for (listing them
     all was half of this function's time).
-    """
 
-    carry: list[bytes] = []  # the current block's start, from earlier reads
-    counted = 0  # line ends in ``carry``
+    With ``quoted`` a line end counts only outside quotes (:func:`csv_row_ends`): a value may hold
+    a newline, and a block cut inside it would read the row's start as a whole row and its end as
+    another. A quote that never closes (a stray ``5"`` in an unquoted value, which the parser
+    reads as it is) would make one block of the rest of the file: once more than
+    :data:`OPEN_QUOTE_LINES` line ends pass without a row end, every line end counts, as without
+    ``quoted``.
+    """
+    counted = 0  # row ends in the current block so far (before this read)
+    inside = False  # whether the current read starts inside a quoted value
+    open_lines = 0  # line ends since the last row end
     while chunk := handle.read(read_size):
-        is_end = np.frombuffer(chunk, dtype=np.uint8) == 10
+        raw = np.frombuffer(chunk, dtype=np.uint8) == 10
+        is_end = raw
+        if quoted and (inside or b'"' in chunk):  # ``in``: memchr, a fraction of a numpy pass
+            is_end, inside = csv_row_ends(chunk, raw, inside)
+            last = len(is_end) - 1 - int(np.argmax(is_end[::-1])) if is_end.any() else -1
+            open_lines = (open_lines if last < 0 else 0) + int(np.count_nonzero(raw[last + 1 :]))
+            if open_lines > OPEN_QUOTE_LINES:
+                quoted, is_end = False, raw
+        elif quoted and b"\n" in chunk:
+            open_lines = 0  # no quote: its last line end ends a row, and none come after it
         ends = int(np.count_nonzero(is_end))
         cuts: list[int] = []
         if lines <= counted + ends < 2 * lines:
             cuts = [_nth_true(is_end, lines - counted - 1) + 1]
         elif counted + ends >= 2 * lines:
             cuts = (np.flatnonzero(is_end)[lines - counted - 1 :: lines] + 1).tolist()
-        start = 0
-        for cut in cuts:
-            yield b"".join([*carry, chunk[start:cut]])
-            carry, start = [], cut
-        carry.append(chunk[start:])
+        yield chunk, cuts
         counted = (counted + ends) % lines
-    if any(carry):
-        yield b"".join(carry)
+
+
+def csv_row_ends(chunk: bytes, line_ends: np.ndarray, inside: bool) -> tuple[np.ndarray, bool]:
+    """Which of a read's line ends end a CSV row (those outside quotes), and whether the read ends
+    inside a quoted value. A quote opens or closes a quoted value, and a doubled one inside it
+    counts twice, so a line end is inside a value exactly when an odd number of quotes come before
+    it (in a file written by Arrow, pandas or a spreadsheet)."""
+    quotes = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord('"'))
+    if not len(quotes):  # a read wholly inside a quoted value, or wholly outside any
+        return (np.zeros_like(line_ends) if inside else line_ends), inside
+    positions = np.flatnonzero(line_ends)
+    outside = (np.searchsorted(quotes, positions) + inside) % 2 == 0
+    ends = np.zeros_like(line_ends)
+    ends[positions[outside]] = True
+    return ends, bool((len(quotes) + inside) % 2)
 
 
 def _nth_true(mask: Any, n: int) -> int:

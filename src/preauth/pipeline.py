@@ -21,9 +21,10 @@ from .bundles import load_bundle, promote
 from .errors import ConfigurationError
 from .labels import agreement, label_applications, write_labels
 from .providers import LabelProvider, get_provider
+from .rejects import write_rejects
 from .results import write_results
 from .samples import write_prepared
-from .scoring import results_path, score, write_rejects
+from .scoring import results_path, score
 from .training import TrainingConfig, train_from_file
 
 

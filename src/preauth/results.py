@@ -10,8 +10,8 @@ Each format has one writer (:data:`_WRITERS`), which predict gives batch after b
 --dask``): one piece of code makes a format's bytes, and one timestamp holds for a run. The JSON
 array is written as ``[``, the objects, ``]``; a result set of up to :data:`SMALL` objects is
 indented like the original's file, so the first ``SMALL`` results are held back until it is known
-which of the two the file is. Rejected rows are kept (a few hundred bytes each) and returned, to
-be written after.
+which of the two the file is. Rejected rows go to a rejects file as they come (:mod:`.rejects`),
+or, when none is named, are kept and returned.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .bundles import Bundle, not_scored
 from .errors import ConfigurationError
 from .files import DirectFile, atomic_path, spreadsheet_safe_column
 from .formats import FORMATS, OutputFormat
+from .rejects import RejectsFile
 from .scoring import Scored, json_items, result_objects, result_table, score, write_json_lines
 
 
@@ -46,7 +47,12 @@ class FileResults:
     scored: int = 0
     bad: int = 0
     rejects: list[Reject] = field(default_factory=list)
+    """The rejected rows; with a rejects file, only the first :data:`.rejects.KEPT` (the file has all)."""
     batches: int = 0
+    rejected: int = 0
+    """How many rows were rejected in all."""
+    rejects_path: Path | None = None
+    """The rejects file, when one was asked for and something was rejected."""
 
 
 def score_file(
@@ -61,11 +67,14 @@ def score_file(
     batch_rows: int = BATCH_ROWS,
     timestamp: str | None = None,
     direct_writes: bool = True,
+    rejects_path: Path | None = None,
 ) -> FileResults:
     """Score ``source`` batch by batch into ``path`` (renamed into place when complete).
 
     Every result carries one ``timestamp`` (ISO 8601; by default when scoring started). JSON Lines
     and JSON go around the page cache unless ``direct_writes`` is off (:class:`.files.DirectFile`).
+    With ``rejects_path`` the rejected rows are written there as they come (:class:`.rejects.
+    RejectsFile`, complete or not at all) and only the first are kept; without it all are kept.
     """
     _check_format(fmt)
     results = FileResults(path)
@@ -105,7 +114,13 @@ def score_file(
     # batches wait, so memory stays bounded. The writer is closed only once both threads stopped:
     # after an error too, so that nothing writes to the file once it is gone, but what that close
     # raises (a JSON array's end on a full disk) is not what the user is told; the first error is.
-    with atomic_path(path) as tmp, _opened(tmp, fmt, direct_writes) as handle:
+    # The rejects file is outermost: written complete only once the results file is.
+    rejects_file = RejectsFile(rejects_path, str(source)) if rejects_path is not None else None
+    with (
+        rejects_file or contextlib.nullcontext(),
+        atomic_path(path) as tmp,
+        _opened(tmp, fmt, direct_writes) as handle,
+    ):
         writer = _WRITERS[fmt](handle)
         scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-score")
         writing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-write")
@@ -114,7 +129,10 @@ def score_file(
         complete = False
         try:
             for applications in batches:
-                results.rejects.extend(applications.rejects)
+                if rejects_file is None:
+                    results.rejects.extend(applications.rejects)
+                else:
+                    rejects_file.add(applications.rejects)
                 results.batches += 1
                 if not len(applications):
                     continue
@@ -144,6 +162,11 @@ def score_file(
             finally:
                 with contextlib.suppress(OSError):
                     handle.close()  # closed already, or after an error: a full disk's buffer goes with the file
+    if rejects_file is not None:
+        results.rejects, results.rejected = rejects_file.first, rejects_file.count
+        results.rejects_path = rejects_path if rejects_file.count else None
+    else:
+        results.rejected = len(results.rejects)
     return results
 
 

@@ -23,14 +23,13 @@ from typing import IO, Any
 
 import numpy as np
 import orjson
-import pandas as pd
 
-from .applications import Applications, Reject
+from .applications import Applications
 from .bundles import Bundle
 from .decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER, RESULT_KEYS, result_object
 from .errors import ConfigurationError
 from .features import encode
-from .files import DirectFile, atomic_path, spreadsheet_safe
+from .files import DirectFile
 from .formats import OutputFormat
 
 REASONS = "reasons"
@@ -148,29 +147,6 @@ def results_path(directory: Path, fmt: OutputFormat, now: datetime | None = None
         candidate = directory / f"inference_results{stamp}_{n}.{fmt}"
         n += 1
     return candidate
-
-
-def write_rejects(rejects: list[Reject], source: str, path: Path) -> Path:
-    """One row per rejected application: its row number, the column, the value and the reason.
-
-    Values come from the file as given, so a text cell that a spreadsheet would run as a formula
-    is written with a leading quote (:func:`spreadsheet_safe`); the file is meant to be opened.
-    """
-    texts = {
-        "column": [r.column or "" for r in rejects],
-        "value": [r.value or "" for r in rejects],
-        "reason": [r.reason for r in rejects],
-        "message": [r.message(source) for r in rejects],
-    }
-    frame = pd.DataFrame(
-        {
-            "row": [r.row for r in rejects],
-            **{name: [spreadsheet_safe(t) for t in cells] for name, cells in texts.items()},
-        }
-    )
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-    return path
 
 
 def write_json_lines(scored: Scored, handle: IO[bytes] | DirectFile) -> None:

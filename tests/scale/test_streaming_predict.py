@@ -200,6 +200,48 @@ def test_an_error_in_a_late_batch_leaves_no_results_file(
     assert list(out.iterdir()) == []
 
 
+def test_rejects_are_written_as_they_come_and_only_the_first_kept(
+    bundle: Bundle, tmp_path: Path, rows: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a rejects file, predict keeps only the first rejects in memory (a file of bad rows held
+    them all: 1.2 GB for a million); the file holds every one, byte for byte as written at once,
+    appears only when complete and only when something was rejected."""
+    from preauth import rejects as rejects_module
+
+    monkeypatch.setattr(rejects_module, "KEPT", 2)
+    source = write_csv(tmp_path / "apps.csv", rows, MALFORMED)
+    kept = score_file(bundle, source, tmp_path / "all" / "r.jsonl", "jsonl", batch_rows=BATCH)
+    assert kept.rejected == len(kept.rejects) == 6 and kept.rejects_path is None
+    streamed = score_file(
+        bundle,
+        source,
+        tmp_path / "s" / "r.jsonl",
+        "jsonl",
+        batch_rows=BATCH,
+        rejects_path=tmp_path / "s" / "r.rejects.csv",
+    )
+    assert streamed.rejected == 6 and streamed.rejects == kept.rejects[:2]
+    assert streamed.rejects_path == tmp_path / "s" / "r.rejects.csv"
+    at_once = rejects_module.write_rejects(kept.rejects, str(source), tmp_path / "once.csv")
+    assert streamed.rejects_path.read_bytes() == at_once.read_bytes()
+    clean = write_csv(tmp_path / "clean.csv", [r for i, r in enumerate(rows, 1) if i not in BAD_ROWS], {})
+    none = score_file(
+        bundle, clean, tmp_path / "c" / "r.jsonl", "jsonl", rejects_path=tmp_path / "c" / "x.csv"
+    )
+    assert none.rejected == 0 and sorted(p.name for p in (tmp_path / "c").iterdir()) == ["r.jsonl"]
+    source.write_bytes(source.read_bytes().replace(b"spaceship", b"space\xffship"))  # fails in batch 13
+    with pytest.raises(InputError):
+        score_file(
+            bundle,
+            source,
+            tmp_path / "f" / "r.jsonl",
+            "jsonl",
+            batch_rows=BATCH,
+            rejects_path=tmp_path / "f" / "x.csv",
+        )
+    assert list((tmp_path / "f").iterdir()) == []  # neither file, though rows were rejected before
+
+
 def test_a_bad_json_line_is_a_rejected_row_and_the_others_are_scored(bundle: Bundle, tmp_path: Path) -> None:
     """As in a CSV (and the whole-file reader): the bad line is a reject, numbered across batches."""
     source = tmp_path / "apps.jsonl"

@@ -56,11 +56,12 @@ def report_reject_messages(
     """
     for message in messages[:SHOWN_REJECTS]:
         click.echo(f"preauth: rejected: {one_line(message)}", err=True)
-    more = max(len(messages), total or 0) - min(len(messages), SHOWN_REJECTS)
+    rejected = max(len(messages), total or 0)
+    more = rejected - min(len(messages), SHOWN_REJECTS)
     if more > 0:
         click.echo(f"preauth: ... and {more} more", err=True)
     if rejects_file is not None:
-        click.echo(f"preauth: {len(messages)} rejected rows with reasons in {rejects_file}", err=True)
+        click.echo(f"preauth: {rejected} rejected rows with reasons in {rejects_file}", err=True)
 
 
 def rejects_path_for(output: Path) -> Path:
@@ -96,8 +97,8 @@ def prepare(
               preauth prepare lender.csv --schema lender.toml -o prepared.csv
     """
     from ..applications import read_applications
+    from ..rejects import write_rejects
     from ..samples import write_prepared
-    from ..scoring import write_rejects
 
     schema = schema_from(ctx, schema_path)
     applications = read_applications(source, on_unknown=on_unknown, schema=schema)  # type: ignore[arg-type]
@@ -208,7 +209,7 @@ def predict(
     from ..bundles import load_bundle
     from ..referral import with_review_band
     from ..results import score_file
-    from ..scoring import results_path, write_rejects
+    from ..scoring import results_path
 
     settings = settings_from(ctx)
     console = Console(stderr=True)
@@ -244,21 +245,22 @@ def predict(
             required=required,
             batch_rows=batch_rows or settings.batch_rows,
             direct_writes=settings.direct_writes,
+            rejects_path=rejects_path_for(path),
         )
     click.echo(
         f"{results.scored} scored with model {bundle.version} (threshold {bundle.threshold:.3f}): "
         f"{results.bad} bad risk, {results.scored - results.bad} good risk → {path}"
     )
-    if results.rejects:
-        rejects_file = write_rejects(results.rejects, str(source), rejects_path_for(path))
-        report_reject_messages([r.message(str(source)) for r in results.rejects], rejects_file)
+    if results.rejected:
+        messages = [r.message(str(source)) for r in results.rejects[:SHOWN_REJECTS]]
+        report_reject_messages(messages, results.rejects_path, total=results.rejected)
         sys.exit(2)
 
 
 def predict_on_cluster(spec: str, bundle: Any, source: str, path: Path, fmt: str, **options: Any) -> None:
     """`predict --dask`: the partitioned results directory, and one rejects file per input file."""
     from ..cluster import PART_FORMATS, connect, input_files, score_on_cluster
-    from ..scoring import write_rejects
+    from ..rejects import write_rejects
 
     if fmt not in PART_FORMATS:
         raise click.UsageError(f"--dask writes parts: choose --format {' or '.join(PART_FORMATS)}")

@@ -268,7 +268,7 @@ def label(
 
 
 def _finish(applications: Any, source: Path, output: Path) -> None:
-    from ..scoring import write_rejects
+    from ..rejects import write_rejects
 
     if applications.rejects:
         report_rejects(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .data import SHOWN_REJECTS
+from .data import report_reject_messages
 from .options import database_url_option, friendly_errors, settings_from
 
 
@@ -39,7 +39,7 @@ def import_outcomes(
     reason (exit 2); the good rows are recorded all the same.
     """
     from ..outcomes import import_file
-    from ..scoring import write_rejects
+    from ..rejects import write_rejects
     from ..store import DecisionStore
 
     settings = settings_from(ctx)
@@ -54,14 +54,8 @@ def import_outcomes(
         f"{len(done.rejects)} rejected"
     )
     if done.rejects:
-        messages = done.reject_messages()
-        for message in messages[:SHOWN_REJECTS]:
-            click.echo(f"preauth: rejected: {message}", err=True)
-        if len(messages) > SHOWN_REJECTS:
-            click.echo(f"preauth: ... and {len(messages) - SHOWN_REJECTS} more", err=True)
         target = rejects_file or Path(file.name.split(".")[0] + ".rejects.csv")
-        write_rejects(done.rejects, str(file), target)
-        click.echo(f"preauth: {len(messages)} rejected rows with reasons in {target}", err=True)
+        report_reject_messages(done.reject_messages(), write_rejects(done.rejects, str(file), target))
         ctx.exit(2)
 
 

@@ -17,9 +17,10 @@ forward) drops the decisions that left it. Settled only what every later read wo
 
 * a decision is settled when no transaction that could still commit holds a smaller ``seq``. On
   SQLite writers take turns (one write lock for the database), so a ``seq`` is visible only after
-  every smaller one: settled at once. PostgreSQL's transactions commit in any order, so a mark is
-  trusted only once :data:`GRACE` has passed since a read saw it; until then the decisions above
-  the last trusted mark are read again (a few minutes of them);
+  every smaller one: settled at once. PostgreSQL's transactions commit in any order, so a read's
+  mark is trusted only once :data:`GRACE` has passed since; until then each refresh lists the
+  ``seq`` of the decisions above the last trusted mark (no application) and reads those it has not
+  seen (a transaction that took its ``seq`` first and committed last);
 * an outcome's ``recorded_at`` is stamped before its transaction commits, so outcomes recorded up
   to :data:`GRACE` before the newest one seen are read again (outcomes are never changed or
   removed: reading one twice is harmless).
@@ -143,12 +144,13 @@ def read_rows(
     *,
     since: datetime | None,
     until: datetime | None,
-    after: int = 0,
+    which: sa.ColumnElement[bool] | None = None,
     reference: Mapping[str, Any] | None = None,
     schema: Schema | None = None,
     chunk: int = CHUNK,
 ) -> Rows:
-    """One model's decisions in ``[since, until)`` with ``seq`` above ``after``, a chunk at a time.
+    """One model's decisions in ``[since, until)`` (those of them ``which`` selects), a chunk at a
+    time, in ``seq`` order.
 
     With a reference (and the bundle's schema) each stored application is parsed once (orjson, on
     the text the database holds: no copy through SQLAlchemy's JSON type) and its values binned
@@ -166,8 +168,8 @@ def read_rows(
         # the stored JSON as text, for orjson: PostgreSQL's driver would parse it into dicts for us
         columns.append(sa.cast(decisions.c.input, sa.Text).label("input"))
     query = sa.select(*columns).where(decisions.c.model_version == model_version).order_by(decisions.c.seq)
-    if after:
-        query = query.where(decisions.c.seq > after)
+    if which is not None:
+        query = query.where(which)
     statement = filtered(query, since=since, until=until)
     names = list(reference["inputs"]) if counting and reference is not None else []
     parts: list[Rows] = []
@@ -199,6 +201,24 @@ def read_rows(
                 )
             )
     return Rows.of(parts, names)
+
+
+def read_seqs(
+    connection: sa.Connection,
+    model_version: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    after: int,
+    up_to: int,
+) -> np.ndarray:
+    """The ``seq`` of one model's decisions in ``[since, until)`` within ``(after, up_to]``: which
+    are there now, without their applications."""
+    query = sa.select(decisions.c.seq).where(
+        decisions.c.model_version == model_version, decisions.c.seq > after, decisions.c.seq <= up_to
+    )
+    found = connection.execute(filtered(query, since=since, until=until)).scalars().all()
+    return np.sort(np.fromiter(found, np.int64, len(found)))
 
 
 def read_outcomes(
@@ -267,7 +287,8 @@ def _driver_rows(connection: sa.Connection, statement: Any, chunk: int) -> Itera
         cursor = connection.execute(statement).cursor
         yield iter(lambda: cursor.fetchmany(chunk), [])
         return
-    compiled = statement.compile(dialect=connection.dialect)
+    # an IN list's values as parameters of their own: the driver gets the SQL as it will run
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     driver = connection.connection.dbapi_connection
     assert driver is not None
     named = driver.cursor(name="preauth_monitoring")
@@ -375,17 +396,25 @@ class WindowCache:
     take turns; :data:`GRACE` on PostgreSQL)."""
     rebuild: timedelta = REBUILD
     clock: Callable[[], float] = time.monotonic
-    rows_read: int = 0
+    rows_read: int = field(default=0, init=False)
     """Decisions the last refresh read from the store (and whose applications it parsed)."""
-    outcomes_read: int = 0
-    _key: tuple[Any, ...] | None = None
-    _since: datetime | None = None
-    _started: float = 0.0
-    _settled: Rows | None = None
-    _settled_seq: int = 0
-    _marks: list[tuple[float, int]] = field(default_factory=list)
-    _known: Outcomes = field(default_factory=lambda: Outcomes.of([]))
-    _recorded: int | None = None
+    outcomes_read: int = field(default=0, init=False)
+    """Outcomes the last refresh read from the store."""
+    _key: tuple[Any, ...] | None = field(default=None, init=False, repr=False)
+    _since: datetime | None = field(default=None, init=False, repr=False)
+    _started: float = field(default=0.0, init=False, repr=False)
+    _settled: Rows | None = field(default=None, init=False, repr=False)
+    _settled_seq: int = field(default=0, init=False, repr=False)
+    """Every decision up to this ``seq`` (in the window) is in ``_settled``."""
+    _tail: Rows | None = field(default=None, init=False, repr=False)
+    """The decisions read above ``_settled_seq``: others may still commit among them."""
+    _seen: int = field(default=0, init=False, repr=False)
+    """The largest ``seq`` read."""
+    _marks: list[tuple[float, int]] = field(default_factory=list, init=False, repr=False)
+    """When a read happened and the largest ``seq`` it saw: trusted once the grace has passed."""
+    _known: Outcomes = field(default_factory=lambda: Outcomes.of([]), init=False, repr=False)
+    _recorded: int | None = field(default=None, init=False, repr=False)
+    """The newest ``recorded_at`` read (µs): the next read starts :data:`GRACE` before it."""
 
     def read(
         self,
@@ -405,7 +434,7 @@ class WindowCache:
         earlier = self._since is not None and (since is None or since < self._since)
         if stale or earlier or key != self._key:
             self._start(key, now, names)
-        assert self._settled is not None
+        assert self._settled is not None and self._tail is not None
         self._since = since
         recorded_from = None
         if self._recorded is not None:
@@ -414,45 +443,71 @@ class WindowCache:
             found, newest = read_outcomes(
                 connection, model_version, since=since, until=until, recorded_from=recorded_from
             )
-            fresh = read_rows(
-                connection,
-                model_version,
-                since=since,
-                until=until,
-                after=self._settled_seq,
-                reference=reference,
-                schema=schema,
-            )
+
+            def rows(which: sa.ColumnElement[bool] | None) -> Rows:
+                return read_rows(
+                    connection,
+                    model_version,
+                    since=since,
+                    until=until,
+                    which=which,
+                    reference=reference,
+                    schema=schema,
+                )
+
+            new = rows(decisions.c.seq > self._seen if self._seen else None)
+            late: list[Rows] = []
+            if self._seen > self._settled_seq:  # what committed since in the range not yet trusted
+                there = read_seqs(
+                    connection,
+                    model_version,
+                    since=since,
+                    until=until,
+                    after=self._settled_seq,
+                    up_to=self._seen,
+                )
+                missing = np.setdiff1d(there, self._tail.seq).tolist()
+                late = [
+                    rows(decisions.c.seq.in_(missing[i : i + 1000])) for i in range(0, len(missing), 1000)
+                ]
         self._known = Outcomes.of([self._known, found])
         if newest is not None:
             self._recorded = newest if self._recorded is None else max(self._recorded, newest)
-        self.rows_read, self.outcomes_read = len(fresh.seq), len(found.seq)
-        rows = Rows.of([self._settled, fresh], names)
-        self._settle(store, now, fresh, names, since)
-        return decided_in(rows, self._known, since=since, until=until, reference=reference)
+        self.rows_read = len(new.seq) + sum(len(part.seq) for part in late)
+        self.outcomes_read = len(found.seq)
+        tail = Rows.of([self._tail, *late, new], names)
+        if late:  # back in seq order
+            tail = tail.take(np.argsort(tail.seq, kind="stable"))
+        if len(new.seq):
+            self._seen = int(new.seq[-1])
+        decided = decided_in(
+            Rows.of([self._settled, tail], names), self._known, since=since, until=until, reference=reference
+        )
+        self._settle(store, now, tail, names, since)
+        return decided
 
     def _start(self, key: tuple[Any, ...], now: float, names: Sequence[str]) -> None:
         self._key, self._started = key, now
         self._settled, self._settled_seq = Rows.of([], names), 0
+        self._tail, self._seen = Rows.of([], names), 0
         self._marks = []
         self._known, self._recorded = Outcomes.of([]), None
 
     def _settle(
-        self, store: DecisionStore, now: float, fresh: Rows, names: Sequence[str], since: datetime | None
+        self, store: DecisionStore, now: float, tail: Rows, names: Sequence[str], since: datetime | None
     ) -> None:
-        """Keep the rows no later read could add to: up to the newest mark older than the grace."""
+        """Move to the settled rows those no later read could add to: up to the newest mark at
+        least the grace old. The others stay in the tail, checked again by the next read."""
         assert self._settled is not None
         grace = self.grace
         if grace is None:
             grace = timedelta(0) if store.engine.dialect.name == "sqlite" else GRACE
-        mark = max(self._settled_seq, int(fresh.seq.max()) if len(fresh.seq) else 0)
-        self._marks.append((now, mark))
+        self._marks.append((now, self._seen))
         trusted = [m for when, m in self._marks if when <= now - grace.total_seconds()]
         self._marks = [(when, m) for when, m in self._marks if when > now - grace.total_seconds()]
-        if not trusted or max(trusted) <= self._settled_seq:
-            return
-        up_to = max(trusted)
-        settled = Rows.of([self._settled, fresh.take(fresh.seq <= up_to)], names)
+        up_to = max([self._settled_seq, *trusted])
+        settled = Rows.of([self._settled, tail.take(tail.seq <= up_to)], names)
+        self._tail = tail.take(tail.seq > up_to)
         if since is not None:  # the window slid: forget the decisions that left it, now and then
             inside = settled.moment >= (as_utc(since) - EPOCH) // MICROSECOND
             if np.count_nonzero(~inside) > len(inside) // 8:

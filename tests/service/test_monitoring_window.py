@@ -11,22 +11,27 @@ driver returned.
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from test_monitoring import AMOUNT, _records, _reference_bundle, _server
 from test_monitoring_reference import DATA, _bundle_with_reference, _odd, _plain_monitor
 
 from preauth.decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER
 from preauth.monitoring import monitor
 from preauth.monitoring_window import GRACE, WindowCache
 from preauth.outcomes import outcomes
+from preauth.settings import Settings
 from preauth.store import DecisionStore, decisions
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -188,12 +193,12 @@ def test_a_refresh_reads_only_the_new_decisions(any_url: str, bundle: Path) -> N
     assert cache.rows_read == first["decisions"] > 400
     assert cache.outcomes_read == first["live"]["outcomes"] > 50
     postgres = store.store.engine.dialect.name == "postgresql"
-    if postgres:  # its marks are trusted once the grace has passed: until then they are read again
+    if postgres:  # its marks are trusted once the grace has passed: until then only checked
         assert monitor(store.store, bundle, since=since, cache=cache) == first
-        assert cache.rows_read == first["decisions"]
+        assert cache.rows_read == 0
         clock.seconds += GRACE.total_seconds()
         assert monitor(store.store, bundle, since=since, cache=cache) == first
-        assert cache.rows_read == first["decisions"]
+        assert cache.rows_read == 0
     clock.seconds += 60
     later = NOW + timedelta(minutes=3)
     store.decide(25, later)
@@ -225,8 +230,41 @@ def test_a_decision_committed_after_a_later_one_is_counted_on_postgresql(
     assert cache.rows_read == 4
     late.commit()
     late.close()
+    store.outcomes(207, NOW)  # every decision's: found by seq among the tail's, late ones included
     clock.seconds += 30  # within the grace of the read that saw the later seqs
     found = monitor(store.store, bundle, cache=cache)
     assert found == monitor(store.store, bundle) and found["decisions"] == 207
-    assert cache.rows_read == 7  # the tail above the trusted mark, the late three included
+    assert cache.rows_read == 3  # the late three, found among the seqs above the trusted mark
     store.store.close()
+
+
+def _gauge(text: str, name: str) -> float | None:
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else None
+
+
+def test_the_service_gauges_follow_new_decisions(tmp_path: Path, referring_models: Path) -> None:
+    """The service's refresher keeps its cache between refreshes: its gauges still end on the
+    numbers of a full read (the API's report) after more decisions arrive."""
+    _reference_bundle(referring_models, tmp_path / "models")
+    settings = Settings(
+        models_dir=tmp_path / "models",
+        database_url=f"sqlite:///{tmp_path / 'decisions.db'}",
+        sagemaker_model_dir=None,
+        monitor_interval_seconds=0.2,
+    )
+    with _server(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for batch in (_records(300), _records(150, amount_factor=2.0)):
+            assert client.post("/v1/decisions/batch", json=batch).status_code == 200
+            report = client.get("/v1/monitoring").json()
+            amount = next(item["psi"] for item in report["inputs"] if item["feature"] == AMOUNT)
+            deadline = time.monotonic() + 10
+            while True:
+                text = client.get("/metrics").text
+                count = _gauge(text, "preauth_monitored_decisions")
+                psi = _gauge(text, f'preauth_psi{{feature="{AMOUNT}"}}')
+                if count == report["decisions"] and psi == pytest.approx(amount, rel=1e-9):
+                    break
+                assert time.monotonic() < deadline, (count, psi, report["decisions"], amount)
+                time.sleep(0.1)
+    assert report["decisions"] == 450

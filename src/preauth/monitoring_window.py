@@ -100,7 +100,10 @@ class Rows:
 
     @staticmethod
     def of(parts: Sequence[Rows], names: Sequence[str]) -> Rows:
-        """The rows of several reads, one after the other."""
+        """The rows of several reads, one after the other (not copied when only one has any)."""
+        holding = [p for p in parts if len(p.seq)]
+        if len(holding) == 1:
+            return holding[0]
 
         def joined(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
             return np.concatenate(arrays) if arrays else np.array([], dtype=dtype)
@@ -114,6 +117,8 @@ class Rows:
         )
 
     def take(self, keep: np.ndarray) -> Rows:
+        if keep.dtype == bool and keep.all():
+            return self
         return Rows(
             seq=self.seq[keep],
             moment=self.moment[keep],

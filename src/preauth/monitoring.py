@@ -26,7 +26,8 @@ from .calibration import chance_fields, expected_calibration_error
 from .decisions import APPROVE
 from .drift import ACT, EPSILON, WATCH, bin_labels, flag, live_counts, psi, reference_for, reference_shares
 from .evaluation import auc_interval, roc_auc
-from .monitoring_window import DECISIONS, Decided, WindowCache
+from .monitoring_reads import DECISIONS
+from .monitoring_window import Decided, WindowCache
 from .store import DecisionStore
 
 Every = Literal["day", "week"]

@@ -31,7 +31,7 @@ from preauth.bundles import read_bundle_schema, read_meta
 from preauth.calibration import ece_noise, expected_calibration_error
 from preauth.decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER
 from preauth.monitoring import AUC_RESAMPLES, BANDS, FEW_ROWS, monitor, worst_flag
-from preauth.monitoring_window import CHUNK, read_rows, snapshot
+from preauth.monitoring_reads import CHUNK, read_rows, snapshot
 from preauth.outcomes import outcomes
 from preauth.pipeline import bundled_data
 from preauth.store import DecisionStore, as_utc, decisions, filtered

@@ -13,12 +13,18 @@ inserted in bulk with the store's own tables, then times in a fresh process each
 * the floor: the bare driver fetching the columns monitoring reads (the same join, filter and
   order; the input as JSON text), nothing made of them.
 
+* the service's repeated refresh (``monitor(..., cache=WindowCache())``, in one process): a
+  first refresh, one a few minutes later (the first read's marks are then trusted), then
+  ``--new-share`` more decisions (1% by default, made in the last minutes, one in five with an
+  outcome) and the refresh timed against a full ``monitor`` of the same window: seconds, the
+  ratio, what the refresh read, and whether both reports are equal.
+
 Prints the seconds, the ratio to the floor and memory per N. ``--compare-src DIR`` also runs
 ``monitor`` from another source tree (e.g. ``git archive <commit> src | tar -x -C /tmp/before``)
 on the same store, prints its figures, and checks both reports are equal.
 
     .venv/bin/python bench/monitor_refresh.py [--rows 20000 200000] [--database-url URL]
-        [--compare-src /tmp/before/src]
+        [--compare-src /tmp/before/src] [--new-share 0.01]
 """
 
 from __future__ import annotations
@@ -93,6 +99,44 @@ print(json.dumps({"seconds": elapsed, "before_kb": before, "peak_kb": peak, "dec
 """
 
 
+INCREMENTAL = """
+import json, sys, time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from preauth.monitoring import monitor
+from preauth.monitoring_window import GRACE, WindowCache
+from preauth.store import DecisionStore
+sys.path.insert(0, sys.argv[6])
+from monitor_refresh import fill
+url, bundle, since, n, new = sys.argv[1], Path(sys.argv[2]), datetime.fromisoformat(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+store = DecisionStore(url)
+clock = [0.0]  # the service's refreshes, minutes apart: when the cache trusts a read's marks
+cache = WindowCache(clock=lambda: clock[0])
+started = time.perf_counter()
+monitor(store, bundle, since=since, cache=cache)
+first = time.perf_counter() - started
+clock[0] += GRACE.total_seconds() + 60
+started = time.perf_counter()
+monitor(store, bundle, since=since, cache=cache)
+second, second_rows = time.perf_counter() - started, cache.rows_read
+fill(url, bundle, new, datetime.now(UTC), first=n, span=timedelta(minutes=5), seed=1, recorded=datetime.now(UTC))
+clock[0] += 60
+started, cpu = time.perf_counter(), time.process_time()
+refreshed = monitor(store, bundle, since=since, cache=cache)
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+read = {"rows": cache.rows_read, "outcomes": cache.outcomes_read}
+started, full_cpu = time.perf_counter(), time.process_time()
+full = monitor(store, bundle, since=since)
+full_seconds, full_cpu = time.perf_counter() - started, time.process_time() - full_cpu
+print(json.dumps({
+    "first": first, "second": second, "second_rows": second_rows, "seconds": seconds, "cpu": cpu, "read": read,
+    "full": full_seconds, "full_cpu": full_cpu, "decisions": full["decisions"], "equal": refreshed == full,
+}))
+"""
+"""Run in one process (the cache lives there): refreshes through a cache, new decisions, and the
+refresh after them against a full read."""
+
+
 def train(models_dir: Path) -> Path:
     """A small real model on the bundled data, with the training reference `preauth train` writes."""
     import numpy as np
@@ -123,8 +167,20 @@ def train(models_dir: Path) -> Path:
     return path
 
 
-def fill(url: str, bundle_path: Path, n: int, now: datetime, seed: int = 0) -> None:
-    """N decisions of the bundle's model spread over the window, one in five with an outcome."""
+def fill(
+    url: str,
+    bundle_path: Path,
+    n: int,
+    now: datetime,
+    seed: int = 0,
+    *,
+    first: int = 0,
+    span: timedelta = timedelta(days=WINDOW_DAYS),
+    recorded: datetime | None = None,
+) -> None:
+    """N decisions of the bundle's model spread over ``span`` before ``now``, one in five with an
+    outcome (recorded at ``recorded``, by default at its decision's time); numbered from ``first``
+    (their ids and request ids)."""
     import numpy as np
     import sqlalchemy as sa
 
@@ -149,12 +205,12 @@ def fill(url: str, bundle_path: Path, n: int, now: datetime, seed: int = 0) -> N
         drifted = frame["Credit amount"] * rng.lognormal(0.4 * ages, 0.2)
         frame["Credit amount"] = drifted.round().astype(np.int64)
         p = bundle.predict_proba(features.encode(frame, columns)).astype(np.float64)
-        created = [now - timedelta(days=WINDOW_DAYS * (1 - a)) + timedelta(seconds=1) for a in ages]
+        created = [now - span * (1 - a) + timedelta(seconds=1) for a in ages]
         records = frame.astype(object).where(frame.notna(), None).to_dict("records")
         rows: list[dict[str, Any]] = []
         outcome_rows: list[dict[str, Any]] = []
         for i, (record, prob, moment) in enumerate(zip(records, p.tolist(), created, strict=True)):
-            k = start + i
+            k = first + start + i
             if k % ALIAS_EVERY == 0:
                 record = {ALIASES.get(key, key): value for key, value in record.items()}
             bad = prob >= 0.5
@@ -184,7 +240,7 @@ def fill(url: str, bundle_path: Path, n: int, now: datetime, seed: int = 0) -> N
                         "decision_id": ident,
                         "outcome": "defaulted" if rng.random() < prob else "repaid",
                         "known_at": moment,
-                        "recorded_at": moment,
+                        "recorded_at": recorded or moment,
                         "source": "bench",
                     }
                 )
@@ -227,6 +283,12 @@ def main() -> None:
         "--database-url", help="a PostgreSQL server (a fresh schema is made per N); default SQLite"
     )
     parser.add_argument("--compare-src", type=Path, help="also time monitor() from this source tree")
+    parser.add_argument(
+        "--new-share",
+        type=float,
+        default=0.01,
+        help="new decisions before the timed cached refresh (share of N)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     now = datetime.now(UTC)
@@ -266,6 +328,29 @@ def main() -> None:
                     print(
                         f"{'':>10} reports equal: {same}; this tree {ratio:.1f}× as fast as the compared one"
                     )
+                new = max(1, round(n * args.new_share))
+                cached = child(
+                    INCREMENTAL,
+                    ROOT / "src",
+                    url,
+                    str(bundle_path),
+                    since,
+                    str(n),
+                    str(new),
+                    str(ROOT / "bench"),
+                )
+                assert cached["decisions"] == n + new, cached
+                print(
+                    f"{'':>10} cached refreshes: first {cached['first']:6.2f} s, a few minutes later "
+                    f"{cached['second']:6.2f} s ({cached['second_rows']:,} decisions read)"
+                )
+                print(
+                    f"{'':>10} after {new:,} new decisions ({args.new_share:.0%}): cached refresh "
+                    f"{cached['seconds']:6.2f} s ({cached['cpu']:.2f} CPU-s; read {cached['read']['rows']:,} "
+                    f"decisions, {cached['read']['outcomes']:,} outcomes) against a full read "
+                    f"{cached['full']:6.2f} s ({cached['full_cpu']:.2f} CPU-s): "
+                    f"{cached['full'] / cached['seconds']:.1f}× as fast; reports equal: {cached['equal']}"
+                )
             finally:
                 if cleanup is not None:
                     admin, schema = cleanup

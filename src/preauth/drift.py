@@ -19,7 +19,6 @@ cannot compute PSI for that model.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -97,15 +96,16 @@ def numeric_shares(reference: Mapping[str, Any], numbers: np.ndarray) -> np.ndar
 
 def numeric_counts(reference: Mapping[str, Any], numbers: np.ndarray) -> np.ndarray:
     """How many of ``numbers`` (NaN: missing) fall in each of the reference's bins, missing last."""
+    bins = len(reference["edges"]) + 2
+    return np.bincount(numeric_bins_of(reference, numbers), minlength=bins).astype(np.float64)
+
+
+def numeric_bins_of(reference: Mapping[str, Any], numbers: np.ndarray) -> np.ndarray:
+    """The bin of each of ``numbers`` (NaN: missing, the last bin), as an index into the shares."""
     edges = np.asarray(reference["edges"], dtype=np.float64)
-    counts = np.zeros(len(edges) + 2)
-    if len(numbers) == 0:
-        return counts
-    missing = np.isnan(numbers)
-    index = np.searchsorted(edges, numbers[~missing], side="left")
-    counts[: len(edges) + 1] = np.bincount(index, minlength=len(edges) + 1)
-    counts[-1] = missing.sum()
-    return counts
+    index = np.searchsorted(edges, numbers, side="left")
+    index[np.isnan(numbers)] = len(edges) + 1
+    return index
 
 
 def category_bins(values: Iterable[Any]) -> dict[str, Any]:
@@ -117,27 +117,29 @@ def category_bins(values: Iterable[Any]) -> dict[str, Any]:
 
 
 def category_counts(reference: Mapping[str, Any], values: Sequence[Any] | np.ndarray) -> np.ndarray:
-    """How many of ``values`` fall on each of the reference's levels, then :data:`OTHER`.
+    """How many of ``values`` fall on each of the reference's levels, then :data:`OTHER`."""
+    bins = len(reference["levels"]) + 1
+    return np.bincount(category_bins_of(reference, values), minlength=bins).astype(np.float64)
 
-    Counted by distinct value first (a C loop) when the values are text or None, the shape of a
-    validated application: monitoring counts hundreds of thousands of them on every refresh. Other
-    values go one by one, since ``1``, ``1.0`` and ``True`` are one key to a counter but three
-    levels to :func:`_level`.
+
+def category_bins_of(reference: Mapping[str, Any], values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """The bin of each of ``values``: its level's index in the reference, or :data:`OTHER`'s (last).
+
+    Binned by distinct value first (C loops) when the values are text or None, the shape of a
+    validated application: monitoring bins hundreds of thousands of them. Other values go one by
+    one, since ``1``, ``1.0`` and ``True`` are one key to a dict but three levels to :func:`_level`.
     """
     levels = [str(level) for level in reference["levels"]]
     position = {level: i for i, level in enumerate(levels)}
-    counts = np.zeros(len(levels) + 1)
+    other = len(levels)
     try:
-        distinct = Counter(values)
+        distinct = set(values)
     except TypeError:  # an unhashable value (a list in the JSON): one by one
         distinct = None
     if distinct is not None and all(value is None or type(value) is str for value in distinct):
-        for value, count in distinct.items():
-            counts[position.get(_level(value), len(levels))] += count
-        return counts
-    for value in values:
-        counts[position.get(_level(value), len(levels))] += 1
-    return counts
+        index_of = {value: position.get(_level(value), other) for value in distinct}
+        return np.fromiter(map(index_of.__getitem__, values), np.int64, len(values))
+    return np.fromiter((position.get(_level(value), other) for value in values), np.int64, len(values))
 
 
 def bin_labels(reference: Mapping[str, Any]) -> list[str]:
@@ -168,13 +170,29 @@ def live_counts(reference: Mapping[str, Any], values: Sequence[Any] | np.ndarray
 
     Counts add up: monitoring counts its decisions a chunk at a time and divides once.
     """
+    return np.bincount(live_bins(reference, values), minlength=bin_count(reference)).astype(np.float64)
+
+
+def live_bins(reference: Mapping[str, Any], values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """The bin of each live value, as an index into :func:`reference_shares` (one function for
+    inputs and the score).
+
+    Monitoring keeps one per decision and model input, not only their counts: a window that slides
+    drops its oldest decisions, and their bins with them.
+    """
     if "levels" in reference:
-        return category_counts(reference, values)
+        return category_bins_of(reference, values)
     if isinstance(values, np.ndarray) and values.dtype == np.float64:
         numbers = values  # the score: already numbers
     else:
         numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(np.float64)
-    return numeric_counts(reference, numbers)
+    return numeric_bins_of(reference, numbers)
+
+
+def bin_count(reference: Mapping[str, Any]) -> int:
+    """How many bins live values fall in: a number's bins and missing, or a category's levels and
+    :data:`OTHER`."""
+    return len(reference["levels"]) + 1 if "levels" in reference else len(reference["edges"]) + 2
 
 
 def training_reference(

@@ -14,38 +14,21 @@ page draws it: one path):
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from itertools import repeat
-from operator import eq, floordiv, is_not, sub
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import orjson
-import sqlalchemy as sa
 
-from .applications import Schema
 from .bundles import read_bundle_schema, read_meta
 from .calibration import chance_fields, expected_calibration_error
-from .decisions import APPROVE, BAD_RISK, DECLINE, REFER
-from .drift import (
-    ACT,
-    EPSILON,
-    WATCH,
-    bin_labels,
-    canonical_column_values,
-    flag,
-    live_counts,
-    psi,
-    reference_for,
-    reference_shares,
-)
+from .decisions import APPROVE
+from .drift import ACT, EPSILON, WATCH, bin_labels, flag, live_counts, psi, reference_for, reference_shares
 from .evaluation import auc_interval, roc_auc
-from .outcomes import outcomes
-from .store import DecisionStore, as_utc, decisions, filtered
+from .monitoring_reads import DECISIONS
+from .monitoring_window import Decided, WindowCache
+from .store import DecisionStore
 
 Every = Literal["day", "week"]
 BANDS = 10
@@ -54,168 +37,6 @@ AUC_RESAMPLES = 200
 """Bootstrap resamples of the live AUC's interval (a 95% percentile interval)."""
 FEW_ROWS = 100
 """Below this many decisions PSI is mostly noise (about bins/rows): the report says so."""
-CHUNK = 10_000
-"""Decisions read and counted at a time: the report's memory grows by a few bytes a decision, not
-by its stored application."""
-DECISIONS = (APPROVE, DECLINE, REFER)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Decided:
-    """The stored decisions monitoring reads, one array per column; their inputs already counted.
-
-    Only counts of the inputs are kept (per model input, how many fell in each bin of its
-    reference): drift needs nothing else, and a week of decisions is hundreds of thousands of
-    stored applications.
-    """
-
-    day: np.ndarray
-    """The UTC day each decision was made (``datetime64[D]``)."""
-    probability: np.ndarray
-    decision: np.ndarray
-    """Index of each decision in :data:`DECISIONS` (``len(DECISIONS)``: something else)."""
-    known: np.ndarray
-    """Whether its outcome is known."""
-    defaulted: np.ndarray
-    """Whether its known outcome is ``defaulted``."""
-    input_counts: dict[str, np.ndarray]
-    """Per model input of the reference: live counts per bin (empty without a reference)."""
-
-
-def read_decided(
-    store: DecisionStore,
-    model_version: str,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    reference: Mapping[str, Any] | None = None,
-    schema: Schema | None = None,
-    chunk: int = CHUNK,
-) -> Decided:
-    """One model's decisions in ``[since, until)`` with their outcomes, read a chunk at a time.
-
-    With a reference (and the bundle's schema) each stored application is parsed once (orjson, on
-    the text the database holds: no copy through SQLAlchemy's JSON type) and counted into the
-    reference's bins under the schema's field names; without one the applications are not read.
-    """
-    columns: list[sa.ColumnElement[Any]] = [
-        decisions.c.created_at,  # SQLite's text or PostgreSQL's aware datetime, as the driver gives it
-        decisions.c.probability,
-        decisions.c.decision,
-        decisions.c.target,
-        outcomes.c.outcome,
-    ]
-    if reference is not None and schema is not None:
-        # the stored JSON as text, for orjson: PostgreSQL's driver would parse it into dicts for us
-        columns.append(sa.cast(decisions.c.input, sa.Text).label("input"))
-    query = (
-        sa.select(*columns)
-        .select_from(decisions.outerjoin(outcomes, outcomes.c.decision_id == decisions.c.id))
-        .where(decisions.c.model_version == model_version)
-        .order_by(decisions.c.created_at)
-    )
-    statement = filtered(query, since=since, until=until)
-    days, probability, decision, known, defaulted = [], [], [], [], []
-    counts: dict[str, np.ndarray] = {}
-    names: dict[str, str | None] = {}
-    code = {name: i for i, name in enumerate(DECISIONS)}
-    with store.engine.connect() as connection, _driver_rows(connection, statement, chunk) as chunks:
-        for rows in chunks:
-            columns_of = list(zip(*rows, strict=True))
-            days.append(utc_days(columns_of[0]))
-            probability.append(np.array(columns_of[1], dtype=np.float64))
-            # a decision stored before the decision column: approve or decline by its target
-            decided = columns_of[2]
-            if None in decided:
-                decided = tuple(
-                    d or (DECLINE if t == BAD_RISK else APPROVE)
-                    for d, t in zip(decided, columns_of[3], strict=True)
-                )
-            # map with C functions: no Python frame per row
-            n = len(rows)
-            decision.append(np.fromiter(map(code.get, decided, repeat(len(DECISIONS))), np.int8, n))
-            known.append(np.fromiter(map(is_not, columns_of[4], repeat(None)), bool, n))
-            defaulted.append(np.fromiter(map(eq, columns_of[4], repeat("defaulted")), bool, n))
-            if reference is not None and schema is not None:
-                add_counts(counts, reference, schema, names, columns_of[5])
-    return Decided(
-        day=np.concatenate(days) if days else np.array([], dtype="datetime64[D]"),
-        probability=np.concatenate(probability) if probability else np.array([], dtype=np.float64),
-        decision=np.concatenate(decision) if decision else np.array([], dtype=np.int8),
-        known=np.concatenate(known) if known else np.array([], dtype=bool),
-        defaulted=np.concatenate(defaulted) if defaulted else np.array([], dtype=bool),
-        input_counts=counts,
-    )
-
-
-@contextlib.contextmanager
-def _driver_rows(connection: sa.Connection, statement: Any, chunk: int) -> Iterator[Iterator[Sequence[Any]]]:
-    """The statement's rows from the driver itself, ``chunk`` at a time.
-
-    No column monitoring reads has a result processor to apply, and SQLAlchemy's row objects cost
-    as much as the fetch. SQLite steps through its rows as they are fetched. PostgreSQL gets a
-    server-side cursor of the driver's own, so it holds a chunk of rows, not the window (not
-    SQLAlchemy's streamed result's cursor: its result has already buffered the first rows).
-    """
-    if not connection.dialect.supports_server_side_cursors:
-        cursor = connection.execute(statement).cursor
-        yield iter(lambda: cursor.fetchmany(chunk), [])
-        return
-    compiled = statement.compile(dialect=connection.dialect)
-    driver = connection.connection.dbapi_connection
-    assert driver is not None
-    named = driver.cursor(name="preauth_monitoring")
-    try:
-        named.execute(str(compiled), compiled.params)
-        yield iter(lambda: named.fetchmany(chunk), [])
-    finally:
-        named.close()
-
-
-def utc_days(moments: Sequence[Any]) -> np.ndarray:
-    """The UTC days of stored times: SQLite's text (UTC, ``YYYY-MM-DD HH:MM:SS.ffffff``) or
-    PostgreSQL's aware datetimes (in the session's zone)."""
-    if all(type(m) is str for m in moments):
-        return np.array([m[:10] for m in moments], dtype="datetime64[D]")
-    try:  # whole days since the epoch, an exact division of aware times, with C functions
-        days = map(floordiv, map(sub, moments, repeat(EPOCH)), repeat(timedelta(days=1)))
-        return np.fromiter(days, np.int64, len(moments)).astype("datetime64[D]")
-    except TypeError:  # a time without a zone: UTC, as everywhere in the store
-        return np.array([as_utc(m).date() for m in moments], dtype="datetime64[D]")
-
-
-def add_counts(
-    counts: dict[str, np.ndarray],
-    reference: Mapping[str, Any],
-    schema: Schema,
-    names: dict[str, str | None],
-    texts: Sequence[str],
-) -> None:
-    """Count one chunk of stored applications (JSON text, kept as given under any alias) into the
-    bins of every model input of the reference, by the schema's field names."""
-    given: list[dict[str, Any]] = list(map(orjson.loads, texts))
-    if None in given:  # a JSON null stored as the application: nothing given
-        given = [application or {} for application in given]
-    # the keys of an application in order, numbered: a few shapes cover a whole chunk
-    shapes: dict[tuple[str, ...], int] = {}
-    shape = [shapes.setdefault(keys, len(shapes)) for keys in map(tuple, given)]
-    for key in {key for keys in shapes for key in keys} - names.keys():
-        names[key] = schema.canonical_column(str(key))
-    for name, ref in reference["inputs"].items():
-        # per shape, the key it gives this field under: the last of its spellings, as a dict of
-        # the application by field names would keep; None when it has none
-        spelled = [next((k for k in reversed(keys) if names[k] == name), None) for keys in shapes]
-        if len(set(spelled)) == 1:
-            only = spelled[0]
-            values = list(map(dict.get, given, repeat(only))) if only is not None else [None] * len(given)
-        else:
-            values = [
-                a.get(k) if k is not None else None
-                for a, k in zip(given, map(spelled.__getitem__, shape), strict=True)
-            ]
-        found = live_counts(ref, canonical_column_values(values, name, schema))
-        counts[name] = counts[name] + found if name in counts else found
 
 
 def drift_of(reference: Mapping[str, Any], values: Sequence[Any] | np.ndarray) -> dict[str, Any]:
@@ -335,13 +156,21 @@ def monitor(
     until: datetime | None = None,
     every: Every = "day",
     resamples: int = AUC_RESAMPLES,
+    cache: WindowCache | None = None,
 ) -> dict[str, Any]:
-    """The monitoring report of the model in ``bundle_dir`` over ``[since, until)`` (JSON-ready)."""
+    """The monitoring report of the model in ``bundle_dir`` over ``[since, until)`` (JSON-ready).
+
+    Whoever asks again and again (the service's gauges) passes the same ``cache``: a refresh then
+    reads only the decisions and outcomes stored since the last (:mod:`preauth.monitoring_window`),
+    for the same report.
+    """
     meta = read_meta(bundle_dir)
     schema = read_bundle_schema(bundle_dir, meta)
     version = str(meta["version"])
     reference = reference_for(bundle_dir, meta, schema)
-    decided = read_decided(store, version, since=since, until=until, reference=reference, schema=schema)
+    decided = (cache or WindowCache()).read(
+        store, version, since=since, until=until, reference=reference, schema=schema
+    )
     n = len(decided.decision)
     report: dict[str, Any] = {
         "model_version": version,

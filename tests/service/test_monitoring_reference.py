@@ -30,7 +30,8 @@ from preauth.applications import Schema
 from preauth.bundles import read_bundle_schema, read_meta
 from preauth.calibration import ece_noise, expected_calibration_error
 from preauth.decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER
-from preauth.monitoring import AUC_RESAMPLES, BANDS, CHUNK, FEW_ROWS, monitor, read_decided, worst_flag
+from preauth.monitoring import AUC_RESAMPLES, BANDS, FEW_ROWS, monitor, worst_flag
+from preauth.monitoring_reads import CHUNK, read_rows, snapshot
 from preauth.outcomes import outcomes
 from preauth.pipeline import bundled_data
 from preauth.store import DecisionStore, as_utc, decisions, filtered
@@ -112,7 +113,7 @@ def _plain_monitor(
         )
         .select_from(decisions.outerjoin(outcomes, outcomes.c.decision_id == decisions.c.id))
         .where(decisions.c.model_version == version)
-        .order_by(decisions.c.created_at)
+        .order_by(decisions.c.created_at, decisions.c.seq)  # seq: the order of equal times
     )
     with store.engine.connect() as connection:
         rows = list(connection.execute(filtered(query, since=since, until=until)))
@@ -333,17 +334,20 @@ def _assert_same_reports(url: str, bundle_path: Path) -> None:
         meta = read_meta(bundle_path)
         schema = read_bundle_schema(bundle_path, meta)
         reference = drift.reference_for(bundle_path, meta, schema)
-        whole, chunked = (
-            read_decided(store, "v1", since=None, until=None, reference=reference, schema=schema, chunk=size)
-            for size in (CHUNK, 97)
-        )
+        with snapshot(store) as connection:
+            whole, chunked = (
+                read_rows(
+                    connection, "v1", since=None, until=None, reference=reference, schema=schema, chunk=size
+                )
+                for size in (CHUNK, 97)
+            )
         assert len(chunked.probability) > 10 * 97
-        for column in ("day", "probability", "decision", "known", "defaulted"):
+        for column in ("seq", "moment", "probability", "decision"):
             assert np.array_equal(getattr(whole, column), getattr(chunked, column)), column
-        assert whole.input_counts.keys() == chunked.input_counts.keys() == reference["inputs"].keys()
-        for name, counts in whole.input_counts.items():
-            assert np.array_equal(counts, chunked.input_counts[name]), name
-            assert counts.sum() == len(whole.probability)
+        assert whole.bins.keys() == chunked.bins.keys() == reference["inputs"].keys()
+        for name, bins in whole.bins.items():
+            assert np.array_equal(bins, chunked.bins[name]), name
+            assert len(bins) == len(whole.probability)
     finally:
         store.close()
 

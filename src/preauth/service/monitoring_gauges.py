@@ -6,6 +6,9 @@ and ``GET /v1/monitoring``) and sets the gauges. With several workers the gauges
 metrics directory (``multiprocess_mode="mostrecent"``: the last value written wins) and one worker
 at a time does the work: whoever holds an exclusive lock on a file there (released when it
 exits, so another takes over). A value that cannot be computed (no outcomes yet: no AUC) is NaN.
+
+The refresher keeps a :class:`~preauth.monitoring_window.WindowCache`: after the first refresh it
+reads only the decisions and outcomes stored since the last one, for the same report.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import IO, Any
 from prometheus_client import Gauge
 
 from ..monitoring import monitor
+from ..monitoring_window import WindowCache
 from ..store import DecisionStore
 from .observability import Telemetry
 from .serving import ModelSource
@@ -112,10 +116,14 @@ class _Turn:
 
 
 def refresh_once(
-    gauges: MonitoringGauges, store: DecisionStore, source: ModelSource, window_days: float
+    gauges: MonitoringGauges,
+    store: DecisionStore,
+    source: ModelSource,
+    window_days: float,
+    cache: WindowCache,
 ) -> None:
     since = datetime.now(UTC) - timedelta(days=window_days)
-    gauges.update(monitor(store, source.current.bundle.path, since=since))
+    gauges.update(monitor(store, source.current.bundle.path, since=since, cache=cache))
 
 
 async def refresh_gauges(
@@ -123,10 +131,11 @@ async def refresh_gauges(
 ) -> None:
     """The service's chore: refresh now, then every ``interval`` seconds; a failure waits for the next."""
     turn = _Turn(gauges.multiprocess_dir)
+    cache = WindowCache()  # one model's window at a time: a promotion starts it again
     while True:
         if turn.mine():
             try:
-                await asyncio.to_thread(refresh_once, gauges, store, source, window_days)
+                await asyncio.to_thread(refresh_once, gauges, store, source, window_days, cache)
             except Exception:
                 log.exception("refreshing the monitoring gauges failed")
         await asyncio.sleep(interval)

@@ -75,3 +75,59 @@ def test_a_staging_directory_is_named_like_a_partial_file(tmp_path: Path) -> Non
     staging = staging_directory(tmp_path, "staging")
     assert staging.name.startswith(partial_prefix("staging")) and staging.name.endswith(".part")
     assert remove_stale_partials(tmp_path) == [] and staging.is_dir()
+
+
+def test_runs_starting_in_the_same_second_get_their_own_results_names(tmp_path: Path) -> None:
+    """Results appear under their name only when complete, so two runs of one second both found
+    the name free and the second rename replaced the first run's results (four concurrent
+    predicts: one file, three runs' results gone, each told it was written)."""
+    import threading
+    from datetime import datetime
+
+    from preauth.scoring import results_path
+
+    second = datetime(2026, 12, 5, 10, 18, 31)
+    held: list[Path] = []
+    together = threading.Barrier(4)
+
+    def run() -> None:
+        with results_path(tmp_path, "jsonl", now=second) as path:
+            together.wait(timeout=10)  # all four hold a name at once
+            path.write_text("done\n")
+            held.append(path)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(p.name for p in held) == [
+        "inference_results_20261205_101831.jsonl",
+        *(f"inference_results_20261205_101831_{n}.jsonl" for n in (1, 2, 3)),
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in held)  # no claim left
+    with results_path(tmp_path, "jsonl", now=second) as path:  # the written ones are not reused
+        assert path.name == "inference_results_20261205_101831_4.jsonl"
+
+
+def test_a_claim_left_by_a_killed_run_is_taken_over_and_cleaned(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from preauth.files import _HOST
+    from preauth.scoring import results_path
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)
+    second = datetime(2026, 12, 5, 10, 18, 31)
+    stale = tmp_path / ".inference_results_20261205_101831.jsonl.claim"
+    stale.write_text(f"{pid}@{_HOST}\n")
+    live = tmp_path / ".inference_results_20261205_101831_1.jsonl.claim"
+    live.write_text(f"{os.getpid()}@{_HOST}\n")  # a live writer's claim: never taken
+    with results_path(tmp_path, "jsonl", now=second) as path:
+        assert path.name == "inference_results_20261205_101831.jsonl"
+    other = tmp_path / ".inference_results_20261205_101900.jsonl.claim"
+    other.write_text(f"{pid}@{_HOST}\n")
+    remove_stale_partials(tmp_path)
+    assert not other.exists() and live.exists()

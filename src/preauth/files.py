@@ -222,6 +222,11 @@ def remove_stale_partials(directory: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(CLAIM_SUFFIX):
+            if _stale_claim(Path(entry.path)):  # a name claimed by a run that was killed
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(Path(entry.path))
+            continue
         match = _PARTIAL.match(entry.name)
         if match is None or match["host"] != _HOST or _alive(int(match["pid"])):
             continue
@@ -248,3 +253,58 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True
     return True
+
+
+CLAIM_SUFFIX = ".claim"
+
+
+@contextmanager
+def claimed_name(candidates: Iterator[Path]) -> Iterator[Path]:
+    """The first of ``candidates`` that no file holds and no other live writer has claimed, held
+    for the block.
+
+    A results file appears under its name only when complete, so two runs that start in the same
+    second would both find ``inference_results_<second>.jsonl`` free and the second rename would
+    replace the first run's results. A name is claimed by creating ``.<name>.claim`` exclusively
+    (atomic on every local file system), holding the claimant's ``pid@host``; a claim whose process
+    on this host is gone (``kill -9``) is stale and taken over.
+    """
+    for path in candidates:
+        if path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        claim = path.with_name(f".{path.name}{CLAIM_SUFFIX}")
+        if not _claim(claim):
+            continue
+        try:
+            if path.exists():  # written between the look and the claim
+                continue
+            yield path
+            return
+        finally:
+            claim.unlink(missing_ok=True)
+    raise RuntimeError("no name left to claim")  # the candidates ran out (they never do)
+
+
+def _claim(claim: Path) -> bool:
+    for _ in range(2):
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+        except FileExistsError:
+            if not _stale_claim(claim):
+                return False
+            claim.unlink(missing_ok=True)  # its writer died: take the name over, once
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{os.getpid()}@{_HOST}\n")
+        return True
+    return False
+
+
+def _stale_claim(claim: Path) -> bool:
+    try:
+        owner = claim.read_text().strip()
+    except OSError:
+        return False
+    pid, _, host = owner.partition("@")
+    return host == _HOST and pid.isdigit() and not _alive(int(pid))

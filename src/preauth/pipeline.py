@@ -141,7 +141,8 @@ def run_pipeline(
     bundle = load_bundle(models_dir, "production")
     to_score = read_applications(scoring_data, schema=bundle.schema)
     scored = score(bundle, to_score)
-    summary.results = write_results(scored, results_path(workdir / "results", "json"), "json")
+    with results_path(workdir / "results", "json") as path:
+        summary.results = write_results(scored, path, "json")
     bad = int(scored.is_bad.sum())
     summary.decisions = {"bad risk": bad, "good risk": len(scored) - bad, "rejected": len(to_score.rejects)}
     stage("predict", started, f"{len(scored)} decisions: {bad} bad risk", summary.results)

@@ -16,6 +16,9 @@ The results files themselves, whole or a batch at a time, are written by :mod:`.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +32,7 @@ from .bundles import Bundle
 from .decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER, RESULT_KEYS, result_object
 from .errors import ConfigurationError
 from .features import encode
-from .files import DirectFile
+from .files import DirectFile, claimed_name
 from .formats import OutputFormat
 
 REASONS = "reasons"
@@ -138,15 +141,14 @@ def _plain(value: Any) -> Any:
 # Files
 
 
-def results_path(directory: Path, fmt: OutputFormat, now: datetime | None = None) -> Path:
-    """``inference_results_<YYYYmmdd_HHMMSS>.<ext>``, the original's name, never overwriting."""
+@contextmanager
+def results_path(directory: Path, fmt: OutputFormat, now: datetime | None = None) -> Iterator[Path]:
+    """``inference_results_<YYYYmmdd_HHMMSS>.<ext>``, the original's name, never overwriting: held
+    for the block against other runs starting in the same second (:func:`.files.claimed_name`)."""
     stamp = (now or datetime.now()).strftime("_%Y%m%d_%H%M%S")
-    candidate = directory / f"inference_results{stamp}.{fmt}"
-    n = 1
-    while candidate.exists():
-        candidate = directory / f"inference_results{stamp}_{n}.{fmt}"
-        n += 1
-    return candidate
+    names = (directory / f"inference_results{stamp}{f'_{n}' if n else ''}.{fmt}" for n in itertools.count())
+    with claimed_name(names) as path:
+        yield path
 
 
 def write_json_lines(scored: Scored, handle: IO[bytes] | DirectFile) -> None:

@@ -219,34 +219,34 @@ def predict(
     # The file is read with the model's own schema, never the code's default.
     required = bundle.schema.required_columns(bundle.features)
     directory = output_dir or settings.results_dir
-    path = results_path(directory, fmt)  # type: ignore[arg-type]
-    if dask_spec is not None:
-        predict_on_cluster(
-            dask_spec,
-            bundle,
-            str(source),
-            path,
-            fmt,
-            explain=explain,
-            on_unknown=on_unknown,
-            required=required,
-            batch_rows=batch_rows or settings.batch_rows,
-            direct_writes=settings.direct_writes,
-        )
-        return
-    with console.status(f"scoring {source} with model {bundle.version} into {path}"):
-        results = score_file(
-            bundle,
-            source,
-            path,
-            fmt,  # type: ignore[arg-type]
-            explain=explain,
-            on_unknown=on_unknown,  # type: ignore[arg-type]
-            required=required,
-            batch_rows=batch_rows or settings.batch_rows,
-            direct_writes=settings.direct_writes,
-            rejects_path=rejects_path_for(path),
-        )
+    with results_path(directory, fmt) as path:  # type: ignore[arg-type]
+        if dask_spec is not None:
+            predict_on_cluster(
+                dask_spec,
+                bundle,
+                str(source),
+                path,
+                fmt,
+                explain=explain,
+                on_unknown=on_unknown,
+                required=required,
+                batch_rows=batch_rows or settings.batch_rows,
+                direct_writes=settings.direct_writes,
+            )
+            return
+        with console.status(f"scoring {source} with model {bundle.version} into {path}"):
+            results = score_file(
+                bundle,
+                source,
+                path,
+                fmt,  # type: ignore[arg-type]
+                explain=explain,
+                on_unknown=on_unknown,  # type: ignore[arg-type]
+                required=required,
+                batch_rows=batch_rows or settings.batch_rows,
+                direct_writes=settings.direct_writes,
+                rejects_path=rejects_path_for(path),
+            )
     click.echo(
         f"{results.scored} scored with model {bundle.version} (threshold {bundle.threshold:.3f}): "
         f"{results.bad} bad risk, {results.scored - results.bad} good risk → {path}"

@@ -19,11 +19,13 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from .applications import GERMAN, OnUnknown, Reject, Schema, validate
 from .applications.batches import BATCH_ROWS, chunk_cuts
@@ -32,6 +34,8 @@ from .applications.reading import check_header, csv_layout, file_kind, parse_csv
 from .boosters import xgboost
 from .bundles import Bundle, not_scored
 from .errors import ConfigurationError, InputError
+from .files import staging_directory
+from .rejects import RejectsFile
 from .scoring import OutputFormat, score
 
 PART_FORMATS: tuple[str, ...] = ("parquet", "jsonl", "csv")
@@ -62,6 +66,13 @@ class PieceResult:
     rejects: list[Reject]
     failure: NotScored | None = None
     """Set when the model could not score the piece's rows: the job fails with one line naming them."""
+    rejects_file: str | None = None
+    """Where the worker wrote this piece's rejects (``rejects`` then holds none): with many, the
+    client reads them back one at a time instead of receiving them all at once."""
+
+
+SENT_REJECTS = 100
+"""Rejects a piece sends back with its counts; more go to a file the client streams from."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,11 @@ class ClusterResults:
     bad: int = 0
     parts: int = 0
     rejects: dict[str, list[Reject]] = field(default_factory=dict)
+    """Each file's rejects: all of them, or with ``rejects_names`` the first :data:`.rejects.KEPT`."""
+    rejected: dict[str, int] = field(default_factory=dict)
+    """How many rows of each file were rejected."""
+    rejects_paths: dict[str, Path] = field(default_factory=dict)
+    """Each file's rejects file, when ``rejects_names`` named one."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,6 +238,7 @@ def score_piece(
     required: list[str] | None,
     timestamp: str,
     direct_writes: bool = True,
+    rejects_directory: str | None = None,
 ) -> PieceResult:
     """Read, validate, score and write one piece (this runs on a worker)."""
     from .results import write_results
@@ -232,19 +249,45 @@ def score_piece(
     applications = validate(
         table, source=piece.path, on_unknown=on_unknown, required=required, schema=bundle.schema
     )
+    rejects, rejects_file = _sent_rejects(applications.rejects, piece, rejects_directory)
     if not len(applications):
-        return PieceResult(len(table), 0, 0, applications.rejects)
+        return PieceResult(len(table), 0, 0, rejects, rejects_file=rejects_file)
     try:
         scored = score(bundle, applications, explain=explain)
     except xgboost().core.XGBoostError as error:  # sent back, so the job can number the rows in the file
         rows = applications.frame.index
         failure = NotScored(int(rows[0]), int(rows[-1]), error)
-        return PieceResult(len(table), 0, 0, applications.rejects, failure)
+        return PieceResult(len(table), 0, 0, rejects, failure, rejects_file)
     scored.timestamp = timestamp
     write_results(
         scored, Path(directory) / f"part-{piece.number:05d}.{fmt}", fmt, direct_writes=direct_writes
     )
-    return PieceResult(len(table), len(scored), int(scored.is_bad.sum()), applications.rejects)
+    return PieceResult(len(table), len(scored), int(scored.is_bad.sum()), rejects, rejects_file=rejects_file)
+
+
+def _sent_rejects(
+    rejects: list[Reject], piece: Piece, directory: str | None
+) -> tuple[list[Reject], str | None]:
+    """A piece's rejects to send back, or, past :data:`SENT_REJECTS` (and with a directory for
+    them), none and the file they were written to: one line each, ``[row, column, value, reason]``."""
+    if directory is None or len(rejects) <= SENT_REJECTS:
+        return rejects, None
+    path = Path(directory) / f"rejects-{piece.number:05d}.jsonl"
+    with path.open("wb") as handle:
+        for r in rejects:
+            handle.write(orjson.dumps([r.row, r.column, r.value, r.reason]) + b"\n")
+    return [], str(path)
+
+
+def _piece_rejects(result: PieceResult) -> Iterator[Reject]:
+    """A piece's rejects, sent back or read back from its file a line at a time."""
+    if result.rejects_file is None:
+        yield from result.rejects
+        return
+    with open(result.rejects_file, "rb") as handle:
+        for line in handle:
+            row, column, value, reason = orjson.loads(line)
+            yield Reject(row, column, value, reason)
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,8 +307,14 @@ def score_on_cluster(
     batch_rows: int = BATCH_ROWS,
     timestamp: str | None = None,
     direct_writes: bool = True,
+    rejects_names: Callable[[str], Path] | None = None,
 ) -> ClusterResults:
-    """Score ``files`` on the cluster into the directory ``path`` (renamed into place when complete)."""
+    """Score ``files`` on the cluster into the directory ``path`` (renamed into place when complete).
+
+    With ``rejects_names`` each input file's rejects are written to the file it names, streamed
+    from what the workers wrote (the client holds the first :data:`.rejects.KEPT` of each);
+    without, they are all returned.
+    """
     from datetime import datetime
 
     if fmt not in PART_FORMATS:
@@ -273,6 +322,8 @@ def score_on_cluster(
     pieces = plan(files, batch_rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    held = staging_directory(path.parent, f"{path.name}.rejects") if rejects_names else None
+    results: ClusterResults | None = None
     try:
         shared = client.scatter(bundle, broadcast=True)
         futures = client.map(
@@ -286,16 +337,43 @@ def score_on_cluster(
             required=None if required is None else sorted(required),
             timestamp=timestamp or datetime.now().isoformat(),
             direct_writes=direct_writes,
+            rejects_directory=None if held is None else str(held),
             pure=False,
         )
         done: list[PieceResult] = client.gather(futures)
         results = _collect(path, pieces, done, bundle.version)
+        if rejects_names is not None:
+            _write_rejects(results, pieces, done, rejects_names)
         os.chmod(work, 0o755)
         os.replace(work, path)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        for written in results.rejects_paths.values() if results is not None else ():
+            written.unlink(missing_ok=True)  # rejects of results that never appeared
         raise
+    finally:
+        if held is not None:
+            shutil.rmtree(held, ignore_errors=True)
     return results
+
+
+def _write_rejects(
+    results: ClusterResults, pieces: list[Piece], done: list[PieceResult], names: Callable[[str], Path]
+) -> None:
+    """Each input file's rejects file, its pieces' rejects in order, numbered in the whole file."""
+    by_file: dict[str, list[tuple[PieceResult, int]]] = {}
+    before: dict[str, int] = {}
+    for piece, result in zip(pieces, done, strict=True):
+        by_file.setdefault(piece.path, []).append((result, before.get(piece.path, 0)))
+        before[piece.path] = before.get(piece.path, 0) + result.rows
+    for file, parts in by_file.items():
+        if not any(result.rejects or result.rejects_file for result, _ in parts):
+            continue
+        with RejectsFile(names(file), file) as written:
+            for result, rows_before in parts:
+                written.add(replace(r, row=r.row + rows_before) for r in _piece_rejects(result))
+        results.rejects[file], results.rejected[file] = written.first, written.count
+        results.rejects_paths[file] = written.path
 
 
 def _collect(path: Path, pieces: list[Piece], done: list[PieceResult], version: str) -> ClusterResults:
@@ -315,6 +393,7 @@ def _collect(path: Path, pieces: list[Piece], done: list[PieceResult], version: 
             results.rejects.setdefault(piece.path, []).extend(
                 replace(r, row=r.row + before) for r in result.rejects
             )
+            results.rejected[piece.path] = len(results.rejects[piece.path])
     for source, rows in rows_before.items():
         if rows == 0:
             raise InputError("no applications (header only)", source=source)

@@ -85,6 +85,46 @@ def test_a_cluster_scores_a_file_as_one_process_does(
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary directory left
 
 
+def test_many_rejects_are_streamed_to_the_rejects_file_as_one_process_writes_it(
+    cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path
+) -> None:
+    """Pieces with more than SENT_REJECTS rejects write them on the worker and the client streams
+    them into the rejects file (it used to receive every reject at once): the same bytes as
+    ``predict`` writes on one process, each file's count, and no staging directory left."""
+    from preauth.cluster import SENT_REJECTS
+
+    bad = {n: BAD[333] for n in range(2, 700, 2)}  # 349 bad rows (and one short one)
+    bad[601] = BAD[600]
+    (tmp_path / "in").mkdir()
+    source = applications_csv(tmp_path / "in" / "apps.csv", bundled_data, 1000, bad)
+    assert len(bad) > 2 * SENT_REJECTS  # pieces of 400 rows hold about 200 each: written by the workers
+    single = score_file(
+        bundle,
+        source,
+        tmp_path / "one" / "r.jsonl",
+        "jsonl",
+        batch_rows=150,
+        rejects_path=tmp_path / "one" / "r.rejects.csv",
+    )
+    out = tmp_path / "results" / "dask.jsonl"
+    results = score_on_cluster(
+        cluster,
+        bundle,
+        [source],
+        out,
+        "jsonl",
+        batch_rows=400,
+        timestamp=STAMP,  # type: ignore[arg-type]
+        rejects_names=lambda file: tmp_path / "results" / "dask.rejects.csv",
+    )
+    assert results.rejected == {str(source): len(bad)} == {str(source): single.rejected}
+    assert (
+        results.rejects_paths[str(source)].read_bytes() == (tmp_path / "one" / "r.rejects.csv").read_bytes()
+    )
+    assert results.rejects[str(source)] == single.rejects
+    assert sorted(p.name for p in out.parent.iterdir()) == ["dask.jsonl", "dask.rejects.csv"]
+
+
 def test_a_directory_of_csv_and_parquet_files(
     cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path
 ) -> None:

@@ -260,7 +260,6 @@ def predict(
 def predict_on_cluster(spec: str, bundle: Any, source: str, path: Path, fmt: str, **options: Any) -> None:
     """`predict --dask`: the partitioned results directory, and one rejects file per input file."""
     from ..cluster import PART_FORMATS, connect, input_files, score_on_cluster
-    from ..rejects import write_rejects
 
     if fmt not in PART_FORMATS:
         raise click.UsageError(f"--dask writes parts: choose --format {' or '.join(PART_FORMATS)}")
@@ -269,20 +268,31 @@ def predict_on_cluster(spec: str, bundle: Any, source: str, path: Path, fmt: str
         Console(stderr=True).status(f"scoring {len(files)} file(s) on Dask ({spec})"),
         connect(spec) as client,
     ):
-        results = score_on_cluster(client, bundle, files, path, fmt, **options)  # type: ignore[arg-type]
+        results = score_on_cluster(
+            client,
+            bundle,
+            files,
+            path,
+            fmt,  # type: ignore[arg-type]
+            rejects_names=lambda file: _rejects_name(path, file, several=len(files) > 1),
+            **options,
+        )
     click.echo(
         f"{results.scored} scored with model {bundle.version} (threshold {bundle.threshold:.3f}) on "
         f"Dask: {results.bad} bad risk, {results.scored - results.bad} good risk → {path} "
         f"({results.parts} parts)"
     )
-    if results.rejects:
-        for file, rejects in results.rejects.items():
-            name = rejects_path_for(path)
-            if len(files) > 1:
-                name = name.with_name(f"{name.name.split('.')[0]}.{Path(file).stem}.rejects.csv")
-            written = write_rejects(rejects, file, name)
-            report_reject_messages([r.message(file) for r in rejects], written)
+    if results.rejects_paths:
+        for file, written in results.rejects_paths.items():
+            messages = [r.message(file) for r in results.rejects[file][:SHOWN_REJECTS]]
+            report_reject_messages(messages, written, total=results.rejected[file])
         sys.exit(2)
+
+
+def _rejects_name(path: Path, file: str, *, several: bool) -> Path:
+    """A ``--dask`` run's rejects file for one input file (named after it when there are several)."""
+    name = rejects_path_for(path)
+    return name.with_name(f"{name.name.split('.')[0]}.{Path(file).stem}.rejects.csv") if several else name
 
 
 @click.command("run")

@@ -146,3 +146,26 @@ def test_commands_that_read_the_store_refuse_a_store_that_does_not_exist(tmp_pat
         assert result.exit_code == 2, (command, result.output)
         assert f"no decision store at {url}" in result.output, command
         assert not missing.parent.exists(), command
+
+
+def test_a_setting_the_environment_gives_wrong_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    """A PREAUTH_* value pydantic refuses was a traceback from any command, serve included."""
+    import os
+
+    for variable, value, reason in (
+        ("PREAUTH_BATCH_ROWS", "-1", "input should be greater than or equal to 1"),
+        ("SAGEMAKER_BIND_TO_PORT", "http", "input should be a valid integer"),
+        ("PREAUTH_DIRECT_WRITES", "maybe", "input should be a valid boolean"),
+    ):
+        for command in (["serve", "--port", "1"], ["models", "list"]):
+            result = subprocess.run(
+                [*PREAUTH, *command],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+                timeout=120,
+                env={**os.environ, variable: value},
+            )
+            assert result.returncode == 2, result.stderr
+            assert result.stderr.startswith(f"preauth: error: {variable}: {reason}")
+            assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1

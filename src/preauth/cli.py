@@ -44,6 +44,7 @@ from .commands import (  # noqa: E402
 @options.schema_option
 @click.version_option(package_name="preauth")
 @click.pass_context
+@options.friendly_errors  # a bad PREAUTH_* value: one line, before any command runs
 def cli(ctx: click.Context, models_dir: Path | None, schema_path: Path | None) -> None:
     """preauth: score loan applications as good or bad risk, and keep every decision.
 
@@ -53,7 +54,7 @@ def cli(ctx: click.Context, models_dir: Path | None, schema_path: Path | None) -
     """
     from .settings import Settings  # pydantic-settings: imported when a command runs, not for --help
 
-    settings = Settings()
+    settings = Settings.from_environment()
     if models_dir is not None:
         settings.models_dir = models_dir
     if schema_path is not None:

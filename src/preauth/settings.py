@@ -103,6 +103,22 @@ class Settings(BaseSettings):
         7.0, gt=0, description="The monitoring gauges cover the served model's decisions of this many days."
     )
 
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The settings from the environment; a value it cannot take is one line naming the
+        variable (a ConfigurationError), not pydantic's traceback. Values are not echoed: some
+        are keys or URLs with passwords."""
+        from pydantic import ValidationError
+
+        try:
+            return cls()
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = str(first["loc"][0]) if first["loc"] else ""
+            variable = where if where.isupper() else f"PREAUTH_{where.upper()}"
+            message = first["msg"][:1].lower() + first["msg"][1:]
+            raise ConfigurationError(f"{variable}: {message} (set in the environment)") from None
+
     def api_key_list(self) -> list[str]:
         return [key for _, key in self.named_api_keys()]
 
@@ -148,4 +164,4 @@ API_KEY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._@-]{0,63}")
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_environment()

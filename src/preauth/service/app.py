@@ -51,7 +51,7 @@ def create_app(
     reload_interval: float = 1.0,
 ) -> FastAPI:
     """Build the app; raises :class:`preauth.errors.ModelBundleError` when there is no model to serve."""
-    settings = settings or Settings()
+    settings = settings or Settings.from_environment()
     source = source or model_source(settings)
     store = store or DecisionStore(settings.database_url)
     store.migrate()
@@ -172,4 +172,4 @@ async def _follow_promotions(source: ModelSource, telemetry: Telemetry, interval
 
 def app_from_environment() -> FastAPI:
     """Factory for worker processes (``preauth serve --workers N``): settings from the environment."""
-    return create_app(Settings())
+    return create_app(Settings.from_environment())

@@ -279,10 +279,22 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
         meta["version"],
         booster,
         features,
-        float(meta["threshold"]),
+        bundle_threshold(path, meta),
         meta,
         calibration=calibration,
         schema=schema,
+    )
+
+
+def bundle_threshold(path: Path, meta: Mapping[str, Any]) -> float:
+    """The bundle's threshold, a probability: a NaN there (a hand-edited file) approved every
+    applicant and an infinity refused none, as if the model had decided."""
+    value = meta.get("threshold")
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    raise ModelBundleError(
+        f"{path}: its {META_FILE} threshold {str(value)[:40]!r} is not a probability between 0 and 1; "
+        "restore the file or retrain"
     )
 
 

@@ -182,3 +182,20 @@ def test_a_damaged_calibration_is_refused_on_load(bundle_run, tmp_path: Path) ->
     (copy / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(ModelBundleError, match=r"v1: unreadable calibration in bundle.json"):
         load_bundle(copy.parent, "v1")
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), -0.1, 1.5, "0.3", None, True])
+def test_a_threshold_that_is_not_a_probability_is_refused_on_load(
+    bundle_run, tmp_path: Path, threshold
+) -> None:
+    """A NaN threshold (a hand-edited bundle.json) approved every applicant, an infinity too, -1
+    refused every one, and "abc" or null was a traceback."""
+    copy = tmp_path / "models" / "v1"
+    shutil.copytree(bundle_run.bundle_path, copy)
+    meta = json.loads((copy / "bundle.json").read_text())
+    meta["threshold"] = threshold
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(
+        ModelBundleError, match=r"v1: its bundle.json threshold .* is not a probability between 0 and 1"
+    ):
+        load_bundle(copy.parent, "v1")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bundles import read_bundle_schema, read_meta
+from ..bundles import bundle_threshold, read_bundle_schema, read_meta
 from ..evaluation import baseline_rows
 from ..files import write_text_atomic
 from . import effects, fairness, monotone, performance, provenance, search
@@ -45,7 +45,7 @@ def render_report(bundle_path: Path) -> str:
     meta = read_meta(bundle_path)
     schema = read_bundle_schema(bundle_path, meta)
     holdout = read_holdout(bundle_path)
-    threshold = float(meta["threshold"])
+    threshold = bundle_threshold(bundle_path, meta)
     measured = targets(meta, holdout)
     trained = measured[0]
     context = {

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -274,6 +275,7 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
         calibration = Calibration.from_json(meta.get("calibration"))
     except ModelBundleError as error:
         raise ModelBundleError(f"{path}: {error}") from None
+    check_referral(path, meta)
     return Bundle(
         path,
         meta["version"],
@@ -286,11 +288,47 @@ def load_bundle(models_dir: Path, ref: str | None = None) -> Bundle:
     )
 
 
+SEEN_KEY = "seen"
+"""The block of ``bundle.json`` holding what training saw, per model feature (the refer rule's)."""
+
+REVIEW_BAND_KEY = "review_band"
+"""The key of ``bundle.json`` holding the review band (calibrated probability, each side of the threshold)."""
+
+
+def check_referral(path: Path, meta: Mapping[str, Any]) -> None:
+    """The refer rule's numbers, checked on load: a damaged ``seen`` block (a range of NaN, a
+    text) or band silently stopped referring anyone, the safety a lender relies on outside the
+    training data. A bundle written before either existed has none and refers as it always did."""
+    seen = meta.get(SEEN_KEY, {})
+    problem = None if isinstance(seen, Mapping) else f"its {SEEN_KEY!r} block is not an object"
+    for name, known in seen.items() if problem is None else ():
+        if isinstance(known, Mapping) and "levels" in known:
+            if not isinstance(known["levels"], list) or not all(isinstance(v, str) for v in known["levels"]):
+                problem = f"the levels seen of {name!r} are not a list of texts"
+        elif not (
+            isinstance(known, Mapping)
+            and all(_is_number(known.get(k)) and math.isfinite(known[k]) for k in ("min", "max"))
+            and known["min"] <= known["max"]
+        ):
+            problem = f"the range seen of {name!r} is not two numbers, min <= max"
+        if problem:
+            break
+    band = meta.get(REVIEW_BAND_KEY, 0.0)
+    if problem is None and not (_is_number(band) and 0 <= band <= 0.5):
+        problem = f"its review band {str(band)[:40]!r} is not a number from 0 to 0.5"
+    if problem is not None:
+        raise ModelBundleError(f"{path}: {META_FILE}: {problem}; restore the file or retrain")
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def bundle_threshold(path: Path, meta: Mapping[str, Any]) -> float:
     """The bundle's threshold, a probability: a NaN there (a hand-edited file) approved every
     applicant and an infinity refused none, as if the model had decided."""
     value = meta.get("threshold")
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+    if _is_number(value) and 0 <= value <= 1:
         return float(value)
     raise ModelBundleError(
         f"{path}: its {META_FILE} threshold {str(value)[:40]!r} is not a probability between 0 and 1; "

@@ -30,17 +30,11 @@ import pandas as pd
 
 from .applications import Schema
 from .applications.schema import DEFAULT_REFER_MARGIN
-from .bundles import Bundle
-
-SEEN_KEY = "seen"
-"""The block of ``bundle.json`` holding what training saw, per model feature."""
+from .bundles import REVIEW_BAND_KEY, SEEN_KEY, Bundle
 
 REFER_MARGIN = DEFAULT_REFER_MARGIN
 """The margin when the schema sets none (its ``refer_margin``, per field or for all; see
 :meth:`~preauth.applications.Schema.refer_margin_for`)."""
-
-REVIEW_BAND_KEY = "review_band"
-"""The key of ``bundle.json`` holding the review band (calibrated probability, each side of the threshold)."""
 
 DEFAULT_REVIEW_BAND = 0.05
 """The band ``preauth train`` writes unless told otherwise: borderline applications go to a person."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -199,3 +200,28 @@ def test_a_threshold_that_is_not_a_probability_is_refused_on_load(
         ModelBundleError, match=r"v1: its bundle.json threshold .* is not a probability between 0 and 1"
     ):
         load_bundle(copy.parent, "v1")
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        ({"review_band": float("nan")}, "its review band 'nan' is not a number from 0 to 0.5"),
+        ({"review_band": "wide"}, "its review band 'wide' is not a number from 0 to 0.5"),
+        ({"seen": "everything"}, "its 'seen' block is not an object"),
+        ({"seen": {"Age": {"min": 19, "max": float("nan")}}}, "the range seen of 'Age' is not two numbers"),
+        ({"seen": {"Age": {"min": 80, "max": 19}}}, "the range seen of 'Age' is not two numbers, min <= max"),
+        ({"seen": {"Housing": {"levels": [1, 2]}}}, "the levels seen of 'Housing' are not a list of texts"),
+    ],
+)
+def test_a_damaged_refer_rule_is_refused_on_load(bundle_run, tmp_path: Path, edit, problem) -> None:
+    """A range of NaN or a band of text once stopped the model referring anyone, silently."""
+    copy = tmp_path / "models" / "v1"
+    shutil.copytree(bundle_run.bundle_path, copy)
+    meta = json.loads((copy / "bundle.json").read_text())
+    meta.update(edit)
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelBundleError, match=re.escape(f"v1: bundle.json: {problem}")):
+        load_bundle(copy.parent, "v1")
+    meta.pop("seen"), meta.pop("review_band", None)  # a bundle from before the rule: still loads
+    (copy / "bundle.json").write_text(json.dumps(meta))
+    assert load_bundle(copy.parent, "v1").version == "v1"

@@ -17,6 +17,7 @@ survive. Reasons still explain the booster's margin (raw log-odds), which the ma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -72,13 +73,27 @@ class Calibration:
             return cls()
         method = data.get("method")
         try:
+            # Every number finite, the probabilities within 0..1: a NaN made every probability
+            # NaN, and so every applicant approved. (A Platt slope may be 0 or below: fitted on a
+            # model with no signal, it says so; training writes what the data gave.)
             if method == "platt":
-                return cls("platt", a=float(data["a"]), b=float(data["b"]))
+                a, b = float(data["a"]), float(data["b"])
+                if not (math.isfinite(a) and math.isfinite(b)):
+                    raise ValueError("a Platt map needs finite numbers")
+                return cls("platt", a=a, b=b)
             if method == "isotonic":
                 x = tuple(float(v) for v in data["x"])
                 y = tuple(float(v) for v in data["y"])
-                if not x or len(x) != len(y) or any(np.diff(x) < 0) or any(np.diff(y) < 0):
-                    raise ValueError("breakpoints must be non-decreasing and as many x as y")
+                if (
+                    not x
+                    or len(x) != len(y)
+                    or not np.isfinite([*x, *y]).all()
+                    or any(np.diff(x) < 0)
+                    or any(np.diff(y) < 0)
+                ):
+                    raise ValueError("breakpoints must be finite, non-decreasing and as many x as y")
+                if not 0 <= y[0] <= y[-1] <= 1:
+                    raise ValueError("an isotonic map's probabilities must lie between 0 and 1")
                 return cls("isotonic", x=x, y=y)
             if method == "none":
                 return cls()

@@ -80,6 +80,16 @@ def test_calibration_round_trips_through_plain_json() -> None:
         Calibration.from_json({"method": "magic"})
     with pytest.raises(ModelBundleError, match="unreadable calibration"):
         Calibration.from_json({"method": "isotonic", "x": [0.1, 0.2], "y": [0.5, 0.1]})
+    # a NaN map made every probability NaN, so every applicant approved; a probability past 1
+    for damaged in (
+        {"method": "platt", "a": float("nan"), "b": 0.0},
+        {"method": "platt", "a": 1.0, "b": float("inf")},
+        {"method": "isotonic", "x": [0.1, float("nan")], "y": [0.1, 0.5]},
+        {"method": "isotonic", "x": [0.1, 0.2], "y": [0.1, 1.5]},
+    ):
+        with pytest.raises(ModelBundleError, match="unreadable calibration"):
+            Calibration.from_json(damaged)
+    assert Calibration.from_json({"method": "platt", "a": -0.5, "b": 0.0}).a == -0.5  # a fit may give it
 
 
 def test_ece_of_a_perfect_and_of_a_shifted_forecast() -> None:

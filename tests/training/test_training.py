@@ -216,6 +216,9 @@ def test_include_needs_the_column_in_the_file(tmp_path: Path) -> None:
         ({"exclude": FIELD_NAMES}, "every column is excluded"),
         ({"folds": 1}, "--folds"),
         ({"threshold": 1.5}, "--threshold"),
+        ({"seed": -1}, "--seed must be a whole number from 0 to 4294967295"),  # was scikit-learn's traceback
+        ({"seed": 2**32}, "--seed must be a whole number from 0 to 4294967295"),
+        ({"timeout": float("nan")}, "--timeout must be positive, got nan"),
     ],
 )
 def test_bad_configurations_are_refused(labels_file: Path, change: dict, message: str) -> None:

@@ -68,8 +68,10 @@ class TrainingConfig:
             )
         if self.bootstrap < 0:
             raise ConfigurationError("the number of bootstrap resamples cannot be negative")
-        if self.timeout is not None and self.timeout <= 0:
-            raise ConfigurationError("--timeout must be positive")
+        if self.timeout is not None and not self.timeout > 0:  # NaN too
+            raise ConfigurationError(f"--timeout must be positive, got {self.timeout}")
+        if not 0 <= self.seed < 2**32:  # what NumPy and scikit-learn take; was their traceback
+            raise ConfigurationError(f"--seed must be a whole number from 0 to {2**32 - 1}, got {self.seed}")
         if self.calibration not in ("auto", "none", "platt", "isotonic"):
             raise ConfigurationError(
                 f"--calibration must be one of auto, none, platt, isotonic, got '{self.calibration}'"

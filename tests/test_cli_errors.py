@@ -169,3 +169,11 @@ def test_a_setting_the_environment_gives_wrong_is_one_line_naming_the_variable(t
             assert result.returncode == 2, result.stderr
             assert result.stderr.startswith(f"preauth: error: {variable}: {reason}")
             assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_nan_is_refused_by_every_number_range_option(tmp_path: Path) -> None:
+    """click's ranges let ``nan`` through (it compares false with both bounds)."""
+    for command in (["label", "x.csv", "--timeout", "nan"], ["label", "x.csv", "--temperature", "nan"],
+                    ["train", "x.csv", "--threshold", "nan"], ["train", "x.csv", "--review-band", "nan"]):  # fmt: skip
+        result = preauth(*command, cwd=tmp_path)
+        assert result.returncode == 2 and "nan is not a number" in result.stderr, (command, result.stderr)

@@ -20,7 +20,7 @@ from .data import (
     report_rejects,
     table_output,
 )
-from .options import friendly_errors, schema_from, schema_option, settings_from
+from .options import NumberRange, friendly_errors, schema_from, schema_option, settings_from
 
 if TYPE_CHECKING:
     from ..labels import Agreement
@@ -51,13 +51,13 @@ def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--rpm",
-            type=click.FloatRange(min=0, min_open=True),
+            type=NumberRange(min=0, min_open=True),
             default=None,
             help="Client-side limit on requests per minute [default: none].",
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
+            type=NumberRange(min=0, min_open=True),
             default=60.0,
             show_default=True,
             help="Seconds to wait for one answer before retrying.",
@@ -71,7 +71,7 @@ def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--temperature",
-            type=click.FloatRange(0, 2),
+            type=NumberRange(0, 2),
             default=0.0,
             show_default=True,
             help="Sampling temperature; 0 keeps answers repeatable.",

@@ -8,6 +8,7 @@ never the other way round.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import sys
@@ -36,6 +37,17 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r"}
 def one_line(text: str) -> str:
     """A message as one terminal line: a newline, CR or NUL from a file's value is shown escaped."""
     return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+
+
+class NumberRange(click.FloatRange):
+    """click's FloatRange without NaN: ``nan`` compares false with both bounds, so click let it
+    through every range (``--timeout nan``, ``--temperature nan``, ``--threshold nan``)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if isinstance(number, float) and math.isnan(number):
+            self.fail("nan is not a number", param, ctx)
+        return number
 
 
 def friendly_errors(func: F) -> F:

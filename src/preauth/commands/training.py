@@ -20,7 +20,7 @@ from ..referral import DEFAULT_REVIEW_BAND, band_in_use, band_overridden
 from ..training import TrainingConfig, TrainingResult, train_from_file
 from ..training.on_dask import SEARCH_ROWS
 from .data import report_reject_messages
-from .options import friendly_errors, schema_from, schema_option, settings_from
+from .options import NumberRange, friendly_errors, schema_from, schema_option, settings_from
 
 _DEFAULTS = TrainingConfig()
 
@@ -60,7 +60,7 @@ _DEFAULTS = TrainingConfig()
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=NumberRange(min=0, min_open=True),
     default=None,
     help="Stop the search after this many seconds (the trials finished so far count).",
 )
@@ -81,7 +81,7 @@ _DEFAULTS = TrainingConfig()
 @click.option(
     "--holdout",
     "holdout_fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=NumberRange(0, 1, min_open=True, max_open=True),
     default=_DEFAULTS.holdout_fraction,
     show_default=True,
     help="Share of labeled rows set aside before the search and used only for the final evaluation.",
@@ -100,13 +100,13 @@ _DEFAULTS = TrainingConfig()
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=NumberRange(0, 1, min_open=True, max_open=True),
     default=None,
     help="Decision threshold on p(bad risk); by default the lowest expected cost on validation data.",
 )
 @click.option(
     "--review-band",
-    type=click.FloatRange(0, 0.5, max_open=True),
+    type=NumberRange(0, 0.5, max_open=True),
     default=DEFAULT_REVIEW_BAND,
     show_default=True,
     help="Refer a decision whose calibrated p(bad risk) is within this of the threshold (each side) "

@@ -177,3 +177,22 @@ def test_nan_is_refused_by_every_number_range_option(tmp_path: Path) -> None:
                     ["train", "x.csv", "--threshold", "nan"], ["train", "x.csv", "--review-band", "nan"]):  # fmt: skip
         result = preauth(*command, cwd=tmp_path)
         assert result.returncode == 2 and "nan is not a number" in result.stderr, (command, result.stderr)
+
+
+def test_serve_refuses_an_address_it_cannot_listen_on_in_one_line(tmp_path: Path) -> None:
+    """--port 99999 used to serve on 34463 (99999 mod 65536) while saying 99999; an unknown host
+    or a port in use was uvicorn's JSON log line and exit 3, after the model had loaded."""
+    import socket
+
+    assert "99999 is not in the range 1<=x<=65535" in preauth("serve", "--port", "99999", cwd=tmp_path).stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = preauth("serve", "--port", str(port), cwd=tmp_path)
+    assert busy.returncode == 2
+    assert busy.stderr.strip() == f"preauth: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    unknown = preauth("serve", "--host", "no-such-host.invalid", cwd=tmp_path)
+    assert unknown.returncode == 2 and unknown.stderr.startswith(
+        "preauth: error: cannot listen on no-such-host.invalid:8080"
+    )

@@ -63,10 +63,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `preauth serve` listens on.")
     port: int = Field(
         8080,
+        ge=1,
+        le=65535,
         validation_alias=AliasChoices("SAGEMAKER_BIND_TO_PORT", "PREAUTH_PORT"),
         description="Port `preauth serve` listens on (SAGEMAKER_BIND_TO_PORT when set).",
     )
-    workers: int = Field(1, description="Service worker processes.")
+    workers: int = Field(1, ge=1, le=64, description="Service worker processes.")
     fast_booster_calls: bool = Field(
         True,
         description=(

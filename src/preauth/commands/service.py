@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..errors import ConfigurationError
 from .options import database_url_option, friendly_errors, settings_from
 
 
@@ -45,7 +46,10 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
 )
 @click.option("--host", default=None, help="Address to listen on [env PREAUTH_HOST; default 127.0.0.1].")
 @click.option(
-    "--port", type=int, default=None, help="Port [env SAGEMAKER_BIND_TO_PORT or PREAUTH_PORT; default 8080]."
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port [env SAGEMAKER_BIND_TO_PORT or PREAUTH_PORT; default 8080].",
 )
 @click.option(
     "--workers",
@@ -98,6 +102,7 @@ def serve(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     settings.named_api_keys()  # two keys with one name (or one key twice): refused before anything starts
+    _check_address(host, port)
     source = model_source(settings)  # fail here, once, with a clear message when there is no model
     DecisionStore(settings.database_url).migrate()  # once, before the workers start
     click.echo(
@@ -139,6 +144,21 @@ def serve(
         uvicorn.run("preauth.service.app:app_from_environment", factory=True, workers=workers, **common)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse, in one line and before the model loads, an address the server could not listen on
+    (an unknown host name, a port in use or not ours): uvicorn would log it as JSON and exit 3."""
+    import socket
+
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def _redacted(url: str) -> str:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PREAUTH = [sys.executable, "-m", "preauth"]
 
 
@@ -196,3 +198,16 @@ def test_serve_refuses_an_address_it_cannot_listen_on_in_one_line(tmp_path: Path
     assert unknown.returncode == 2 and unknown.stderr.startswith(
         "preauth: error: cannot listen on no-such-host.invalid:8080"
     )
+
+
+def test_an_in_memory_decision_store_is_refused(tmp_path: Path, small_models_dir: Path) -> None:
+    """serve --database-url sqlite:// answered 201 for a decision and 500 when asked for it (each
+    thread saw a database of its own, all gone at exit): acknowledged and not kept."""
+    from preauth.errors import ConfigurationError
+    from preauth.store import DecisionStore
+
+    for url in ("sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"):
+        with pytest.raises(ConfigurationError, match="is an in-memory database"):
+            DecisionStore(url)
+        served = preauth("--models-dir", small_models_dir, "serve", "--database-url", url, cwd=tmp_path)
+        assert served.returncode == 2 and "is an in-memory database" in served.stderr

@@ -123,7 +123,14 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         raise ConfigurationError(f"database_url '{url}' is not a SQLAlchemy URL") from None
     kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        if not parsed.database or parsed.database == ":memory:" or "mode=memory" in url:
+            # Every decision answered would be gone when the process ends, and each of the
+            # service's threads would see a database of its own: never acknowledged-but-lost.
+            raise ConfigurationError(
+                f"database_url '{url}' is an in-memory database: what it stores is lost when the "
+                "process ends; name a file, e.g. sqlite:///preauth.db"
+            )
+        if parsed.database:
             where = Path(parsed.database).expanduser()
             if not create and not where.is_file():
                 raise ConfigurationError(

@@ -72,6 +72,47 @@ def test_a_full_disk_is_one_line_naming_the_results_file_and_leaves_nothing(
     assert list(out.iterdir()) == []  # no results file, no temporary file
 
 
+def test_a_full_disk_while_writing_rejects_names_the_rejects_file_and_leaves_nothing(
+    tmp_path: Path, bundled_data: Path, small_models_dir: Path
+) -> None:
+    """Rejects are written as they come: past the limit it is the rejects file that fails, named
+    (it was "preauth: error: File too large", no file named), and neither file is left."""
+    source = tmp_path / "bad.csv"
+    lines = bundled_data.read_text().splitlines()
+    source.write_text(
+        "\n".join(
+            [
+                lines[0],
+                *(
+                    line.replace(",own,", ",castle,")
+                    .replace(",rent,", ",castle,")
+                    .replace(",free,", ",castle,")
+                    for line in lines[1:]
+                ),
+                "",
+            ]
+        )
+    )
+    out = tmp_path / "results"
+    program = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000)); "
+        "from preauth.cli import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, *predict_args(small_models_dir, source, out, "jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert re.fullmatch(
+        rf"preauth: error: {re.escape(str(out))}/inference_results_\d{{8}}_\d{{6}}\.rejects\.csv: File too large.*",
+        line,
+    ), line
+    assert list(out.iterdir()) == []
+
+
 class _Writes:
     """Wraps the real writer of a format: records each batch it is given, fails on one of them."""
 

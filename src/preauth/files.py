@@ -57,6 +57,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError while writing ``path`` (a full disk, a size limit) names it: the system's own
+    errors name no file, and some writers (Arrow's, the csv module) raise one with only a message."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+
+
 def staging_directory(parent: Path, name: str) -> Path:
     """A hidden directory to assemble ``parent/<something>`` in, named and cleaned up like partial files."""
     parent.mkdir(parents=True, exist_ok=True)

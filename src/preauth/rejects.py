@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .applications import Reject
-from .files import atomic_path, spreadsheet_safe
+from .files import atomic_path, naming, spreadsheet_safe
 
 KEPT = 1000
 """Rejects a :class:`RejectsFile` keeps in memory besides writing them (the first ones, to show)."""
@@ -41,6 +41,10 @@ class RejectsFile:
         self._writer: Any = None
 
     def add(self, rejects: Iterable[Reject]) -> None:
+        with naming(self.path):
+            self._add(rejects)
+
+    def _add(self, rejects: Iterable[Reject]) -> None:
         for reject in rejects:
             if self._writer is None:
                 tmp = self._stack.enter_context(atomic_path(self.path))
@@ -57,7 +61,8 @@ class RejectsFile:
         return self
 
     def __exit__(self, *failure: Any) -> bool | None:
-        return self._stack.__exit__(*failure)
+        with naming(self.path):  # the last buffered rows are written as the file closes
+            return self._stack.__exit__(*failure)
 
 
 def write_rejects(rejects: Iterable[Reject], source: str, path: Path) -> Path:

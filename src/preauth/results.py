@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +33,7 @@ from .applications.batches import BATCH_ROWS, iter_applications
 from .boosters import xgboost
 from .bundles import Bundle, not_scored
 from .errors import ConfigurationError
-from .files import DirectFile, atomic_path, spreadsheet_safe_column
+from .files import DirectFile, atomic_path, naming, spreadsheet_safe_column
 from .formats import FORMATS, OutputFormat
 from .rejects import RejectsFile
 from .scoring import Scored, json_items, result_objects, result_table, score, write_json_lines
@@ -99,7 +99,7 @@ def score_file(
             return  # a batch before this one failed: nothing more goes into the file
         try:
             scored = scoring.result()  # an error in scoring surfaces here, and so in the main thread
-            with _naming(path):
+            with naming(path):
                 writer.write(scored)
         except BaseException:
             failed.set()
@@ -153,7 +153,7 @@ def score_file(
             writing.shutdown(wait=True)
             try:
                 if complete:
-                    with _naming(path):
+                    with naming(path):
                         writer.close()
                         handle.close()
                 else:
@@ -168,18 +168,6 @@ def score_file(
     else:
         results.rejected = len(results.rejects)
     return results
-
-
-@contextlib.contextmanager
-def _naming(path: Path) -> Iterator[None]:
-    """An OSError while writing results (a full disk) names the results file: the system's names none."""
-    try:
-        yield
-    except OSError as error:
-        if error.filename is not None:
-            raise
-        # Some writers (Arrow's) raise an OSError with only a message: the same reason, with the file.
-        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
 
 
 QUEUED = 2
@@ -354,7 +342,7 @@ def write_results(scored: Scored, path: Path, fmt: OutputFormat, *, direct_write
     scored sample it holds whole in memory, through the page cache like any small file.
     """
     _check_format(fmt)
-    with atomic_path(path) as tmp, _naming(path), _opened(tmp, fmt, direct_writes) as handle:
+    with atomic_path(path) as tmp, naming(path), _opened(tmp, fmt, direct_writes) as handle:
         writer = _WRITERS[fmt](handle)
         try:
             writer.write(scored)

@@ -65,6 +65,23 @@ class Recorded:
     outcome: Outcome
     stored: Outcome | None = None
 
+    def conflict(self) -> tuple[str, str]:
+        """The field of a conflicting outcome that differs from the stored one, and why it is
+        refused: the same outcome with another date is a conflict too, and said so (it used to
+        read "already has the outcome 'repaid'" for a row saying repaid)."""
+        assert self.stored is not None
+        if self.stored.outcome != self.outcome.outcome:
+            known = self.stored.known_at.date().isoformat()
+            return "outcome", (
+                f"the decision already has the outcome '{self.stored.outcome}' (known {known}); "
+                "outcomes are never overwritten"
+            )
+        return "known_at", (
+            f"the decision's outcome '{self.stored.outcome}' is already recorded as known "
+            f"{self.stored.known_at.isoformat()}, not {self.outcome.known_at.isoformat()}; "
+            "outcomes are never overwritten"
+        )
+
 
 def parse_outcome(value: Any, known_at: Any, decision_id: Any, *, source: str, row: int | None) -> Outcome:
     """One outcome checked: the one value check for the API and for files."""
@@ -231,12 +248,9 @@ def import_file(store: DecisionStore, path: Path) -> Imported:
         elif done.status == "unknown":
             rejects.append(Reject(row, "decision_id", outcome.decision_id, "no stored decision has this id"))
         else:
-            assert done.stored is not None
-            reason = (
-                f"the decision already has the outcome '{done.stored.outcome}' "
-                f"(known {done.stored.known_at.date().isoformat()}); outcomes are never overwritten"
-            )
-            rejects.append(Reject(row, "outcome", outcome.outcome, reason))
+            field, reason = done.conflict()
+            value = outcome.outcome if field == "outcome" else outcome.known_at.isoformat()
+            rejects.append(Reject(row, field, value, reason))
     rejects.sort(key=lambda r: r.row)
     return Imported(created, unchanged, rejects, source)
 

@@ -27,6 +27,7 @@ def test_an_outcome_is_recorded_once_and_never_overwritten(server):
         first = client.post(path, json={"outcome": "repaid", "known_at": "2026-10-01"})
         again = client.post(path, json={"outcome": "Repaid", "known_at": "2026-10-01T00:00:00+00:00"})
         changed = client.post(path, json={"outcome": "defaulted", "known_at": "2026-11-01"})
+        redated = client.post(path, json={"outcome": "repaid", "known_at": "2026-10-02"})
         read = client.get(path)
         unknown = client.post(
             "/v1/decisions/nope/outcome", json={"outcome": "repaid", "known_at": "2026-10-01"}
@@ -40,6 +41,14 @@ def test_an_outcome_is_recorded_once_and_never_overwritten(server):
     }
     assert again.status_code == 200 and again.json() == first.json()
     assert changed.status_code == 409 and "never overwritten" in changed.json()["error"]["message"]
+    assert changed.json()["error"]["errors"][0]["field"] == "outcome"
+    # the same outcome on another date: a conflict on the date, said so (it read "already has the
+    # outcome 'repaid'" to a client sending repaid)
+    assert redated.status_code == 409 and redated.json()["error"]["errors"][0]["field"] == "known_at"
+    assert (
+        "outcome 'repaid' is already recorded as known 2026-10-01T00:00:00+00:00, not 2026-10-02"
+        in redated.text
+    )
     assert read.status_code == 200 and read.json() == first.json()
     assert unknown.status_code == 404 and nothing.status_code == 404
 

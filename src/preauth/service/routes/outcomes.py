@@ -82,12 +82,9 @@ async def record_outcome(request: Request, decision_id: str) -> Response:
     if done.status == "unknown":
         return json_response(404, error_body(404, f"no decision with id '{outcome.decision_id}'"))
     if done.status == "conflict":
-        assert done.stored is not None
-        message = (
-            f"decision '{outcome.decision_id}' already has the outcome '{done.stored.outcome}' "
-            f"(known {done.stored.known_at.date().isoformat()}); outcomes are never overwritten"
-        )
-        errors = [{"row": None, "field": "outcome", "message": message}]
+        field, reason = done.conflict()
+        message = f"decision '{outcome.decision_id}': {reason}"
+        errors = [{"row": None, "field": field, "message": message}]
         return json_response(409, error_body(409, message, errors))
     return json_response(201 if done.status == "created" else 200, outcome.as_dict())
 

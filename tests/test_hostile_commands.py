@@ -1,0 +1,38 @@
+"""Commands other than the file readers, used the wrong way: one line saying what is wrong, no harm done.
+
+In-process through click's runner, against real bundles and files (fast).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from preauth.cli import cli
+
+
+def invoke(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=True)
+
+
+@pytest.fixture
+def models(tmp_path: Path, small_models_dir: Path) -> Path:
+    """A copy of the small bundle with the directory ``train --from-store`` writes beside it."""
+    root = tmp_path / "models"
+    shutil.copytree(small_models_dir, root)
+    (root / "from-store").mkdir()
+    return root
+
+
+@pytest.mark.parametrize("name", ["from-store", "..", ".", ""])
+def test_a_directory_that_is_not_a_version_is_no_model_never_a_bundle_to_remove(
+    models: Path, name: str
+) -> None:
+    """``models show ..`` once said ``models/..: not a model bundle; retrain or remove it``."""
+    result = invoke("--models-dir", models, "models", "show", name)
+    assert result.exit_code == 3, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"preauth: error: no model '{name}' in {models} (versions: v1)"

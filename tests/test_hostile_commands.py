@@ -36,3 +36,13 @@ def test_a_directory_that_is_not_a_version_is_no_model_never_a_bundle_to_remove(
     assert result.exit_code == 3, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line == f"preauth: error: no model '{name}' in {models} (versions: v1)"
+
+
+@pytest.mark.parametrize("trials", ["0", "-1"])
+def test_run_refuses_bad_trials_before_it_labels_anything(tmp_path: Path, trials: str) -> None:
+    """``run --trials 0`` once prepared and labelled every application (an LLM's calls) before saying no."""
+    work = tmp_path / "work"
+    result = invoke("--models-dir", tmp_path / "models", "run", "--workdir", work, "--trials", trials)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == "preauth: error: --trials must be at least 1"
+    assert not work.exists()

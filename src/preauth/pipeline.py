@@ -68,10 +68,11 @@ def run_pipeline(
     german = schema.same_as(GERMAN)
     if training_data is None and not german:
         raise ConfigurationError(f"the schema '{schema.name}' needs its own data: give --data FILE")
+    config = config or TrainingConfig()
+    config.check()  # before labelling, which may be a paid LLM's thousand calls, not after it
     workdir.mkdir(parents=True, exist_ok=True)
     training_data = training_data or bundled_data("german_credit_risk.csv")
     scoring_data = scoring_data or (bundled_data("german_credit_data.csv") if german else training_data)
-    config = config or TrainingConfig()
     chosen = get_provider(provider) if isinstance(provider, str) else provider
     summary = RunSummary(workdir)
 

@@ -46,3 +46,26 @@ def test_run_refuses_bad_trials_before_it_labels_anything(tmp_path: Path, trials
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == "preauth: error: --trials must be at least 1"
     assert not work.exists()
+
+
+def test_agreement_names_a_refused_row_of_the_truth_file_and_exits_2(
+    tmp_path: Path, bundled_risk: Path
+) -> None:
+    """A truth row with ``Risk = maybe`` was once left out without a word: 4 of 5 compared, exit 0."""
+    import pandas as pd
+
+    truth = pd.read_csv(bundled_risk, dtype=str, keep_default_na=False).head(5)
+    labels = truth.copy()
+    labels["target"] = labels["Risk"] + " risk"
+    truth.loc[2, "Risk"] = "maybe"
+    truth.to_csv(tmp_path / "truth.csv", index=False)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    result = invoke("agreement", tmp_path / "labels.csv", "--truth", tmp_path / "truth.csv", "--json")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[0] == (
+        f"preauth: rejected: {tmp_path / 'truth.csv'}, row 3, column 'Risk': 'maybe' is not one of: good, bad"
+    )
+    import json
+
+    figures = json.loads(result.stdout)
+    assert figures["n"] == 4 and figures["accuracy"] == 1.0

@@ -69,3 +69,16 @@ def test_agreement_names_a_refused_row_of_the_truth_file_and_exits_2(
 
     figures = json.loads(result.stdout)
     assert figures["n"] == 4 and figures["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("command", ["prepare", "schema infer"])
+def test_a_dash_for_the_output_is_refused_not_written_as_a_file_named_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundled_risk: Path, command: str
+) -> None:
+    """``-o -`` once wrote a file called ``-`` and exited 0, leaving the pipe that wanted it empty."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*command.split(), bundled_risk, "-o", "-")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == "preauth: error: -: not standard output here; name a file to write"
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []

@@ -41,6 +41,9 @@ def partial_prefix(name: str) -> str:
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` that is renamed onto it only when the block succeeds."""
+    if str(path) == "-":
+        # Elsewhere ``-`` is standard output: a file of that name would leave the pipe empty.
+        raise OSError(errno.EINVAL, "not standard output here; name a file to write", str(path))
     if path.exists() and not path.is_file() and not path.is_dir():
         # The rename would put a regular file in place of a pipe or a device (/dev/null, as root).
         raise OSError(errno.EINVAL, "not a regular file; name a file to write", str(path))

@@ -82,3 +82,23 @@ def test_a_dash_for_the_output_is_refused_not_written_as_a_file_named_dash(
     assert result.stderr.strip() == "preauth: error: -: not standard output here; name a file to write"
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outcomes_import_names_a_row_with_the_wrong_field_count_for_what_it_is(tmp_path: Path) -> None:
+    """Such a row was once refused as lacking a decision id (a 2-field row had one)."""
+    from preauth.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    DecisionStore(url).migrate()
+    book = tmp_path / "book.csv"
+    book.write_text(
+        "decision_id,outcome,known_at\nx,repaid,2026-01-01\ny,repaid,2026-01-01,extra\nz,repaid\n",
+        encoding="utf-8",
+    )
+    result = invoke("outcomes", "import", book, "--database-url", url)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[:3] == [
+        f"preauth: rejected: {book}, row 1, column 'decision_id': no stored decision has this id",
+        f"preauth: rejected: {book}, row 2: has 4 fields, the header has 3",
+        f"preauth: rejected: {book}, row 3: has 2 fields, the header has 3",
+    ]

@@ -39,3 +39,25 @@ def test_reviews_and_outcomes_refuse_a_body_that_is_not_json_like_decisions(serv
                 assert "send application/json" in answer.json()["error"]["message"]
     assert _rows(server, "reviews") == 0
     assert _rows(server, "outcomes") == 0
+
+
+def test_a_review_reason_must_be_visible_text_without_control_characters(serve, referring_models):
+    """Zero-width spaces or a terminal's escape sequence were once stored as a person's reason (201)."""
+    server = serve(models_dir=referring_models)
+    refused = ["\u200b\u200b", "\u2060\u00a0\u200b", "\x07\x08", "ok\x1b[2Jcleared", "fine\x00"]
+    with server.client() as client:
+        for reason in refused:
+            decided = client.post("/v1/decisions", json=application(**FAR)).json()
+            answer = client.post(
+                f"/v1/decisions/{decided['id']}/review", json={"decision": "approve", "reason": reason}
+            )
+            assert answer.status_code == 422, (reason, answer.text)
+            assert [e["field"] for e in answer.json()["error"]["errors"]] == ["reason"]
+        assert _rows(server, "reviews") == 0
+        decided = client.post("/v1/decisions", json=application(**FAR)).json()
+        kept = "Einkommen geprüft.\nAmount matches the purpose.\t✓"
+        answer = client.post(
+            f"/v1/decisions/{decided['id']}/review", json={"decision": "decline", "reason": kept}
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["reason"] == kept

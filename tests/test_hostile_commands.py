@@ -102,3 +102,16 @@ def test_outcomes_import_names_a_row_with_the_wrong_field_count_for_what_it_is(t
         f"preauth: rejected: {book}, row 2: has 4 fields, the header has 3",
         f"preauth: rejected: {book}, row 3: has 2 fields, the header has 3",
     ]
+
+
+@pytest.mark.parametrize(
+    "command", [["models", "show", "shadow"], ["models", "promote", "v1"], ["models", "list"]]
+)
+def test_an_alias_that_is_not_text_is_one_line_naming_it(models: Path, command: list[str]) -> None:
+    """A hand-edited ``"shadow": 5`` once ended ``models show shadow`` in a TypeError traceback."""
+    (models / "aliases.json").write_text('{"production": "v1", "shadow": 5}', encoding="utf-8")
+    result = invoke("--models-dir", models, *command)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip() == (
+        f"preauth: error: {models / 'aliases.json'}: alias 'shadow' points at 5, not a version of this directory"
+    )

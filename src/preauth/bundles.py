@@ -188,6 +188,11 @@ def read_aliases(models_dir: Path) -> dict[str, str]:
         raise ModelBundleError(f"{path}: unreadable aliases file ({error})") from None
     if not isinstance(aliases, dict):
         raise ModelBundleError(f"{path}: unreadable aliases file (not a JSON object)")
+    for alias, version in aliases.items():  # a hand-edited file: every name is looked up as text
+        if not isinstance(version, str):
+            raise ModelBundleError(
+                f"{path}: alias '{alias}' points at {json.dumps(version)[:40]}, not a version of this directory"
+            )
     return dict(aliases)
 
 

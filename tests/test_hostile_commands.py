@@ -115,3 +115,20 @@ def test_an_alias_that_is_not_text_is_one_line_naming_it(models: Path, command: 
     assert result.stderr.strip() == (
         f"preauth: error: {models / 'aliases.json'}: alias 'shadow' points at 5, not a version of this directory"
     )
+
+
+def test_a_file_in_the_way_of_an_output_directory_is_named_as_such(
+    tmp_path: Path, bundled_risk: Path
+) -> None:
+    """``-o notes.txt/out.csv`` and ``run --workdir notes.txt`` once said ``notes.txt: File exists``."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine", encoding="utf-8")
+    expected = f"preauth: error: {notes}: is a file, not a directory: nothing can be written in it"
+    for args in (
+        ["prepare", bundled_risk, "-o", notes / "out" / "prepared.csv"],
+        ["run", "--workdir", notes, "--trials", "1"],
+    ):
+        result = invoke("--models-dir", tmp_path / "models", *args)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.strip() == expected
+    assert notes.read_text(encoding="utf-8") == "mine"

@@ -19,6 +19,7 @@ from typing import Any
 from .applications import GERMAN, Schema, read_applications
 from .bundles import load_bundle, promote
 from .errors import ConfigurationError
+from .files import make_directory
 from .labels import agreement, label_applications, write_labels
 from .providers import LabelProvider, get_provider
 from .rejects import write_rejects
@@ -70,7 +71,7 @@ def run_pipeline(
         raise ConfigurationError(f"the schema '{schema.name}' needs its own data: give --data FILE")
     config = config or TrainingConfig()
     config.check()  # before labelling, which may be a paid LLM's thousand calls, not after it
-    workdir.mkdir(parents=True, exist_ok=True)
+    make_directory(workdir)
     training_data = training_data or bundled_data("german_credit_risk.csv")
     scoring_data = scoring_data or (bundled_data("german_credit_data.csv") if german else training_data)
     chosen = get_provider(provider) if isinstance(provider, str) else provider

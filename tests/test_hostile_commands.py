@@ -132,3 +132,18 @@ def test_a_file_in_the_way_of_an_output_directory_is_named_as_such(
         assert result.exit_code == 1, result.output
         assert result.stderr.strip() == expected
     assert notes.read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.parametrize("rpm", ["1e-300", "0.001"])
+def test_a_rate_no_clock_can_wait_for_is_one_line_before_labelling(
+    tmp_path: Path, bundled_risk: Path, rpm: str
+) -> None:
+    """``label --rpm 1e-300`` once labelled one applicant, then ended in an OverflowError traceback."""
+    out = tmp_path / "labels.csv"
+    result = invoke("label", bundled_risk, "-o", out, "--rpm", rpm)
+    assert result.exit_code == 2, result.output
+    assert (
+        result.stderr.strip()
+        == f"preauth: error: --rpm must be at least 0.01 (requests per minute), got {rpm}"
+    )
+    assert not out.exists()

@@ -147,3 +147,19 @@ def test_a_rate_no_clock_can_wait_for_is_one_line_before_labelling(
         == f"preauth: error: --rpm must be at least 0.01 (requests per minute), got {rpm}"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PREAUTH_MAX_BODY_BYTES", "-1", "input should be greater than 0"),
+        ("PREAUTH_MONITOR_WINDOW_DAYS", "1e300", "input should be less than or equal to 36525"),
+    ],
+)
+def test_serve_refuses_settings_that_would_fail_every_request_or_refresh(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    """A body limit of -1 once answered every request 413; a window of 1e300 days failed every refresh."""
+    result = CliRunner().invoke(cli, ["--models-dir", str(tmp_path), "serve"], env={variable: value})
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"preauth: error: {variable}: {message} (set in the environment)"

@@ -1,4 +1,4 @@
-"""The lifecycle routes (reviews, outcomes) used the wrong way, through a real server.
+"""The lifecycle routes (reviews, outcomes) and the model's report used the wrong way, through a real server.
 
 Each wrong request is refused with its own 4xx naming what is wrong and stores nothing.
 """
@@ -61,3 +61,17 @@ def test_a_review_reason_must_be_visible_text_without_control_characters(serve, 
         )
         assert answer.status_code == 201, answer.text
         assert answer.json()["reason"] == kept
+
+
+def test_a_model_without_a_report_is_404_on_the_page_route_too_and_names_no_path(serve, models_dir):
+    """``/ui/report`` once answered 503 with the bundle's directory on the server in its message."""
+    server = serve()
+    with server.client() as client:
+        page = client.get("/ui/report")
+        api = client.get("/v1/model/report")
+    assert api.status_code == 404
+    assert page.status_code == 404, page.text
+    assert page.json()["error"]["message"] == (
+        "model v1 has no report: no holdout.parquet, so no report; retrain to get one"
+    )
+    assert str(models_dir) not in page.text

@@ -163,3 +163,15 @@ def test_serve_refuses_settings_that_would_fail_every_request_or_refresh(
     result = CliRunner().invoke(cli, ["--models-dir", str(tmp_path), "serve"], env={variable: value})
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == f"preauth: error: {variable}: {message} (set in the environment)"
+
+
+def test_a_damaged_holdout_is_one_line_when_the_report_is_rebuilt(models: Path) -> None:
+    """A truncated ``holdout.parquet`` once ended ``report --rebuild`` in Arrow's traceback."""
+    (models / "v1" / "holdout.parquet").write_bytes(b"junk\n")
+    result = invoke("--models-dir", models, "report", "v1", "--rebuild", "--no-open")
+    assert result.exit_code == 3, result.output
+    assert result.stderr.strip() == (
+        f"preauth: error: {models / 'v1'}: unreadable holdout.parquet (Parquet file size is 5 bytes, "
+        "smaller than the minimum file footer (8 bytes)); retrain to get a report"
+    )
+    assert not (models / "v1" / "report.html").exists()

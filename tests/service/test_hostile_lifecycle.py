@@ -75,3 +75,13 @@ def test_a_model_without_a_report_is_404_on_the_page_route_too_and_names_no_path
         "model v1 has no report: no holdout.parquet, so no report; retrain to get one"
     )
     assert str(models_dir) not in page.text
+
+
+def test_a_damaged_holdout_is_a_404_for_the_page_report_not_a_500(serve, own_models):
+    (own_models / "v1" / "holdout.parquet").write_bytes(b"junk\n")
+    server = serve(models_dir=own_models)
+    with server.client() as client:
+        page = client.get("/ui/report")
+    assert page.status_code == 404, page.text
+    assert page.json()["error"]["message"].startswith("model v1 has no report: unreadable holdout.parquet (")
+    assert str(own_models) not in page.text

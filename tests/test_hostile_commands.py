@@ -165,6 +165,18 @@ def test_serve_refuses_settings_that_would_fail_every_request_or_refresh(
     assert result.stderr.strip() == f"preauth: error: {variable}: {message} (set in the environment)"
 
 
+def test_a_damaged_trials_file_is_one_line_naming_the_bundle(tmp_path: Path) -> None:
+    """A trials.csv cut inside a quoted cell once ended ``report --rebuild`` in pandas' traceback."""
+    from preauth.errors import ModelBundleError
+    from preauth.report.search import read_trials
+
+    (tmp_path / "trials.csv").write_text('number,value\n0,"0.7\n', encoding="utf-8")
+    with pytest.raises(ModelBundleError) as raised:
+        read_trials(tmp_path)
+    assert str(raised.value).startswith(f"{tmp_path}: unreadable trials.csv (Error tokenizing data.")
+    assert str(raised.value).endswith("); retrain to get a report")
+
+
 def test_a_damaged_holdout_is_one_line_when_the_report_is_rebuilt(models: Path) -> None:
     """A truncated ``holdout.parquet`` once ended ``report --rebuild`` in Arrow's traceback."""
     (models / "v1" / "holdout.parquet").write_bytes(b"junk\n")

@@ -84,9 +84,13 @@ def test_a_dash_for_the_output_is_refused_not_written_as_a_file_named_dash(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_outcomes_import_names_a_row_with_the_wrong_field_count_for_what_it_is(tmp_path: Path) -> None:
+def test_outcomes_import_names_a_row_with_the_wrong_field_count_for_what_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Such a row was once refused as lacking a decision id (a 2-field row had one)."""
     from preauth.store import DecisionStore
+
+    monkeypatch.chdir(tmp_path)  # the rejects file goes to the current directory
 
     url = f"sqlite:///{tmp_path / 'x.db'}"
     DecisionStore(url).migrate()

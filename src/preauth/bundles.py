@@ -188,6 +188,11 @@ def read_aliases(models_dir: Path) -> dict[str, str]:
         raise ModelBundleError(f"{path}: unreadable aliases file ({error})") from None
     if not isinstance(aliases, dict):
         raise ModelBundleError(f"{path}: unreadable aliases file (not a JSON object)")
+    for alias, version in aliases.items():  # a hand-edited file: every name is looked up as text
+        if not isinstance(version, str):
+            raise ModelBundleError(
+                f"{path}: alias '{alias}' points at {json.dumps(version)[:40]}, not a version of this directory"
+            )
     return dict(aliases)
 
 
@@ -211,7 +216,9 @@ def resolve(models_dir: Path, ref: str | None = None) -> Path:
             f"{models_dir / ALIASES_FILE}: alias '{ref}' points at {version!r}, not a version of this directory"
         )
     path = models_dir / version
-    if path.is_dir() and not (path / META_FILE).exists():
+    # Only a version's directory is a damaged bundle: ``..``, ``""`` or ``from-store`` name some
+    # other directory, which must never be called a bundle to remove.
+    if _VERSION_RE.match(version) and path.is_dir() and not (path / META_FILE).exists():
         raise ModelBundleError(f"{path}: not a model bundle (no {META_FILE}); retrain or remove it")
     if not (path / META_FILE).exists():
         known = ", ".join(list_versions(models_dir)) or "none"

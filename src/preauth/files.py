@@ -38,13 +38,30 @@ def partial_prefix(name: str) -> str:
     return f".{name}.{os.getpid()}@{_HOST}."
 
 
+def make_directory(path: Path) -> None:
+    """``mkdir -p``, saying which part of the path is a file when one is in the way.
+
+    Python's own error names the whole path with "File exists" (or "Not a directory"), which
+    reads as if the file to be written were already there."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        raise NotADirectoryError(
+            errno.ENOTDIR, "is a file, not a directory: nothing can be written in it", str(blocking)
+        ) from None
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` that is renamed onto it only when the block succeeds."""
+    if str(path) == "-":
+        # Elsewhere ``-`` is standard output: a file of that name would leave the pipe empty.
+        raise OSError(errno.EINVAL, "not standard output here; name a file to write", str(path))
     if path.exists() and not path.is_file() and not path.is_dir():
         # The rename would put a regular file in place of a pipe or a device (/dev/null, as root).
         raise OSError(errno.EINVAL, "not a regular file; name a file to write", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     remove_stale_partials(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=partial_prefix(path.name), suffix=PARTIAL_SUFFIX, dir=path.parent)
     os.close(fd)
@@ -71,7 +88,7 @@ def naming(path: Path) -> Iterator[None]:
 
 def staging_directory(parent: Path, name: str) -> Path:
     """A hidden directory to assemble ``parent/<something>`` in, named and cleaned up like partial files."""
-    parent.mkdir(parents=True, exist_ok=True)
+    make_directory(parent)
     remove_stale_partials(parent)
     return Path(tempfile.mkdtemp(prefix=partial_prefix(name), suffix=PARTIAL_SUFFIX, dir=parent))
 

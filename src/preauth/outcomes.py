@@ -215,7 +215,7 @@ _COLUMNS = {
 def import_file(store: DecisionStore, path: Path) -> Imported:
     """Record every good row of an outcomes file (CSV, Parquet or JSON: ``decision_id``, ``outcome``,
     ``known_at``); a bad row, an unknown decision or a conflicting outcome is a rejected row."""
-    from .applications import normalize_name, read_table
+    from .applications import MALFORMED_ROWS, normalize_name, read_table
 
     source = str(path)
     table = read_table(path)
@@ -228,10 +228,15 @@ def import_file(store: DecisionStore, path: Path) -> Imported:
         found[wanted] = column
     if not len(table):
         raise InputError("no outcomes (header only)", source=source)  # as predict says of applications
-    rejects: list[Reject] = []
+    # A row the reader could not split into fields (or a JSON element that is not an object) keeps
+    # its place as a blank row: refused for what it is, not for the decision id it seems to lack.
+    malformed: dict[int, tuple[str, str]] = table.attrs.get(MALFORMED_ROWS, {})
+    rejects = [Reject(row, None, text, reason) for row, (text, reason) in malformed.items()]
     good: list[tuple[int, Outcome]] = []
     cells = zip(*(table[found[c]].tolist() for c in ("decision_id", "outcome", "known_at")), strict=True)
     for row, (decision_id, value, known_at) in enumerate(cells, start=1):
+        if row in malformed:
+            continue
         try:
             good.append((row, parse_outcome(value, known_at, decision_id, source=source, row=row)))
         except InputError as error:

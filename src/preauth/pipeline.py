@@ -19,6 +19,7 @@ from typing import Any
 from .applications import GERMAN, Schema, read_applications
 from .bundles import load_bundle, promote
 from .errors import ConfigurationError
+from .files import make_directory
 from .labels import agreement, label_applications, write_labels
 from .providers import LabelProvider, get_provider
 from .rejects import write_rejects
@@ -68,10 +69,11 @@ def run_pipeline(
     german = schema.same_as(GERMAN)
     if training_data is None and not german:
         raise ConfigurationError(f"the schema '{schema.name}' needs its own data: give --data FILE")
-    workdir.mkdir(parents=True, exist_ok=True)
+    config = config or TrainingConfig()
+    config.check()  # before labelling, which may be a paid LLM's thousand calls, not after it
+    make_directory(workdir)
     training_data = training_data or bundled_data("german_credit_risk.csv")
     scoring_data = scoring_data or (bundled_data("german_credit_data.csv") if german else training_data)
-    config = config or TrainingConfig()
     chosen = get_provider(provider) if isinstance(provider, str) else provider
     summary = RunSummary(workdir)
 

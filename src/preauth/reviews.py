@@ -12,6 +12,7 @@ queue, and a review of one is refused (the model's clear decisions are audited t
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,19 @@ class Reviewed:
     model_decision: str | None = None
 
 
+def _visible(char: str) -> bool:
+    """A character a reader sees: not a space, a control or an invisible format mark (zero width)."""
+    return unicodedata.category(char)[0] not in "CZ"
+
+
+def _control(char: str) -> bool:
+    """A control character other than a line break or a tab: NUL, a bell, a terminal's escape.
+
+    A reason is read on the page, in a CSV export and in a terminal; an escape sequence in it would
+    restyle or rewrite what the next reader sees of the audit trail."""
+    return unicodedata.category(char) == "Cc" and char not in "\n\r\t"
+
+
 def parse_review(body: Any, *, source: str) -> tuple[str, str, str | None]:
     """``(decision, reason, reviewer or None)`` from a review body: the one check for every caller."""
     if not isinstance(body, Mapping):
@@ -91,11 +105,13 @@ def parse_review(body: Any, *, source: str) -> tuple[str, str, str | None]:
             f"'{shown}' is not one of: {', '.join(REVIEW_DECISIONS)}", source=source, column="decision"
         )
     reason = body.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
+    if not isinstance(reason, str) or not any(_visible(c) for c in reason):
         raise InputError("a review needs a reason (text saying why)", source=source, column="reason")
-    if len(reason) > MAX_REASON or "\x00" in reason:
+    if len(reason) > MAX_REASON or any(_control(c) for c in reason):
         raise InputError(
-            f"must be text of at most {MAX_REASON} characters, without NUL", source=source, column="reason"
+            f"must be text of at most {MAX_REASON} characters, without control characters but line breaks",
+            source=source,
+            column="reason",
         )
     reviewer = body.get("reviewer")
     if reviewer is not None and (

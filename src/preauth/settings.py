@@ -52,7 +52,7 @@ class Settings(BaseSettings):
             "API is open."
         ),
     )
-    max_body_bytes: int = Field(5_000_000, description="Largest request body the service accepts.")
+    max_body_bytes: int = Field(5_000_000, gt=0, description="Largest request body the service accepts.")
     log_application_data: bool = Field(False, description="Put application fields in access logs.")
     serve_model: str | None = Field(
         None, description="Model the service serves: version, alias or bundle path (default: production)."
@@ -102,7 +102,10 @@ class Settings(BaseSettings):
         description="How often the service refreshes its monitoring gauges (PSI, rates, live AUC) at /metrics.",
     )
     monitor_window_days: float = Field(
-        7.0, gt=0, description="The monitoring gauges cover the served model's decisions of this many days."
+        7.0,
+        gt=0,
+        le=36_525,  # a century; a window reaching before the year 1 fails every refresh
+        description="The monitoring gauges cover the served model's decisions of this many days.",
     )
 
     @classmethod

@@ -213,6 +213,11 @@ def parse_csv(data: Any, header: list[str], delimiter: str, *, path: Path, skip_
     return frame
 
 
+def parquet_reason(error: BaseException, path: Path) -> str:
+    """Why Arrow could not read a Parquet file, in one line and without the path (named once, in front)."""
+    return str(error).split(f"'{path}': ", 1)[-1].splitlines()[0]
+
+
 def _read_parquet(path: Path, schema: Schema) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
@@ -223,8 +228,9 @@ def _read_parquet(path: Path, schema: Schema) -> pd.DataFrame:
     except InputError:
         raise
     except Exception as error:  # pyarrow raises several unrelated types for a broken file
-        reason = str(error).split(f"'{path}': ", 1)[-1].splitlines()[0]  # the path is named once, in front
-        raise InputError(f"not a readable Parquet file ({reason})", source=str(path)) from None
+        raise InputError(
+            f"not a readable Parquet file ({parquet_reason(error, path)})", source=str(path)
+        ) from None
     check_header(table.column_names, str(path), schema)
     return parquet_cells(table)
 

@@ -140,7 +140,8 @@ class Agreement:
     truth_bad_rate: float
     labels: str = ""
     rejected: tuple[str, ...] = ()
-    """One line per row of the labels file left out as invalid (file, row, column: reason)."""
+    """One line per row left out as invalid (file, row, column: reason): the labels file's, then
+    the truth file's."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,8 +188,9 @@ def agreement(
 
 def _truth(
     path: str | Path, on_unknown: OnUnknown, schema: Schema = GERMAN
-) -> tuple[pd.Series, pd.Series, bool, int, str]:
-    """Outcomes from a file with ``Risk`` (or ``target``): (values by row, ids, has id, rows, name)."""
+) -> tuple[pd.Series, pd.Series, bool, int, str, list[str]]:
+    """Outcomes from a file with ``Risk`` (or ``target``): (values by row, ids, has id, rows, name,
+    one line per row of it refused), so that a refused outcome is named, not silently unknown."""
     source = str(path)
     table = read_table(path, schema)
     outcome = schema.target.column if schema.target is not None else None
@@ -202,6 +204,7 @@ def _truth(
             _has_id_column(table),
             len(table),
             f"{outcome} in {Path(source).name}",
+            applications.reject_messages(),
         )
     if _column(table, "target") is not None:
         labels = read_labels(path, on_unknown=on_unknown, schema=schema)
@@ -212,6 +215,7 @@ def _truth(
             labels.has_id_column,
             rows,
             f"target in {Path(source).name}",
+            labels.applications.reject_messages(),
         )
     raise InputError(f"no '{outcome}' column with the real outcomes (good / bad)", source=source)
 
@@ -238,8 +242,8 @@ def measure_labels(
             row=first.row,
             column=first.column,
         )
-    result = _measure(labels, labels_path, truth_path, on_unknown, schema)
-    return replace(result, rejected=tuple(labels.applications.reject_messages()))
+    result, truth_rejected = _measure(labels, labels_path, truth_path, on_unknown, schema)
+    return replace(result, rejected=(*labels.applications.reject_messages(), *truth_rejected))
 
 
 def _measure(
@@ -248,7 +252,8 @@ def _measure(
     truth_path: str | Path | None,
     on_unknown: OnUnknown,
     schema: Schema = GERMAN,
-) -> Agreement:
+) -> tuple[Agreement, list[str]]:
+    """The agreement, and one line per row of the truth file refused (left out of it)."""
     if truth_path is None:
         outcome = labels.applications.outcome_column
         if not labels.applications.has_outcome:
@@ -256,14 +261,15 @@ def _measure(
                 f"no '{outcome}' column to measure against; name a file with --truth", source=str(labels_path)
             )
         truth = labels.applications.outcome().map({"good": GOOD, "bad": BAD})
-        return agreement(
+        measured = agreement(
             labels.target,
             truth,
             measured_against=f"{outcome} in {Path(labels_path).name}",
             provenance=labels.provenance,
         )
+        return measured, []
     label_rows = len(labels.applications.frame) + len(labels.applications.rejects)
-    truth, joined = join_outcomes(
+    truth, joined, truth_rejected = join_outcomes(
         labels.applications,
         labels.has_id_column,
         label_rows,
@@ -272,9 +278,10 @@ def _measure(
         on_unknown=on_unknown,
         schema=schema,
     )
-    return agreement(
+    measured = agreement(
         labels.target, truth.to_numpy(dtype=object), measured_against=joined, provenance=labels.provenance
     )
+    return measured, truth_rejected
 
 
 def join_outcomes(
@@ -286,15 +293,15 @@ def join_outcomes(
     *,
     on_unknown: OnUnknown = "unknown",
     schema: Schema = GERMAN,
-) -> tuple[pd.Series, str]:
+) -> tuple[pd.Series, str, list[str]]:
     """The real outcome (``good risk``/``bad risk``/None) of each application, from another file.
 
     Rows are joined by id when both files have an id column, otherwise by row order, in which case
     the files must have the same number of rows (``rows`` counts this file's, rejected ones too).
-    Returns the outcomes indexed like ``applications.frame`` and a sentence naming the file and
-    the join. ``preauth agreement`` and ``preauth train --truth`` both join through here.
+    Returns the outcomes indexed like ``applications.frame``, a sentence naming the file and
+    the join, and one line per row of the outcomes file refused (its outcome is left unknown). ``preauth agreement`` and ``preauth train --truth`` both join through here.
     """
-    values, ids, truth_has_id, truth_rows, name = _truth(truth_path, on_unknown, schema)
+    values, ids, truth_has_id, truth_rows, name, refused = _truth(truth_path, on_unknown, schema)
     if has_id_column and truth_has_id:
         ids = ids.astype(str).str.strip()
         duplicated = ids[ids.duplicated()]
@@ -305,7 +312,11 @@ def join_outcomes(
         if not label_ids.isin(by_id.index).any():
             raise InputError(f"no id in {labels_path} matches an id in {truth_path}", source=str(labels_path))
         joined = by_id.reindex(label_ids.to_numpy()).to_numpy(dtype=object)
-        return pd.Series(joined, index=applications.frame.index, dtype=object), f"{name}, joined by id"
+        return (
+            pd.Series(joined, index=applications.frame.index, dtype=object),
+            f"{name}, joined by id",
+            refused,
+        )
     if rows != truth_rows:
         raise InputError(
             f"{rows} rows here but {truth_rows} in {truth_path}; without an id column in both files "
@@ -313,4 +324,5 @@ def join_outcomes(
             source=str(labels_path),
         )
     joined = values.reindex(applications.frame.index).to_numpy(dtype=object)
-    return pd.Series(joined, index=applications.frame.index, dtype=object), f"{name}, joined by row order"
+    by_order = pd.Series(joined, index=applications.frame.index, dtype=object)
+    return by_order, f"{name}, joined by row order", refused

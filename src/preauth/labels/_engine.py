@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..applications import GERMAN, Applications, Schema
-from ..errors import ProviderError
+from ..errors import ConfigurationError, ProviderError
 from ..prompts import DEFAULT_VERSION, clean_description, parse_verdict, render
 from ..prompts import repair_messages as _repair_messages
 from ..providers import Completion, LabelProvider, Message, Params, Prompt, RetryableError, Task
@@ -62,10 +62,19 @@ class RunStats:
         return out
 
 
+MIN_RPM = 0.01
+"""The slowest rate a limit may set: one call every 100 minutes."""
+
+
 class RateLimiter:
     """At most ``per_minute`` call starts a minute, evenly spaced, shared by all workers."""
 
     def __init__(self, per_minute: float | None) -> None:
+        if per_minute is not None and not per_minute >= MIN_RPM:
+            # 1e-300 a minute is a wait no clock can hold (an OverflowError mid-run), and NaN none at all.
+            raise ConfigurationError(
+                f"--rpm must be at least {MIN_RPM} (requests per minute), got {per_minute}"
+            )
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self._next = 0.0
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ModelBundleError
 from .figures import ACCENT, POSITIVE_COLOR, key_name, legend_below, readable, svg
 
 TRIALS_FILE = "trials.csv"
@@ -18,7 +19,13 @@ def read_trials(bundle_path: Path) -> pd.DataFrame | None:
     path = bundle_path / TRIALS_FILE
     if not path.exists() or path.stat().st_size == 0:
         return None
-    trials = pd.read_csv(path)
+    try:
+        trials = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as error:  # pandas' ParserError is a ValueError
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelBundleError(
+            f"{bundle_path}: unreadable {TRIALS_FILE} ({reason}); retrain to get a report"
+        ) from None
     return trials if {"number", "value"} <= set(trials.columns) else None
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..applications.reading import parquet_reason
 from ..errors import ModelBundleError
 
 HOLDOUT_FILE = "holdout.parquet"
@@ -36,10 +37,16 @@ def read_holdout(bundle_path: Path) -> pd.DataFrame:
     path = bundle_path / HOLDOUT_FILE
     if not path.exists():
         raise ModelBundleError(f"{bundle_path}: no {HOLDOUT_FILE}, so no report; retrain to get one")
-    holdout = pd.read_parquet(path)
+    try:
+        holdout = pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises several unrelated types for a broken file
+        reason = parquet_reason(error, path)
+        raise ModelBundleError(
+            f"{bundle_path}: unreadable {HOLDOUT_FILE} ({reason}); retrain to get a report"
+        ) from None
     missing = {"label", "probability"} - set(holdout.columns)
     if missing:
-        raise ModelBundleError(f"{path}: missing columns {sorted(missing)}")
+        raise ModelBundleError(f"{bundle_path}: {HOLDOUT_FILE} has no columns {sorted(missing)}")
     return holdout
 
 

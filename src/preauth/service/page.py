@@ -40,6 +40,7 @@ from ..referral import band_in_use
 from ..report import REPORT_FILE, RISK_NAME, trained_label_name, write_report
 from .intake import Problem, check_records
 from .runtime import runtime
+from .security import error_body, json_response
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -206,7 +207,11 @@ async def ui_report(request: Request) -> Response:
                 try:
                     await run_in_threadpool(write_report, bundle.path)
                 except ModelBundleError as error:
-                    raise ModelBundleError(f"model {bundle.version} has no report: {error}") from None
+                    # 404 as /v1/model/report says it, and the reason without the bundle's directory:
+                    # no answer names a path of the server's.
+                    reason = str(error).removeprefix(f"{bundle.path}: ")
+                    message = f"model {bundle.version} has no report: {reason}"
+                    return json_response(404, error_body(404, message))
     return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"})
 
 

@@ -199,7 +199,8 @@ def label_rows(
         from ..labels import join_outcomes
         from ..labels._agreement import _has_id_column
 
-        outcomes, joined = join_outcomes(
+        # A refused row of the outcomes file is an unknown outcome here; the summary counts the known.
+        outcomes, joined, _ = join_outcomes(
             apps, _has_id_column(table), len(table), source, truth, schema=schema
         )
         assert schema.target is not None

@@ -74,8 +74,12 @@ def _problems_answer(problems: list[dict[str, Any]]) -> Response:
     return json_response(422, error_body(422, problems[0]["message"], problems))
 
 
-def _not_json(request: Request) -> Response | None:
-    """415 for a body declared as anything but JSON (a missing content type is read as JSON)."""
+def not_json(request: Request) -> Response | None:
+    """415 for a body declared as anything but JSON (a missing content type is read as JSON).
+
+    Every ``/v1`` route that takes a body asks here, so a form post or a text file is refused the
+    same way on each of them.
+    """
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind in ("", "application/json", "text/json") or kind.endswith("+json"):
         return None
@@ -96,7 +100,7 @@ def _not_json(request: Request) -> Response | None:
 )
 async def create_decision(request: Request, idempotency_key: IdempotencyKey = None) -> Response:
     rt = runtime(request)
-    if (refused := _not_json(request)) is not None:
+    if (refused := not_json(request)) is not None:
         return refused
     data = parse_json(await request.body())
     claim = _claim(idempotency_key, "decision", data)
@@ -137,7 +141,7 @@ def _channel(request: Request) -> str:
 )
 async def create_batch(request: Request, idempotency_key: IdempotencyKey = None) -> Response:
     rt = runtime(request)
-    if (refused := _not_json(request)) is not None:
+    if (refused := not_json(request)) is not None:
         return refused
     body = data = parse_json(await request.body())
     claim = _claim(idempotency_key, "batch", body)

@@ -19,6 +19,7 @@ from ...outcomes import OUTCOMES, outcome_of, parse_outcome, record
 from ..runtime import runtime
 from ..schemas import ERRORS
 from ..security import error_body, json_response
+from .decisions import not_json
 from .sagemaker import parse_json
 
 router = APIRouter(prefix="/v1/decisions", tags=["Outcomes"])
@@ -63,10 +64,13 @@ OUTCOME_BODY: dict[str, Any] = {
         200: {"description": "The same outcome was already recorded: nothing changed."},
         404: {"description": "No decision with this id."},
         409: {"description": "A different outcome is already recorded (never overwritten)."},
+        415: {"description": "Content type other than application/json."},
     },
     openapi_extra={"requestBody": OUTCOME_BODY},
 )
 async def record_outcome(request: Request, decision_id: str) -> Response:
+    if (refused := not_json(request)) is not None:
+        return refused
     body = parse_json(await request.body())
     if not isinstance(body, dict):
         raise InputError(

@@ -23,7 +23,7 @@ from ...reviews import ANONYMOUS, MAX_REASON, REVIEW_DECISIONS, parse_review, qu
 from ..runtime import runtime
 from ..schemas import ERRORS, Decision
 from ..security import caller, error_body, json_response
-from .decisions import bad_query, cursor_in_range
+from .decisions import bad_query, cursor_in_range, not_json
 from .sagemaker import parse_json
 
 router = APIRouter(tags=["Reviews"])
@@ -106,10 +106,13 @@ def list_reviews(
         **ERRORS,
         404: {"description": "No decision with this id."},
         409: {"description": "The decision already has a review (never overwritten)."},
+        415: {"description": "Content type other than application/json."},
     },
     openapi_extra={"requestBody": REVIEW_BODY},
 )
 async def review_decision(request: Request, decision_id: str) -> Response:
+    if (refused := not_json(request)) is not None:
+        return refused
     verdict, reason, named = parse_review(parse_json(await request.body()), source=SOURCE)
     rt = runtime(request)
     keyed = caller(request)  # with API keys, the reviewer is the key's name, never the body's word

@@ -212,3 +212,20 @@ def test_an_in_memory_decision_store_is_refused(tmp_path: Path, small_models_dir
             DecisionStore(url)
     served = preauth("--models-dir", small_models_dir, "serve", "--database-url", "sqlite://", cwd=tmp_path)
     assert served.returncode == 2 and "is an in-memory database" in served.stderr
+
+
+def test_decisions_export_takes_its_format_from_the_file_name_and_refuses_a_mismatch(tmp_path: Path) -> None:
+    """``--format parquet --out x.csv`` wrote Parquet bytes into a .csv a spreadsheet then opened
+    as garbage; ``--out q3.parquet`` alone wrote CSV into a .parquet."""
+    from preauth.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    DecisionStore(url).migrate()
+    mismatch = preauth(
+        "decisions", "export", "--database-url", url, "--format", "parquet", "--out", "x.csv", cwd=tmp_path
+    )
+    assert mismatch.returncode == 2 and "--format parquet but --out x.csv names a csv file" in mismatch.stderr
+    assert not (tmp_path / "x.csv").exists()
+    named = preauth("decisions", "export", "--database-url", url, "--out", "q3.parquet", cwd=tmp_path)
+    assert named.returncode == 0, named.stderr
+    assert (tmp_path / "q3.parquet").read_bytes()[:4] == b"PAR1"

@@ -20,9 +20,9 @@ def decisions() -> None:
     "--format",
     "fmt",
     type=click.Choice(["csv", "parquet"]),
-    default="csv",
-    show_default=True,
-    help="csv for spreadsheets; parquet keeps numbers and UTC times typed.",
+    default=None,
+    help="csv for spreadsheets; parquet keeps numbers and UTC times typed [default: from --out's "
+    "name (.parquet), else csv].",
 )
 @click.option(
     "--out",
@@ -39,7 +39,7 @@ def decisions() -> None:
 @friendly_errors
 def export(
     ctx: click.Context,
-    fmt: str,
+    fmt: str | None,
     out: Path,
     since: datetime | None,
     until: datetime | None,
@@ -61,6 +61,8 @@ def export(
     from ..exports import Filters, export_file
     from ..store import DecisionStore
 
+    fmt = _format_for(fmt, out)
+
     chosen = Filters(since, until, target, model_version)
     settings = settings_from(ctx)
     store = DecisionStore(database_url or settings.database_url, create=False)
@@ -70,6 +72,19 @@ def export(
     finally:
         store.close()
     click.echo(f"preauth: {written} decisions written to {out}")
+
+
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _format_for(fmt: str | None, out: Path) -> str:
+    """The export's format: as asked, else as the file's name says, else CSV. Asked for one and
+    named for the other (``--format parquet --out x.csv``) is refused: it wrote Parquet bytes into
+    a ``.csv`` a spreadsheet then opened as garbage."""
+    named = SUFFIXES.get(out.suffix.lower())
+    if fmt is not None and named is not None and named != fmt:
+        raise click.UsageError(f"--format {fmt} but --out {out.name} names a {named} file; make them agree")
+    return fmt or named or "csv"
 
 
 COMMANDS: tuple[click.Command, ...] = (decisions,)

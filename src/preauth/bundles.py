@@ -321,8 +321,8 @@ def check_referral(path: Path, meta: Mapping[str, Any]) -> None:
         if problem:
             break
     band = meta.get(REVIEW_BAND_KEY, 0.0)
-    if problem is None and not (_is_number(band) and 0 <= band <= 0.5):
-        problem = f"its review band {str(band)[:40]!r} is not a number from 0 to 0.5"
+    if problem is None and not (_is_number(band) and 0 <= band < 0.5):  # as train and the setting
+        problem = f"its review band {str(band)[:40]!r} is not a number at least 0 and below 0.5"
     if problem is not None:
         raise ModelBundleError(f"{path}: {META_FILE}: {problem}; restore the file or retrain")
 

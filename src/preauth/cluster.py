@@ -18,7 +18,6 @@ import glob
 import io
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -320,8 +319,8 @@ def score_on_cluster(
     if fmt not in PART_FORMATS:
         raise ConfigurationError(f"--dask writes a directory of {', '.join(PART_FORMATS)} parts, not {fmt}")
     pieces = plan(files, batch_rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    # Named like every partial file: a run killed with -9 leaves it for the next run to remove.
+    work = staging_directory(path.parent, path.name)
     held = staging_directory(path.parent, f"{path.name}.rejects") if rejects_names else None
     results: ClusterResults | None = None
     try:

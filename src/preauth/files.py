@@ -301,7 +301,7 @@ def claimed_name(candidates: Iterator[Path]) -> Iterator[Path]:
     for path in candidates:
         if path.exists():
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_directory(path.parent)
         claim = path.with_name(f".{path.name}{CLAIM_SUFFIX}")
         if not _claim(claim):
             continue

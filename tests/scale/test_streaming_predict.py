@@ -222,8 +222,22 @@ def test_rejects_are_written_as_they_come_and_only_the_first_kept(
     )
     assert streamed.rejected == 6 and streamed.rejects == kept.rejects[:2]
     assert streamed.rejects_path == tmp_path / "s" / "r.rejects.csv"
-    at_once = rejects_module.write_rejects(kept.rejects, str(source), tmp_path / "once.csv")
-    assert streamed.rejects_path.read_bytes() == at_once.read_bytes()
+    # the file the rejects writer wrote before it streamed: pandas' CSV of the same cells
+    from preauth.files import spreadsheet_safe
+
+    cells = {
+        "column": [r.column or "" for r in kept.rejects],
+        "value": [r.value or "" for r in kept.rejects],
+        "reason": [r.reason for r in kept.rejects],
+        "message": [r.message(str(source)) for r in kept.rejects],
+    }
+    frame = pd.DataFrame(
+        {
+            "row": [r.row for r in kept.rejects],
+            **{k: [spreadsheet_safe(t) for t in v] for k, v in cells.items()},
+        }
+    )
+    assert streamed.rejects_path.read_bytes() == frame.to_csv(index=False).encode()
     clean = write_csv(tmp_path / "clean.csv", [r for i, r in enumerate(rows, 1) if i not in BAD_ROWS], {})
     none = score_file(
         bundle, clean, tmp_path / "c" / "r.jsonl", "jsonl", rejects_path=tmp_path / "c" / "x.csv"

@@ -215,8 +215,9 @@ def test_a_threshold_that_is_not_a_probability_is_refused_on_load(
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
-        ({"review_band": float("nan")}, "its review band 'nan' is not a number from 0 to 0.5"),
-        ({"review_band": "wide"}, "its review band 'wide' is not a number from 0 to 0.5"),
+        ({"review_band": float("nan")}, "its review band 'nan' is not a number at least 0 and below 0.5"),
+        ({"review_band": "wide"}, "its review band 'wide' is not a number at least 0 and below 0.5"),
+        ({"review_band": 0.5}, "its review band '0.5' is not a number at least 0 and below 0.5"),  # as train
         ({"seen": "everything"}, "its 'seen' block is not an object"),
         ({"seen": {"Age": {"min": 19, "max": float("nan")}}}, "the range seen of 'Age' is not two numbers"),
         ({"seen": {"Age": {"min": 80, "max": 19}}}, "the range seen of 'Age' is not two numbers, min <= max"),

@@ -222,16 +222,14 @@ def records_from_csv(text: str, schema: Schema = GERMAN) -> list[dict[str, Any] 
     for cells in body:
         if len(cells) == len(header):
             out.append(dict(zip(header, cells, strict=True)))
-        elif header is not first:
-            reason = (
-                f"a CSV without a header needs {len(schema.fields)} fields in the order "
-                f"{', '.join(schema.field_names)}; got {len(cells)}"
-            )
-            out.append(NotAnApplication(excerpt(",".join(cells)), reason))
-        else:
-            out.append(
-                NotAnApplication(excerpt(",".join(cells)), f"expected {len(header)} fields, got {len(cells)}")
-            )
+            continue
+        reason = (
+            f"expected {len(header)} fields, got {len(cells)}"
+            if header is first
+            else f"a CSV without a header needs {len(schema.fields)} fields in the order "
+            f"{', '.join(schema.field_names)}; got {len(cells)}"
+        )
+        out.append(NotAnApplication(excerpt(",".join(cells)), reason))
     return out
 
 

@@ -15,16 +15,6 @@ def preauth(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     return subprocess.run([*PREAUTH, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
-def test_an_output_that_is_a_directory_is_one_line_not_a_traceback(
-    tmp_path: Path, bundled_data: Path
-) -> None:
-    (tmp_path / "taken").mkdir()
-    result = preauth("prepare", bundled_data, "-o", "taken", cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.strip() == "preauth: error: taken: Is a directory"
-    assert not [p.name for p in tmp_path.iterdir() if p.name != "taken"]  # no temporary file left
-
-
 def test_an_input_that_is_not_utf8_is_one_line_with_its_row(tmp_path: Path) -> None:
     source = tmp_path / "apps.csv"
     source.write_bytes(
@@ -68,13 +58,32 @@ def test_predict_needs_every_column_the_model_uses(tmp_path: Path, bundled_risk:
 
 
 def test_an_output_named_json_is_refused_before_any_work(tmp_path: Path, bundled_data: Path) -> None:
-    for command in ("prepare", "describe", "label", "sample"):
-        result = preauth(command, bundled_data, "-o", "out.json", cwd=tmp_path)
-        assert result.returncode == 2, command
-        assert "'out.json' would hold CSV; name it .csv" in result.stderr
+    for command in ("prepare", "describe", "label"):
+        for name in ("out.json", "out.xlsx"):
+            result = preauth(command, bundled_data, "-o", name, cwd=tmp_path)
+            assert result.returncode == 2, command
+            assert f"'{name}' is not a CSV or Parquet name; name it .csv (or .parquet)" in result.stderr
+    result = preauth("sample", bundled_data, "-o", "out.json", cwd=tmp_path)
+    assert result.returncode == 2 and "'out.json' would hold CSV; name it .csv" in result.stderr
     result = preauth("sample", bundled_data, "-o", "out.parquet", cwd=tmp_path)
     assert result.returncode == 2 and "'out.parquet' would hold CSV; name it .csv" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_an_output_that_can_never_be_written_is_refused_before_any_work(tmp_path: Path, bundled_data: Path) -> None:
+    """``describe -o DIR`` once wrote every description (paid LLM calls) and then failed on the write."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    for command in ("prepare", "describe", "label", "sample"):
+        for name, reason in (
+            ("folder", "folder: is a folder; name a file to write"),
+            ("notes.txt/out.csv", "notes.txt: is a file, not a directory: nothing can be written in it"),
+        ):
+            result = preauth(command, bundled_data, "-o", name, cwd=tmp_path)
+            assert result.returncode == 2, (command, result.stderr)
+            assert reason in result.stderr, (command, result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "notes.txt"]
+    assert not list((tmp_path / "folder").iterdir())
 
 
 def test_deeply_nested_json_is_one_line_not_a_recursion_traceback(tmp_path: Path) -> None:
@@ -110,8 +119,8 @@ def test_an_output_that_is_a_pipe_is_refused_not_replaced(tmp_path: Path, bundle
     fifo = tmp_path / "out.csv"
     os.mkfifo(fifo)
     result = preauth("prepare", bundled_data, "-o", fifo)
-    assert result.returncode == 1
-    assert result.stderr.strip() == f"preauth: error: {fifo}: not a regular file; name a file to write"
+    assert result.returncode == 2
+    assert f"{fifo}: not a regular file; name a file to write" in result.stderr
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the pipe, not a file renamed over it
 
 

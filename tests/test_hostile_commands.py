@@ -78,8 +78,9 @@ def test_a_dash_for_the_output_is_refused_not_written_as_a_file_named_dash(
     """``-o -`` once wrote a file called ``-`` and exited 0, leaving the pipe that wanted it empty."""
     monkeypatch.chdir(tmp_path)
     result = invoke(*command.split(), bundled_risk, "-o", "-")
-    assert result.exit_code == 1, result.output
-    assert result.stderr.strip() == "preauth: error: -: not standard output here; name a file to write"
+    # prepare checks its output as an option, before reading anything (exit 2); schema infer on writing.
+    assert result.exit_code == {"prepare": 2, "schema infer": 1}[command], result.output
+    assert "-: not standard output here; name a file to write" in result.stderr
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
 
@@ -128,13 +129,13 @@ def test_a_file_in_the_way_of_an_output_directory_is_named_as_such(
     notes = tmp_path / "notes.txt"
     notes.write_text("mine", encoding="utf-8")
     expected = f"preauth: error: {notes}: is a file, not a directory: nothing can be written in it"
-    for args in (
-        ["prepare", bundled_risk, "-o", notes / "out" / "prepared.csv"],
-        ["run", "--workdir", notes, "--trials", "1"],
-    ):
-        result = invoke("--models-dir", tmp_path / "models", *args)
-        assert result.exit_code == 1, result.output
-        assert result.stderr.strip() == expected
+    result = invoke("--models-dir", tmp_path / "models", "run", "--workdir", notes, "--trials", "1")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == expected
+    # A single output file is checked before any work, as an option (exit 2), with the same words.
+    result = invoke("--models-dir", tmp_path / "models", "prepare", bundled_risk, "-o", notes / "out" / "p.csv")
+    assert result.exit_code == 2, result.output
+    assert f"{notes}: is a file, not a directory: nothing can be written in it" in result.stderr
     assert notes.read_text(encoding="utf-8") == "mine"
 
 

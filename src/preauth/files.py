@@ -52,15 +52,30 @@ def make_directory(path: Path) -> None:
         ) from None
 
 
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` that is renamed onto it only when the block succeeds."""
+def check_file_target(path: Path) -> None:
+    """Raise the error writing a file at ``path`` would end with, before any work is done for it.
+
+    A command that spends minutes (or paid LLM calls) before it writes should refuse an output it
+    can never write at the start: a folder, a pipe, ``-``, or a path through a file."""
     if str(path) == "-":
         # Elsewhere ``-`` is standard output: a file of that name would leave the pipe empty.
         raise OSError(errno.EINVAL, "not standard output here; name a file to write", str(path))
-    if path.exists() and not path.is_file() and not path.is_dir():
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder; name a file to write", str(path))
+    if path.exists() and not path.is_file():
         # The rename would put a regular file in place of a pipe or a device (/dev/null, as root).
         raise OSError(errno.EINVAL, "not a regular file; name a file to write", str(path))
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise NotADirectoryError(
+            errno.ENOTDIR, "is a file, not a directory: nothing can be written in it", str(blocking)
+        )
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that is renamed onto it only when the block succeeds."""
+    check_file_target(path)
     make_directory(path.parent)
     remove_stale_partials(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=partial_prefix(path.name), suffix=PARTIAL_SUFFIX, dir=path.parent)

@@ -28,18 +28,34 @@ on_unknown_option = click.option(
 )
 
 
-def table_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
-    """An -o that names a JSON file would get CSV text that no reader, preauth included, reads as JSON."""
-    if value.suffix.lower() in {".json", ".jsonl", ".ndjson"}:
-        raise click.BadParameter(f"'{value}' would hold CSV; name it .csv (or .parquet)", ctx, param)
+TABLE_SUFFIXES = {"": "CSV", ".csv": "CSV", ".txt": "CSV", ".parquet": "Parquet", ".pq": "Parquet"}
+"""What a table output's name says it holds: anything else (.json, .xlsx) would be a file of the
+wrong kind under that name, which no reader (preauth's included) opens as what it says."""
+
+
+def writable_output(value: Path, ctx: click.Context, param: click.Parameter) -> Path:
+    """Refuse, before any work, an output that can never be written (a folder, a path through a file)."""
+    from ..files import check_file_target
+
+    try:
+        check_file_target(value)
+    except OSError as error:
+        raise click.BadParameter(f"{error.filename}: {error.strerror}", ctx, param) from None
     return value
+
+
+def table_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """A table is written as CSV or Parquet, chosen by the name; any other name is refused up front."""
+    if value.suffix.lower() not in TABLE_SUFFIXES:
+        raise click.BadParameter(f"'{value}' is not a CSV or Parquet name; name it .csv (or .parquet)", ctx, param)
+    return writable_output(value, ctx, param)
 
 
 def csv_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
     """`sample` writes CSV only: a .json or .parquet name would be a file of the wrong kind."""
-    if value.suffix.lower() in {".json", ".jsonl", ".ndjson", ".parquet", ".pq"}:
+    if TABLE_SUFFIXES.get(value.suffix.lower()) != "CSV":
         raise click.BadParameter(f"'{value}' would hold CSV; name it .csv", ctx, param)
-    return value
+    return writable_output(value, ctx, param)
 
 
 def report_rejects(applications: Applications, rejects_file: Path | None) -> None:

@@ -70,7 +70,9 @@ def test_an_output_named_json_is_refused_before_any_work(tmp_path: Path, bundled
     assert not list(tmp_path.iterdir())
 
 
-def test_an_output_that_can_never_be_written_is_refused_before_any_work(tmp_path: Path, bundled_data: Path) -> None:
+def test_an_output_that_can_never_be_written_is_refused_before_any_work(
+    tmp_path: Path, bundled_data: Path
+) -> None:
     """``describe -o DIR`` once wrote every description (paid LLM calls) and then failed on the write."""
     (tmp_path / "folder").mkdir()
     (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")

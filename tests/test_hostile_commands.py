@@ -133,7 +133,9 @@ def test_a_file_in_the_way_of_an_output_directory_is_named_as_such(
     assert result.exit_code == 1, result.output
     assert result.stderr.strip() == expected
     # A single output file is checked before any work, as an option (exit 2), with the same words.
-    result = invoke("--models-dir", tmp_path / "models", "prepare", bundled_risk, "-o", notes / "out" / "p.csv")
+    result = invoke(
+        "--models-dir", tmp_path / "models", "prepare", bundled_risk, "-o", notes / "out" / "p.csv"
+    )
     assert result.exit_code == 2, result.output
     assert f"{notes}: is a file, not a directory: nothing can be written in it" in result.stderr
     assert notes.read_text(encoding="utf-8") == "mine"

@@ -47,7 +47,9 @@ def writable_output(value: Path, ctx: click.Context, param: click.Parameter) -> 
 def table_output(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
     """A table is written as CSV or Parquet, chosen by the name; any other name is refused up front."""
     if value.suffix.lower() not in TABLE_SUFFIXES:
-        raise click.BadParameter(f"'{value}' is not a CSV or Parquet name; name it .csv (or .parquet)", ctx, param)
+        raise click.BadParameter(
+            f"'{value}' is not a CSV or Parquet name; name it .csv (or .parquet)", ctx, param
+        )
     return writable_output(value, ctx, param)
 
 

@@ -22,7 +22,12 @@ def _truth_with_ids(path: Path, seed: int = 3) -> Path:
 def test_truth_joined_by_id_measures_like_a_risk_column(tmp_path: Path, trained) -> None:
     labels = make_labels_file(tmp_path / "labels.csv", with_risk=False, unlabeled=10)
     data = load_labels(labels, truth=_truth_with_ids(tmp_path / "outcomes.csv"))
-    assert data.provenance["truth"] == {"source": "Risk in outcomes.csv, joined by id", "known": 990}
+    assert data.provenance["truth"] == {
+        "source": "Risk in outcomes.csv, joined by id",
+        "known": 990,
+        "rejected": 0,
+        "rejected_rows": [],
+    }
     with_risk = load_labels(make_labels_file(tmp_path / "with-risk.csv", unlabeled=10))
     np.testing.assert_array_equal(data.risk, with_risk.risk)
     assert data.provenance["agreement_with_risk"] == with_risk.provenance["agreement_with_risk"]
@@ -54,3 +59,35 @@ def test_bad_truth_is_one_line_and_exit_2(tmp_path: Path) -> None:
     risk = run("--models-dir", models, "train", str(labels), "--target", "risk", "--truth", str(labels))
     assert risk.returncode == 2 and "with --target risk the outcome already is the label" in risk.stderr
     assert not (tmp_path / "models").exists()
+
+
+def test_a_refused_row_of_the_truth_file_is_named_and_makes_exit_2(tmp_path: Path) -> None:
+    """``train --truth`` once left a truth row with ``Risk = maybe`` out without a word (exit 0),
+    where ``agreement`` with the same files names it and exits 2."""
+    labels = make_labels_file(tmp_path / "labels.csv", with_risk=False)
+    truth = _truth_with_ids(tmp_path / "outcomes.csv")
+    table = pd.read_csv(truth, dtype=str)
+    table.loc[4, "Risk"] = "maybe"
+    table.to_csv(truth, index=False)
+    data = load_labels(labels, truth=truth)
+    assert data.provenance["truth"]["known"] == 999
+    assert data.provenance["truth"]["rejected"] == 1
+    expected = f"{truth}, row 5, column 'Risk': 'maybe' is not one of: good, bad"
+    assert data.provenance["truth"]["rejected_rows"] == [expected]
+    result = run(
+        "--models-dir",
+        str(tmp_path / "models"),
+        "train",
+        str(labels),
+        "--truth",
+        str(truth),
+        "--trials",
+        "1",
+        "--no-progress",
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [f"preauth: rejected: {expected}"]
+    assert (
+        "Real outcomes: Risk in outcomes.csv, joined by id (999 of the labelled applicants known)"
+        in result.stdout
+    )

@@ -321,10 +321,15 @@ def train(
             click.echo(f"study '{name}': this process {joined}; the study's owner makes the bundle")
             return
     print_training_result(result, Console())
+    truth_rejected = (result.provenance.get("truth") or {}).get("rejected_rows") or []
     if result.rejects:
         # Trained on the rows that passed, like every batch stage; the rejected ones are named on
         # stderr and make the exit code 2, so a script never takes a partial file for a whole one.
         report_reject_messages(result.rejects, total=result.label_counts["rejected"])
+    if truth_rejected:
+        # The outcomes file's refused rows are unknown outcomes: measured without them, said so.
+        report_reject_messages(truth_rejected, total=result.provenance["truth"]["rejected"])
+    if result.rejects or truth_rejected:
         sys.exit(2)
 
 

@@ -117,6 +117,7 @@ class Tally:
     markers: dict[str, Counter[str]] = field(default_factory=dict)
     target_column: str | None = None
     joined: str | None = None
+    truth_rejects: list[str] = field(default_factory=list)
 
     def plus(self, other: Tally, keep_rejects: int = MAX_REJECTS_KEPT) -> Tally:
         """This tally and the next piece's, rows in order; at most ``keep_rejects`` reasons kept."""
@@ -133,6 +134,7 @@ class Tally:
             markers=markers,
             target_column=self.target_column or other.target_column,
             joined=self.joined or other.joined,
+            truth_rejects=(self.truth_rejects + other.truth_rejects)[:keep_rejects],
         )
 
     def counts(self) -> dict[str, int]:
@@ -195,12 +197,14 @@ def label_rows(
     positions = apps.frame.index.to_numpy() - first_row
     found = list(apps.rejects)
     joined: str | None = None
+    truth_rejects: list[str] = []
     if truth is not None:
         from ..labels import join_outcomes
         from ..labels._agreement import _has_id_column
 
-        # A refused row of the outcomes file is an unknown outcome here; the summary counts the known.
-        outcomes, joined, _ = join_outcomes(
+        # A refused row of the outcomes file is an unknown outcome here: the summary counts the
+        # known, and the refused are named as `agreement` names them.
+        outcomes, joined, truth_rejects = join_outcomes(
             apps, _has_id_column(table), len(table), source, truth, schema=schema
         )
         assert schema.target is not None
@@ -248,6 +252,7 @@ def label_rows(
         markers=markers,
         target_column=None if target_column is None else str(target_column),
         joined=joined,
+        truth_rejects=truth_rejects,
     )
     return LabeledRows(apps.frame[keep], y, risk_all[keep] if risk_all is not None else None, tally, found)
 
@@ -281,6 +286,8 @@ def labeled_data(
         provenance["truth"] = {
             "source": tally.joined,
             "known": int((~np.isnan(risk)).sum()) if risk is not None else 0,
+            "rejected": len(tally.truth_rejects),
+            "rejected_rows": tally.truth_rejects[:MAX_REJECTS_KEPT],
         }
     return LabeledData(
         frame=frame,

@@ -408,6 +408,9 @@ def promote(models_dir: Path, ref: str, alias: str = PRODUCTION) -> str:
         raise ConfigurationError(
             f"cannot promote {ref!r}: name a version of {models_dir} (v1, v2, ...) or an alias; versions: {known}"
         )
+    if alias == SHADOW and version == aliases.get(PRODUCTION):
+        # The service would score every request twice with one model and call it a challenger.
+        raise ConfigurationError(f"{version} is the production model; a shadow must be another version")
     load_bundle(models_dir, version)
     aliases[alias] = version
     write_json_atomic(models_dir / ALIASES_FILE, aliases)

@@ -38,6 +38,9 @@ def promote(models: Path, *args: str):
         (["v1", "--alias", "Production"], "is not a valid alias name"),
         (["v1", "--alias", "v2"], "is not a valid alias name"),
         (["v1", "--alias", ""], "is not a valid alias name"),
+        # ``promote v1 --alias shadow`` once skipped the check ``models shadow v1`` makes.
+        (["v1", "--alias", "shadow"], "v1 is the production model; a shadow must be another version"),
+        (["production", "--alias", "shadow"], "v1 is the production model; a shadow must be another version"),
     ],
 )
 def test_paths_and_bad_alias_names_are_refused_in_one_line(models: Path, args, message) -> None:
@@ -51,6 +54,16 @@ def test_paths_and_bad_alias_names_are_refused_in_one_line(models: Path, args, m
     assert "Traceback" not in result.output
     assert (models / "aliases.json").read_text() == before
     assert load_bundle(models).version == "v1"
+
+
+def test_models_shadow_refuses_the_production_model_in_the_same_words(models: Path) -> None:
+    result = CliRunner().invoke(cli, ["--models-dir", str(models), "models", "shadow", "production"])
+    assert result.exit_code == 2, result.output
+    assert (
+        result.stderr.strip()
+        == "preauth: error: v1 is the production model; a shadow must be another version"
+    )
+    assert json.loads((models / "aliases.json").read_text()) == {"production": "v1"}
 
 
 def test_a_version_or_alias_of_the_directory_is_promoted(models: Path) -> None:

@@ -45,9 +45,6 @@ def shadow_model(ctx: click.Context, version: str | None, off: bool) -> None:
         production = aliases.get(bundles.PRODUCTION)
         click.echo(f"shadow → {current} (production → {production})" if current else "no shadow model")
         return
-    wanted = aliases.get(version, version)
-    if wanted == aliases.get(bundles.PRODUCTION):
-        raise click.BadParameter(f"{wanted} is the production model; a shadow must be another version")
     target = bundles.promote(models_dir, version, bundles.SHADOW)
     click.echo(f"shadow → {target} (scored beside production on every request, never acted on)")
 

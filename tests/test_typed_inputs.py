@@ -404,3 +404,27 @@ def test_a_batch_of_bad_lines_keeps_its_rows(tmp_path: Path) -> None:
         (2, 1, {1: ("nope", "invalid JSON on line 2 (Expecting value)")}),
         (3, 1, None),
     ]
+
+
+def test_a_line_nested_past_arrows_reach_is_refused_by_name_not_a_crash(tmp_path: Path) -> None:
+    """A JSON Lines value 30,000 levels deep once crashed ``predict`` with a segmentation fault in
+    Arrow's reader (exit 139, a partial file left behind); now the line goes to ``json``, which
+    refuses it by name, and its neighbours are read. In a child process: a crash must not take
+    the test run with it."""
+    import subprocess
+    import sys
+
+    good = json.dumps({"Age": 30, "Job": 1})
+    path = tmp_path / "deep.jsonl"
+    path.write_text(
+        f'{good}\n{{"Age": 31, "note": {"[" * 30_000}{"]" * 30_000}}}\n{good}\n', encoding="utf-8"
+    )
+    code = (
+        "import sys; from pathlib import Path; from preauth.applications.batches import iter_tables\n"
+        "for b in iter_tables(Path(sys.argv[1])):\n"
+        "    print(b.first_row, len(b.table), sorted(b.table.attrs.get('preauth.malformed_rows', {}).items()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert done.stdout.startswith("1 3 [(2, (")
+    assert "JSON nested too deeply" in done.stdout

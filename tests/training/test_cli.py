@@ -92,6 +92,15 @@ def all_unlabeled(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def all_rejected(tmp_path: Path) -> Path:
+    path = make_labels_file(tmp_path / "labels.csv")
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    table["Duration"] = ""
+    table.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
 def without_risk(tmp_path: Path) -> Path:
     return make_labels_file(tmp_path / "labels.csv", with_risk=False)
 
@@ -101,6 +110,12 @@ def without_risk(tmp_path: Path) -> Path:
     [
         ("no_target", [], "no 'target' column"),
         ("all_unlabeled", [], "no labeled rows to train on (1000 unlabeled, 0 rejected)"),
+        # Once without a word on why every row was refused.
+        (
+            "all_rejected",
+            [],
+            "no labeled rows to train on (0 unlabeled, 1000 rejected); the first: row 1, column 'Duration': missing value",
+        ),
         ("without_risk", ["--target", "risk"], "no 'Risk' column: --target risk needs the real outcome"),
         ("labels_file", ["--exclude", "Income"], "--exclude: unknown column 'Income'"),
         ("labels_file", ["--include", "Salary"], "--include: unknown column 'Salary'"),

@@ -272,8 +272,11 @@ def labeled_data(
     """
     counts = tally.counts()
     if counts["used"] == 0:
+        # Every row refused says the same thing in nearly every such file (a column empty, a
+        # coding the schema does not know): the first reason is what to fix.
+        first = f"; the first: {tally.rejects[0].removeprefix(f'{source}, ')}" if tally.rejects else ""
         raise InputError(
-            f"no labeled rows to train on ({counts['unlabeled']} unlabeled, {counts['rejected']} rejected)",
+            f"no labeled rows to train on ({counts['unlabeled']} unlabeled, {counts['rejected']} rejected){first}",
             source=source,
         )
     frame = pd.concat([p.frame for p in parts]) if len(parts) > 1 else parts[0].frame

@@ -94,15 +94,22 @@ def periods(decided: Decided, every: Every, reference: Mapping[str, Any] | None)
     return out
 
 
-def live_quality(decided: Decided, *, resamples: int = AUC_RESAMPLES, seed: int = 0) -> dict[str, Any] | None:
-    """AUC (with interval), calibration and bands, on the decisions with an outcome; None without."""
+def live_quality(
+    decided: Decided, *, resamples: int = AUC_RESAMPLES, seed: int = 0, cache: WindowCache | None = None
+) -> dict[str, Any] | None:
+    """AUC (with interval), calibration and bands, on the decisions with an outcome; None without.
+
+    ``cache``: a refresher's :class:`WindowCache`, which keeps the interval while nothing changed."""
     known = decided.known
     if not known.any():
         return None
     y = decided.defaulted[known].astype(np.int64)
     p = decided.probability[known]
     auc = roc_auc(y, p)
-    interval = auc_interval(y, p, resamples=resamples, seed=seed) if auc is not None else None
+    interval = None
+    if auc is not None:
+        draw = cache.auc_interval if cache is not None else auc_interval
+        interval = draw(y, p, resamples=resamples, seed=seed)
     return {
         "outcomes": int(known.sum()),
         "defaulted": int(y.sum()),
@@ -168,9 +175,8 @@ def monitor(
     schema = read_bundle_schema(bundle_dir, meta)
     version = str(meta["version"])
     reference = reference_for(bundle_dir, meta, schema)
-    decided = (cache or WindowCache()).read(
-        store, version, since=since, until=until, reference=reference, schema=schema
-    )
+    cache = cache or WindowCache()
+    decided = cache.read(store, version, since=since, until=until, reference=reference, schema=schema)
     n = len(decided.decision)
     report: dict[str, Any] = {
         "model_version": version,
@@ -189,7 +195,7 @@ def monitor(
         "inputs": [],
         "score": None,
         "periods": periods(decided, every, reference),
-        "live": live_quality(decided, resamples=resamples),
+        "live": live_quality(decided, resamples=resamples, cache=cache),
     }
     if reference is None:
         report["notes"].append(

@@ -32,6 +32,7 @@ API) use a fresh cache: the full read is the same code.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ import sqlalchemy as sa
 
 from .applications import Schema
 from .drift import bin_count
+from .evaluation import auc_interval
 from .monitoring_reads import (
     EPOCH,
     MICROSECOND,
@@ -158,6 +160,21 @@ class WindowCache:
     _known: Outcomes = field(default_factory=lambda: Outcomes.of([]), init=False, repr=False)
     _recorded: int | None = field(default=None, init=False, repr=False)
     """The newest ``recorded_at`` read (µs): the next read starts :data:`GRACE` before it."""
+    _interval: tuple[bytes, list[float] | None] | None = field(default=None, init=False, repr=False)
+    """The last live AUC interval and a digest of the outcomes and scores it was drawn from."""
+
+    def auc_interval(self, y: np.ndarray, p: np.ndarray, *, resamples: int, seed: int) -> list[float] | None:
+        """:func:`.evaluation.auc_interval`, drawn again only when the outcomes or scores changed.
+
+        The bootstrap is most of a refresh in which nothing new arrived (0.55 of 0.64 s over
+        200,000 outcomes); its resamples are seeded, so the same rows give the same interval."""
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (np.int64(resamples), np.int64(seed), np.ascontiguousarray(y), np.ascontiguousarray(p)):
+            digest.update(part.tobytes())
+        key = digest.digest()
+        if self._interval is None or self._interval[0] != key:
+            self._interval = (key, auc_interval(y, p, resamples=resamples, seed=seed))
+        return self._interval[1]
 
     def read(
         self,

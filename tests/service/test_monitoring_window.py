@@ -181,7 +181,19 @@ def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield request.getfixturevalue("fresh_postgres_url")
 
 
-def test_a_refresh_reads_only_the_new_decisions(any_url: str, bundle: Path) -> None:
+def test_a_refresh_reads_only_the_new_decisions(
+    any_url: str, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from preauth import monitoring_window
+
+    draws: list[int] = []
+    drawn = monitoring_window.auc_interval
+
+    def counted(y: Any, p: Any, **options: Any) -> Any:
+        draws.append(len(y))
+        return drawn(y, p, **options)
+
+    monkeypatch.setattr(monitoring_window, "auc_interval", counted)
     store = Store(any_url, 7)
     store.decide(1000, NOW)
     for hours in range(10, 0, -1):  # recorded an hour apart: a refresh reads again the last hour's
@@ -200,6 +212,9 @@ def test_a_refresh_reads_only_the_new_decisions(any_url: str, bundle: Path) -> N
         assert monitor(store.store, bundle, since=since, cache=cache) == first
         assert cache.rows_read == 0
     clock.seconds += 60
+    # Nothing new: the same report, and the bootstrap (most of such a refresh) not drawn again.
+    assert monitor(store.store, bundle, since=since, cache=cache) == first
+    assert cache.rows_read == 0 and len(draws) == 1
     later = NOW + timedelta(minutes=3)
     store.decide(25, later)
     store.outcomes(10, NOW - timedelta(hours=1))  # some stamped before the newest the cache saw
@@ -209,6 +224,8 @@ def test_a_refresh_reads_only_the_new_decisions(any_url: str, bundle: Path) -> N
     new = found["decisions"] - first["decisions"]  # the window also lost the decisions before since
     assert cache.rows_read <= 25 and cache.rows_read >= new
     assert cache.outcomes_read < 50  # those of the last GRACE, not all of them
+    # New outcomes: drawn again, by the refresh and by the full read beside it (a cache of its own).
+    assert draws[1:] == [found["live"]["outcomes"]] * 2
     store.store.close()
 
 

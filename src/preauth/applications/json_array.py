@@ -126,18 +126,19 @@ def _scan(chunk: bytes, state: _State) -> tuple[np.ndarray, int, bool]:
     """
     b = np.frombuffer(chunk, np.uint8)
     folded = b | np.uint8(0x20)  # ``[`` and ``]`` fold onto ``{`` and ``}``
-    at = np.flatnonzero((folded == ord("{")) | (folded == ord("}")) | (b == ord(",")) | (b == ord('"')))
+    listed = (folded == ord("{")) | (folded == ord("}")) | (b == ord(",")) | (b == ord('"'))
+    breaking = b"\n" in chunk or b"\r" in chunk  # ``in``: memchr, far cheaper than a numpy pass
+    if breaking:
+        listed |= (b == 10) | (b == 13)
+    at = np.flatnonzero(listed)
     kinds = b[at]
     quotes = kinds == ord('"')
-    if state.backslashes or b"\\" in chunk:  # ``in``: memchr, far cheaper than a numpy pass
+    if state.backslashes or b"\\" in chunk:
         quotes[quotes] = ~_escaped(b, at[quotes], state.backslashes)
-    toggles = np.cumsum(quotes) - quotes  # real quotes before each listed byte
-    outside = ((toggles + state.inside) % 2 == 0) & (kinds != ord('"'))
+    inside = (np.cumsum(quotes) - quotes + state.inside) % 2 == 1  # after an odd number of real quotes
+    raw = breaking and bool((inside & ((kinds == 10) | (kinds == 13))).any())
+    outside = ~inside & ((_STEPS[kinds] != 0) | (kinds == ord(",")))
     marks, kinds = at[outside], kinds[outside]
-    raw = False
-    if b"\n" in chunk or b"\r" in chunk:
-        breaks = np.flatnonzero((b == 10) | (b == 13))
-        raw = bool(((np.searchsorted(at[quotes], breaks) + state.inside) % 2).any())
     steps = _STEPS[kinds]
     before = state.depth + np.cumsum(steps) - steps  # the depth each mark meets
     closes = np.flatnonzero((steps < 0) & (before == 1))

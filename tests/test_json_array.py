@@ -337,3 +337,29 @@ def test_a_piece_holds_one_reads_whole_elements(tmp_path: Path) -> None:
     pieces = list(json_array.array_pieces(path, start, read_size=4096))
     assert max(len(p.data) for p in pieces) <= 4096 + element_size
     assert sum(len(p.ends) for p in pieces) == 2000 and pieces[-1].end == "closer"
+
+
+def test_escapes_cut_by_every_read_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quote after an odd run of backslashes is in its string, after an even run it ends it,
+    wherever a read ends inside the run (the run goes on from the read before)."""
+    purposes = ["\\", '"', '\\"', "\\\\", '\\\\"', "\\" * 7 + '"', '"],{"', "}", "\\],"]
+    text = json.dumps([{**GOOD, "Purpose": p} for p in purposes] + [5, GOOD])
+    path = write(tmp_path, text)
+    expected = whole_outcome(path)
+    assert isinstance(expected, tuple) and [row[-1] for row in expected[1][: len(purposes)]] == purposes
+    for read_size in range(1, 12):
+        monkeypatch.setattr(json_array, "READ_SIZE", read_size)
+        assert streamed_outcome(path, 3) == expected, read_size
+
+
+def test_a_file_read_whole_gives_each_batch_its_own_bad_rows(tmp_path: Path) -> None:
+    """A pretty-printed object's lines read as JSON Lines (the one JSON still read whole): a bad
+    row past the first batch was the whole file's row number in every batch (an IndexError)."""
+    lines = ["{", '"Age": 30}', json.dumps(GOOD), json.dumps(GOOD), "5", json.dumps(GOOD)]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    assert json_array.array_start(path) is None
+    assert streamed(path, batch_rows=2) == [
+        f"{path}, row 1: invalid JSON on line 1 (Expecting property name enclosed in double quotes)",
+        f"{path}, row 2: invalid JSON on line 2 (Extra data)",
+        f"{path}, row 5: expected an application object on line 5",
+    ]

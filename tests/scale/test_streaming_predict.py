@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pandas as pd
@@ -178,15 +179,51 @@ def test_reasons_stream_too(bundle: Bundle, tmp_path: Path, rows: list[str], fmt
     same_file(fmt, expected, streamed.path)
 
 
-def test_a_json_array_is_read_whole_and_cut(bundle: Bundle, tmp_path: Path, rows: list[str]) -> None:
-    frame = pd.read_csv(write_csv(tmp_path / "p.csv", rows[:400], {}), dtype=str, keep_default_na=False)
+def array_of(tmp_path: Path, rows: list[str], **dumps: Any) -> Path:
+    frame = pd.read_csv(write_csv(tmp_path / "p.csv", rows, {}), dtype=str, keep_default_na=False)
+    records: list[Any] = frame.to_dict(orient="records")
+    records[99] = 5  # not an application: a rejected row of its own
     source = tmp_path / "apps.json"
-    source.write_text(json.dumps(frame.to_dict(orient="records"), indent=2))
+    source.write_text(json.dumps(records, **dumps))
+    return source
+
+
+@pytest.mark.parametrize("indent", [2, None])
+def test_a_json_array_streams(
+    bundle: Bundle, tmp_path: Path, rows: list[str], monkeypatch: pytest.MonkeyPatch, indent: int | None
+) -> None:
+    """Pretty-printed or one line, in reads that cut elements anywhere: the whole file's results."""
+    from preauth.applications import json_array
+
+    monkeypatch.setattr(json_array, "READ_SIZE", 4099)
+    source = array_of(tmp_path, rows[:400], indent=indent)
     expected, expected_rejects = whole(bundle, source, tmp_path / "whole.jsonl", "jsonl")
     streamed = score_file(bundle, source, tmp_path / "s.jsonl", "jsonl", batch_rows=BATCH, timestamp=STAMP)
     assert streamed.batches == 5
-    assert streamed.rejects == expected_rejects and [r.row for r in streamed.rejects] == [3, 250, 251]
+    assert streamed.rejects == expected_rejects and [r.row for r in streamed.rejects] == [3, 100, 250, 251]
     same_file("jsonl", expected, streamed.path)
+
+
+def test_a_json_array_broken_late_is_one_line_and_leaves_no_results_file(
+    small_models_dir: Path, tmp_path: Path, rows: list[str]
+) -> None:
+    """The first pass refuses it, as reading it whole does, before a batch is written."""
+    source = array_of(tmp_path, rows, indent=2)
+    text = source.read_text()
+    source.write_text(text[: text.rindex("}")])  # the last element cut short: the array never closes
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, "-m", "preauth", "--models-dir", str(small_models_dir), "predict", str(source),
+         "-o", str(out), "--format", "jsonl", "--batch-rows", str(BATCH)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    cut = text[: text.rindex("}")].rstrip()  # where json meets the end: after the last value
+    line, column = cut.count("\n") + 1, len(cut) - cut.rfind("\n")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"preauth: error: {source}: invalid JSON (Expecting ',' delimiter, line {line}, column {column})"
+    )
+    assert not list(out.glob("*"))
 
 
 def test_an_error_in_a_late_batch_leaves_no_results_file(

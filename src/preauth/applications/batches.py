@@ -4,16 +4,17 @@ A batch is a table of text cells, exactly what :func:`.reading.read_table` gives
 file, and the number of its first row in the file: validated with that number, its rows and
 rejects are numbered as they would be had the file been read whole. CSV is cut at line ends
 (a value never holds a newline), Parquet is read a record batch at a time, JSON Lines a block of
-lines at a time (both into text cells a column at a time in Arrow where :mod:`.cells` can, a cell
-at a time where it cannot); a JSON array or a pretty-printed object is read whole and then cut
-(only JSON Lines is a format for large files).
+lines at a time, a JSON array a read's whole elements at a time (:mod:`.json_array`; each element
+made a line of JSON Lines), all into text cells a column at a time in Arrow where :mod:`.cells`
+can, a cell at a time where it cannot. Only a pretty-printed object (one application) is read
+whole and then cut.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,10 +25,13 @@ import pandas as pd
 from ..errors import InputError
 from .cells import json_cells, parquet_cells, timestamps_as_text, too_deep
 from .german import GERMAN
+from .json_array import Piece, array_pieces, array_start, element_lines, element_values
 from .reading import (
     MALFORMED_ROWS,
+    TOO_DEEP,
     _is_utf8,
     _not_utf8,
+    application_object,
     check_header,
     csv_layout,
     file_kind,
@@ -83,9 +87,12 @@ def iter_tables(path: Path, *, batch_rows: int = BATCH_ROWS, schema: Schema = GE
     kind = file_kind(path)
     if kind == "parquet":
         batches = _parquet_batches(path, batch_rows, schema)
+    elif kind == "json" and (start := array_start(path)) is not None:  # before reading a first line:
+        batches = _array_batches(path, start, batch_rows, schema)  # a results file's is all of it
+    elif kind == "json" and _is_json_lines(path):
+        batches = _json_lines_batches(path, batch_rows, schema)
     elif kind == "json":
-        whole = not _is_json_lines(path)
-        batches = _whole(path, batch_rows, schema) if whole else _json_lines_batches(path, batch_rows, schema)
+        batches = _whole(path, batch_rows, schema)
     else:
         batches = _csv_batches(path, batch_rows, schema)
     try:
@@ -239,19 +246,92 @@ def _json_lines_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator
     check_header(names, source, schema)
     if not names:
         return  # every object empty: no cells to validate, as when the file is read whole
+    parts = (
+        _json_lines_cells(block, line, names, source, schema)
+        for block, line in _json_blocks(path, batch_rows)
+    )
+    yield from _batched(parts, batch_rows)
+
+
+def _batched(parts: Iterable[_Cells], batch_rows: int) -> Iterator[Batch]:
+    """Consecutive parts' rows in batches of ``batch_rows`` applications, as validation types them
+    (a float column's given values stay integers if the batch's are whole): a block of JSON Lines
+    with blank lines has fewer rows, a piece of a JSON array any number."""
     held: list[_Cells] = []  # rows read and not yet in a batch
     first_row = 1
-    for block, first_line in _json_blocks(path, batch_rows):
-        held.append(_json_lines_cells(block, first_line, names, source, schema))
-        # Batches of ``batch_rows`` applications, as validation types them (a float column's
-        # given values stay integers if the batch's are whole): a block with blank lines has fewer.
+    for part in parts:
+        held.append(part)
         while sum(part.rows for part in held) >= batch_rows:
             batch, held = _take(held, batch_rows)
             yield Batch(batch.frame(), first_row)
             first_row += batch.rows
-    if held:
-        batch, _ = _take(held, batch_rows)
+    while held:
+        batch, held = _take(held, batch_rows)
         yield Batch(batch.frame(), first_row)
+        first_row += batch.rows
+
+
+def _array_batches(path: Path, start: int, batch_rows: int, schema: Schema) -> Iterator[Batch]:
+    # As JSON Lines: a first pass learns every key and refuses the file (before anything is
+    # written) where reading it whole refuses it, the second builds the batches.
+    source = str(path)
+    try:
+        names, count, good, first_bad = _array_keys(path, start)
+    except InputError:
+        if not _is_utf8(path):  # the whole-file reader decodes the text before it parses it
+            raise _not_utf8(path, csv_rows=False) from None
+        raise
+    if count == 0:
+        raise InputError("no applications (empty list)", source=source)
+    if good == 0 and first_bad is not None:
+        raise InputError(first_bad[1], source=source, row=first_bad[0])
+    check_header(names, source, schema)
+    if not names:
+        return  # every object empty: no cells to validate, as when the file is read whole
+    parts = (_piece_cells(piece, names, path, start, schema) for piece in array_pieces(path, start))
+    yield from _batched(parts, batch_rows)
+
+
+def _array_keys(path: Path, start: int) -> tuple[list[str], int, int, tuple[int, str] | None]:
+    """As :func:`_json_lines_keys`, for the elements of a JSON array."""
+    names: dict[str, None] = {}
+    count = good = 0
+    first_bad: tuple[int, str] | None = None
+    for piece in array_pieces(path, start):
+        parsed = _piece_objects(piece)
+        if parsed is not None:
+            count += parsed[0]
+            good += parsed[0]
+            names.update(dict.fromkeys(parsed[1]))
+            continue
+        for value in element_values(piece, path, start):
+            count += 1
+            record, bad = application_object(value)
+            if bad is not None:
+                first_bad = first_bad or (count, bad[1])
+                continue
+            good += 1
+            names.update(dict.fromkeys(record))
+    return list(names), count, good, first_bad
+
+
+def _piece_objects(piece: Piece) -> tuple[int, list[str], list[Any]] | None:
+    """A piece of a JSON array read by Arrow, as a block of JSON Lines is (:func:`_plain_objects`)."""
+    lines = element_lines(piece)
+    return None if lines is None else _plain_objects(lines)
+
+
+def _piece_cells(piece: Piece, names: list[str], path: Path, start: int, schema: Schema) -> _Cells:
+    """A piece's rows under every column of the file: by Arrow when it can, else element by element
+    as the whole-file reader reads them (an element that is not an application object is a bad row)."""
+    parsed = _piece_objects(piece)
+    if parsed is not None:
+        return _arrow_cells(parsed, names)
+    chunk = [application_object(value) for value in element_values(piece, path, start)]
+    try:
+        return _records_cells(chunk, names, str(path), schema)
+    except RecursionError:  # a value too deep for its text, as the whole-file reader refuses it
+        raise InputError(TOO_DEEP, source=str(path)) from None
 
 
 @dataclass(frozen=True)
@@ -318,15 +398,32 @@ def _json_lines_keys(path: Path, lines: int) -> tuple[list[str], int, int, tuple
 def _json_lines_cells(block: bytes, first_line: int, names: list[str], source: str, schema: Schema) -> _Cells:
     """A block's rows under every column of the file: read by Arrow when it holds plain objects
     only (:func:`_plain_objects`, nearly every block), else a line at a time by ``json``."""
-    import pyarrow as pa
-
     parsed = _plain_objects(block)
     if parsed is not None:
-        rows, block_names, cells = parsed
-        by_name = dict(zip(block_names, cells, strict=True))
-        blank = None if len(by_name) == len(names) else pa.array(np.full(rows, "", dtype=object), pa.string())
-        return _Cells(pa.table([by_name.get(name, blank) for name in names], names=names), {})
-    chunk = list(_json_lines(block, first_line))
+        return _arrow_cells(parsed, names)
+    return _records_cells(list(_json_lines(block, first_line)), names, source, schema)
+
+
+def _arrow_cells(parsed: tuple[int, list[str], list[Any]], names: list[str]) -> _Cells:
+    """Arrow's cells of a block (:func:`_plain_objects`) under every column of the file."""
+    import pyarrow as pa
+
+    rows, block_names, cells = parsed
+    by_name = dict(zip(block_names, cells, strict=True))
+    blank = None if len(by_name) == len(names) else pa.array(np.full(rows, "", dtype=object), pa.string())
+    return _Cells(pa.table([by_name.get(name, blank) for name in names], names=names), {})
+
+
+def _records_cells(
+    chunk: Sequence[tuple[Mapping[str, Any], tuple[str, str] | None]],
+    names: list[str],
+    source: str,
+    schema: Schema,
+) -> _Cells:
+    """Application objects, each with its (excerpt, reason) if it was not one, as text cells under
+    every column of the file, a cell at a time (:func:`.reading.objects_table`)."""
+    import pyarrow as pa
+
     if not chunk:
         return _Cells(pa.table([pa.array([], pa.string())] * len(names), names=names), {})
     table = objects_table([record for record, _ in chunk], source, schema)
@@ -345,7 +442,9 @@ def _plain_objects(block: bytes) -> tuple[int, list[str], list[Any]] | None:
     Arrow is trusted only where it reads as ``json`` would: every line one object from ``{`` to
     ``}`` and as many rows as lines (no blank line, no two objects on a line, no ``null`` line),
     UTF-8 throughout, no key twice (Arrow refuses, ``json`` keeps the last). Strings Arrow took
-    for timestamps are read again as the strings they were.
+    for timestamps are read again as the strings they were, when they are cells: a results file's
+    ``timestamp`` beside ``input_data`` is not, and reading every block twice for it cost a third
+    of reading a results file.
     """
     import pyarrow as pa
     import pyarrow.json as pj
@@ -359,7 +458,7 @@ def _plain_objects(block: bytes) -> tuple[int, list[str], list[Any]] | None:
         if any(too_deep(f.type) for f in table.schema):
             return None
         schema = pa.schema([f.with_type(timestamps_as_text(f.type)) for f in table.schema])
-        if schema != table.schema:
+        if any(schema.field(f.name) != f for f in _cell_fields(table.schema)):
             parse = pj.ParseOptions(explicit_schema=schema)
             table = pj.read_json(io.BytesIO(block), read_options=read, parse_options=parse)
     except (pa.ArrowException, ValueError):  # a line Arrow refuses: json names what is wrong
@@ -368,6 +467,15 @@ def _plain_objects(block: bytes) -> tuple[int, list[str], list[Any]] | None:
         return None
     read_cells = json_cells(table)
     return None if read_cells is None else (table.num_rows, *read_cells)
+
+
+def _cell_fields(schema: Any) -> list[Any]:
+    """The fields whose values become cells (:func:`.cells.json_cells`): a results file's
+    ``input_data`` when it is an object, else every field."""
+    import pyarrow as pa
+
+    wrapper = [f for f in schema if f.name == "input_data" and pa.types.is_struct(f.type)]
+    return wrapper or list(schema)
 
 
 ARROW_OPENINGS = 1000
@@ -426,6 +534,14 @@ def _json_lines(block: bytes, first_line: int) -> Iterator[tuple[dict[str, Any],
 
 
 def _whole(path: Path, batch_rows: int, schema: Schema) -> Iterator[Batch]:
+    """The file read whole and cut; each batch keeps its own bad rows, numbered from its first (they
+    were the whole file's, numbered from its first row: a batch past the first failed on them)."""
     table = read_table(path, schema)
+    malformed = table.attrs.get(MALFORMED_ROWS, {})
     for start in range(0, len(table), batch_rows):
-        yield Batch(table.iloc[start : start + batch_rows].reset_index(drop=True), start + 1)
+        batch = table.iloc[start : start + batch_rows].reset_index(drop=True)
+        batch.attrs = {}
+        own = {row - start: bad for row, bad in malformed.items() if start < row <= start + batch_rows}
+        if own:
+            batch.attrs[MALFORMED_ROWS] = own
+        yield Batch(batch, start + 1)

@@ -246,8 +246,7 @@ def _read_json(data: bytes, source: str, schema: Schema) -> pd.DataFrame:
         except json.JSONDecodeError as error:
             lines = stripped.splitlines()
             if stripped.startswith("[") or not any(_is_object_line(line) for line in lines):
-                where = f"line {error.lineno}, column {error.colno}"
-                raise InputError(f"invalid JSON ({error.msg}, {where})", source=source) from None
+                raise invalid_json(error.msg, error.lineno, error.colno, source) from None
             return _read_json_lines(lines, source, schema)
         return records_to_table(parsed if isinstance(parsed, list) else [parsed], source, schema)
     except RecursionError:
@@ -330,6 +329,12 @@ def _read_json_lines(lines: list[str], source: str, schema: Schema) -> pd.DataFr
 TOO_DEEP = "JSON nested too deeply; an application is one object of plain values"
 
 
+def invalid_json(reason: str, line: int, column: int, source: str) -> InputError:
+    """The one line for a JSON file that does not parse: ``json``'s reason and where in the file
+    (its text past a BOM and leading whitespace), whether it was read whole or streamed."""
+    return InputError(f"invalid JSON ({reason}, line {line}, column {column})", source=source)
+
+
 def json_line(line: str, number: int) -> tuple[dict[str, Any], tuple[str, str] | None]:
     """One line of JSON Lines as an application object (a results file's ``input_data`` unwrapped),
     or, for a line that is not one, an empty object with (the line's excerpt, the reason)."""
@@ -381,18 +386,26 @@ def application_objects(
     rows: list[Mapping[str, Any]] = []
     malformed: dict[int, tuple[str, str]] = {}
     for number, record in enumerate(records, start=1):
-        record = unwrapped(record)
-        if isinstance(record, NotAnApplication):
-            malformed[number] = (record.text, record.reason)
-            record = {}
-        elif not isinstance(record, Mapping):
-            malformed[number] = (excerpt(_as_json(record)), "expected an application object")
-            record = {}
-        rows.append(record)
+        row, bad = application_object(record)
+        if bad is not None:
+            malformed[number] = bad
+        rows.append(row)
     if rows and len(malformed) == len(rows):
         first, (_, reason) = next(iter(malformed.items()))
         raise InputError(reason, source=source, row=first)
     return rows, malformed
+
+
+def application_object(record: Any) -> tuple[Mapping[str, Any], tuple[str, str] | None]:
+    """One element of a JSON array or a request body as its application (unwrapped once), or, for
+    one that is not an application object, an empty object with (an excerpt, the reason): the
+    rule :func:`application_objects` applies to each, and a streamed JSON array too."""
+    record = unwrapped(record)
+    if isinstance(record, NotAnApplication):
+        return {}, (record.text, record.reason)
+    if not isinstance(record, Mapping):
+        return {}, (excerpt(_as_json(record)), "expected an application object")
+    return record, None
 
 
 def _as_json(value: Any) -> str:

@@ -467,8 +467,18 @@ def _sqlite_time(moment: datetime) -> str:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """An aware UTC time: a time without a zone is taken as UTC (SQLite hands those back)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """An aware UTC time: a time without a zone is taken as UTC (SQLite hands those back).
+
+    The one conversion for stored times and for times a person typed (a query's ``since``, an
+    outcome's ``known_at``, ``--since``): year 1 at +14:00 is before year 1 in UTC, a time no
+    ``datetime`` holds, so that is a :class:`ValueError` saying so, not Python's OverflowError.
+    """
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is outside the years 1-9999 in UTC") from None
 
 
 class StoreUnavailable(Exception):

@@ -85,3 +85,22 @@ def test_a_damaged_holdout_is_a_404_for_the_page_report_not_a_500(serve, own_mod
     assert page.status_code == 404, page.text
     assert page.json()["error"]["message"].startswith("model v1 has no report: unreadable holdout.parquet (")
     assert str(own_models) not in page.text
+
+
+def test_a_known_at_no_utc_date_can_hold_is_422_naming_known_at_not_a_500(serve):
+    """Year 1 at +14:00 is before year 1 in UTC (and 9999-12-31 at -14:00 after 9999): the
+    conversion overflowed into a 500; the queries' since/until were already refused this way."""
+    server = serve()
+    with server.client() as client:
+        decided = client.post("/v1/decisions", json=application()).json()
+        for known_at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+            answer = client.post(
+                f"/v1/decisions/{decided['id']}/outcome", json={"outcome": "repaid", "known_at": known_at}
+            )
+            assert answer.status_code == 422, answer.text
+            (error,) = answer.json()["error"]["errors"]
+            assert error["field"] == "known_at"
+            assert error["message"] == (
+                f"<request>, column 'known_at': {known_at} is outside the years 1-9999 in UTC"
+            )
+    assert _rows(server, "outcomes") == 0

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..decisions import RESULTS_FILE_COLUMNS
 from ..errors import ConfigurationError
 from .schema import ID_COLUMN, Field, Schema, Target, normalize_name
 
@@ -348,6 +349,9 @@ class _Reader:
                 key = normalize_name(spelling)
                 if not key:
                     self.fail(where, f"the name '{spelling}' has no letters or digits")
+                elif key in RESERVED and where != "[target]":
+                    self.fail(where, f"{reserved_name(spelling)}; rename the column in the data to use it")
+                    break
                 elif key in seen and seen[key][0] != number:
                     other = seen[key][1]
                     said = (
@@ -359,6 +363,15 @@ class _Reader:
                     seen[key] = (number, owner)
         if normalize_name(id_column) in seen:
             self.fail("key 'id'", f"'{id_column}' is also a name of '{seen[normalize_name(id_column)][1]}'")
+
+
+RESERVED = frozenset(normalize_name(c) for c in RESULTS_FILE_COLUMNS)
+"""Names no field may have (in any spelling): a results file's own columns."""
+
+
+def reserved_name(column: str) -> str:
+    """Why a field may not be spelled ``column``: the one wording for the schema file and ``infer``."""
+    return f"'{column}' is a results file's own column ({', '.join(RESULTS_FILE_COLUMNS)})"
 
 
 def _default_example(

@@ -1,0 +1,60 @@
+"""Another lender's schema, written or edited by hand the wrong way: one line naming the file and
+the field, exit 2, or correct work (train, predict and serve on data made here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from preauth.applications import SchemaError, parse_schema
+from preauth.cli import cli
+
+RESULTS_COLUMNS = (
+    "id, input_data, probability_fraud, is_fraud, target, confidence, timestamp, decision, reasons"
+)
+
+
+def _field(name: str, aliases: str = "") -> str:
+    return f"[[fields]]\nname = {name!r}\nkind = 'number'\npositive = true\n{aliases}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "spelling"),
+    [
+        (_field("decision"), "decision"),
+        (_field("Probability Fraud"), "Probability Fraud"),
+        (_field("Notes", "aliases = ['input_data']"), "input_data"),
+        ("id = 'Ref'\n" + _field("ID"), "ID"),
+        (_field("Target"), "Target"),
+    ],
+)
+def test_a_field_spelled_like_a_results_column_is_one_line_naming_it(text: str, spelling: str) -> None:
+    """A field ``decision`` or ``probability_fraud`` was once trained on, and ``predict --format
+    csv`` wrote one column of that name: the verdict or the probability, the applicant's value lost."""
+    with pytest.raises(SchemaError) as raised:
+        parse_schema(text + _field("Amount"), "lender.toml")
+    field = text.split("name = ")[1].split("\n")[0].strip("'")
+    assert raised.value.mistakes == [
+        f"lender.toml: field '{field}': '{spelling}' is a results file's own column ({RESULTS_COLUMNS}); "
+        "rename the column in the data to use it"
+    ]
+
+
+def test_infer_leaves_a_column_named_like_a_results_column_out_and_says_why(tmp_path: Path) -> None:
+    data = pd.DataFrame(
+        {"decision": ["yes", "no"] * 20, "probability_fraud": range(40), "Amount": range(100, 140)}
+    )
+    data.to_csv(tmp_path / "apps.csv", index=False)
+    out = tmp_path / "apps.toml"
+    result = CliRunner().invoke(cli, ["schema", "infer", str(tmp_path / "apps.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    schema = parse_schema(out.read_text(encoding="utf-8"), str(out))
+    assert schema.field_names == ("Amount",)
+    text = out.read_text(encoding="utf-8")
+    assert (
+        f"# Column 'decision' is a results file's own column ({RESULTS_COLUMNS}): left out; "
+        "rename it in the data to use it." in text
+    )

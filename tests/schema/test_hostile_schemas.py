@@ -58,3 +58,35 @@ def test_infer_leaves_a_column_named_like_a_results_column_out_and_says_why(tmp_
         f"# Column 'decision' is a results file's own column ({RESULTS_COLUMNS}): left out; "
         "rename it in the data to use it." in text
     )
+
+
+def test_a_lenders_columns_named_in_any_script_are_read_as_their_own_columns(tmp_path: Path) -> None:
+    """Only ASCII letters were kept in a column's spelling-free name: ``Возраст`` and ``Сумма`` were
+    both ``''`` (``infer`` refused the file: 'duplicate columns ... (both mean '')'), ``Größe`` and
+    ``Grüße`` both ``gr_e``."""
+    from preauth.applications import load_schema, normalize_name, read_applications
+
+    names = ["Возраст", "Сумма", "Größe", "Grüße", "年龄", "आयु", "आय"]
+    assert len({normalize_name(n) for n in names}) == len(names)
+    assert normalize_name("ＡＧＥ") == normalize_name("Age") == "age"  # full-width: the same word
+    data = pd.DataFrame(
+        {
+            "Возраст": [30, 41, 52, 23] * 10,
+            "Сумма": range(100, 140),
+            "Größe": [1, 2] * 20,
+            "Grüße": ["a", "b", "c", "d"] * 10,
+            "年龄": range(40),
+        }
+    )
+    data.to_csv(tmp_path / "apps.csv", index=False)
+    out = tmp_path / "apps.toml"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["schema", "infer", str(tmp_path / "apps.csv"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    schema = load_schema(out)
+    assert schema.field_names == tuple(data.columns)
+    checked = runner.invoke(cli, ["schema", "check", str(tmp_path / "apps.csv"), "--schema", str(out)])
+    assert checked.exit_code == 0, checked.output
+    read = read_applications(tmp_path / "apps.csv", schema=schema)
+    assert read.frame["Сумма"].tolist() == list(range(100, 140))
+    assert schema.canonical_column("возраст") == "Возраст" and schema.canonical_column("Grösse") is None

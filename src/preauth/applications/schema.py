@@ -11,9 +11,10 @@ value, because the schema's fingerprint is the hash of that text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -44,9 +45,19 @@ def too_large_reason(text: str) -> str:
     return f"{text} is too large (at most {LARGEST_NUMBER:,})"
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_name(name: str) -> str:
-    """The spelling-free form of a column name: ``SAVING ACCOUNTS`` → ``saving_accounts``."""
-    return re.sub(r"[^0-9a-z]+", "_", name.strip().lstrip("\ufeff").lower()).strip("_")
+    """The spelling-free form of a column name: ``SAVING ACCOUNTS`` → ``saving_accounts``.
+
+    Letters, digits and their marks of every script are kept (``Возраст`` → ``возраст``, ``Größe``
+    → ``größe``, ``आयु`` → ``आयु``), the rest separates words; NFKC first, so a full-width ``Ａｇｅ``
+    is ``age``. Only ASCII letters and digits once were kept: a lender's columns named in Cyrillic
+    or Chinese all read as ``''``, one column, and the file was refused as having duplicates.
+    The page's ``normalizeName`` (``page.js``) is the same function. Cached: the service maps
+    every key of every request through it, and a lender has a few dozen names.
+    """
+    text = unicodedata.normalize("NFKC", name.strip().lstrip("\ufeff")).lower()
+    return "_".join("".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in text).split())
 
 
 @dataclass(frozen=True)

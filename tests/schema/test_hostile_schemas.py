@@ -161,3 +161,22 @@ def test_a_value_outside_thousands_of_categories_is_refused_naming_a_few(tmp_pat
     assert [(r.row, r.column, r.reason) for r in read.rejects] == [(2, "Branch", expected)]
     checked = check_records([{"Branch": "X99", "Amount": 6}], schema=schema)
     assert [p.reason for p in checked.problems] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("field", "shown"),
+    [
+        ("kind = 'whole number'\nminimum = 18\nmaximum = 99\nexample = inf", "Infinity"),
+        ("kind = 'whole number'\nminimum = 18\nmaximum = 99\nexample = nan", "NaN"),
+        ("kind = 'number'\npositive = true\nexample = 1e300", "1e+300"),
+        ("kind = 'number'\npositive = true\nrequired = false\nexample = nan", "NaN"),
+    ],
+)
+def test_an_example_the_field_would_refuse_is_one_line(field: str, shown: str) -> None:
+    """``example = inf`` on a whole number ended in an OverflowError traceback (nan: ValueError);
+    ``1e300`` was kept, then offered by the page and the API's documentation, and refused."""
+    with pytest.raises(SchemaError) as raised:
+        parse_schema(f"[[fields]]\nname = 'Age'\n{field}\n", "lender.toml")
+    assert raised.value.mistakes == [
+        f"lender.toml: field 'Age': 'example' {shown} is not a valid value of this field"
+    ]

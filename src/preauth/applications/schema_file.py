@@ -39,6 +39,7 @@ from typing import Any
 from ..decisions import RESULTS_FILE_COLUMNS
 from ..errors import ConfigurationError
 from .schema import ID_COLUMN, Field, Schema, Target, normalize_name
+from .values import check_number
 
 KINDS = {
     "number": ("number", False),
@@ -282,14 +283,12 @@ class _Reader:
         example = raw.get("example")
         if len(self.mistakes) > before:
             return None
+        given = example is not None
         if example is None:
             example = _default_example(kind, categories, minimum, maximum, positive)
-        elif not _example_fits(example, kind, categories, minimum, maximum, positive):
-            self.fail(where, f"'example' {_shown(example)} is not a valid value of this field")
-            return None
-        if kind == "category" and isinstance(example, str):
-            example = next(c for c in categories if c.lower() == example.lower())
-        return Field(
+        elif kind == "category" and isinstance(example, str):
+            example = next((c for c in categories if c.lower() == example.lower()), example)
+        built = Field(
             name=name,
             key=key,
             kind=kind,  # type: ignore[arg-type]
@@ -308,6 +307,10 @@ class _Reader:
             direction=direction,
             refer_margin=refer_margin,
         )
+        if given and not _example_fits(example, built):
+            self.fail(where, f"'example' {_shown(example)} is not a valid value of this field")
+            return None
+        return built
 
     def target(self, raw: Any) -> Target | None:
         if raw is None:
@@ -390,23 +393,15 @@ def _default_example(
     return int(round(middle)) if kind == "integer" or float(middle).is_integer() else middle
 
 
-def _example_fits(
-    value: Any,
-    kind: str,
-    categories: tuple[str, ...],
-    minimum: float | None,
-    maximum: float | None,
-    positive: bool,
-) -> bool:
-    if kind == "category":
-        return isinstance(value, str) and value.lower() in {c.lower() for c in categories}
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def _example_fits(value: Any, f: Field) -> bool:
+    """Whether an example is a value the field accepts: a number by the one check values get
+    (:func:`.values.check_number`). ``example = inf`` once ended in an OverflowError traceback
+    (rounded to test it was whole), and ``1e300`` was shown as the example of a field refusing it."""
+    if f.is_category:
+        return isinstance(value, str) and value in f.categories
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return False
-    if kind == "integer" and float(value) != round(value):
-        return False
-    if positive:
-        return value > 0
-    return minimum is not None and maximum is not None and minimum <= value <= maximum
+    return check_number(f, repr(value) if isinstance(value, float) else str(value)).reason is None
 
 
 def _shown(value: Any) -> str:

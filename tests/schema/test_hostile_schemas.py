@@ -180,3 +180,24 @@ def test_an_example_the_field_would_refuse_is_one_line(field: str, shown: str) -
     assert raised.value.mistakes == [
         f"lender.toml: field 'Age': 'example' {shown} is not a valid value of this field"
     ]
+
+
+@pytest.mark.parametrize(
+    ("categories", "mistake"),
+    [
+        ('["", "own"]', 'category "" is blank: a blank value is missing (\'missing\' says what it means)'),
+        ('["own", " rent"]', 'category " rent" has spaces around it: values are read without them, so none would match'),
+    ],
+)  # fmt: skip
+def test_a_blank_or_padded_category_is_one_line(tmp_path: Path, categories: str, mistake: str) -> None:
+    """A cell is read stripped: a level ``" rent"`` matched no row (each refused as "'rent' is not
+    one of: own,  rent"), and a level ``""`` made a blank cell of a required field a valid value."""
+    (tmp_path / "s.toml").write_text(
+        f"[[fields]]\nname = 'Home'\nkind = 'category'\ncategories = {categories}\n"
+    )
+    (tmp_path / "a.csv").write_text("Home\nown\nrent\n\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["schema", "check", str(tmp_path / "a.csv"), "--schema", str(tmp_path / "s.toml")]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"preauth: error: {tmp_path / 's.toml'}: field 'Home': {mistake}"

@@ -256,6 +256,17 @@ class _Reader:
             lowered = set(counts)
             for c in sorted(c for c, n in counts.items() if n > 1):
                 self.fail(where, f"category '{c}' is listed twice")
+            for c in categories:  # a cell is read stripped, and a blank one is missing
+                if not c.strip():
+                    self.fail(
+                        where,
+                        f"category {json.dumps(c)} is blank: a blank value is missing ('missing' says what it means)",
+                    )
+                elif c != c.strip():
+                    self.fail(
+                        where,
+                        f"category {json.dumps(c)} has spaces around it: values are read without them, so none would match",
+                    )
             for key_ in ("minimum", "maximum", "positive", "direction", "refer_margin"):
                 if key_ in raw:
                     self.fail(where, f"'{key_}' applies to numbers, not to a {kind_text}")

@@ -201,3 +201,24 @@ def test_a_blank_or_padded_category_is_one_line(tmp_path: Path, categories: str,
     )
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == f"preauth: error: {tmp_path / 's.toml'}: field 'Home': {mistake}"
+
+
+def test_an_optional_field_empty_on_every_row_is_named_as_such_by_train(tmp_path: Path) -> None:
+    """The column is in the file, empty on every row: train said "no 'Note' column, yet the model
+    is to use it (--include Note)", a column it had and an option that was not the way out."""
+    schema = (
+        "[target]\ncolumn = 'Status'\nbad = ['bad']\ngood = ['good']\n"
+        + _field("Amount")
+        + "[[fields]]\nname = 'Note'\nkind = 'number'\npositive = true\nrequired = false\n"
+    )
+    (tmp_path / "s.toml").write_text(schema, encoding="utf-8")
+    rows = "".join(f"{100 + i},,{'bad' if i % 3 == 0 else 'good'}\n" for i in range(60))
+    (tmp_path / "apps.csv").write_text("Amount,Note,Status\n" + rows, encoding="utf-8")
+    args = ["--models-dir", str(tmp_path / "models"), "--schema", str(tmp_path / "s.toml"), "train"]
+    result = CliRunner().invoke(cli, [*args, str(tmp_path / "apps.csv"), "--target", "risk", "--trials", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"preauth: error: {tmp_path / 'apps.csv'}: 'Note' is empty on every row (or not in the file), "
+        "yet the model is to use it; fill it in, or leave it out (--exclude Note)"
+    )
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ...applications import Schema
-from ...applications.reading import NotAnApplication
+from ...applications.reading import NotAnApplication, json_value
 from ...applications.values import excerpt
 from ...errors import InputError
 from ..intake import SOURCE, check_records, records_from_body, records_from_csv
@@ -52,10 +52,20 @@ async def ping(request: Request) -> Response:
 
 
 def parse_json(body: bytes) -> Any:
+    """A request's JSON: orjson's, or where orjson refuses a value the files' reader takes as a bad
+    value of its row (:func:`~preauth.applications.reading.json_value`: a number past a double such
+    as ``1e400``, a lone surrogate ``"\\ud800"``), that reader's. One such value in one element of
+    a batch once cost every application in it its decision (the whole body was 'invalid JSON')."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise InputError(f"invalid JSON ({str(error).split(':')[0]})", source=SOURCE) from None
+        reason = str(error).split(":")[0]
+    if reason != "depth limit exceeded":  # no parser would take what orjson found too deep
+        try:
+            return json_value(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            pass
+    raise InputError(f"invalid JSON ({reason})", source=SOURCE) from None
 
 
 def _records(content_type: str, body: bytes, schema: Schema) -> tuple[list[Any], bool]:

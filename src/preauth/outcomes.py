@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from .applications import ID_COLUMN, Reject, Schema
 from .errors import InputError
-from .store import DecisionStore, as_utc, decisions, filtered, metadata
+from .store import DecisionStore, as_utc, could_be_stored_id, decisions, filtered, metadata
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -132,7 +132,7 @@ def record(store: DecisionStore, items: Sequence[Outcome], *, source: str) -> li
     """
     if not items:
         return []
-    ids = list({item.decision_id for item in items})
+    ids = [i for i in {item.decision_id for item in items} if could_be_stored_id(i)]
     now = datetime.now(UTC)
     insert = _insert_ignoring_conflicts(store).returning(outcomes.c.decision_id)
     answers: list[Recorded] = []

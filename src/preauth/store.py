@@ -441,6 +441,13 @@ def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
 
 
+def could_be_stored_id(text: str) -> bool:
+    """Whether a decision id could be in the store: ids are UUIDs (36 characters), and PostgreSQL
+    text cannot hold a NUL, so looking one up there fails with a DataError rather than finding
+    nothing. Every lookup of an id a person gave (a path, a row of an outcomes file) asks here."""
+    return len(text) <= 36 and "\x00" not in text
+
+
 def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()

@@ -104,3 +104,27 @@ def test_a_known_at_no_utc_date_can_hold_is_422_naming_known_at_not_a_500(serve)
                 f"<request>, column 'known_at': {known_at} is outside the years 1-9999 in UTC"
             )
     assert _rows(server, "outcomes") == 0
+
+
+def test_an_outcomes_file_with_a_nul_in_an_id_rejects_that_row_on_postgresql(
+    serve, fresh_postgres_url, tmp_path
+):
+    """PostgreSQL text cannot hold a NUL: looking such an id up ended ``outcomes import`` in a
+    DataError traceback, and the file's good rows were never recorded."""
+    from preauth.outcomes import import_file
+    from preauth.store import DecisionStore
+
+    server = serve(database_url=fresh_postgres_url)
+    with server.client() as client:
+        decided = client.post("/v1/decisions", json=application()).json()["id"]
+        book = tmp_path / "book.csv"
+        book.write_text(
+            f"decision_id,outcome,known_at\nab\x00c,repaid,2026-01-01\n{decided},defaulted,2026-01-02\n",
+            encoding="utf-8",
+        )
+        imported = import_file(DecisionStore(fresh_postgres_url), book)
+        assert imported.created == 1
+        assert imported.reject_messages() == [
+            f"{book}, row 1, column 'decision_id': no stored decision has this id"
+        ]
+        assert client.get(f"/v1/decisions/{decided}/outcome").json()["outcome"] == "defaulted"

@@ -25,7 +25,7 @@ from ...errors import InputError
 from ...exports import MEDIA_TYPES, Filters, export_chunks
 from ...outcomes import outcome_of
 from ...reviews import review_of
-from ...store import Claim, as_utc, decode_cursor
+from ...store import Claim, as_utc, could_be_stored_id, decode_cursor
 from ..intake import SOURCE, check_records
 from ..runtime import runtime
 from ..schemas import ERRORS, BatchAnswer, Decision, DecisionDetail, DecisionPage, batch_body, single_body
@@ -327,10 +327,7 @@ def cursor_in_range(cursor: str | None) -> None:
 )
 def get_decision(request: Request, decision_id: str) -> Response:
     shown = decision_id[:64]
-    # Ids are UUIDs (36 characters); a NUL could not even be looked up on PostgreSQL.
-    found = (
-        None if len(decision_id) > 36 or "\x00" in decision_id else runtime(request).store.get(decision_id)
-    )
+    found = runtime(request).store.get(decision_id) if could_be_stored_id(decision_id) else None
     if found is None:
         return json_response(404, error_body(404, f"no decision with id {shown!r}"))
     store = runtime(request).store

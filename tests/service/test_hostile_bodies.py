@@ -85,8 +85,54 @@ def test_one_application_with_such_a_value_is_422_naming_the_field(
     assert "error" not in results[0] and results[1]["error"]["field"] == field
 
 
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("where", ["Age", "Note"])  # a field's value, or a key no field has
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_a_body_nested_deeper_than_can_be_written_back_is_one_refusal_of_it(
+    server: str, where: str, depth: int
+) -> None:
+    """Past orjson's reading limit (1024 levels) a body was refused; between its writing limit
+    (254) and that, it was read, then a 500: writing the Idempotency-Key's fingerprint or echoing
+    the row failed, and repr() of a field's value ran out of recursion."""
+    body = (
+        GOOD[:-1] + f', "{where}": {_nested(depth)}}}'
+        if where == "Note"
+        else GOOD.replace("35", _nested(depth))
+    )
+    for path, batch in (
+        ("/v1/decisions", body),
+        ("/v1/decisions/batch", f"[{GOOD},{body}]"),
+        ("/invocations", f"[{GOOD},{body}]"),
+    ):
+        answer = _post(
+            server,
+            path,
+            batch,
+            **{"Idempotency-Key": f"deep-{where}-{depth}"} if path != "/invocations" else {},
+        )
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["error"]["message"] == (
+            "<request>: JSON nested too deeply; an application is one object of plain values"
+        )
+
+
+def test_an_integer_past_64_bits_beside_a_value_orjson_refuses_is_refused_in_its_row(server: str) -> None:
+    """Read by the files' reader (for the 1e400 beside it), 10**30 was a Python int that orjson
+    could not write back: a 500 for the Idempotency-Key's fingerprint and for the echoed row."""
+    body = HUGE.replace('"Age": 35', '"Age": 1000000000000000000000000000000')
+    answer = _post(
+        server, "/v1/decisions/batch", f"[{GOOD},{body}]", **{"Idempotency-Key": "hostile-bodies-int"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert [(r["row"], r["field"]) for r in answer.json()["rejects"]] == [(2, "Age")]
+    echoed = _post(server, "/invocations", f"[{GOOD},{body}]").json()[1]
+    assert echoed["input_data"]["Age"] == "1000000000000000000000000000000"
+
+
 def test_what_no_parser_takes_is_still_one_refusal_of_the_body(server: str) -> None:
-    for body, reason in (("[" * 100_000, "depth limit exceeded"), ('{"Age": 35,', "unexpected end of data")):
-        answer = _post(server, "/v1/decisions/batch", body)
-        assert answer.status_code == 422, answer.text
-        assert answer.json()["error"]["message"] == f"<request>: invalid JSON ({reason})"
+    answer = _post(server, "/v1/decisions/batch", '{"Age": 35,')
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["message"] == "<request>: invalid JSON (unexpected end of data)"

@@ -222,3 +222,15 @@ def test_an_optional_field_empty_on_every_row_is_named_as_such_by_train(tmp_path
         "yet the model is to use it; fill it in, or leave it out (--exclude Note)"
     )
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_names_are_cached_only_at_a_sensible_length() -> None:
+    """Every key of every request is normalized: kept whole in the cache, megabyte keys from a
+    client would fill the server's memory (4,096 of them: gigabytes)."""
+    from preauth.applications import normalize_name
+    from preauth.applications.schema import _normalized
+
+    before = _normalized.cache_info().currsize
+    for n in range(5):
+        assert normalize_name(f"Age{n} " + "x" * 100_000) == f"age{n}_" + "x" * 100_000
+    assert _normalized.cache_info().currsize == before

@@ -234,3 +234,17 @@ def test_names_are_cached_only_at_a_sensible_length() -> None:
     for n in range(5):
         assert normalize_name(f"Age{n} " + "x" * 100_000) == f"age{n}_" + "x" * 100_000
     assert _normalized.cache_info().currsize == before
+
+
+@pytest.mark.parametrize("name", ["Price $^$", "Debt ($) to income ($)"])
+def test_a_field_name_with_dollars_is_drawn_as_written_in_the_report(name: str) -> None:
+    """matplotlib read text between two dollars as math: "Debt ($) to income ($)" lost its
+    dollars, and "Price $^$" failed the report, and with it ``train``, in a traceback."""
+    from preauth.report.figures import svg
+
+    def bars(_figure: object, ax: object) -> None:
+        ax[0, 0].barh([name, "Amount"], [1.0, 2.0])  # type: ignore[index]
+        ax[0, 0].set(title=name)  # type: ignore[index]
+
+    figure = svg("importance", bars)
+    assert figure.count(f">{name}<") == 2  # the tick label and the title

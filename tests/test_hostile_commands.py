@@ -194,3 +194,19 @@ def test_a_damaged_holdout_is_one_line_when_the_report_is_rebuilt(models: Path) 
         "smaller than the minimum file footer (8 bytes)); retrain to get a report"
     )
     assert not (models / "v1" / "report.html").exists()
+
+
+def test_a_since_no_utc_date_can_hold_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    """``--since 0001-01-01T00:00:00+14:00`` once ended ``decisions export`` in an OverflowError traceback."""
+    from preauth.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    DecisionStore(url).migrate()
+    out = tmp_path / "d.csv"
+    args = ["decisions", "export", "--database-url", url, "--out", out]
+    result = invoke(*args, "--since", "0001-01-01T00:00:00+14:00")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: Invalid value for '--since': 0001-01-01T00:00:00+14:00 is outside the years 1-9999 in UTC"
+    )
+    assert not out.exists()

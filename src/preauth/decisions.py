@@ -34,6 +34,11 @@ REFER = "refer"
 RESULT_KEYS = ("input_data", "probability_fraud", "is_fraud", "target", "confidence", "timestamp")
 """The original pipeline's result object, key for key (batch files use them as column names)."""
 
+RESULTS_FILE_COLUMNS = ("id", *RESULT_KEYS, "decision", "reasons")
+"""Every column a results file can give beside an application's own (the id, the result object's
+keys, ``--explain``'s two): a CSV of results spreads the application's columns among them, so no
+field of a schema may be spelled like one (a field ``decision`` was overwritten by the verdict)."""
+
 ROW_COLUMNS = (
     "id",
     "request_id",

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from .applications import ID_COLUMN, Reject, Schema
 from .errors import InputError
-from .store import DecisionStore, decisions, filtered, metadata
+from .store import DecisionStore, as_utc, could_be_stored_id, decisions, filtered, metadata
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,7 +115,10 @@ def parse_moment(value: Any, *, source: str, row: int | None) -> datetime:
                 row=row,
                 column="known_at",
             ) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        moment = as_utc(moment)
+    except ValueError as error:
+        raise InputError(str(error), source=source, row=row, column="known_at") from None
     if moment > datetime.now(UTC):
         raise InputError("is in the future", source=source, row=row, column="known_at")
     return moment
@@ -129,7 +132,7 @@ def record(store: DecisionStore, items: Sequence[Outcome], *, source: str) -> li
     """
     if not items:
         return []
-    ids = list({item.decision_id for item in items})
+    ids = [i for i in {item.decision_id for item in items} if could_be_stored_id(i)]
     now = datetime.now(UTC)
     insert = _insert_ignoring_conflicts(store).returning(outcomes.c.decision_id)
     answers: list[Recorded] = []

@@ -29,13 +29,22 @@ import orjson
 
 from .applications import Applications
 from .bundles import Bundle
-from .decisions import APPROVE, BAD_RISK, DECLINE, GOOD_RISK, REFER, RESULT_KEYS, result_object
+from .decisions import (
+    APPROVE,
+    BAD_RISK,
+    DECLINE,
+    GOOD_RISK,
+    REFER,
+    RESULT_KEYS,
+    RESULTS_FILE_COLUMNS,
+    result_object,
+)
 from .errors import ConfigurationError
 from .features import encode
 from .files import DirectFile, claimed_name
 from .formats import OutputFormat
 
-REASONS = "reasons"
+REASONS = RESULTS_FILE_COLUMNS[-1]
 """The key of a result's principal reasons (with ``explain``), after the original keys."""
 
 

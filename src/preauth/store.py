@@ -441,6 +441,13 @@ def encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
 
 
+def could_be_stored_id(text: str) -> bool:
+    """Whether a decision id could be in the store: ids are UUIDs (36 characters), and PostgreSQL
+    text cannot hold a NUL, so looking one up there fails with a DataError rather than finding
+    nothing. Every lookup of an id a person gave (a path, a row of an outcomes file) asks here."""
+    return len(text) <= 36 and "\x00" not in text
+
+
 def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -467,8 +474,18 @@ def _sqlite_time(moment: datetime) -> str:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """An aware UTC time: a time without a zone is taken as UTC (SQLite hands those back)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """An aware UTC time: a time without a zone is taken as UTC (SQLite hands those back).
+
+    The one conversion for stored times and for times a person typed (a query's ``since``, an
+    outcome's ``known_at``, ``--since``): year 1 at +14:00 is before year 1 in UTC, a time no
+    ``datetime`` holds, so that is a :class:`ValueError` saying so, not Python's OverflowError.
+    """
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is outside the years 1-9999 in UTC") from None
 
 
 class StoreUnavailable(Exception):

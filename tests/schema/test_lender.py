@@ -369,6 +369,7 @@ def test_the_pages_decisions_list_shows_the_lenders_own_fields(
     assert listed == ["Amount", "Price", "Savings"]
     given = {**schema.example(), "Savings": "high"}
     given["amount"] = given.pop("Amount")  # an accepted spelling, stored as the caller sent it
+    given["ＰＲＩＣＥ"] = given.pop("Price")  # full-width: the page reads it as the server does
     with httpx.Client(base_url=lender_service, timeout=30) as client:
         decided = client.post("/v1/decisions", json=given)
     assert decided.status_code == 201, decided.text
@@ -387,7 +388,7 @@ def test_the_pages_decisions_list_shows_the_lenders_own_fields(
     finally:
         context.close()
     assert headers[4:7] == listed and "Credit amount" not in headers and "Purpose" not in headers
-    assert cells[4:7] == [str(given["amount"]), str(given["Price"]), "high"]
+    assert cells[4:7] == [str(given["amount"]), str(given["ＰＲＩＣＥ"]), "high"]
     assert len(cells) == len(headers)
 
 

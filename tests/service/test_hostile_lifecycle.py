@@ -85,3 +85,46 @@ def test_a_damaged_holdout_is_a_404_for_the_page_report_not_a_500(serve, own_mod
     assert page.status_code == 404, page.text
     assert page.json()["error"]["message"].startswith("model v1 has no report: unreadable holdout.parquet (")
     assert str(own_models) not in page.text
+
+
+def test_a_known_at_no_utc_date_can_hold_is_422_naming_known_at_not_a_500(serve):
+    """Year 1 at +14:00 is before year 1 in UTC (and 9999-12-31 at -14:00 after 9999): the
+    conversion overflowed into a 500; the queries' since/until were already refused this way."""
+    server = serve()
+    with server.client() as client:
+        decided = client.post("/v1/decisions", json=application()).json()
+        for known_at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+            answer = client.post(
+                f"/v1/decisions/{decided['id']}/outcome", json={"outcome": "repaid", "known_at": known_at}
+            )
+            assert answer.status_code == 422, answer.text
+            (error,) = answer.json()["error"]["errors"]
+            assert error["field"] == "known_at"
+            assert error["message"] == (
+                f"<request>, column 'known_at': {known_at} is outside the years 1-9999 in UTC"
+            )
+    assert _rows(server, "outcomes") == 0
+
+
+def test_an_outcomes_file_with_a_nul_in_an_id_rejects_that_row_on_postgresql(
+    serve, fresh_postgres_url, tmp_path
+):
+    """PostgreSQL text cannot hold a NUL: looking such an id up ended ``outcomes import`` in a
+    DataError traceback, and the file's good rows were never recorded."""
+    from preauth.outcomes import import_file
+    from preauth.store import DecisionStore
+
+    server = serve(database_url=fresh_postgres_url)
+    with server.client() as client:
+        decided = client.post("/v1/decisions", json=application()).json()["id"]
+        book = tmp_path / "book.csv"
+        book.write_text(
+            f"decision_id,outcome,known_at\nab\x00c,repaid,2026-01-01\n{decided},defaulted,2026-01-02\n",
+            encoding="utf-8",
+        )
+        imported = import_file(DecisionStore(fresh_postgres_url), book)
+        assert imported.created == 1
+        assert imported.reject_messages() == [
+            f"{book}, row 1, column 'decision_id': no stored decision has this id"
+        ]
+        assert client.get(f"/v1/decisions/{decided}/outcome").json()["outcome"] == "defaulted"

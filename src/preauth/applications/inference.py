@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .schema import DEFAULT_REFER_MARGIN, ID_ALIASES, LARGEST_NUMBER, Field, Schema, Target, normalize_name
+from .schema_file import RESERVED, reserved_name
 
 MAX_CATEGORIES = 50
 """A text column with more distinct values than this is not a category (a name, a free-text note)."""
@@ -79,6 +80,10 @@ def infer_schema(
         present = cells[~cells.str.lower().isin(_EMPTY)]
         if id_column is None and _looks_like_id(column, position, present, len(table)):
             id_column = column
+            continue
+        if normalize_name(column) in RESERVED:
+            skipped.append(column)
+            notes[""].append(f"Column {reserved_name(column)}: left out; rename it in the data to use it.")
             continue
         if present.empty:
             skipped.append(column)

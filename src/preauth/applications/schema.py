@@ -11,9 +11,11 @@ value, because the schema's fingerprint is the hash of that text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,8 +47,31 @@ def too_large_reason(text: str) -> str:
 
 
 def normalize_name(name: str) -> str:
-    """The spelling-free form of a column name: ``SAVING ACCOUNTS`` → ``saving_accounts``."""
-    return re.sub(r"[^0-9a-z]+", "_", name.strip().lstrip("\ufeff").lower()).strip("_")
+    """The spelling-free form of a column name: ``SAVING ACCOUNTS`` → ``saving_accounts``.
+
+    Letters, digits and their marks of every script are kept (``Возраст`` → ``возраст``, ``Größe``
+    → ``größe``, ``आयु`` → ``आयु``), the rest separates words; NFKC first, so a full-width ``Ａｇｅ``
+    is ``age``. Only ASCII letters and digits once were kept: a lender's columns named in Cyrillic
+    or Chinese all read as ``''``, one column, and the file was refused as having duplicates.
+    The page's ``normalizeName`` (``page.js``) is the same function. Names of a sensible length are
+    cached (the service maps every key of every request through here, and a lender has a few
+    dozen); a key of a megabyte is not kept, or a client could fill the memory with them.
+    """
+    return _normalized(name) if len(name) <= _CACHED_LENGTH else _normalize(name)
+
+
+_CACHED_LENGTH = 256
+
+
+def _normalize(name: str) -> str:
+    text = name.strip().lstrip("\ufeff")
+    if text.isascii():  # the same answer, at the regular expression's speed
+        return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
+    text = unicodedata.normalize("NFKC", text).lower()
+    return "_".join("".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in text).split())
+
+
+_normalized = functools.lru_cache(maxsize=4096)(_normalize)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ Layout::
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import tomllib
@@ -35,8 +36,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..decisions import RESULTS_FILE_COLUMNS
 from ..errors import ConfigurationError
 from .schema import ID_COLUMN, Field, Schema, Target, normalize_name
+from .values import check_number
 
 KINDS = {
     "number": ("number", False),
@@ -247,9 +250,23 @@ class _Reader:
                 self.fail(where, "'categories' is empty")
             elif "categories" not in raw:
                 self.fail(where, f"a {kind_text} needs 'categories'")
-            lowered = [c.lower() for c in categories]
-            for c in sorted({c for c in lowered if lowered.count(c) > 1}):
+            # Counted in one pass: ``list.count`` per level took seconds for a lender's 10,000
+            # levels, at every load of the schema (train, predict, serve, each bundle read).
+            counts = collections.Counter(c.lower() for c in categories)
+            lowered = set(counts)
+            for c in sorted(c for c, n in counts.items() if n > 1):
                 self.fail(where, f"category '{c}' is listed twice")
+            for c in categories:  # a cell is read stripped, and a blank one is missing
+                if not c.strip():
+                    self.fail(
+                        where,
+                        f"category {json.dumps(c)} is blank: a blank value is missing ('missing' says what it means)",
+                    )
+                elif c != c.strip():
+                    self.fail(
+                        where,
+                        f"category {json.dumps(c)} has spaces around it: values are read without them, so none would match",
+                    )
             for key_ in ("minimum", "maximum", "positive", "direction", "refer_margin"):
                 if key_ in raw:
                     self.fail(where, f"'{key_}' applies to numbers, not to a {kind_text}")
@@ -277,14 +294,12 @@ class _Reader:
         example = raw.get("example")
         if len(self.mistakes) > before:
             return None
+        given = example is not None
         if example is None:
             example = _default_example(kind, categories, minimum, maximum, positive)
-        elif not _example_fits(example, kind, categories, minimum, maximum, positive):
-            self.fail(where, f"'example' {_shown(example)} is not a valid value of this field")
-            return None
-        if kind == "category" and isinstance(example, str):
-            example = next(c for c in categories if c.lower() == example.lower())
-        return Field(
+        elif kind == "category" and isinstance(example, str):
+            example = next((c for c in categories if c.lower() == example.lower()), example)
+        built = Field(
             name=name,
             key=key,
             kind=kind,  # type: ignore[arg-type]
@@ -303,6 +318,10 @@ class _Reader:
             direction=direction,
             refer_margin=refer_margin,
         )
+        if given and not _example_fits(example, built):
+            self.fail(where, f"'example' {_shown(example)} is not a valid value of this field")
+            return None
+        return built
 
     def target(self, raw: Any) -> Target | None:
         if raw is None:
@@ -348,6 +367,9 @@ class _Reader:
                 key = normalize_name(spelling)
                 if not key:
                     self.fail(where, f"the name '{spelling}' has no letters or digits")
+                elif key in RESERVED and where != "[target]":
+                    self.fail(where, f"{reserved_name(spelling)}; rename the column in the data to use it")
+                    break
                 elif key in seen and seen[key][0] != number:
                     other = seen[key][1]
                     said = (
@@ -359,6 +381,15 @@ class _Reader:
                     seen[key] = (number, owner)
         if normalize_name(id_column) in seen:
             self.fail("key 'id'", f"'{id_column}' is also a name of '{seen[normalize_name(id_column)][1]}'")
+
+
+RESERVED = frozenset(normalize_name(c) for c in RESULTS_FILE_COLUMNS)
+"""Names no field may have (in any spelling): a results file's own columns."""
+
+
+def reserved_name(column: str) -> str:
+    """Why a field may not be spelled ``column``: the one wording for the schema file and ``infer``."""
+    return f"'{column}' is a results file's own column ({', '.join(RESULTS_FILE_COLUMNS)})"
 
 
 def _default_example(
@@ -373,23 +404,15 @@ def _default_example(
     return int(round(middle)) if kind == "integer" or float(middle).is_integer() else middle
 
 
-def _example_fits(
-    value: Any,
-    kind: str,
-    categories: tuple[str, ...],
-    minimum: float | None,
-    maximum: float | None,
-    positive: bool,
-) -> bool:
-    if kind == "category":
-        return isinstance(value, str) and value.lower() in {c.lower() for c in categories}
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def _example_fits(value: Any, f: Field) -> bool:
+    """Whether an example is a value the field accepts: a number by the one check values get
+    (:func:`.values.check_number`). ``example = inf`` once ended in an OverflowError traceback
+    (rounded to test it was whole), and ``1e300`` was shown as the example of a field refusing it."""
+    if f.is_category:
+        return isinstance(value, str) and value in f.categories
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return False
-    if kind == "integer" and float(value) != round(value):
-        return False
-    if positive:
-        return value > 0
-    return minimum is not None and maximum is not None and minimum <= value <= maximum
+    return check_number(f, repr(value) if isinstance(value, float) else str(value)).reason is None
 
 
 def _shown(value: Any) -> str:

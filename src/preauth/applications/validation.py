@@ -26,7 +26,7 @@ from .schema import (
     OnUnknown,
     Schema,
 )
-from .values import NUMBER_PATTERN, check_category, check_number, excerpt
+from .values import NUMBER_PATTERN, check_category, check_number, excerpt, not_one_of
 
 MALFORMED_ROWS = "preauth.malformed_rows"
 """Key in a table's ``attrs`` for CSV rows that could not be split into fields: row → (text, reason)."""
@@ -297,7 +297,6 @@ def _check_outcome(
 ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
     """The target's values read as ``bad``/``good``; an application may come without its outcome."""
     assert schema.target is not None
-    allowed = ", ".join(f.categories)
     values = np.empty(len(uniques), dtype=object)
     errors: list[str | None] = []
     for k, raw in enumerate(uniques):
@@ -305,7 +304,7 @@ def _check_outcome(
         outcome = schema.target.outcome(text)
         values[k] = outcome
         if outcome is None and text.lower() not in MISSING_TOKENS:
-            errors.append(f"'{text}' is not one of: {allowed}")
+            errors.append(not_one_of(text, f.categories))
         else:
             errors.append(None)
     return values, values.copy(), errors

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,20 @@ SHOWN = 80
 NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 """What a number looks like, in files and requests: no ``inf``, ``nan``, ``1_000`` or ``0x10``."""
 _NUMBER = re.compile(NUMBER_PATTERN, re.ASCII)
+
+
+LISTED = 20
+"""At most this many categories are named when a value is none of them: a lender's category may have
+10,000 levels, and each rejected row's reason once listed every one (80 KB a line, on stderr and in
+the rejects file)."""
+
+
+def not_one_of(text: str, choices: Sequence[str]) -> str:
+    """The one wording of a value that is none of a category's values (or a target's)."""
+    shown = f"'{excerpt(text, SHOWN)}' is not one of"
+    if len(choices) <= LISTED:
+        return f"{shown}: {', '.join(choices)}"
+    return f"{shown} the {len(choices):,} categories ({', '.join(choices[:LISTED])}, \u2026)"
 
 
 def excerpt(text: str, limit: int = 200) -> str:
@@ -52,7 +67,7 @@ def check_category(f: Field, text: str, schema: Schema, on_unknown: OnUnknown = 
         return Value(None, None, "missing value")
     if on_unknown == "unknown":
         return Value(f.missing or UNKNOWN, text)
-    return Value(None, None, f"'{excerpt(text, SHOWN)}' is not one of: {', '.join(f.categories)}")
+    return Value(None, None, not_one_of(text, f.categories))
 
 
 def check_number(f: Field, text: str) -> Value:

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -126,7 +126,12 @@ def utc_moment(ctx: click.Context, param: click.Parameter, value: str | None) ->
         raise click.BadParameter(
             f"'{value[:40]}' is not an ISO 8601 date or time (2026-11-25 or 2026-11-25T10:00:00+00:00)"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    from ..store import as_utc  # not at import: every command reads this module, few open a store
+
+    try:
+        return as_utc(moment)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def since_until_options(what: str = "Decisions made") -> Callable[[F], F]:

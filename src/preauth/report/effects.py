@@ -17,6 +17,19 @@ from .figures import ACCENT, NEGATIVE_COLOR, POSITIVE_COLOR, svg
 TOP_EFFECTS = 4
 MAX_POINTS = 1500
 """Dots per dependence plot: a seeded sample of a large holdout keeps the SVG small and readable."""
+MAX_LEVELS = 30
+"""Ticks of a category's dependence plot: past this many levels, its most common ones in the plotted
+rows (a lender's category of 10,000 levels once drew 10,000 labels: a minute of ``train`` spent on
+an unreadable figure)."""
+
+
+def plotted_levels(levels: list[str], values: pd.Series) -> list[str]:
+    """The levels a dependence plot names, in the schema's order: all of them, or the
+    :data:`MAX_LEVELS` most common among ``values``."""
+    if len(levels) <= MAX_LEVELS:
+        return levels
+    common = set(values.value_counts().index[:MAX_LEVELS])
+    return [level for level in levels if level in common]
 
 
 def contributions(
@@ -62,15 +75,21 @@ def section(
             f = schema.field(name)
             y = contrib[:, i] if shown is None else contrib[shown, i]
             colors = np.where(y > 0, POSITIVE_COLOR, NEGATIVE_COLOR)
+            title = name
             if f.is_category:
-                levels = list(f.levels())
-                codes = pd.Categorical(sample[name], categories=levels).codes
-                a.scatter(codes + rng.uniform(-0.2, 0.2, len(codes)), y, s=9, c=colors, alpha=0.6)
+                every = list(f.levels())
+                levels = plotted_levels(every, sample[name])
+                codes = pd.Index(levels).get_indexer(sample[name])
+                kept = codes >= 0  # a row of a level not named is not drawn
+                jitter = rng.uniform(-0.2, 0.2, len(codes))
+                a.scatter((codes + jitter)[kept], y[kept], s=9, c=colors[kept], alpha=0.6)
                 a.set_xticks(range(len(levels)), levels, rotation=30, ha="right", fontsize=7)
+                if len(levels) < len(every):
+                    title = f"{name} ({len(levels)} most common of {len(every):,} levels)"
             else:
                 a.scatter(sample[name].to_numpy(dtype=np.float64), y, s=9, c=colors, alpha=0.6)
             a.axhline(0, color="grey", lw=0.8)
-            a.set(title=name, ylabel="contribution (log-odds)")
+            a.set(title=title, ylabel="contribution (log-odds)")
         for k in range(len(top), 4):
             ax[k // 2, k % 2].set_visible(False)
 

@@ -36,6 +36,9 @@ def svg(
         "axes.spines.right": False,
         "axes.grid": True,
         "grid.alpha": 0.3,
+        # Text is drawn as written: a lender's column "Debt ($) to income ($)" was set as math
+        # (its dollars gone), and "Price $^$" failed the report, and with it train, in a traceback.
+        "text.parse_math": False,
     }
     with matplotlib.rc_context(style):  # type: ignore[arg-type]
         figure = Figure(figsize=(width, height), layout="constrained")

@@ -73,11 +73,17 @@ def train(
     schema = data.schema
     features = config.features(schema)
     absent = [name for name in features if data.frame[name].isna().all()]
-    if absent:  # only an optional column the file lacks is empty on every row (Sex, by --include Sex)
-        raise InputError(
-            f"no '{absent[0]}' column, yet the model is to use it (--include {absent[0]})",
-            source=data.provenance["source"],
+    if absent:  # an optional column the file lacks (Sex, by --include Sex), or one empty on every row
+        name = absent[0]
+        # Not "no column" alone: a lender's optional field whose column is there but empty on
+        # every row was once told the file had no such column, and to --include what it had.
+        reason = (
+            f"no '{name}' column, yet the model is to use it (--include {name})"
+            if name in schema.protected
+            else f"'{name}' is empty on every row (or not in the file), yet the model is to use it; "
+            f"fill it in, or leave it out (--exclude {name})"
         )
+        raise InputError(reason, source=data.provenance["source"])
     _check_class_sizes(data.y, config, data.provenance["source"])
     x = encode(data.frame, features, schema)
     y = data.y

@@ -25,7 +25,7 @@ from ...errors import InputError
 from ...exports import MEDIA_TYPES, Filters, export_chunks
 from ...outcomes import outcome_of
 from ...reviews import review_of
-from ...store import Claim, decode_cursor
+from ...store import Claim, as_utc, could_be_stored_id, decode_cursor
 from ..intake import SOURCE, check_records
 from ..runtime import runtime
 from ..schemas import ERRORS, BatchAnswer, Decision, DecisionDetail, DecisionPage, batch_body, single_body
@@ -282,13 +282,13 @@ def _moment(field: str, text: str | None) -> datetime | None:
 
 
 def _in_utc(field: str, moment: datetime | None) -> datetime | None:
-    """The time in UTC, the stores' zone; year 1 at +14:00 is before year 1 in UTC, and no date."""
+    """The time in UTC, the stores' zone (:func:`~preauth.store.as_utc`, which refuses year 1 at +14:00)."""
     if moment is None:
         return None
     try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:
-        raise _BadQuery(field, f"{moment.isoformat()} is outside the years 1-9999 in UTC") from None
+        return as_utc(moment)
+    except ValueError as error:
+        raise _BadQuery(field, str(error)) from None
 
 
 def time_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
@@ -327,10 +327,7 @@ def cursor_in_range(cursor: str | None) -> None:
 )
 def get_decision(request: Request, decision_id: str) -> Response:
     shown = decision_id[:64]
-    # Ids are UUIDs (36 characters); a NUL could not even be looked up on PostgreSQL.
-    found = (
-        None if len(decision_id) > 36 or "\x00" in decision_id else runtime(request).store.get(decision_id)
-    )
+    found = runtime(request).store.get(decision_id) if could_be_stored_id(decision_id) else None
     if found is None:
         return json_response(404, error_body(404, f"no decision with id {shown!r}"))
     store = runtime(request).store

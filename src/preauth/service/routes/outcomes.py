@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from ...errors import InputError
 from ...outcomes import OUTCOMES, outcome_of, parse_outcome, record
+from ...store import could_be_stored_id
 from ..runtime import runtime
 from ..schemas import ERRORS
 from ..security import error_body, json_response
@@ -76,7 +77,7 @@ async def record_outcome(request: Request, decision_id: str) -> Response:
         raise InputError(
             'expected {"outcome": "repaid" | "defaulted", "known_at": "YYYY-MM-DD"}', source=SOURCE
         )
-    if "\x00" in decision_id or len(decision_id) > 36:  # no stored id looks like this
+    if not could_be_stored_id(decision_id):
         return json_response(404, error_body(404, "no decision with that id"))
     outcome = parse_outcome(
         body.get("outcome"), body.get("known_at"), decision_id[:64], source=SOURCE, row=None
@@ -100,7 +101,7 @@ async def record_outcome(request: Request, decision_id: str) -> Response:
     responses={**ERRORS, 404: {"description": "No outcome recorded for this id."}},
 )
 async def get_outcome(request: Request, decision_id: str) -> Response:
-    if "\x00" in decision_id:
+    if not could_be_stored_id(decision_id):
         return json_response(404, error_body(404, "no outcome recorded for that id"))
     found = await asyncio.to_thread(outcome_of, runtime(request).store, decision_id[:64])
     if found is None:

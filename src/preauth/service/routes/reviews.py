@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from ...errors import InputError
 from ...reviews import ANONYMOUS, MAX_REASON, REVIEW_DECISIONS, parse_review, queue, record_review
+from ...store import could_be_stored_id
 from ..runtime import runtime
 from ..schemas import ERRORS, Decision
 from ..security import caller, error_body, json_response
@@ -123,7 +124,7 @@ async def review_decision(request: Request, decision_id: str) -> Response:
             column="reviewer",
         )
     reviewer = keyed or named or ANONYMOUS
-    if "\x00" in decision_id or len(decision_id) > 36:  # no stored id looks like this
+    if not could_be_stored_id(decision_id):
         return json_response(404, error_body(404, "no decision with that id"))
     done = await asyncio.to_thread(
         record_review, rt.store, decision_id, reviewer=reviewer, decision=verdict, reason=reason

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ...applications import Schema
-from ...applications.reading import NotAnApplication
+from ...applications.reading import TOO_DEEP, NotAnApplication, json_value
 from ...applications.values import excerpt
 from ...errors import InputError
 from ..intake import SOURCE, check_records, records_from_body, records_from_csv
@@ -52,10 +52,52 @@ async def ping(request: Request) -> Response:
 
 
 def parse_json(body: bytes) -> Any:
+    """A request's JSON: orjson's, or where orjson refuses a value the files' reader takes as a bad
+    value of its row (:func:`~preauth.applications.reading.json_value`: a number past a double such
+    as ``1e400``, a lone surrogate ``"\\ud800"``), that reader's. One such value in one element of
+    a batch once cost every application in it its decision (the whole body was 'invalid JSON').
+
+    What is read can be written back (an Idempotency-Key's fingerprint, a refused row echoed):
+    nesting deeper than orjson writes is refused as the files' reader refuses it (it was read,
+    then a 500), and an integer past 64 bits is kept as its digits, as the reader keeps one past
+    what Python reads."""
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise InputError(f"invalid JSON ({str(error).split(':')[0]})", source=SOURCE) from None
+        reason = str(error).split(":")[0]
+    else:
+        try:
+            orjson.dumps(data)
+        except orjson.JSONEncodeError:  # only nesting: orjson reads deeper than it writes
+            raise InputError(TOO_DEEP, source=SOURCE) from None
+        return data
+    if reason == "depth limit exceeded":
+        raise InputError(TOO_DEEP, source=SOURCE) from None
+    try:
+        return _writable(json_value(body.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InputError(f"invalid JSON ({reason})", source=SOURCE) from None
+
+
+_DEEPEST = 254
+"""The deepest nesting orjson writes."""
+
+
+def _writable(data: Any) -> Any:
+    """``data`` (freshly parsed, changed in place) with its integers past 64 bits as their digits;
+    :data:`TOO_DEEP` refused past :data:`_DEEPEST` levels. Walked with a stack, not recursion."""
+    stack: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > _DEEPEST:
+            raise InputError(TOO_DEEP, source=SOURCE)
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+                node[key] = str(value)
+            elif isinstance(value, dict | list):
+                stack.append((value, depth + 1))
+    return str(data) if isinstance(data, int) and not -(2**63) <= data < 2**64 else data
 
 
 def _records(content_type: str, body: bytes, schema: Schema) -> tuple[list[Any], bool]:

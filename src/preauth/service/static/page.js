@@ -87,8 +87,15 @@ function decisionPill(target, decision) {
 }
 
 function normalizeName(name) {
-  // As the server's normalize_name: "SAVING ACCOUNTS" -> "saving_accounts".
-  return name.trim().replace(/^\ufeff+/, "").toLowerCase().replace(/[^0-9a-z]+/g, "_").replace(/^_+|_+$/g, "");
+  // As the server's normalize_name: "SAVING ACCOUNTS" -> "saving_accounts", "Größe" -> "größe";
+  // letters, digits and marks of every script are kept, the rest separates words.
+  return name
+    .trim()
+    .replace(/^\ufeff+/, "")
+    .normalize("NFKC")
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}]+/gu, "_")
+    .replace(/^_+|_+$/g, "");
 }
 
 // ------------------------------------------------------------------------------------------

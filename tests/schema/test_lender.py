@@ -112,6 +112,15 @@ def test_infer_keeps_to_numbers_preauth_can_keep(tmp_path: Path) -> None:
     assert "amount" not in [f.name for f in schema.fields]
 
 
+def test_infer_takes_an_example_a_row_holds(tmp_path: Path) -> None:
+    """The median of 0.1 and 0.2 was proposed as ``example = 0.15000000000000002``."""
+    (tmp_path / "f.csv").write_text("rate,status\n0.1,good\n0.2,bad\n0.1,good\n0.2,bad\n")
+    done = preauth("schema", "infer", "f.csv", "--target", "status", "-o", "f.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert load_schema(tmp_path / "f.toml").field("rate").example in (0.1, 0.2)
+    assert "0.15000000000000002" not in (tmp_path / "f.toml").read_text()
+
+
 def test_check_reports_each_row_and_column_that_does_not_fit(lender: Path) -> None:
     frame = lender_frame(rows=400).head(5).astype(str)
     frame.loc[1, "Status"] = "7"

@@ -178,7 +178,10 @@ def _propose_field(column: str, present: pd.Series, *, has_missing: bool) -> tup
             notes.append(
                 "Some rows leave it empty: confirm what a missing value means (or remove 'missing')."
             )
-        example = int(np.median(values)) if whole else float(np.median(values))
+        # A value of the data near its middle, not the median: the mean of two middle values may
+        # print as 3003.8500000000004, an example no applicant wrote.
+        middle = float(np.partition(values, len(values) // 2)[len(values) // 2])
+        example = int(middle) if whole else middle
         return (
             Field(
                 column,

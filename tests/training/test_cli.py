@@ -265,3 +265,21 @@ def test_search_rows_without_dask_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["train", str(tmp_path / "labels.csv"), "--search-rows", "500"])
     assert result.exit_code == 2
     assert "--search-rows goes with --dask" in result.output
+
+
+def test_a_threshold_that_decides_nearly_everyone_alike_is_pointed_out() -> None:
+    """On a lender's data where bad risk is common, the 5:1 cost refused 499 of 500 holdout
+    applicants, and only the confusion table said so."""
+    from preauth.commands.training import one_sided
+
+    holdout = {"n": 500, "measured_against": "real outcome (Status)"}
+    refusing = one_sided({**holdout, "confusion": {"tn": 2, "fp": 301, "fn": 0, "tp": 197}})
+    assert refusing is not None
+    assert refusing.startswith(
+        "Note: this threshold refuses 498 of the 500 holdout applicants (100%), "
+        "measured against real outcome (Status)."
+    )
+    assert "pass --threshold" in refusing
+    approving = one_sided({**holdout, "confusion": {"tn": 300, "fp": 10, "fn": 190, "tp": 0}})
+    assert approving is not None and "approves 490 of the 500" in approving
+    assert one_sided({**holdout, "confusion": {"tn": 200, "fp": 100, "fn": 80, "tp": 120}}) is None

@@ -437,3 +437,29 @@ def baseline_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, list[tuple
         ]
         out.append((str(name), f"{base['n']} holdout rows", rows))
     return out  # type: ignore[return-value]
+
+
+ONE_SIDED = 0.95
+"""A threshold that refuses (or approves) at least this share of the holdout is pointed out."""
+
+
+def one_sided(holdout: dict[str, Any]) -> str | None:
+    """A note when the threshold decides nearly every holdout applicant the same way.
+
+    The cost rule (approving a bad applicant costs 5, refusing a good one 1: German Credit's
+    matrix) refuses whoever's calibrated p(bad) is above 1/6; on a lender's data where bad risk
+    is common, or the model cannot tell applicants apart, that is nearly everyone. Rational under
+    those costs, and easy to miss in a table of metrics."""
+    confusion, n = holdout.get("confusion"), holdout.get("n")
+    if not confusion or not n:
+        return None
+    refused = int(confusion["tp"] + confusion["fp"])
+    for count, verb in ((refused, "refuses"), (n - refused, "approves")):
+        if count >= ONE_SIDED * n:
+            return (
+                f"Note: this threshold {verb} {count} of the {n} holdout applicants ({count / n:.0%}), "
+                f"measured against {holdout['measured_against']}. The default threshold is the cheapest "
+                "under the 5:1 cost (approving a bad applicant costs 5, refusing a good one 1); if your "
+                "costs differ, pass --threshold"
+            )
+    return None

@@ -270,7 +270,7 @@ def test_search_rows_without_dask_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_threshold_that_decides_nearly_everyone_alike_is_pointed_out() -> None:
     """On a lender's data where bad risk is common, the 5:1 cost refused 499 of 500 holdout
     applicants, and only the confusion table said so."""
-    from preauth.commands.training import one_sided
+    from preauth.evaluation import one_sided
 
     holdout = {"n": 500, "measured_against": "real outcome (Status)"}
     refusing = one_sided({**holdout, "confusion": {"tn": 2, "fp": 301, "fn": 0, "tp": 197}})

@@ -428,6 +428,11 @@ def print_summary(console: Console, summary: Any) -> None:
             row.append(metric_with_interval(risk, key))
         table.add_row(*row)
     console.print(table)
+    from ..evaluation import one_sided
+
+    lopsided = one_sided(holdout)
+    if lopsided:
+        console.print(lopsided, highlight=False, soft_wrap=True)
     console.print(
         f"Decisions on {summary.results}: {summary.decisions.get('bad risk', 0)} bad risk, "
         f"{summary.decisions.get('good risk', 0)} good risk"

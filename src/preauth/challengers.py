@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from .applications import GERMAN_COSTS
+from .applications import Costs as SchemaCosts
 from .bundles import read_aliases, read_meta
 from .decisions import APPROVE, DECLINE, REFER
 from .errors import InputError, ModelBundleError
 from .evaluation import (
     BOOTSTRAP_RESAMPLES,
-    COST_FALSE_NEGATIVE,
-    COST_FALSE_POSITIVE,
     expected_cost,
     percentile_bootstrap,
     roc_auc,
@@ -187,8 +187,8 @@ def _one_threshold(values: Any) -> float:
 class Costs:
     """The cost matrix cost per applicant is measured with, and where it came from."""
 
-    false_negative: float = COST_FALSE_NEGATIVE
-    false_positive: float = COST_FALSE_POSITIVE
+    false_negative: float = GERMAN_COSTS.approve_bad
+    false_positive: float = GERMAN_COSTS.refuse_good
     source: str = "German Credit's cost matrix (no bundle read)"
 
     def as_dict(self) -> dict[str, Any]:
@@ -244,7 +244,7 @@ def compare(
     has_both_classes = 0 < int(y.sum()) < len(y)
 
     def cost(y_: np.ndarray, p: np.ndarray, threshold: float) -> float:
-        return expected_cost(y_, p, threshold, costs.false_negative, costs.false_positive)
+        return expected_cost(y_, p, threshold, SchemaCosts(costs.false_negative, costs.false_positive))
 
     def figures(pick: np.ndarray) -> dict[str, float | None]:
         return {"agreement": float(np.mean(same[pick])), "mean_shift": float(np.mean(shift[pick]))}

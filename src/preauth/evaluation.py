@@ -4,8 +4,9 @@ Bad risk is the positive class (1) everywhere. Every metric dictionary carries
 ``measured_against`` because a model trained on provider labels can look excellent against
 those labels and mediocre against real outcomes: the two numbers must never be confused.
 
-The decision threshold is chosen by expected cost with the German Credit cost matrix: approving a
-bad applicant (a false negative) costs 5, refusing a good one (a false positive) costs 1. The cut
+The decision threshold is chosen by expected cost with the schema's cost matrix (German Credit's
+by default: approving a bad applicant, a false negative, costs 5, refusing a good one, a false
+positive, costs 1; a lender's schema sets its own in ``[costs]``). The cut
 is found on calibrated out-of-fold predictions rather than taken from the Bayes rule 1/(1+5): a
 calibration map fitted on 800 rows is close to, not exactly, the truth.
 """
@@ -18,10 +19,8 @@ from typing import Any
 
 import numpy as np
 
-COST_FALSE_NEGATIVE = 5.0
-"""Approving an applicant who turns out bad risk."""
-COST_FALSE_POSITIVE = 1.0
-"""Refusing an applicant who would have been good risk."""
+from .applications import GERMAN_COSTS, Costs
+
 _EPS = 1e-15
 
 
@@ -45,26 +44,15 @@ def confusion(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, int]:
     return {"tn": tn, "fp": fp, "fn": fn, "tp": tp}
 
 
-def expected_cost(
-    y: np.ndarray,
-    p: np.ndarray,
-    threshold: float,
-    cost_fn: float = COST_FALSE_NEGATIVE,
-    cost_fp: float = COST_FALSE_POSITIVE,
-) -> float:
-    """Average cost per applicant of deciding ``p >= threshold`` → refuse."""
+def expected_cost(y: np.ndarray, p: np.ndarray, threshold: float, costs: Costs = GERMAN_COSTS) -> float:
+    """Average cost per applicant of deciding ``p >= threshold`` → refuse, at ``costs``."""
     c = confusion(y, p, threshold)
     n = max(len(y), 1)
-    return (cost_fn * c["fn"] + cost_fp * c["fp"]) / n
+    return (costs.approve_bad * c["fn"] + costs.refuse_good * c["fp"]) / n
 
 
-def choose_threshold(
-    y: np.ndarray,
-    p: np.ndarray,
-    cost_fn: float = COST_FALSE_NEGATIVE,
-    cost_fp: float = COST_FALSE_POSITIVE,
-) -> ThresholdChoice:
-    """The threshold with the lowest expected cost on ``(y, p)``.
+def choose_threshold(y: np.ndarray, p: np.ndarray, costs: Costs = GERMAN_COSTS) -> ThresholdChoice:
+    """The threshold with the lowest expected cost on ``(y, p)`` at ``costs`` (the schema's).
 
     Every distinct score is a candidate cut (plus "refuse nobody"). The returned threshold lies
     halfway between the chosen score and the next lower one, so it classifies the validation rows
@@ -85,15 +73,16 @@ def choose_threshold(
     fp = flagged - tp
     positives = int(y.sum())
     fn = positives - tp
-    costs = np.concatenate([[cost_fn * positives], cost_fn * fn + cost_fp * fp]) / n
-    best = int(np.argmin(costs))  # first minimum = highest threshold among ties
+    cost_fn, cost_fp = costs.approve_bad, costs.refuse_good
+    per_cut = np.concatenate([[cost_fn * positives], cost_fn * fn + cost_fp * fp]) / n
+    best = int(np.argmin(per_cut))  # first minimum = highest threshold among ties
     if best == 0:  # refusing nobody is cheapest: cut above the highest score
         threshold = float((scores[0] + 1.0) / 2)
     else:
         chosen = scores[best - 1]
         lower = scores[best] if best < len(scores) else 0.0
         threshold = float((chosen + lower) / 2)
-    return ThresholdChoice(threshold=threshold, cost=float(costs[best]), n=n)
+    return ThresholdChoice(threshold=threshold, cost=float(per_cut[best]), n=n)
 
 
 def roc_auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -158,9 +147,10 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def binary_metrics(
-    y: np.ndarray, p: np.ndarray, threshold: float, *, measured_against: str
+    y: np.ndarray, p: np.ndarray, threshold: float, *, measured_against: str, costs: Costs = GERMAN_COSTS
 ) -> dict[str, Any]:
-    """Everything the report and the bundle say about one set of predictions against one labelling."""
+    """Everything the report and the bundle say about one set of predictions against one labelling
+    (the cost per applicant at ``costs``)."""
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
     c = confusion(y, p, threshold)
@@ -188,7 +178,7 @@ def binary_metrics(
         "ks": ks_statistic(y, p),
         "brier": float(np.mean((p - y) ** 2)) if n else None,
         "log_loss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))) if n else None,
-        "expected_cost": expected_cost(y, p, threshold) if n else None,
+        "expected_cost": expected_cost(y, p, threshold, costs) if n else None,
         "confusion": c,
     }
 
@@ -217,6 +207,7 @@ def bootstrap_intervals(
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
     level: float = 0.95,
+    costs: Costs = GERMAN_COSTS,
 ) -> dict[str, list[float] | None]:
     """Percentile bootstrap intervals of every metric of :func:`binary_metrics` on ``(y, p)``.
 
@@ -228,7 +219,7 @@ def bootstrap_intervals(
     p = np.asarray(p, dtype=np.float64)
 
     def metrics(pick: np.ndarray) -> Mapping[str, float | None]:
-        values = binary_metrics(y[pick], p[pick], threshold, measured_against="")
+        values = binary_metrics(y[pick], p[pick], threshold, measured_against="", costs=costs)
         return {key: values[key] for key in INTERVAL_KEYS}
 
     return percentile_bootstrap(len(y), metrics, INTERVAL_KEYS, resamples=resamples, seed=seed, level=level)
@@ -303,12 +294,18 @@ def percentile_bootstrap(
 
 
 def with_intervals(
-    metrics: dict[str, Any], y: np.ndarray, p: np.ndarray, *, resamples: int, seed: int
+    metrics: dict[str, Any],
+    y: np.ndarray,
+    p: np.ndarray,
+    *,
+    resamples: int,
+    seed: int,
+    costs: Costs = GERMAN_COSTS,
 ) -> dict[str, Any]:
     """``metrics`` plus its 95% bootstrap intervals and a sentence saying how they were made."""
     if resamples <= 0:
         return metrics
-    intervals = bootstrap_intervals(y, p, metrics["threshold"], resamples=resamples, seed=seed)
+    intervals = bootstrap_intervals(y, p, metrics["threshold"], resamples=resamples, seed=seed, costs=costs)
     return {
         **metrics,
         "intervals": intervals,
@@ -355,7 +352,7 @@ METRIC_ROWS: tuple[tuple[str, str], ...] = (
     ("ks", "KS"),
     ("brier", "Brier score"),
     ("log_loss", "Log loss"),
-    ("expected_cost", "Cost per applicant (5:1)"),
+    ("expected_cost", "Cost per applicant"),
 )
 
 
@@ -443,13 +440,13 @@ ONE_SIDED = 0.95
 """A threshold that refuses (or approves) at least this share of the holdout is pointed out."""
 
 
-def one_sided(holdout: dict[str, Any]) -> str | None:
+def one_sided(holdout: dict[str, Any], costs: Costs = GERMAN_COSTS) -> str | None:
     """A note when the threshold decides nearly every holdout applicant the same way.
 
-    The cost rule (approving a bad applicant costs 5, refusing a good one 1: German Credit's
-    matrix) refuses whoever's calibrated p(bad) is above 1/6; on a lender's data where bad risk
-    is common, or the model cannot tell applicants apart, that is nearly everyone. Rational under
-    those costs, and easy to miss in a table of metrics."""
+    The cost rule refuses whoever's calibrated p(bad) is above ``costs.bayes_cut`` (1/6 with
+    German Credit's matrix); on a lender's data where bad risk is common, or with a model that
+    cannot tell applicants apart, that is nearly everyone. Rational under those costs, and easy to
+    miss in a table of metrics."""
     confusion, n = holdout.get("confusion"), holdout.get("n")
     if not confusion or not n:
         return None
@@ -459,7 +456,7 @@ def one_sided(holdout: dict[str, Any]) -> str | None:
             return (
                 f"Note: this threshold {verb} {count} of the {n} holdout applicants ({count / n:.0%}), "
                 f"measured against {holdout['measured_against']}. The default threshold is the cheapest "
-                "under the 5:1 cost (approving a bad applicant costs 5, refusing a good one 1); if your "
-                "costs differ, pass --threshold"
+                f"under the {costs.ratio} cost ({costs.text}); if your costs differ, set them in the "
+                "schema's [costs] or pass --threshold"
             )
     return None

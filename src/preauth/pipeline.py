@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .applications import GERMAN, Schema, read_applications
+from .applications import GERMAN, GERMAN_COSTS, Costs, Schema, read_applications
 from .bundles import load_bundle, promote
 from .errors import ConfigurationError
 from .files import make_directory
@@ -45,6 +45,7 @@ class RunSummary:
     model_version: str = ""
     results: Path | None = None
     decisions: dict[str, int] = field(default_factory=dict)
+    costs: Costs = GERMAN_COSTS
 
 
 def run_pipeline(
@@ -134,6 +135,7 @@ def run_pipeline(
     promote(models_dir, result.version)
     summary.model_version = result.version
     summary.metrics = result.metrics
+    summary.costs = result.costs
     trained_on = f"real outcomes ({outcome}), " if outcome else ""
     stage(
         "train", started, f"model {result.version} ({trained_on}promoted to production)", result.bundle_path

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from preauth.applications import Costs
 from preauth.evaluation import (
     agreement,
     binary_metrics,
@@ -71,19 +72,21 @@ def test_threshold_follows_the_cost_matrix() -> None:
     y = (rng.random(400) < 0.3).astype(int)
     p = np.clip(0.25 * y + rng.random(400) * 0.75, 0, 1)
     default = choose_threshold(y, p)
-    reversed_costs = choose_threshold(y, p, cost_fn=1.0, cost_fp=5.0)
+    reversed_costs = choose_threshold(y, p, Costs(approve_bad=1.0, refuse_good=5.0))
     assert reversed_costs.threshold > default.threshold
     for choice, (cfn, cfp) in ((default, (5, 1)), (reversed_costs, (1, 5))):
-        grid_best = min(expected_cost(y, p, t, cfn, cfp) for t in np.unique(np.concatenate([p, [1.01]])))
+        grid_best = min(
+            expected_cost(y, p, t, Costs(cfn, cfp)) for t in np.unique(np.concatenate([p, [1.01]]))
+        )
         assert choice.cost == pytest.approx(grid_best)
 
 
 def test_refusing_nobody_puts_the_cut_above_every_score() -> None:
     y = np.array([0, 0, 0, 1])
     p = np.array([0.1, 0.2, 0.3, 0.25])
-    choice = choose_threshold(y, p, cost_fn=0.1, cost_fp=1.0)
+    choice = choose_threshold(y, p, Costs(approve_bad=0.1, refuse_good=1.0))
     assert choice.threshold > 0.3
-    assert expected_cost(y, p, choice.threshold, 0.1, 1.0) == pytest.approx(0.1 / 4)
+    assert expected_cost(y, p, choice.threshold, Costs(0.1, 1.0)) == pytest.approx(0.1 / 4)
 
 
 def test_agreement_matches_scikit_learn_kappa() -> None:

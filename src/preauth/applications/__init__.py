@@ -25,10 +25,12 @@ from .german import (
     field_by_name,
 )
 from .schema import (
+    GERMAN_COSTS,
     ID_COLUMN,
     LARGEST_NUMBER,
     MISSING_TOKENS,
     UNKNOWN,
+    Costs,
     Field,
     OnUnknown,
     Schema,
@@ -80,6 +82,7 @@ __all__ = [
     "FIELDS",
     "FIELD_NAMES",
     "GERMAN",
+    "GERMAN_COSTS",
     "ID_COLUMN",
     "LARGEST_NUMBER",
     "MALFORMED_ROWS",
@@ -87,6 +90,7 @@ __all__ = [
     "OUTCOME",
     "UNKNOWN",
     "Applications",
+    "Costs",
     "Field",
     "OnUnknown",
     "Reject",

@@ -170,6 +170,40 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Costs:
+    """What a wrong decision costs the lender, in any one unit: the threshold is chosen to make the
+    expected cost per applicant smallest, and every cost shown is in these terms.
+
+    German Credit's own matrix (Hofmann's documentation) is the default: approving an applicant
+    who turns out bad costs 5, refusing one who would have repaid costs 1. A lender's schema sets
+    its own in ``[costs]``: the threshold then follows its economics, not Hofmann's."""
+
+    approve_bad: float = 5.0
+    refuse_good: float = 1.0
+
+    @property
+    def text(self) -> str:
+        return (
+            f"approving a bad applicant costs {self.approve_bad:g}, "
+            f"refusing a good one costs {self.refuse_good:g}"
+        )
+
+    @property
+    def ratio(self) -> str:
+        """``5:1``, as the summary's column heading shows it."""
+        return f"{self.approve_bad:g}:{self.refuse_good:g}"
+
+    @property
+    def bayes_cut(self) -> float:
+        """The threshold a perfectly calibrated model would use: refuse above this p(bad)."""
+        return self.refuse_good / (self.approve_bad + self.refuse_good)
+
+
+GERMAN_COSTS = Costs()
+"""Hofmann's matrix for German Credit, and the costs of any schema that does not set its own."""
+
+
+@dataclass(frozen=True)
 class Schema:
     """What an application is: its fields, target, id column and protected attributes."""
 
@@ -183,6 +217,8 @@ class Schema:
     """The file the schema was read from, for messages (not part of the schema's identity)."""
     refer_margin: float | None = None
     """The schema-wide refer margin; None: :data:`DEFAULT_REFER_MARGIN`."""
+    costs: Costs = GERMAN_COSTS
+    """What wrong decisions cost (``[costs]``; German Credit's 5:1 when the file says nothing)."""
 
     # ----------------------------------------------------------------------------------------
     # Names
@@ -324,6 +360,10 @@ def dump_schema(schema: Schema, notes: Mapping[str, Sequence[str]] | None = None
         lines.append(f"good = {_toml(list(t.good))}")
         if t.aliases:
             lines.append(f"aliases = {_toml(list(t.aliases))}")
+    if schema.costs != GERMAN_COSTS:  # German Credit's matrix is written by no one: the fingerprints stay
+        lines += ["", "[costs]"]
+        lines.append(f"approve_bad = {_toml(schema.costs.approve_bad)}")
+        lines.append(f"refuse_good = {_toml(schema.costs.refuse_good)}")
     for f in schema.fields:
         lines.append("")
         lines += [f"# {line}" for line in notes.get(f.name, ())]

@@ -38,7 +38,7 @@ from typing import Any
 
 from ..decisions import RESULTS_FILE_COLUMNS
 from ..errors import ConfigurationError
-from .schema import ID_COLUMN, Field, Schema, Target, normalize_name
+from .schema import ID_COLUMN, Costs, Field, Schema, Target, normalize_name
 from .values import check_number
 
 KINDS = {
@@ -48,7 +48,8 @@ KINDS = {
     "ordered category": ("category", True),
 }
 DIRECTIONS = ("increasing", "decreasing")
-_TOP_KEYS = {"name", "description", "id", "protected", "target", "fields", "refer_margin"}
+_TOP_KEYS = {"name", "description", "id", "protected", "target", "fields", "refer_margin", "costs"}
+_COST_KEYS = {"approve_bad", "refuse_good"}
 _TARGET_KEYS = {"column", "bad", "good", "description", "aliases"}
 _FIELD_KEYS = {
     "name",
@@ -143,6 +144,7 @@ class _Reader:
             else:
                 canonical_protected.append(known[normalize_name(name_)])
         refer_margin = self.margin(data, "key 'refer_margin'")
+        costs = self.costs(data.get("costs"))
         if self.mistakes:
             raise SchemaError(self.mistakes)
         return Schema(
@@ -154,7 +156,28 @@ class _Reader:
             description=description,
             source=self.source,
             refer_margin=refer_margin,
+            costs=costs,
         )
+
+    def costs(self, raw: Any) -> Costs:
+        """``[costs]``: what approving a bad applicant and refusing a good one cost, both above 0."""
+        if raw is None:
+            return Costs()
+        if not isinstance(raw, dict):
+            self.fail("key 'costs'", "must be a table ([costs] with approve_bad and refuse_good)")
+            return Costs()
+        for key in sorted(set(raw) - _COST_KEYS):
+            self.fail(f"costs key '{key}'", f"unknown key; the keys are: {', '.join(sorted(_COST_KEYS))}")
+        found = {}
+        for key in sorted(_COST_KEYS):
+            value = self.number(raw, key, "[costs]")
+            if key not in raw:
+                self.fail("[costs]", f"'{key}' is missing (both costs are needed to choose a threshold)")
+            elif value is not None and value <= 0:
+                self.fail("[costs]", f"'{key}' must be above 0, got {value:g}")
+            elif value is not None:
+                found[key] = float(value)
+        return Costs(**found) if len(found) == len(_COST_KEYS) else Costs()
 
     # ----------------------------------------------------------------------------------------
     # Values

@@ -430,7 +430,7 @@ def print_summary(console: Console, summary: Any) -> None:
     console.print(table)
     from ..evaluation import one_sided
 
-    lopsided = one_sided(holdout)
+    lopsided = one_sided(holdout, summary.costs)
     if lopsided:
         console.print(lopsided, highlight=False, soft_wrap=True)
     console.print(

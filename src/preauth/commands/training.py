@@ -227,7 +227,8 @@ def train(
          (bad risk is the positive class);
       3. a calibration map (Platt or isotonic) is fitted on the out-of-fold predictions, and
          the threshold minimizing expected cost is chosen on the calibrated ones
-         (approving a bad applicant costs 5, refusing a good one 1);
+         (approving a bad applicant costs 5, refusing a good one 1, unless the schema's
+         [costs] says otherwise);
       4. the model is fit on the training part and evaluated once on the holdout, against the
          labels it learned and, when the file has Risk, against the real outcome too;
       5. the shipped model is then refit on all rows with the same parameters (--no-refit: not).
@@ -410,7 +411,7 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
 
     for name, rows, lines in baseline_rows(metrics):
         table = Table(title=f"Baselines vs {name} ({rows})", title_justify="left")
-        for heading in ("", "ROC AUC", "Brier", "Cost per applicant (5:1)"):
+        for heading in ("", "ROC AUC", "Brier", f"Cost per applicant ({result.costs.ratio})"):
             table.add_column(heading, justify="right" if heading else "left")
         for line in lines:
             table.add_row(*line)
@@ -467,7 +468,7 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    lopsided = one_sided(metrics["holdout"])
+    lopsided = one_sided(metrics["holdout"], result.costs)
     if lopsided:
         console.print(lopsided, highlight=False, soft_wrap=True)
     console.print(

@@ -22,7 +22,7 @@ from . import effects, fairness, monotone, performance, provenance, search
 from .effects import contributions
 from .fairness import AGE_BANDS, age_band
 from .figures import readable
-from .performance import COST_BAD_APPROVED, COST_GOOD_REFUSED, metric_table, threshold_metrics
+from .performance import metric_table, threshold_metrics
 from .search import param_importances, read_trials
 from .targets import HOLDOUT_FILE, RISK_NAME, Target, read_holdout, targets, trained_label_name
 
@@ -55,12 +55,13 @@ def render_report(bundle_path: Path) -> str:
         "threshold_rule": _threshold_rule(meta.get("threshold_rule")),
         "calibration_text": _calibration_text(meta.get("calibration")),
         "outcome_column": schema.target.column if schema.target is not None else "Risk",
+        "costs": schema.costs,
         "baselines": baseline_rows(meta.get("metrics") or {}),
         "baselines_cv": ((meta.get("metrics") or {}).get("baselines") or {}).get("cv"),
         "targets": measured,
         "n_holdout": len(holdout),
-        "summary": metric_table(meta, measured, threshold),
-        "performance": performance.section(measured, threshold),
+        "summary": metric_table(meta, measured, threshold, schema.costs),
+        "performance": performance.section(measured, threshold, schema.costs),
         "effects": effects.section(bundle_path, meta, holdout, schema),
         "monotone": monotone.section(_booster(bundle_path), meta, holdout, schema),
         "fairness": fairness.section(holdout, threshold, measured, meta, schema),
@@ -122,8 +123,6 @@ def _calibration_text(calibration: Any) -> str:
 
 __all__ = [
     "AGE_BANDS",
-    "COST_BAD_APPROVED",
-    "COST_GOOD_REFUSED",
     "HOLDOUT_FILE",
     "REPORT_FILE",
     "RISK_NAME",

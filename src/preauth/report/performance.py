@@ -7,13 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ..applications import GERMAN_COSTS, Costs
 from .figures import NEGATIVE_COLOR, POSITIVE_COLOR, legend_below, svg
 from .targets import Target
-
-COST_BAD_APPROVED = 5.0
-"""German Credit cost matrix: approving an applicant who turns out bad costs five times..."""
-COST_GOOD_REFUSED = 1.0
-"""...refusing one who would have repaid."""
 
 
 def threshold_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -61,7 +57,9 @@ METRIC_ROWS: tuple[tuple[str, str], ...] = (
 )
 
 
-def metric_table(meta: Mapping[str, Any], targets: Sequence[Target], threshold: float) -> dict[str, Any]:
+def metric_table(
+    meta: Mapping[str, Any], targets: Sequence[Target], threshold: float, costs: Costs = GERMAN_COSTS
+) -> dict[str, Any]:
     """Holdout metrics side by side per label set; training's own figures where it saved them."""
     saved = meta.get("metrics") or {}
     saved_by_key = {"label": saved.get("holdout"), "risk": saved.get("against_risk")}
@@ -70,7 +68,9 @@ def metric_table(meta: Mapping[str, Any], targets: Sequence[Target], threshold: 
         computed = threshold_metrics(target.y, target.p, threshold)
         stored = saved_by_key.get(target.key)
         values: dict[str, Any] = {**computed, **stored} if isinstance(stored, Mapping) else computed
-        columns.append({"name": target.name, "values": values, "cost": _mean_cost(values["confusion"])})
+        columns.append(
+            {"name": target.name, "values": values, "cost": _mean_cost(values["confusion"], costs)}
+        )
     rows = [
         {
             "label": label,
@@ -84,16 +84,16 @@ def metric_table(meta: Mapping[str, Any], targets: Sequence[Target], threshold: 
     return {"columns": columns, "rows": rows, "extras": extras, "interval_method": "; ".join(sorted(methods))}
 
 
-def _mean_cost(confusion: Mapping[str, int]) -> float:
+def _mean_cost(confusion: Mapping[str, int], costs: Costs) -> float:
     n = sum(confusion.values())
-    return (COST_BAD_APPROVED * confusion["fn"] + COST_GOOD_REFUSED * confusion["fp"]) / n if n else 0.0
+    return (costs.approve_bad * confusion["fn"] + costs.refuse_good * confusion["fp"]) / n if n else 0.0
 
 
 # --------------------------------------------------------------------------------------------
 # Figures
 
 
-def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
+def section(targets: Sequence[Target], threshold: float, costs: Costs = GERMAN_COSTS) -> dict[str, Any]:
     """ROC, PR, calibration, score distributions, cost and F1 by threshold, confusion matrices."""
     from sklearn import metrics as skm
     from sklearn.calibration import calibration_curve
@@ -162,13 +162,13 @@ def section(targets: Sequence[Target], threshold: float) -> dict[str, Any]:
             fn = np.sum(~refused & (t.y == 1), axis=1)
             fp = np.sum(refused & (t.y == 0), axis=1)
             tp = np.sum(refused & (t.y == 1), axis=1)
-            cost = (COST_BAD_APPROVED * fn + COST_GOOD_REFUSED * fp) / len(t.y)
+            cost = (costs.approve_bad * fn + costs.refuse_good * fp) / len(t.y)
             f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(len(grid)), where=(2 * tp + fp + fn) > 0)
             a.plot(grid, cost, color=POSITIVE_COLOR, label="expected cost per applicant")
             a.set(
                 title=f"vs {t.name}",
                 xlabel="Threshold (refuse when p \u2265 threshold)",
-                ylabel="Cost (5\u00d7FN + 1\u00d7FP) / n",
+                ylabel=f"Cost ({costs.approve_bad:g}\u00d7FN + {costs.refuse_good:g}\u00d7FP) / n",
             )
             twin = a.twinx()
             twin.plot(grid, f1, color=NEGATIVE_COLOR, label="F1")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..applications import GERMAN, Schema
-from ..evaluation import COST_FALSE_NEGATIVE, COST_FALSE_POSITIVE, choose_threshold, expected_cost, roc_auc
+from ..evaluation import choose_threshold, expected_cost, roc_auc
 
 
 def logistic_regression(features: Sequence[str], schema: Schema = GERMAN) -> Any:
@@ -74,7 +74,7 @@ def baselines(
         model = logistic_regression(features, schema).fit(x_train.iloc[fit_part], y_train[fit_part])
         oof[score_part] = model.predict_proba(x_train.iloc[score_part])[:, 1]
         fold_aucs.append(roc_auc(y_train[score_part], oof[score_part]) or 0.5)
-    threshold = choose_threshold(y_train, oof).threshold
+    threshold = choose_threshold(y_train, oof, schema.costs).threshold
     model = logistic_regression(features, schema).fit(x_train, y_train)
     p_hold = model.predict_proba(_inputs(hold_frame, features, schema))[:, 1]
     rate = float(np.mean(y_train))
@@ -83,12 +83,12 @@ def baselines(
         p = p_hold[positions]
         holdout[name] = {
             "n": len(y),
-            "approve_all_cost": COST_FALSE_NEGATIVE * float(np.mean(y)),
-            "refuse_all_cost": COST_FALSE_POSITIVE * float(1 - np.mean(y)),
+            "approve_all_cost": schema.costs.approve_bad * float(np.mean(y)),
+            "refuse_all_cost": schema.costs.refuse_good * float(1 - np.mean(y)),
             "base_rate_brier": float(np.mean((rate - y) ** 2)),
             "logistic_auc": roc_auc(y, p),
             "logistic_brier": float(np.mean((p - y) ** 2)),
-            "logistic_cost": expected_cost(y, p, threshold),
+            "logistic_cost": expected_cost(y, p, threshold, schema.costs),
         }
     return {
         "cv": {

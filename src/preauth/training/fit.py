@@ -12,14 +12,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..applications import GERMAN, Schema
+from ..applications import GERMAN, GERMAN_COSTS, Costs, Schema
 from ..bundles import save_bundle
 from ..calibration import Calibration, chance_fields, expected_calibration_error, fit_calibration
 from ..drift import REFERENCE_KEY, training_reference
 from ..errors import ConfigurationError, InputError
 from ..evaluation import (
-    COST_FALSE_NEGATIVE,
-    COST_FALSE_POSITIVE,
     binary_metrics,
     choose_threshold,
     roc_auc,
@@ -128,7 +126,7 @@ def train(
     )
     oof = calibration.apply(found.oof)
     if config.threshold is None:
-        choice = choose_threshold(y_train, oof)
+        choice = choose_threshold(y_train, oof, schema.costs)
         threshold = choice.threshold
         rule = {
             "rule": "lowest expected cost on the best trial's calibrated out-of-fold predictions "
@@ -139,8 +137,8 @@ def train(
     else:
         threshold = float(config.threshold)
         rule = {"rule": "given by --threshold", "validation_cost": None, "validation_rows": len(y_train)}
-    rule.update(cost_false_negative=COST_FALSE_NEGATIVE, cost_false_positive=COST_FALSE_POSITIVE)
-    rule["costs"] = "approving a bad applicant costs 5, refusing a good one costs 1"
+    rule.update(cost_false_negative=schema.costs.approve_bad, cost_false_positive=schema.costs.refuse_good)
+    rule["costs"] = schema.costs.text
 
     dtrain = _dmatrix(x[train_pos], y_train, features, config.threads, schema)
     p_train = calibration.apply(booster.predict(dtrain))
@@ -158,11 +156,12 @@ def train(
         f"{n_train}-row training part" + (" before the refit on all rows" if config.refit else "")
     )
     holdout_metrics = with_intervals(
-        binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against),
+        binary_metrics(y_hold, p_hold, threshold, measured_against=data.measured_against, costs=schema.costs),
         y_hold,
         p_hold,
         resamples=config.bootstrap,
         seed=config.seed,
+        costs=schema.costs,
     )
     holdout_metrics["rows"] = holdout_rows
     against_risk = None
@@ -170,15 +169,24 @@ def train(
     if data.target == "llm" and data.risk is not None and known is not None:
         risk_hold_known = data.risk[hold_pos][known].astype(np.int64)
         against_risk = with_intervals(
-            binary_metrics(risk_hold_known, p_hold[known], threshold, measured_against=data.outcome_measure),
+            binary_metrics(
+                risk_hold_known,
+                p_hold[known],
+                threshold,
+                measured_against=data.outcome_measure,
+                costs=schema.costs,
+            ),
             risk_hold_known,
             p_hold[known],
             resamples=config.bootstrap,
             seed=config.seed,
+            costs=schema.costs,
         )
         against_risk["rows"] = holdout_rows
     train_auc = roc_auc(y_train, p_train)
-    validation = binary_metrics(y_train, oof, threshold, measured_against=data.measured_against)
+    validation = binary_metrics(
+        y_train, oof, threshold, measured_against=data.measured_against, costs=schema.costs
+    )
     validation["rows"] = (
         f"out-of-fold predictions on the {len(train_pos)}-row training part ({config.folds} folds)"
         if data.sample is None
@@ -340,6 +348,8 @@ class TrainingResult:
     duration_s: float
     calibration_method: str = "none"
     report_path: Path | None = None
+    costs: Costs = GERMAN_COSTS
+    """What the threshold was chosen for (the schema's ``[costs]``)."""
 
 
 def bundle_meta(
@@ -483,6 +493,7 @@ def train_from_file(
         duration_s=time.perf_counter() - started,
         calibration_method=model.calibration.method,
         report_path=report_path,
+        costs=data.schema.costs,
     )
 
 

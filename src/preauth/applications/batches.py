@@ -238,12 +238,7 @@ def _json_lines_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator
     # A first pass learns every key (a later line may bring a column the first ones lack); the
     # second builds the batches. A bad line is a rejected row, as in a CSV; the others are read.
     source = str(path)
-    names, count, good, first_bad = _json_lines_keys(path, batch_rows)
-    if count == 0:
-        raise InputError("no applications (empty list)", source=source)
-    if good == 0 and first_bad is not None:
-        raise InputError(first_bad[1], source=source, row=first_bad[0])
-    check_header(names, source, schema)
+    names = _first_pass(*_json_lines_keys(path, batch_rows), source, schema)
     if not names:
         return  # every object empty: no cells to validate, as when the file is read whole
     parts = (
@@ -251,6 +246,19 @@ def _json_lines_batches(path: Path, batch_rows: int, schema: Schema) -> Iterator
         for block, line in _json_blocks(path, batch_rows)
     )
     yield from _batched(parts, batch_rows)
+
+
+def _first_pass(
+    names: list[str], count: int, good: int, first_bad: tuple[int, str] | None, source: str, schema: Schema
+) -> list[str]:
+    """The keys a first pass found, once it is known the file is worth a second: refused here,
+    before anything is written, with no application at all, or none that is one."""
+    if count == 0:
+        raise InputError("no applications (empty list)", source=source)
+    if good == 0 and first_bad is not None:
+        raise InputError(first_bad[1], source=source, row=first_bad[0])
+    check_header(names, source, schema)
+    return names
 
 
 def _batched(parts: Iterable[_Cells], batch_rows: int) -> Iterator[Batch]:
@@ -276,16 +284,12 @@ def _array_batches(path: Path, start: int, batch_rows: int, schema: Schema) -> I
     # written) where reading it whole refuses it, the second builds the batches.
     source = str(path)
     try:
-        names, count, good, first_bad = _array_keys(path, start)
+        keys = _array_keys(path, start)
     except InputError:
         if not _is_utf8(path):  # the whole-file reader decodes the text before it parses it
             raise _not_utf8(path, csv_rows=False) from None
         raise
-    if count == 0:
-        raise InputError("no applications (empty list)", source=source)
-    if good == 0 and first_bad is not None:
-        raise InputError(first_bad[1], source=source, row=first_bad[0])
-    check_header(names, source, schema)
+    names = _first_pass(*keys, source, schema)
     if not names:
         return  # every object empty: no cells to validate, as when the file is read whole
     parts = (_piece_cells(piece, names, path, start, schema) for piece in array_pieces(path, start))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 
 from .applications import GERMAN, OnUnknown, Reject, Schema, validate
 from .applications.batches import BATCH_ROWS, chunk_cuts
@@ -53,6 +54,8 @@ class Piece:
     header: tuple[str, ...] = ()
     delimiter: str = ","
     row_groups: tuple[int, ...] = ()
+    version: tuple[int, int] = (0, 0)
+    """The file's size and modification time when it was cut: the cuts hold for that file only."""
 
 
 @dataclass
@@ -158,13 +161,20 @@ def plan(files: Iterable[Path], batch_rows: int = BATCH_ROWS, schema: Schema = G
     """Cut the files into pieces of about ``batch_rows`` rows, numbered in order across files."""
     pieces: list[Piece] = []
     for path in files:
+        version = file_version(path)  # before the cuts: a change while they are made is seen too
         cut = (
             _parquet_pieces(path, batch_rows, schema)
             if file_kind(path) == "parquet"
             else _csv_pieces(path, batch_rows, schema)
         )
-        pieces.extend([replace(p, number=len(pieces) + i) for i, p in enumerate(cut)])
+        pieces.extend([replace(p, number=len(pieces) + i, version=version) for i, p in enumerate(cut)])
     return pieces
+
+
+def file_version(path: Path) -> tuple[int, int]:
+    """A file's size and modification time (ns): what tells a worker the file is the one that was cut."""
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
 
 
 def _csv_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
@@ -181,11 +191,14 @@ def _csv_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
             offset += len(chunk)
     if bounds[-1] < size:
         bounds.append(size)
-    return [
+    pieces = [
         Piece(str(path), 0, "csv", a, b, tuple(header), delimiter)
         for a, b in zip(bounds, bounds[1:], strict=False)
         if b > a
     ]
+    # A file of no rows is a piece of none (as a Parquet file of no row groups is): refused as
+    # header-only by the job, as on one machine, instead of disappearing from it.
+    return pieces or [Piece(str(path), 0, "csv", start, start, tuple(header), delimiter)]
 
 
 def _parquet_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
@@ -215,12 +228,20 @@ def _parquet_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
 
 
 def read_piece(piece: Piece) -> Any:
-    """The piece's rows as text cells, as :func:`.applications.read_table` would give them."""
+    """The piece's rows as text cells, as :func:`.applications.read_table` would give them.
+
+    The cuts were made in the file as it was then: in a file rewritten, truncated or grown since,
+    they would cut rows apart or leave rows out without a word, so such a file is refused.
+    """
     path = Path(piece.path)
+    if file_version(path) != piece.version:
+        raise InputError("the file changed after it was cut into pieces; run again", source=piece.path)
     if piece.kind == "parquet":
         import pyarrow.parquet as pq
 
         return parquet_cells(pq.ParquetFile(path).read_row_groups(list(piece.row_groups)))
+    if piece.end == piece.start:
+        return pd.DataFrame(columns=list(piece.header))
     with path.open("rb") as handle:
         handle.seek(piece.start)
         block = handle.read(piece.end - piece.start)

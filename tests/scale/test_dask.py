@@ -166,6 +166,47 @@ def test_a_bad_file_fails_the_job_and_leaves_no_directory(
         input_files(str(tmp_path / "nothing-*.csv"))
 
 
+def test_a_csv_of_no_rows_is_refused_as_one_process_refuses_it(
+    cluster: object, bundle: Bundle, tmp_path: Path
+) -> None:
+    """A header-only CSV used to be cut into no pieces at all: the job scored nothing, wrote an
+    empty result directory and the command exited 0, where one process refuses the file."""
+    source = tmp_path / "apps.csv"
+    source.write_text(HEADER + "\n")
+    with pytest.raises(InputError, match=r"apps.csv: no applications \(header only\)"):
+        score_file(bundle, source, tmp_path / "one.parquet", "parquet")
+    out = tmp_path / "out" / "r.parquet"
+    with pytest.raises(InputError, match=r"apps.csv: no applications \(header only\)"):
+        score_on_cluster(cluster, bundle, [source], out, "parquet")
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_file_changed_after_it_was_cut_is_refused(
+    cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pieces are byte ranges of the file as it was when cut: truncated before the workers read
+    it, the file used to lose the rest of a piece's rows without a word, and a piece past its new
+    end failed as 'malformed CSV: Empty CSV file'."""
+    import preauth.cluster as module
+
+    source = applications_csv(tmp_path / "apps.csv", bundled_data, 1000, {})
+    cut = module.plan
+
+    def cut_then_truncate(files: list[Path], batch_rows: int) -> list[module.Piece]:
+        pieces = cut(files, batch_rows)
+        with source.open("r+b") as handle:
+            handle.truncate(source.stat().st_size // 2)
+        return pieces
+
+    monkeypatch.setattr(module, "plan", cut_then_truncate)
+    out = tmp_path / "out" / "r.parquet"
+    with pytest.raises(
+        InputError, match="apps.csv: the file changed after it was cut into pieces; run again"
+    ):
+        score_on_cluster(cluster, bundle, [source], out, "parquet", batch_rows=150)
+    assert list(out.parent.iterdir()) == []
+
+
 def test_rows_the_model_cannot_score_fail_the_job_with_one_line_naming_them(
     cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path
 ) -> None:

@@ -113,9 +113,15 @@ def connect(spec: str) -> Iterator[Any]:
 
     if spec == "local" or spec.startswith("local:"):
         workers_text = spec.partition(":")[2]
-        if workers_text and not (workers_text.isdigit() and int(workers_text) > 0):
-            raise ConfigurationError(f"--dask {spec}: the number of workers must be a whole number above 0")
-        workers = int(workers_text) if workers_text else os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+        if workers_text and not (
+            workers_text.isdigit() and 0 < int(workers_text) <= WORKERS_PER_CORE * cores
+        ):
+            raise ConfigurationError(
+                f"--dask {spec}: the number of workers must be a whole number from 1 to "
+                f"{WORKERS_PER_CORE * cores} ({WORKERS_PER_CORE} per core; this machine has {cores})"
+            )
+        workers = int(workers_text) if workers_text else cores
         with (
             LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
@@ -125,13 +131,55 @@ def connect(spec: str) -> Iterator[Any]:
             yield client
     elif spec.startswith(("tcp://", "tls://")):
         try:
-            client = Client(spec, timeout=30)
-        except OSError as error:
+            _scheduler_answers(spec)
+            client = Client(spec, timeout=SCHEDULER_TIMEOUT)
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+        ) as error:  # Dask's words for an address or TLS setup it refuses
             raise ConfigurationError(f"--dask {spec}: cannot reach the scheduler ({error})") from None
         with client:
             yield client
     else:
         raise ConfigurationError(f"--dask {spec}: expected local, local:N or tcp://HOST:PORT")
+
+
+WORKERS_PER_CORE = 4
+"""The most ``local:N`` worker processes per core: each imports preauth and holds its own memory,
+and more of them only share the same cores (``local:99999`` would start processes until the
+machine gave out)."""
+
+SCHEDULER_TIMEOUT = 10
+"""Seconds a scheduler has to accept a connection and answer Dask's handshake."""
+
+
+def _scheduler_answers(spec: str) -> None:
+    """Raise ``OSError`` quickly when no Dask scheduler answers at ``spec``.
+
+    Dask's client retries a refused connection or an unknown host until its timeout, and waits for
+    ever on a port that accepts and says nothing (its handshake read has no timeout): a mistyped
+    address would hang the command. One plain connection says at once whether anything listens,
+    and the handshake is then given :data:`SCHEDULER_TIMEOUT` seconds.
+    """
+    import asyncio
+    import socket
+
+    from distributed.comm import connect as dask_connect
+    from distributed.comm.addressing import get_address_host_port
+    from distributed.security import Security
+
+    socket.create_connection(get_address_host_port(spec), timeout=SCHEDULER_TIMEOUT).close()
+
+    async def handshake() -> None:
+        arguments = Security().get_connection_args("client")
+        comm = await asyncio.wait_for(dask_connect(spec, SCHEDULER_TIMEOUT, **arguments), SCHEDULER_TIMEOUT)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except TimeoutError:
+        raise TimeoutError(f"no Dask handshake within {SCHEDULER_TIMEOUT} s") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -288,6 +288,42 @@ def test_predict_dask_on_the_command_line(
     assert "Traceback" not in refused.stderr
 
 
+@pytest.mark.timeout(60)  # before: the silent port held the command for ever
+def test_a_cluster_that_cannot_be_had_is_refused_in_one_line_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask's client retried a refused port or an unknown host for 30 s, waited for ever on a port
+    that accepts and never answers (its handshake has no timeout), raised ValueError on an address
+    without a port, and ``local:99999`` started processes until the machine gave out."""
+    import os
+    import socket
+    import time
+
+    import distributed
+
+    import preauth.cluster as module
+    from preauth.cluster import connect
+    from preauth.errors import ConfigurationError
+
+    def no_cluster(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a LocalCluster was started: {kwargs}")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)  # what local:99999 must never reach
+    monkeypatch.setattr(module, "SCHEDULER_TIMEOUT", 2)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, says nothing
+        port = silent.getsockname()[1]
+        cases = {
+            f"local:{4 * (os.cpu_count() or 1) + 1}": "the number of workers must be a whole number from 1 to",
+            "tcp://127.0.0.1:1": "cannot reach the scheduler .*Connection refused",
+            "tcp://nowhere.invalid:8786": "cannot reach the scheduler",
+            "tcp://127.0.0.1": "cannot reach the scheduler .*missing port",
+            f"tcp://127.0.0.1:{port}": "cannot reach the scheduler .no Dask handshake within 2 s",
+        }
+        for spec, words in cases.items():
+            started = time.monotonic()
+            with pytest.raises(ConfigurationError, match=f"--dask {re.escape(spec)}: {words}"), connect(spec):
+                pass
+            assert time.monotonic() - started < 5, spec
+
+
 def test_the_booster_fit_on_the_cluster_is_the_single_process_one(
     cluster: object, bundled_risk: Path, tmp_path: Path
 ) -> None:

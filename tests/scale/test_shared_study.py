@@ -92,6 +92,27 @@ def test_a_study_needs_postgresql_and_one_role(tmp_path: Path, bundled_risk: Pat
     assert "Traceback" not in err
 
 
+@pytest.mark.timeout(60)  # before: waited for ever
+def test_a_storage_that_never_answers_is_refused_in_one_line_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A study URL at a port that accepts and says nothing (a firewall's proxy, another service)
+    held `preauth train` for ever: psycopg waits for the server's first answer without a limit."""
+    import socket
+
+    from preauth.errors import ConfigurationError
+    from preauth.training import shared_study as module
+    from preauth.training.shared_study import open_study, shared_study
+
+    monkeypatch.setattr(module, "CONNECT_TIMEOUT", 1)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/test"
+        started = time.monotonic()
+        with shared_study(url, "s", joining=False), pytest.raises(ConfigurationError) as refused:
+            open_study(None, None, "s")
+    assert time.monotonic() - started < 5
+    assert str(refused.value).startswith("--study-storage: cannot open the study (")
+    assert "\n" not in str(refused.value)
+
+
 def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
     storage: str, bundled_risk: Path, tmp_path: Path
 ) -> None:

@@ -133,6 +133,9 @@ def run_trials(
             return
 
 
+CONNECT_TIMEOUT = 10
+"""Seconds the study's PostgreSQL server has to accept a connection and answer: a host that drops
+the packets, or a port that accepts and says nothing, would otherwise hold the command for ever."""
 HEARTBEAT_INTERVAL = 2
 """Seconds between a running trial's heartbeats in the shared study (a thread beats while it runs)."""
 GRACE_PERIOD = 8
@@ -242,7 +245,7 @@ def _locked(shared: SharedStudy) -> Iterator[None]:
 
     key = zlib.crc32(f"preauth-study:{shared.name}".encode())
     url = shared.storage.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(url, autocommit=True) as connection:
+    with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as connection:
         connection.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield
@@ -261,7 +264,7 @@ def _storage(url: str) -> Any:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
             _sqlalchemy_url(url),
-            engine_kwargs={"pool_pre_ping": True},
+            engine_kwargs={"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT}},
             heartbeat_interval=HEARTBEAT_INTERVAL,
             grace_period=GRACE_PERIOD,
         )

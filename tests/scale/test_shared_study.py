@@ -113,6 +113,45 @@ def test_a_storage_that_never_answers_is_refused_in_one_line_quickly(monkeypatch
     assert "\n" not in str(refused.value)
 
 
+def test_a_process_searching_otherwise_is_refused_before_it_adds_a_trial(
+    storage: str, bundled_risk: Path, tmp_path: Path
+) -> None:
+    """A joiner with another seed, labels file or --trials used to add its trials to the study
+    without a word: trials scored on other rows or folds, compared as if alike, the best of them
+    refit by the owner (and a larger --trials kept the owner waiting for the joiner's extra ones)."""
+    import optuna
+
+    owner = train(
+        tmp_path / "models", bundled_risk, "--study-storage", storage, "--study-name", "o", "--trials", "2"
+    )
+    _, err = owner.communicate(timeout=300)
+    assert owner.returncode == 0, err
+    fewer = tmp_path / "fewer.csv"
+    pd.read_csv(bundled_risk).head(600).to_csv(fewer, index=False)
+    cases = [
+        (bundled_risk, ("--seed", "7"), "--seed 7 here, 42 in the study"),
+        (bundled_risk, ("--trials", "5"), "--trials 5 here, 2 in the study"),
+        (bundled_risk, ("--folds", "4"), "--folds 4 here, 3 in the study"),
+        (bundled_risk, ("--exclude", "Age"), "the features (--exclude, --include or --schema)"),
+        (fewer, (), "the training rows (labels file"),
+    ]
+    joiners = {  # all at once: each is refused before its search
+        words: train(tmp_path / "j", labels, "--study-storage", storage, "--join-study", "o", "--trials", "2", *options)
+        for labels, options, words in cases
+    }  # fmt: skip
+    for words, joiner in joiners.items():
+        _, err = joiner.communicate(timeout=300)
+        assert joiner.returncode == 2 and "study 'o' was searched with other settings: " in err, err
+        assert words in err and "Traceback" not in err and len(err.splitlines()) == 1
+    study = optuna.load_study(study_name="o", storage=storage)
+    assert {t.user_attrs["worker"].rsplit(":", 1)[1] for t in study.trials} == {str(owner.pid)}
+    same = train(
+        tmp_path / "j", bundled_risk, "--study-storage", storage, "--join-study", "o", "--trials", "2"
+    )
+    out, err = same.communicate(timeout=300)
+    assert same.returncode == 0 and "this process ran 0 of the study's 2 trials" in out, err
+
+
 def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
     storage: str, bundled_risk: Path, tmp_path: Path
 ) -> None:

@@ -16,7 +16,8 @@ failed by the next process that claims a trial or waits, and a trial is run in i
 study still completes exactly ``T``.
 
 All processes must train on the same labels file with the same options, so that their trials
-score the same folds. Without ``--study-storage`` nothing here is used: the study stays in memory.
+score the same folds: the first records what it searches (:class:`StudySetup`) in the study, and
+a process whose own differs is refused before it adds a trial. Without ``--study-storage`` nothing here is used: the study stays in memory.
 """
 
 from __future__ import annotations
@@ -41,6 +42,56 @@ class SharedStudy:
     storage: str
     name: str
     joining: bool
+
+
+@dataclass(frozen=True)
+class StudySetup:
+    """What every process of a shared study must search alike: trials scored on other rows, folds
+    or features are not comparable, yet the best of them all would be chosen and refit as if they
+    were. The first process records it in the study; every other one is refused if its own differs."""
+
+    rows: str
+    """sha256 of the search's rows (:func:`rows_digest`): the labels file, --target, --schema,
+    --holdout and --seed all show in it."""
+    features: tuple[str, ...]
+    folds: int
+    seed: int
+    trials: int
+    monotone: str
+
+    def differences(self, recorded: dict[str, Any]) -> list[str]:
+        """What differs from the study's recorded setup, in the words of the options."""
+        said = {
+            "rows": "the training rows (labels file, --target, --schema or --holdout)",
+            "features": "the features (--exclude, --include or --schema)",
+            "monotone": "--monotone/--no-monotone",
+        }
+        here = self.recorded()
+        return [
+            said.get(key) or f"--{key} {here[key]} here, {recorded.get(key)} in the study"
+            for key in here
+            if here[key] != recorded.get(key)
+        ]
+
+    def recorded(self) -> dict[str, Any]:
+        """As the study keeps it (JSON: the features a list)."""
+        return {**self.__dict__, "features": list(self.features)}
+
+
+SETUP_KEY = "preauth_setup"
+"""The study's user attribute holding its :class:`StudySetup`."""
+
+
+def rows_digest(*arrays: Any) -> str:
+    """sha256 of arrays' bytes: the same rows, in the same order, give the same digest."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 class StudyJoined(Exception):
@@ -74,8 +125,9 @@ def shared_study(storage: str, name: str, *, joining: bool) -> Iterator[SharedSt
         _CURRENT.reset(token)
 
 
-def open_study(sampler: Any, pruner: Any, name: str) -> Any:
-    """The search's study: in memory, or the shared one (created by whichever process comes first)."""
+def open_study(sampler: Any, pruner: Any, name: str, setup: StudySetup | None = None) -> Any:
+    """The search's study: in memory, or the shared one (created by whichever process comes first,
+    which records ``setup``; a process whose setup differs from the recorded one is refused)."""
     import optuna
 
     shared = _CURRENT.get()
@@ -86,7 +138,7 @@ def open_study(sampler: Any, pruner: Any, name: str) -> Any:
         sampler = optuna.samplers.TPESampler(seed=os.getpid())
     try:
         with _locked(shared):  # two processes creating Optuna's tables at once would collide
-            return optuna.create_study(
+            study = optuna.create_study(
                 direction="maximize",
                 sampler=sampler,
                 pruner=pruner,
@@ -94,11 +146,28 @@ def open_study(sampler: Any, pruner: Any, name: str) -> Any:
                 storage=_storage(shared.storage),
                 load_if_exists=True,
             )
+            if setup is not None:
+                _same_setup(study, setup, shared)
+            return study
     except Exception as error:  # sqlalchemy's or psycopg's own types for an unreachable database
         if isinstance(error, ConfigurationError):
             raise
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ConfigurationError(f"--study-storage: cannot open the study ({reason})") from None
+
+
+def _same_setup(study: Any, setup: StudySetup, shared: SharedStudy) -> None:
+    """Record ``setup`` in a new study; refuse to add trials to one searched differently."""
+    recorded = study.user_attrs.get(SETUP_KEY)
+    if recorded is None:
+        study.set_user_attr(SETUP_KEY, setup.recorded())
+        return
+    differences = setup.differences(recorded)
+    if differences:
+        raise ConfigurationError(
+            f"study '{shared.name}' was searched with other settings: {'; '.join(differences)}. "
+            "Every process of a study trains on the same labels with the same options"
+        )
 
 
 def run_trials(

@@ -481,6 +481,40 @@ def test_train_on_dask_fits_across_both_workers(
 # preauth train --dask on more rows than the train process may hold (--search-rows)
 
 
+@pytest.mark.timeout(180)
+def test_a_worker_killed_while_a_booster_is_fit_stops_the_run_in_one_line() -> None:
+    """xgboost.dask cannot lose a worker mid-fit: a worker killed with -9 ended `train --dask` in an
+    XGBoostError's or ValueError's traceback ('Resilience is not yet supported'). It is one line
+    saying the cluster lost a worker (the run writes no bundle: the fit comes before it)."""
+    import os
+    import signal
+    import threading
+
+    import numpy as np
+    from distributed import Client, LocalCluster
+
+    from preauth.errors import ClusterError
+    from preauth.training.on_dask import fit_booster_on_cluster
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40_000, 4)).astype(np.float32)
+    y = (x[:, 0] + rng.normal(size=len(x)) > 0).astype(np.float32)
+    params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 6}
+    # a cluster of its own: the module's keeps its workers for the other tests
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local,
+        Client(local) as client,
+    ):
+        victim = min(client.run(os.getpid).values())
+        threading.Timer(2, os.kill, (victim, signal.SIGKILL)).start()  # 3,000 rounds take longer
+        with pytest.raises(ClusterError) as lost:
+            fit_booster_on_cluster(client, x, y, ["Age", "Job", "Credit amount", "Duration"], params, 3000,
+                                   partition_rows=20_000)  # fmt: skip
+    message = str(lost.value)
+    assert message.startswith("the Dask cluster lost 1 of its 2 workers while fitting (")
+    assert message.endswith("); nothing was written, run again") and "\n" not in message
+
+
 @pytest.fixture(scope="module")
 def big_labels(bundled_risk: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """1,200 labelled rows in three files (a CSV, a Parquet file, a CSV), each a piece of its own;

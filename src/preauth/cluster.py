@@ -124,7 +124,14 @@ def connect(spec: str) -> Iterator[Any]:
         workers = int(workers_text) if workers_text else cores
         with (
             LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                # Without a dashboard the scheduler still serves HTTP (health, metrics), on 8787
+                # unless told: a second run at once found it taken and warned on stderr
+                # ("Perhaps you already have a cluster running?"). A free port, on this host only.
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             ) as cluster,
             Client(cluster) as client,
         ):

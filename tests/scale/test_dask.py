@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -322,6 +323,25 @@ def test_a_cluster_that_cannot_be_had_is_refused_in_one_line_quickly(monkeypatch
             with pytest.raises(ConfigurationError, match=f"--dask {re.escape(spec)}: {words}"), connect(spec):
                 pass
             assert time.monotonic() - started < 5, spec
+
+
+def test_a_local_cluster_beside_another_starts_without_a_word(cluster: object) -> None:
+    """Two `--dask local` runs at once: the second's scheduler found its HTTP port (8787, taken by
+    the first, here by the module's cluster or the socket below) and warned on stderr 'Port 8787 is
+    already in use. Perhaps you already have a cluster running?' in the middle of the output."""
+    import socket
+    import warnings
+
+    from preauth.cluster import connect
+
+    with contextlib.ExitStack() as held:
+        with contextlib.suppress(OSError):  # free: hold it as another cluster would
+            held.enter_context(socket.create_server(("", 8787)))
+        said = held.enter_context(warnings.catch_warnings(record=True))
+        warnings.simplefilter("always")  # also what was said before, by the module's cluster
+        with connect("local:1") as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+    assert [str(w.message) for w in said if "already in use" in str(w.message)] == []
 
 
 def test_the_booster_fit_on_the_cluster_is_the_single_process_one(

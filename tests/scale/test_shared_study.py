@@ -106,7 +106,7 @@ def test_a_storage_that_never_answers_is_refused_in_one_line_quickly(monkeypatch
     with socket.create_server(("127.0.0.1", 0)) as silent:
         url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/test"
         started = time.monotonic()
-        with shared_study(url, "s", joining=False), pytest.raises(ConfigurationError) as refused:
+        with pytest.raises(ConfigurationError) as refused, shared_study(url, "s", joining=True):
             open_study(None, None, "s")
     assert time.monotonic() - started < 5
     assert str(refused.value).startswith("--study-storage: cannot open the study (")
@@ -150,6 +150,26 @@ def test_a_process_searching_otherwise_is_refused_before_it_adds_a_trial(
     )
     out, err = same.communicate(timeout=300)
     assert same.returncode == 0 and "this process ran 0 of the study's 2 trials" in out, err
+
+
+def test_a_study_has_one_owner_at_a_time(storage: str) -> None:
+    """Two --study-name processes of one study each waited for every trial and each wrote a
+    bundle from them. The second is refused while the first runs; a joiner is not, and once the
+    first is gone (done or killed: its connection, and the lock with it) an owner may start again."""
+    from preauth.errors import ConfigurationError
+    from preauth.training.shared_study import shared_study
+
+    with shared_study(storage, "w", joining=False):
+        with pytest.raises(ConfigurationError) as refused, shared_study(storage, "w", joining=False):
+            pass
+        with shared_study(storage, "w", joining=True), shared_study(storage, "other", joining=False):
+            pass
+    assert str(refused.value) == (
+        "study 'w' already has its --study-name process running (it makes the bundle); "
+        "add this one with --join-study w"
+    )
+    with shared_study(storage, "w", joining=False):
+        pass
 
 
 def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(

@@ -118,11 +118,32 @@ def shared_study(storage: str, name: str, *, joining: bool) -> Iterator[SharedSt
     if not name.strip():
         raise ConfigurationError("the study needs a name (--study-name or --join-study)")
     study = SharedStudy(storage, name, joining)
-    token = _CURRENT.set(study)
-    try:
-        yield study
-    finally:
-        _CURRENT.reset(token)
+    with contextlib.ExitStack() as owning:
+        if not joining:
+            owning.enter_context(_owned(study))
+        token = _CURRENT.set(study)
+        try:
+            yield study
+        finally:
+            _CURRENT.reset(token)
+
+
+@contextmanager
+def _owned(shared: SharedStudy) -> Iterator[None]:
+    """Hold the study's ownership: one ``--study-name`` process at a time. Two would each wait for
+    every trial and each write a bundle from them. PostgreSQL drops a session's advisory locks
+    when its connection goes, so a killed owner's successor is not refused."""
+    with _connection(shared) as connection:
+        key = _lock_key(connection, shared, "owner")
+        if not connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+            raise ConfigurationError(
+                f"study '{shared.name}' already has its --study-name process running (it makes the "
+                f"bundle); add this one with --join-study {shared.name}"
+            )
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def open_study(sampler: Any, pruner: Any, name: str, setup: StudySetup | None = None) -> Any:
@@ -152,8 +173,13 @@ def open_study(sampler: Any, pruner: Any, name: str, setup: StudySetup | None = 
     except Exception as error:  # sqlalchemy's or psycopg's own types for an unreachable database
         if isinstance(error, ConfigurationError):
             raise
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigurationError(f"--study-storage: cannot open the study ({reason})") from None
+        raise _cannot_open(error) from None
+
+
+def _cannot_open(error: Exception) -> ConfigurationError:
+    """The one line for a study storage that cannot be reached or used."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ConfigurationError(f"--study-storage: cannot open the study ({reason})")
 
 
 def _same_setup(study: Any, setup: StudySetup, shared: SharedStudy) -> None:
@@ -310,16 +336,31 @@ def _fail_unbeaten(study: Any) -> None:
 @contextmanager
 def _locked(shared: SharedStudy) -> Iterator[None]:
     """A PostgreSQL advisory lock for this study, held by one process at a time on any machine."""
-    import psycopg
-
-    key = zlib.crc32(f"preauth-study:{shared.name}".encode())
-    url = shared.storage.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as connection:
+    with _connection(shared) as connection:
+        key = _lock_key(connection, shared, "claim")
         connection.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield
         finally:
             connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def _connection(shared: SharedStudy) -> Any:
+    """A connection of its own to the study's database (psycopg's, for advisory locks)."""
+    import psycopg
+
+    url = shared.storage.replace("postgresql+psycopg://", "postgresql://", 1)
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+    except psycopg.Error as error:
+        raise _cannot_open(error) from None
+
+
+def _lock_key(connection: Any, shared: SharedStudy, purpose: str) -> int:
+    """The advisory lock's key for ``purpose`` on this study. Advisory locks are per database, and
+    Optuna's tables per schema: two schemas' studies of one name are two studies, not one."""
+    schema = connection.execute("SELECT current_schema()").fetchone()[0]
+    return zlib.crc32(f"preauth-study:{purpose}:{schema}:{shared.name}".encode())
 
 
 def _sqlalchemy_url(url: str) -> str:

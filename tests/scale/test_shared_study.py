@@ -237,6 +237,26 @@ def test_a_trial_failed_by_another_process_while_it_ran_is_dropped_and_refilled(
         study._storage._backend.engine.dispose()
 
 
+def test_a_trial_interrupted_with_ctrl_c_is_failed_at_once(storage: str) -> None:
+    """Ctrl-C in a shared study's trial left it RUNNING: the owner (or the owner run again) waited
+    out the grace period for a process that was still alive and had said it stopped."""
+    import optuna
+
+    from preauth.training.shared_study import open_study, run_trials, shared_study
+
+    def objective(trial: optuna.Trial) -> float:
+        raise KeyboardInterrupt
+
+    with shared_study(storage, "c", joining=False):
+        study = open_study(optuna.samplers.RandomSampler(seed=0), optuna.pruners.NopPruner(), "c")
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                run_trials(study, objective, trials=2, timeout=None, callbacks=[])
+            assert [t.state.name for t in study.get_trials(deepcopy=False)] == ["FAIL"]
+        finally:
+            study._storage._backend.engine.dispose()
+
+
 def test_a_claimed_trial_has_beaten_before_its_process_is_named(
     storage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

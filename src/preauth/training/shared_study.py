@@ -285,7 +285,7 @@ def _claim_and_run(
                 frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # failed by another process while it ran (above): nothing to tell
-            except Exception:
+            except BaseException:  # Ctrl-C too (as study.optimize does): failed now, not 8 s on
                 study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
                 raise
             else:

@@ -829,3 +829,19 @@ def test_train_dask_on_files_of_no_rows_says_so(cluster: object, tmp_path: Path)
     (tmp_path / "b.csv").write_text(HEADER + ",target\n")
     with pytest.raises(InputError, match=r"no applications \(header only\)"):
         ClusterTraining(cluster, "local:2").load(str(tmp_path), TrainingConfig())
+
+
+def test_train_dask_names_the_file_a_column_is_missing_from(
+    cluster: object, bundled_risk: Path, tmp_path: Path
+) -> None:
+    """Among several files, one without a column was refused in the name of the whole input
+    ('labels/: missing required column 'Job''), leaving the user to find which file it was."""
+    from preauth.training import TrainingConfig
+    from preauth.training.on_dask import ClusterTraining
+
+    labels = pd.read_csv(bundled_risk, dtype=str, keep_default_na=False).drop(columns=["Unnamed: 0"])
+    labels.to_csv(tmp_path / "a.csv", index=False)
+    labels.drop(columns=["Job"]).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(InputError) as refused:
+        ClusterTraining(cluster, "local:2").load(str(tmp_path), TrainingConfig(target="risk"))
+    assert str(refused.value) == f"{tmp_path / 'b.parquet'}: missing required column 'Job'"

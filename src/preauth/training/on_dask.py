@@ -196,7 +196,14 @@ def check_piece(
         return None
     if rename:  # files may spell a column differently
         table.columns = pd.Index([schema.canonical_column(str(c)) or str(c) for c in table.columns])
-    labeled = label_rows(table, source, config.target, schema)
+    try:
+        labeled = label_rows(table, source, config.target, schema)
+    except InputError as error:
+        if error.row is not None or piece.path == source:
+            raise
+        # A column missing (or a target) is the file's, not the whole input's: among many
+        # files, the one to fix is named. Rows keep the input's name: they are numbered in it.
+        raise InputError(error.message, source=piece.path, column=error.column) from None
     kept = labeled.found[:MAX_REJECTS_KEPT]
     labeled.tally.rejects = []  # written by place_piece, once the rows have their numbers in the whole
     return CheckedPiece(

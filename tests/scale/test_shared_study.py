@@ -172,6 +172,22 @@ def test_a_study_has_one_owner_at_a_time(storage: str) -> None:
         pass
 
 
+def test_an_owner_whose_lock_went_with_its_connection_still_finishes(storage: str) -> None:
+    """The ownership lock's connection is held for the whole run; one the server dropped meanwhile
+    (a restart, an idle timeout) made the unlock at the end raise, after the bundle was written."""
+    from preauth.training import shared_study as module
+    from preauth.training.shared_study import shared_study
+
+    with shared_study(storage, "r", joining=False) as shared, module._connection(shared) as other:
+        key = module._lock_key(other, shared, "owner")
+        ended = other.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted AND objid::bigint = %s",
+            (key,),
+        ).fetchall()
+        assert ended == [(True,)]
+
+
 def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
     storage: str, bundled_risk: Path, tmp_path: Path
 ) -> None:

@@ -133,6 +133,8 @@ def _owned(shared: SharedStudy) -> Iterator[None]:
     """Hold the study's ownership: one ``--study-name`` process at a time. Two would each wait for
     every trial and each write a bundle from them. PostgreSQL drops a session's advisory locks
     when its connection goes, so a killed owner's successor is not refused."""
+    import psycopg
+
     with _connection(shared) as connection:
         key = _lock_key(connection, shared, "owner")
         if not connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
@@ -143,7 +145,10 @@ def _owned(shared: SharedStudy) -> Iterator[None]:
         try:
             yield
         finally:
-            connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            # Held for the whole run: a connection the server dropped meanwhile (a restart) took
+            # the lock with it, and must not turn a finished run into a traceback.
+            with contextlib.suppress(psycopg.Error):
+                connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def open_study(sampler: Any, pruner: Any, name: str, setup: StudySetup | None = None) -> Any:

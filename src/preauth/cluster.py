@@ -140,13 +140,17 @@ def connect(spec: str) -> Iterator[Any]:
         try:
             _scheduler_answers(spec)
             client = Client(spec, timeout=SCHEDULER_TIMEOUT)
-        except (
-            OSError,
-            ValueError,
-            TypeError,
-        ) as error:  # Dask's words for an address or TLS setup it refuses
+        except (OSError, ValueError, TypeError) as error:  # Dask's words for an address or TLS it refuses
             raise ConfigurationError(f"--dask {spec}: cannot reach the scheduler ({error})") from None
         with client:
+            # A scheduler with no workers takes the tasks and waits for ever (train --dask did,
+            # predict gave up after 10 s with "No valid workers found").
+            try:
+                client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT)
+            except TimeoutError:
+                raise ConfigurationError(
+                    f"--dask {spec}: the scheduler has no workers (none joined within {SCHEDULER_TIMEOUT} s)"
+                ) from None
             yield client
     else:
         raise ConfigurationError(f"--dask {spec}: expected local, local:N or tcp://HOST:PORT")

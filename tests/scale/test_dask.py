@@ -325,6 +325,28 @@ def test_a_cluster_that_cannot_be_had_is_refused_in_one_line_quickly(monkeypatch
             assert time.monotonic() - started < 5, spec
 
 
+@pytest.mark.timeout(60)  # before: train --dask waited for ever
+def test_a_scheduler_without_workers_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler with no worker takes the tasks and holds them: `train --dask` waited for ever,
+    `predict --dask` failed after 10 s with Dask's 'No valid workers found'."""
+    import time
+
+    from distributed import LocalCluster
+
+    import preauth.cluster as module
+    from preauth.cluster import connect
+    from preauth.errors import ConfigurationError
+
+    monkeypatch.setattr(module, "SCHEDULER_TIMEOUT", 1)
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", dashboard_address=None) as empty:
+        spec = empty.scheduler_address
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError) as refused, connect(spec):
+            pass
+    assert str(refused.value) == f"--dask {spec}: the scheduler has no workers (none joined within 1 s)"
+    assert time.monotonic() - started < 5
+
+
 def test_a_local_cluster_beside_another_starts_without_a_word(cluster: object) -> None:
     """Two `--dask local` runs at once: the second's scheduler found its HTTP port (8787, taken by
     the first, here by the module's cluster or the socket below) and warned on stderr 'Port 8787 is

@@ -217,9 +217,14 @@ def input_files(source: str) -> list[Path]:
 
 
 def plan(files: Iterable[Path], batch_rows: int = BATCH_ROWS, schema: Schema = GERMAN) -> list[Piece]:
-    """Cut the files into pieces of about ``batch_rows`` rows, numbered in order across files."""
+    """Cut the files into pieces of about ``batch_rows`` rows, numbered in order across files.
+
+    A piece names its file by its absolute path: a worker opens it from its own working directory,
+    which need not be this one (a scheduler and workers started elsewhere).
+    """
     pieces: list[Piece] = []
-    for path in files:
+    for given in files:
+        path = given.absolute()
         version = file_version(path)  # before the cuts: a change while they are made is seen too
         cut = (
             _parquet_pieces(path, batch_rows, schema)
@@ -409,14 +414,14 @@ def score_on_cluster(
             score_piece,
             pieces,
             bundle=shared,
-            directory=str(work),
+            directory=str(work.absolute()),  # the workers' working directory is theirs
             fmt=fmt,
             explain=explain,
             on_unknown=on_unknown,
             required=None if required is None else sorted(required),
             timestamp=timestamp or datetime.now().isoformat(),
             direct_writes=direct_writes,
-            rejects_directory=None if held is None else str(held),
+            rejects_directory=None if held is None else str(held.absolute()),
             pure=False,
         )
         done: list[PieceResult] = client.gather(futures)

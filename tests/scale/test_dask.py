@@ -208,6 +208,23 @@ def test_a_file_changed_after_it_was_cut_is_refused(
     assert list(out.parent.iterdir()) == []
 
 
+def test_relative_paths_are_the_clients_not_the_workers(
+    cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers read the inputs and write the parts at the client's paths (README). Relative ones
+    were sent as given and opened from each worker's own working directory: 'in/apps.csv: No such
+    file or directory' from a cluster started elsewhere (or another file of that name there)."""
+    (tmp_path / "in").mkdir()
+    applications_csv(tmp_path / "in" / "apps.csv", bundled_data, 300, {7: BAD[333]})
+    monkeypatch.chdir(tmp_path)  # the module's workers stay where they started
+    files = input_files("in/apps.csv")
+    results = score_on_cluster(cluster, bundle, files, Path("out/r.parquet"), "parquet", batch_rows=100)
+    assert results.scored == 299 and len(parts(tmp_path / "out" / "r.parquet", "parquet")) == 3
+    assert [(Path(f), [r.row for r in rs]) for f, rs in results.rejects.items()] == [
+        (tmp_path / "in" / "apps.csv", [7])
+    ]
+
+
 def test_rows_the_model_cannot_score_fail_the_job_with_one_line_naming_them(
     cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path
 ) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pandas as pd
 
 from .applications import GERMAN, OnUnknown, Reject, Schema, validate
 from .applications.batches import BATCH_ROWS, chunk_cuts
@@ -53,6 +54,8 @@ class Piece:
     header: tuple[str, ...] = ()
     delimiter: str = ","
     row_groups: tuple[int, ...] = ()
+    version: tuple[int, int] = (0, 0)
+    """The file's size and modification time when it was cut: the cuts hold for that file only."""
 
 
 @dataclass
@@ -110,25 +113,84 @@ def connect(spec: str) -> Iterator[Any]:
 
     if spec == "local" or spec.startswith("local:"):
         workers_text = spec.partition(":")[2]
-        if workers_text and not (workers_text.isdigit() and int(workers_text) > 0):
-            raise ConfigurationError(f"--dask {spec}: the number of workers must be a whole number above 0")
-        workers = int(workers_text) if workers_text else os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+        if workers_text and not (
+            workers_text.isdigit() and 0 < int(workers_text) <= WORKERS_PER_CORE * cores
+        ):
+            raise ConfigurationError(
+                f"--dask {spec}: the number of workers must be a whole number from 1 to "
+                f"{WORKERS_PER_CORE * cores} ({WORKERS_PER_CORE} per core; this machine has {cores})"
+            )
+        workers = int(workers_text) if workers_text else cores
         with (
             LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                # Without a dashboard the scheduler still serves HTTP (health, metrics), on 8787
+                # unless told: a second run at once found it taken and warned on stderr
+                # ("Perhaps you already have a cluster running?"). A free port, on this host only.
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             ) as cluster,
             Client(cluster) as client,
         ):
             yield client
     elif spec.startswith(("tcp://", "tls://")):
         try:
-            client = Client(spec, timeout=30)
-        except OSError as error:
+            _scheduler_answers(spec)
+            client = Client(spec, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, ValueError, TypeError) as error:  # Dask's words for an address or TLS it refuses
             raise ConfigurationError(f"--dask {spec}: cannot reach the scheduler ({error})") from None
         with client:
+            # A scheduler with no workers takes the tasks and waits for ever (train --dask did,
+            # predict gave up after 10 s with "No valid workers found").
+            try:
+                client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT)
+            except TimeoutError:
+                raise ConfigurationError(
+                    f"--dask {spec}: the scheduler has no workers (none joined within {SCHEDULER_TIMEOUT} s)"
+                ) from None
             yield client
     else:
         raise ConfigurationError(f"--dask {spec}: expected local, local:N or tcp://HOST:PORT")
+
+
+WORKERS_PER_CORE = 4
+"""The most ``local:N`` worker processes per core: each imports preauth and holds its own memory,
+and more of them only share the same cores (``local:99999`` would start processes until the
+machine gave out)."""
+
+SCHEDULER_TIMEOUT = 10
+"""Seconds a scheduler has to accept a connection and answer Dask's handshake."""
+
+
+def _scheduler_answers(spec: str) -> None:
+    """Raise ``OSError`` quickly when no Dask scheduler answers at ``spec``.
+
+    Dask's client retries a refused connection or an unknown host until its timeout, and waits for
+    ever on a port that accepts and says nothing (its handshake read has no timeout): a mistyped
+    address would hang the command. One plain connection says at once whether anything listens,
+    and the handshake is then given :data:`SCHEDULER_TIMEOUT` seconds.
+    """
+    import asyncio
+    import socket
+
+    from distributed.comm import connect as dask_connect
+    from distributed.comm.addressing import get_address_host_port
+    from distributed.security import Security
+
+    socket.create_connection(get_address_host_port(spec), timeout=SCHEDULER_TIMEOUT).close()
+
+    async def handshake() -> None:
+        arguments = Security().get_connection_args("client")
+        comm = await asyncio.wait_for(dask_connect(spec, SCHEDULER_TIMEOUT, **arguments), SCHEDULER_TIMEOUT)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except TimeoutError:
+        raise TimeoutError(f"no Dask handshake within {SCHEDULER_TIMEOUT} s") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,16 +217,28 @@ def input_files(source: str) -> list[Path]:
 
 
 def plan(files: Iterable[Path], batch_rows: int = BATCH_ROWS, schema: Schema = GERMAN) -> list[Piece]:
-    """Cut the files into pieces of about ``batch_rows`` rows, numbered in order across files."""
+    """Cut the files into pieces of about ``batch_rows`` rows, numbered in order across files.
+
+    A piece names its file by its absolute path: a worker opens it from its own working directory,
+    which need not be this one (a scheduler and workers started elsewhere).
+    """
     pieces: list[Piece] = []
-    for path in files:
+    for given in files:
+        path = given.absolute()
+        version = file_version(path)  # before the cuts: a change while they are made is seen too
         cut = (
             _parquet_pieces(path, batch_rows, schema)
             if file_kind(path) == "parquet"
             else _csv_pieces(path, batch_rows, schema)
         )
-        pieces.extend([replace(p, number=len(pieces) + i) for i, p in enumerate(cut)])
+        pieces.extend([replace(p, number=len(pieces) + i, version=version) for i, p in enumerate(cut)])
     return pieces
+
+
+def file_version(path: Path) -> tuple[int, int]:
+    """A file's size and modification time (ns): what tells a worker the file is the one that was cut."""
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
 
 
 def _csv_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
@@ -181,11 +255,14 @@ def _csv_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
             offset += len(chunk)
     if bounds[-1] < size:
         bounds.append(size)
-    return [
+    pieces = [
         Piece(str(path), 0, "csv", a, b, tuple(header), delimiter)
         for a, b in zip(bounds, bounds[1:], strict=False)
         if b > a
     ]
+    # A file of no rows is a piece of none (as a Parquet file of no row groups is): refused as
+    # header-only by the job, as on one machine, instead of disappearing from it.
+    return pieces or [Piece(str(path), 0, "csv", start, start, tuple(header), delimiter)]
 
 
 def _parquet_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
@@ -215,12 +292,20 @@ def _parquet_pieces(path: Path, batch_rows: int, schema: Schema) -> list[Piece]:
 
 
 def read_piece(piece: Piece) -> Any:
-    """The piece's rows as text cells, as :func:`.applications.read_table` would give them."""
+    """The piece's rows as text cells, as :func:`.applications.read_table` would give them.
+
+    The cuts were made in the file as it was then: in a file rewritten, truncated or grown since,
+    they would cut rows apart or leave rows out without a word, so such a file is refused.
+    """
     path = Path(piece.path)
+    if file_version(path) != piece.version:
+        raise InputError("the file changed after it was cut into pieces; run again", source=piece.path)
     if piece.kind == "parquet":
         import pyarrow.parquet as pq
 
         return parquet_cells(pq.ParquetFile(path).read_row_groups(list(piece.row_groups)))
+    if piece.end == piece.start:
+        return pd.DataFrame(columns=list(piece.header))
     with path.open("rb") as handle:
         handle.seek(piece.start)
         block = handle.read(piece.end - piece.start)
@@ -329,14 +414,14 @@ def score_on_cluster(
             score_piece,
             pieces,
             bundle=shared,
-            directory=str(work),
+            directory=str(work.absolute()),  # the workers' working directory is theirs
             fmt=fmt,
             explain=explain,
             on_unknown=on_unknown,
             required=None if required is None else sorted(required),
             timestamp=timestamp or datetime.now().isoformat(),
             direct_writes=direct_writes,
-            rejects_directory=None if held is None else str(held),
+            rejects_directory=None if held is None else str(held.absolute()),
             pure=False,
         )
         done: list[PieceResult] = client.gather(futures)

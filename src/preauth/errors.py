@@ -67,3 +67,11 @@ class ConfigurationError(PreauthError):
 
     exit_code = 2
     http_status = 500
+
+
+class ClusterError(PreauthError):
+    """The Dask cluster failed under a job (a worker lost in the middle of a fit): nothing was
+    written, and the same command run again can succeed."""
+
+    exit_code = 1
+    http_status = 503

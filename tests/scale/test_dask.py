@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -166,6 +167,64 @@ def test_a_bad_file_fails_the_job_and_leaves_no_directory(
         input_files(str(tmp_path / "nothing-*.csv"))
 
 
+def test_a_csv_of_no_rows_is_refused_as_one_process_refuses_it(
+    cluster: object, bundle: Bundle, tmp_path: Path
+) -> None:
+    """A header-only CSV used to be cut into no pieces at all: the job scored nothing, wrote an
+    empty result directory and the command exited 0, where one process refuses the file."""
+    source = tmp_path / "apps.csv"
+    source.write_text(HEADER + "\n")
+    with pytest.raises(InputError, match=r"apps.csv: no applications \(header only\)"):
+        score_file(bundle, source, tmp_path / "one.parquet", "parquet")
+    out = tmp_path / "out" / "r.parquet"
+    with pytest.raises(InputError, match=r"apps.csv: no applications \(header only\)"):
+        score_on_cluster(cluster, bundle, [source], out, "parquet")
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_file_changed_after_it_was_cut_is_refused(
+    cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pieces are byte ranges of the file as it was when cut: truncated before the workers read
+    it, the file used to lose the rest of a piece's rows without a word, and a piece past its new
+    end failed as 'malformed CSV: Empty CSV file'."""
+    import preauth.cluster as module
+
+    source = applications_csv(tmp_path / "apps.csv", bundled_data, 1000, {})
+    cut = module.plan
+
+    def cut_then_truncate(files: list[Path], batch_rows: int) -> list[module.Piece]:
+        pieces = cut(files, batch_rows)
+        with source.open("r+b") as handle:
+            handle.truncate(source.stat().st_size // 2)
+        return pieces
+
+    monkeypatch.setattr(module, "plan", cut_then_truncate)
+    out = tmp_path / "out" / "r.parquet"
+    with pytest.raises(
+        InputError, match="apps.csv: the file changed after it was cut into pieces; run again"
+    ):
+        score_on_cluster(cluster, bundle, [source], out, "parquet", batch_rows=150)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_relative_paths_are_the_clients_not_the_workers(
+    cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers read the inputs and write the parts at the client's paths (README). Relative ones
+    were sent as given and opened from each worker's own working directory: 'in/apps.csv: No such
+    file or directory' from a cluster started elsewhere (or another file of that name there)."""
+    (tmp_path / "in").mkdir()
+    applications_csv(tmp_path / "in" / "apps.csv", bundled_data, 300, {7: BAD[333]})
+    monkeypatch.chdir(tmp_path)  # the module's workers stay where they started
+    files = input_files("in/apps.csv")
+    results = score_on_cluster(cluster, bundle, files, Path("out/r.parquet"), "parquet", batch_rows=100)
+    assert results.scored == 299 and len(parts(tmp_path / "out" / "r.parquet", "parquet")) == 3
+    assert [(Path(f), [r.row for r in rs]) for f, rs in results.rejects.items()] == [
+        (tmp_path / "in" / "apps.csv", [7])
+    ]
+
+
 def test_rows_the_model_cannot_score_fail_the_job_with_one_line_naming_them(
     cluster: object, bundle: Bundle, bundled_data: Path, tmp_path: Path
 ) -> None:
@@ -245,6 +304,83 @@ def test_predict_dask_on_the_command_line(
     )
     assert refused.returncode == 2 and "choose --format parquet or jsonl or csv" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.timeout(60)  # before: the silent port held the command for ever
+def test_a_cluster_that_cannot_be_had_is_refused_in_one_line_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask's client retried a refused port or an unknown host for 30 s, waited for ever on a port
+    that accepts and never answers (its handshake has no timeout), raised ValueError on an address
+    without a port, and ``local:99999`` started processes until the machine gave out."""
+    import os
+    import socket
+    import time
+
+    import distributed
+
+    import preauth.cluster as module
+    from preauth.cluster import connect
+    from preauth.errors import ConfigurationError
+
+    def no_cluster(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a LocalCluster was started: {kwargs}")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)  # what local:99999 must never reach
+    monkeypatch.setattr(module, "SCHEDULER_TIMEOUT", 2)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, says nothing
+        port = silent.getsockname()[1]
+        cases = {
+            f"local:{4 * (os.cpu_count() or 1) + 1}": "the number of workers must be a whole number from 1 to",
+            "tcp://127.0.0.1:1": "cannot reach the scheduler .*Connection refused",
+            "tcp://nowhere.invalid:8786": "cannot reach the scheduler",
+            "tcp://127.0.0.1": "cannot reach the scheduler .*missing port",
+            f"tcp://127.0.0.1:{port}": "cannot reach the scheduler .no Dask handshake within 2 s",
+        }
+        for spec, words in cases.items():
+            started = time.monotonic()
+            with pytest.raises(ConfigurationError, match=f"--dask {re.escape(spec)}: {words}"), connect(spec):
+                pass
+            assert time.monotonic() - started < 5, spec
+
+
+@pytest.mark.timeout(60)  # before: train --dask waited for ever
+def test_a_scheduler_without_workers_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler with no worker takes the tasks and holds them: `train --dask` waited for ever,
+    `predict --dask` failed after 10 s with Dask's 'No valid workers found'."""
+    import time
+
+    from distributed import LocalCluster
+
+    import preauth.cluster as module
+    from preauth.cluster import connect
+    from preauth.errors import ConfigurationError
+
+    monkeypatch.setattr(module, "SCHEDULER_TIMEOUT", 1)
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", dashboard_address=None) as empty:
+        spec = empty.scheduler_address
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError) as refused, connect(spec):
+            pass
+    assert str(refused.value) == f"--dask {spec}: the scheduler has no workers (none joined within 1 s)"
+    assert time.monotonic() - started < 5
+
+
+def test_a_local_cluster_beside_another_starts_without_a_word(cluster: object) -> None:
+    """Two `--dask local` runs at once: the second's scheduler found its HTTP port (8787, taken by
+    the first, here by the module's cluster or the socket below) and warned on stderr 'Port 8787 is
+    already in use. Perhaps you already have a cluster running?' in the middle of the output."""
+    import socket
+    import warnings
+
+    from preauth.cluster import connect
+
+    with contextlib.ExitStack() as held:
+        with contextlib.suppress(OSError):  # free: hold it as another cluster would
+            held.enter_context(socket.create_server(("", 8787)))
+        said = held.enter_context(warnings.catch_warnings(record=True))
+        warnings.simplefilter("always")  # also what was said before, by the module's cluster
+        with connect("local:1") as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+    assert [str(w.message) for w in said if "already in use" in str(w.message)] == []
 
 
 def test_the_booster_fit_on_the_cluster_is_the_single_process_one(
@@ -402,6 +538,40 @@ def test_train_on_dask_fits_across_both_workers(
 
 # --------------------------------------------------------------------------------------------
 # preauth train --dask on more rows than the train process may hold (--search-rows)
+
+
+@pytest.mark.timeout(180)
+def test_a_worker_killed_while_a_booster_is_fit_stops_the_run_in_one_line() -> None:
+    """xgboost.dask cannot lose a worker mid-fit: a worker killed with -9 ended `train --dask` in an
+    XGBoostError's or ValueError's traceback ('Resilience is not yet supported'). It is one line
+    saying the cluster lost a worker (the run writes no bundle: the fit comes before it)."""
+    import os
+    import signal
+    import threading
+
+    import numpy as np
+    from distributed import Client, LocalCluster
+
+    from preauth.errors import ClusterError
+    from preauth.training.on_dask import fit_booster_on_cluster
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40_000, 4)).astype(np.float32)
+    y = (x[:, 0] + rng.normal(size=len(x)) > 0).astype(np.float32)
+    params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 6}
+    # a cluster of its own: the module's keeps its workers for the other tests
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local,
+        Client(local) as client,
+    ):
+        victim = min(client.run(os.getpid).values())
+        threading.Timer(2, os.kill, (victim, signal.SIGKILL)).start()  # 3,000 rounds take longer
+        with pytest.raises(ClusterError) as lost:
+            fit_booster_on_cluster(client, x, y, ["Age", "Job", "Credit amount", "Duration"], params, 3000,
+                                   partition_rows=20_000)  # fmt: skip
+    message = str(lost.value)
+    assert message.startswith("the Dask cluster lost 1 of its 2 workers while fitting (")
+    assert message.endswith("); nothing was written, run again") and "\n" not in message
 
 
 @pytest.fixture(scope="module")
@@ -698,3 +868,19 @@ def test_train_dask_on_files_of_no_rows_says_so(cluster: object, tmp_path: Path)
     (tmp_path / "b.csv").write_text(HEADER + ",target\n")
     with pytest.raises(InputError, match=r"no applications \(header only\)"):
         ClusterTraining(cluster, "local:2").load(str(tmp_path), TrainingConfig())
+
+
+def test_train_dask_names_the_file_a_column_is_missing_from(
+    cluster: object, bundled_risk: Path, tmp_path: Path
+) -> None:
+    """Among several files, one without a column was refused in the name of the whole input
+    ('labels/: missing required column 'Job''), leaving the user to find which file it was."""
+    from preauth.training import TrainingConfig
+    from preauth.training.on_dask import ClusterTraining
+
+    labels = pd.read_csv(bundled_risk, dtype=str, keep_default_na=False).drop(columns=["Unnamed: 0"])
+    labels.to_csv(tmp_path / "a.csv", index=False)
+    labels.drop(columns=["Job"]).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(InputError) as refused:
+        ClusterTraining(cluster, "local:2").load(str(tmp_path), TrainingConfig(target="risk"))
+    assert str(refused.value) == f"{tmp_path / 'b.parquet'}: missing required column 'Job'"

@@ -92,6 +92,102 @@ def test_a_study_needs_postgresql_and_one_role(tmp_path: Path, bundled_risk: Pat
     assert "Traceback" not in err
 
 
+@pytest.mark.timeout(60)  # before: waited for ever
+def test_a_storage_that_never_answers_is_refused_in_one_line_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A study URL at a port that accepts and says nothing (a firewall's proxy, another service)
+    held `preauth train` for ever: psycopg waits for the server's first answer without a limit."""
+    import socket
+
+    from preauth.errors import ConfigurationError
+    from preauth.training import shared_study as module
+    from preauth.training.shared_study import open_study, shared_study
+
+    monkeypatch.setattr(module, "CONNECT_TIMEOUT", 1)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/test"
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError) as refused, shared_study(url, "s", joining=True):
+            open_study(None, None, "s")
+    assert time.monotonic() - started < 5
+    assert str(refused.value).startswith("--study-storage: cannot open the study (")
+    assert "\n" not in str(refused.value)
+
+
+def test_a_process_searching_otherwise_is_refused_before_it_adds_a_trial(
+    storage: str, bundled_risk: Path, tmp_path: Path
+) -> None:
+    """A joiner with another seed, labels file or --trials used to add its trials to the study
+    without a word: trials scored on other rows or folds, compared as if alike, the best of them
+    refit by the owner (and a larger --trials kept the owner waiting for the joiner's extra ones)."""
+    import optuna
+
+    owner = train(
+        tmp_path / "models", bundled_risk, "--study-storage", storage, "--study-name", "o", "--trials", "2"
+    )
+    _, err = owner.communicate(timeout=300)
+    assert owner.returncode == 0, err
+    fewer = tmp_path / "fewer.csv"
+    pd.read_csv(bundled_risk).head(600).to_csv(fewer, index=False)
+    cases = [
+        (bundled_risk, ("--seed", "7"), "--seed 7 here, 42 in the study"),
+        (bundled_risk, ("--trials", "5"), "--trials 5 here, 2 in the study"),
+        (bundled_risk, ("--folds", "4"), "--folds 4 here, 3 in the study"),
+        (bundled_risk, ("--exclude", "Age"), "the features (--exclude, --include or --schema)"),
+        (fewer, (), "the training rows (labels file"),
+    ]
+    joiners = {  # all at once: each is refused before its search
+        words: train(tmp_path / "j", labels, "--study-storage", storage, "--join-study", "o", "--trials", "2", *options)
+        for labels, options, words in cases
+    }  # fmt: skip
+    for words, joiner in joiners.items():
+        _, err = joiner.communicate(timeout=300)
+        assert joiner.returncode == 2 and "study 'o' was searched with other settings: " in err, err
+        assert words in err and "Traceback" not in err and len(err.splitlines()) == 1
+    study = optuna.load_study(study_name="o", storage=storage)
+    assert {t.user_attrs["worker"].rsplit(":", 1)[1] for t in study.trials} == {str(owner.pid)}
+    same = train(
+        tmp_path / "j", bundled_risk, "--study-storage", storage, "--join-study", "o", "--trials", "2"
+    )
+    out, err = same.communicate(timeout=300)
+    assert same.returncode == 0 and "this process ran 0 of the study's 2 trials" in out, err
+
+
+def test_a_study_has_one_owner_at_a_time(storage: str) -> None:
+    """Two --study-name processes of one study each waited for every trial and each wrote a
+    bundle from them. The second is refused while the first runs; a joiner is not, and once the
+    first is gone (done or killed: its connection, and the lock with it) an owner may start again."""
+    from preauth.errors import ConfigurationError
+    from preauth.training.shared_study import shared_study
+
+    with shared_study(storage, "w", joining=False):
+        with pytest.raises(ConfigurationError) as refused, shared_study(storage, "w", joining=False):
+            pass
+        with shared_study(storage, "w", joining=True), shared_study(storage, "other", joining=False):
+            pass
+    assert str(refused.value) == (
+        "study 'w' already has its --study-name process running (it makes the bundle); "
+        "add this one with --join-study w"
+    )
+    with shared_study(storage, "w", joining=False):
+        pass
+
+
+def test_an_owner_whose_lock_went_with_its_connection_still_finishes(storage: str) -> None:
+    """The ownership lock's connection is held for the whole run; one the server dropped meanwhile
+    (a restart, an idle timeout) made the unlock at the end raise, after the bundle was written."""
+    from preauth.training import shared_study as module
+    from preauth.training.shared_study import shared_study
+
+    with shared_study(storage, "r", joining=False) as shared, module._connection(shared) as other:
+        key = module._lock_key(other, shared, "owner")
+        ended = other.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted AND objid::bigint = %s",
+            (key,),
+        ).fetchall()
+        assert ended == [(True,)]
+
+
 def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
     storage: str, bundled_risk: Path, tmp_path: Path
 ) -> None:
@@ -155,6 +251,26 @@ def test_a_trial_failed_by_another_process_while_it_ran_is_dropped_and_refilled(
         # them in whichever test runs next.
         other_process.engine.dispose()
         study._storage._backend.engine.dispose()
+
+
+def test_a_trial_interrupted_with_ctrl_c_is_failed_at_once(storage: str) -> None:
+    """Ctrl-C in a shared study's trial left it RUNNING: the owner (or the owner run again) waited
+    out the grace period for a process that was still alive and had said it stopped."""
+    import optuna
+
+    from preauth.training.shared_study import open_study, run_trials, shared_study
+
+    def objective(trial: optuna.Trial) -> float:
+        raise KeyboardInterrupt
+
+    with shared_study(storage, "c", joining=False):
+        study = open_study(optuna.samplers.RandomSampler(seed=0), optuna.pruners.NopPruner(), "c")
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                run_trials(study, objective, trials=2, timeout=None, callbacks=[])
+            assert [t.state.name for t in study.get_trials(deepcopy=False)] == ["FAIL"]
+        finally:
+            study._storage._backend.engine.dispose()
 
 
 def test_a_claimed_trial_has_beaten_before_its_process_is_named(

@@ -44,7 +44,7 @@ import pandas as pd
 
 from ..applications import GERMAN, Schema
 from ..applications.batches import BATCH_ROWS
-from ..errors import InputError
+from ..errors import ClusterError, InputError
 from ..features import encode, feature_types
 from ..referral import merge_seen, seen_in_training
 from .booster_fit import FitPart, FitRequest
@@ -82,16 +82,35 @@ def fit_booster_on_cluster(
         x = da.from_array(x, chunks=(partition_rows, -1))
     if isinstance(y, np.ndarray):
         y = da.from_array(y.astype(np.float32), chunks=partition_rows)
-    dtrain = dxgb.DaskQuantileDMatrix(
-        client,
-        x,
-        y,
-        feature_names=list(features),
-        feature_types=feature_types(features, schema),
-        enable_categorical=True,
-    )
-    trained = dxgb.train(client, dict(params), dtrain, num_boost_round=n_rounds)
+    workers = _workers(client)
+    try:
+        dtrain = dxgb.DaskQuantileDMatrix(
+            client,
+            x,
+            y,
+            feature_names=list(features),
+            feature_types=feature_types(features, schema),
+            enable_categorical=True,
+        )
+        trained = dxgb.train(client, dict(params), dtrain, num_boost_round=n_rounds)
+    except Exception as error:
+        # xgboost.dask cannot lose a worker mid-fit ("Resilience is not yet supported"): its
+        # allreduce fails, or it refuses the worker Dask started in its place, each in words of
+        # its own. Any error with a worker gone is that loss; the run stops before any bundle.
+        lost = workers - _workers(client)
+        if not lost:
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ClusterError(
+            f"the Dask cluster lost {len(lost)} of its {len(workers)} workers while fitting "
+            f"({type(error).__name__}: {reason}); nothing was written, run again"
+        ) from None
     return trained["booster"]
+
+
+def _workers(client: Any) -> set[str]:
+    """The addresses of the cluster's workers now (a worker restarted after a kill has a new one)."""
+    return set(client.scheduler_info()["workers"])
 
 
 SEARCH_ROWS = 200_000
@@ -177,7 +196,14 @@ def check_piece(
         return None
     if rename:  # files may spell a column differently
         table.columns = pd.Index([schema.canonical_column(str(c)) or str(c) for c in table.columns])
-    labeled = label_rows(table, source, config.target, schema)
+    try:
+        labeled = label_rows(table, source, config.target, schema)
+    except InputError as error:
+        if error.row is not None or piece.path == source:
+            raise
+        # A column missing (or a target) is the file's, not the whole input's: among many
+        # files, the one to fix is named. Rows keep the input's name: they are numbered in it.
+        raise InputError(error.message, source=piece.path, column=error.column) from None
     kept = labeled.found[:MAX_REJECTS_KEPT]
     labeled.tally.rejects = []  # written by place_piece, once the rows have their numbers in the whole
     return CheckedPiece(

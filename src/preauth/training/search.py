@@ -21,7 +21,7 @@ from ..errors import ConfigurationError, InputError
 from ..evaluation import roc_auc
 from ..features import feature_types, monotone_constraints, xgboost_constraints
 from .config import BAD, GOOD, TrainingConfig
-from .shared_study import open_study, run_trials
+from .shared_study import StudySetup, open_study, rows_digest, run_trials
 
 # --------------------------------------------------------------------------------------------
 # Splits, weights and the search
@@ -244,6 +244,14 @@ def search(
         optuna.samplers.TPESampler(seed=config.seed),
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
         "preauth",
+        setup=StudySetup(
+            rows=rows_digest(x, y, rows),
+            features=tuple(features),
+            folds=config.folds,
+            seed=config.seed,
+            trials=config.trials,
+            monotone=str(fixed.get("monotone_constraints", "")),
+        ),
     )
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

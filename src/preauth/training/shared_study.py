@@ -16,7 +16,8 @@ failed by the next process that claims a trial or waits, and a trial is run in i
 study still completes exactly ``T``.
 
 All processes must train on the same labels file with the same options, so that their trials
-score the same folds. Without ``--study-storage`` nothing here is used: the study stays in memory.
+score the same folds: the first records what it searches (:class:`StudySetup`) in the study, and
+a process whose own differs is refused before it adds a trial. Without ``--study-storage`` nothing here is used: the study stays in memory.
 """
 
 from __future__ import annotations
@@ -43,6 +44,56 @@ class SharedStudy:
     joining: bool
 
 
+@dataclass(frozen=True)
+class StudySetup:
+    """What every process of a shared study must search alike: trials scored on other rows, folds
+    or features are not comparable, yet the best of them all would be chosen and refit as if they
+    were. The first process records it in the study; every other one is refused if its own differs."""
+
+    rows: str
+    """sha256 of the search's rows (:func:`rows_digest`): the labels file, --target, --schema,
+    --holdout and --seed all show in it."""
+    features: tuple[str, ...]
+    folds: int
+    seed: int
+    trials: int
+    monotone: str
+
+    def differences(self, recorded: dict[str, Any]) -> list[str]:
+        """What differs from the study's recorded setup, in the words of the options."""
+        said = {
+            "rows": "the training rows (labels file, --target, --schema or --holdout)",
+            "features": "the features (--exclude, --include or --schema)",
+            "monotone": "--monotone/--no-monotone",
+        }
+        here = self.recorded()
+        return [
+            said.get(key) or f"--{key} {here[key]} here, {recorded.get(key)} in the study"
+            for key in here
+            if here[key] != recorded.get(key)
+        ]
+
+    def recorded(self) -> dict[str, Any]:
+        """As the study keeps it (JSON: the features a list)."""
+        return {**self.__dict__, "features": list(self.features)}
+
+
+SETUP_KEY = "preauth_setup"
+"""The study's user attribute holding its :class:`StudySetup`."""
+
+
+def rows_digest(*arrays: Any) -> str:
+    """sha256 of arrays' bytes: the same rows, in the same order, give the same digest."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 class StudyJoined(Exception):
     """Raised in a joining process once the study is full: its part is done, there is no last step."""
 
@@ -67,15 +118,42 @@ def shared_study(storage: str, name: str, *, joining: bool) -> Iterator[SharedSt
     if not name.strip():
         raise ConfigurationError("the study needs a name (--study-name or --join-study)")
     study = SharedStudy(storage, name, joining)
-    token = _CURRENT.set(study)
-    try:
-        yield study
-    finally:
-        _CURRENT.reset(token)
+    with contextlib.ExitStack() as owning:
+        if not joining:
+            owning.enter_context(_owned(study))
+        token = _CURRENT.set(study)
+        try:
+            yield study
+        finally:
+            _CURRENT.reset(token)
 
 
-def open_study(sampler: Any, pruner: Any, name: str) -> Any:
-    """The search's study: in memory, or the shared one (created by whichever process comes first)."""
+@contextmanager
+def _owned(shared: SharedStudy) -> Iterator[None]:
+    """Hold the study's ownership: one ``--study-name`` process at a time. Two would each wait for
+    every trial and each write a bundle from them. PostgreSQL drops a session's advisory locks
+    when its connection goes, so a killed owner's successor is not refused."""
+    import psycopg
+
+    with _connection(shared) as connection:
+        key = _lock_key(connection, shared, "owner")
+        if not connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+            raise ConfigurationError(
+                f"study '{shared.name}' already has its --study-name process running (it makes the "
+                f"bundle); add this one with --join-study {shared.name}"
+            )
+        try:
+            yield
+        finally:
+            # Held for the whole run: a connection the server dropped meanwhile (a restart) took
+            # the lock with it, and must not turn a finished run into a traceback.
+            with contextlib.suppress(psycopg.Error):
+                connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def open_study(sampler: Any, pruner: Any, name: str, setup: StudySetup | None = None) -> Any:
+    """The search's study: in memory, or the shared one (created by whichever process comes first,
+    which records ``setup``; a process whose setup differs from the recorded one is refused)."""
     import optuna
 
     shared = _CURRENT.get()
@@ -86,7 +164,7 @@ def open_study(sampler: Any, pruner: Any, name: str) -> Any:
         sampler = optuna.samplers.TPESampler(seed=os.getpid())
     try:
         with _locked(shared):  # two processes creating Optuna's tables at once would collide
-            return optuna.create_study(
+            study = optuna.create_study(
                 direction="maximize",
                 sampler=sampler,
                 pruner=pruner,
@@ -94,11 +172,33 @@ def open_study(sampler: Any, pruner: Any, name: str) -> Any:
                 storage=_storage(shared.storage),
                 load_if_exists=True,
             )
+            if setup is not None:
+                _same_setup(study, setup, shared)
+            return study
     except Exception as error:  # sqlalchemy's or psycopg's own types for an unreachable database
         if isinstance(error, ConfigurationError):
             raise
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ConfigurationError(f"--study-storage: cannot open the study ({reason})") from None
+        raise _cannot_open(error) from None
+
+
+def _cannot_open(error: Exception) -> ConfigurationError:
+    """The one line for a study storage that cannot be reached or used."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ConfigurationError(f"--study-storage: cannot open the study ({reason})")
+
+
+def _same_setup(study: Any, setup: StudySetup, shared: SharedStudy) -> None:
+    """Record ``setup`` in a new study; refuse to add trials to one searched differently."""
+    recorded = study.user_attrs.get(SETUP_KEY)
+    if recorded is None:
+        study.set_user_attr(SETUP_KEY, setup.recorded())
+        return
+    differences = setup.differences(recorded)
+    if differences:
+        raise ConfigurationError(
+            f"study '{shared.name}' was searched with other settings: {'; '.join(differences)}. "
+            "Every process of a study trains on the same labels with the same options"
+        )
 
 
 def run_trials(
@@ -133,6 +233,9 @@ def run_trials(
             return
 
 
+CONNECT_TIMEOUT = 10
+"""Seconds the study's PostgreSQL server has to accept a connection and answer: a host that drops
+the packets, or a port that accepts and says nothing, would otherwise hold the command for ever."""
 HEARTBEAT_INTERVAL = 2
 """Seconds between a running trial's heartbeats in the shared study (a thread beats while it runs)."""
 GRACE_PERIOD = 8
@@ -187,7 +290,7 @@ def _claim_and_run(
                 frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED, skip_if_finished=True)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # failed by another process while it ran (above): nothing to tell
-            except Exception:
+            except BaseException:  # Ctrl-C too (as study.optimize does): failed now, not 8 s on
                 study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
                 raise
             else:
@@ -238,16 +341,31 @@ def _fail_unbeaten(study: Any) -> None:
 @contextmanager
 def _locked(shared: SharedStudy) -> Iterator[None]:
     """A PostgreSQL advisory lock for this study, held by one process at a time on any machine."""
-    import psycopg
-
-    key = zlib.crc32(f"preauth-study:{shared.name}".encode())
-    url = shared.storage.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(url, autocommit=True) as connection:
+    with _connection(shared) as connection:
+        key = _lock_key(connection, shared, "claim")
         connection.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield
         finally:
             connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def _connection(shared: SharedStudy) -> Any:
+    """A connection of its own to the study's database (psycopg's, for advisory locks)."""
+    import psycopg
+
+    url = shared.storage.replace("postgresql+psycopg://", "postgresql://", 1)
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+    except psycopg.Error as error:
+        raise _cannot_open(error) from None
+
+
+def _lock_key(connection: Any, shared: SharedStudy, purpose: str) -> int:
+    """The advisory lock's key for ``purpose`` on this study. Advisory locks are per database, and
+    Optuna's tables per schema: two schemas' studies of one name are two studies, not one."""
+    schema = connection.execute("SELECT current_schema()").fetchone()[0]
+    return zlib.crc32(f"preauth-study:{purpose}:{schema}:{shared.name}".encode())
 
 
 def _sqlalchemy_url(url: str) -> str:
@@ -261,7 +379,7 @@ def _storage(url: str) -> Any:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
             _sqlalchemy_url(url),
-            engine_kwargs={"pool_pre_ping": True},
+            engine_kwargs={"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT}},
             heartbeat_interval=HEARTBEAT_INTERVAL,
             grace_period=GRACE_PERIOD,
         )

@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from .applications import GERMAN_COSTS
-from .applications import Costs as SchemaCosts
+from .applications import GERMAN_COSTS, Costs
 from .bundles import read_aliases, read_meta
 from .decisions import APPROVE, DECLINE, REFER
 from .errors import InputError, ModelBundleError
@@ -184,42 +183,42 @@ def _one_threshold(values: Any) -> float:
 
 
 @dataclass(frozen=True)
-class Costs:
-    """The cost matrix cost per applicant is measured with, and where it came from."""
+class RecordedCosts:
+    """The cost matrix cost per applicant is measured with (the schema's :class:`Costs`, as a
+    bundle's ``threshold_rule`` records it), and where it came from."""
 
-    false_negative: float = GERMAN_COSTS.approve_bad
-    false_positive: float = GERMAN_COSTS.refuse_good
+    costs: Costs = GERMAN_COSTS
     source: str = "German Credit's cost matrix (no bundle read)"
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "false_negative": self.false_negative,
-            "false_positive": self.false_positive,
+            "false_negative": self.costs.approve_bad,
+            "false_positive": self.costs.refuse_good,
             "source": self.source,
         }
 
 
-def bundle_costs(models_dir: Path, version: str) -> Costs:
+def bundle_costs(models_dir: Path, version: str) -> RecordedCosts:
     """The cost matrix ``version``'s threshold was chosen with (its ``threshold_rule``), else the default."""
     try:
         rule = read_meta(models_dir / version).get("threshold_rule") or {}
     except ModelBundleError:
-        return Costs(source=f"German Credit's cost matrix ({version} is not in {models_dir})")
+        return RecordedCosts(source=f"German Credit's cost matrix ({version} is not in {models_dir})")
     fn, fp = rule.get("cost_false_negative"), rule.get("cost_false_positive")
     if isinstance(fn, (int, float)) and isinstance(fp, (int, float)):
-        return Costs(float(fn), float(fp), f"{version}'s threshold rule")
-    return Costs(source=f"German Credit's cost matrix ({version} records no costs)")
+        return RecordedCosts(Costs(float(fn), float(fp)), f"{version}'s threshold rule")
+    return RecordedCosts(source=f"German Credit's cost matrix ({version} records no costs)")
 
 
 def compare(
-    pairs: Pairs, costs: Costs | None = None, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+    pairs: Pairs, costs: RecordedCosts | None = None, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
 ) -> dict[str, Any]:
     """Everything ``preauth models compare`` and ``GET /v1/models/compare`` say, JSON-ready.
 
     With nothing to compare, ``n`` is 0 and ``message`` says why; without outcomes (or with one
     class only), ``outcomes.message`` says why there is no AUC (or cost).
     """
-    costs = costs or Costs()
+    costs = costs or RecordedCosts()
     a, b = pairs.a, pairs.b
     out: dict[str, Any] = {
         "a": a,
@@ -244,7 +243,7 @@ def compare(
     has_both_classes = 0 < int(y.sum()) < len(y)
 
     def cost(y_: np.ndarray, p: np.ndarray, threshold: float) -> float:
-        return expected_cost(y_, p, threshold, SchemaCosts(costs.false_negative, costs.false_positive))
+        return expected_cost(y_, p, threshold, costs.costs)
 
     def figures(pick: np.ndarray) -> dict[str, float | None]:
         return {"agreement": float(np.mean(same[pick])), "mean_shift": float(np.mean(shift[pick]))}

@@ -35,7 +35,7 @@ def test_the_schemas_costs_choose_the_threshold_and_travel_with_the_bundle(tmp_p
     assert (rule["cost_false_negative"], rule["cost_false_positive"]) == (1.0, 1.0)
     assert rule["costs"] == "approving a bad applicant costs 1, refusing a good one costs 1"
     assert load_bundle(tmp_path / "models", even.version).schema.costs == EVEN
-    assert bundle_costs(tmp_path / "models", even.version).false_positive == 1.0
+    assert bundle_costs(tmp_path / "models", even.version).costs == EVEN
     # Every cost figure is at the lender's costs: refusing everyone costs the share of good risk.
     baseline = even.metrics["baselines"]["holdout"][even.metrics["measured_against"]]
     good_share = 1 - even.metrics["holdout"]["positives"] / even.metrics["holdout"]["n"]

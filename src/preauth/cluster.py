@@ -175,6 +175,7 @@ def _scheduler_answers(spec: str) -> None:
     """
     import asyncio
     import socket
+    from concurrent.futures import ThreadPoolExecutor
 
     from distributed.comm import connect as dask_connect
     from distributed.comm.addressing import get_address_host_port
@@ -187,10 +188,13 @@ def _scheduler_answers(spec: str) -> None:
         comm = await asyncio.wait_for(dask_connect(spec, SCHEDULER_TIMEOUT, **arguments), SCHEDULER_TIMEOUT)
         await comm.close()
 
-    try:
-        asyncio.run(handshake())
-    except TimeoutError:
-        raise TimeoutError(f"no Dask handshake within {SCHEDULER_TIMEOUT} s") from None
+    # On an event loop of its own, in a thread of its own: a caller already inside one (a
+    # notebook, a test run after one that left its loop running) cannot asyncio.run here.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preauth-handshake") as pool:
+        try:
+            pool.submit(asyncio.run, handshake()).result()
+        except TimeoutError:
+            raise TimeoutError(f"no Dask handshake within {SCHEDULER_TIMEOUT} s") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -884,3 +884,31 @@ def test_train_dask_names_the_file_a_column_is_missing_from(
     with pytest.raises(InputError) as refused:
         ClusterTraining(cluster, "local:2").load(str(tmp_path), TrainingConfig(target="risk"))
     assert str(refused.value) == f"{tmp_path / 'b.parquet'}: missing required column 'Job'"
+
+
+def test_a_silent_scheduler_is_refused_from_inside_a_running_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The handshake check once called asyncio.run, which raises RuntimeError in a caller that is
+    already inside an event loop (a notebook; in this suite, a test after one that left its loop
+    running): a library user got asyncio's error instead of the one line about the scheduler."""
+    import asyncio
+    import socket
+
+    import preauth.cluster as module
+    from preauth.cluster import connect
+    from preauth.errors import ConfigurationError
+
+    monkeypatch.setattr(module, "SCHEDULER_TIMEOUT", 1)
+
+    async def inside_a_loop(spec: str) -> str:
+        try:
+            with connect(spec):
+                return "connected"
+        except ConfigurationError as error:
+            return str(error)
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        spec = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        said = asyncio.run(inside_a_loop(spec))
+    assert said.endswith(f"--dask {spec}: cannot reach the scheduler (no Dask handshake within 1 s)"), said

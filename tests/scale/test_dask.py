@@ -34,7 +34,13 @@ def cluster() -> Iterator[object]:
     from distributed import Client, LocalCluster
 
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local,
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # as preauth's own (no 8787 warning)
+        ) as local,
         Client(local) as client,
     ):
         yield client
@@ -355,7 +361,13 @@ def test_a_scheduler_without_workers_is_refused_in_one_line(monkeypatch: pytest.
     from preauth.errors import ConfigurationError
 
     monkeypatch.setattr(module, "SCHEDULER_TIMEOUT", 1)
-    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", dashboard_address=None) as empty:
+    with LocalCluster(
+        n_workers=0,
+        processes=False,
+        protocol="tcp://",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    ) as empty:
         spec = empty.scheduler_address
         started = time.monotonic()
         with pytest.raises(ConfigurationError) as refused, connect(spec):
@@ -561,7 +573,13 @@ def test_a_worker_killed_while_a_booster_is_fit_stops_the_run_in_one_line() -> N
     params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 6}
     # a cluster of its own: the module's keeps its workers for the other tests
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local,
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # as preauth's own (no 8787 warning)
+        ) as local,
         Client(local) as client,
     ):
         victim = min(client.run(os.getpid).values())

@@ -912,6 +912,7 @@ def test_a_silent_scheduler_is_refused_from_inside_a_running_event_loop(
     running): a library user got asyncio's error instead of the one line about the scheduler."""
     import asyncio
     import socket
+    from concurrent.futures import ThreadPoolExecutor
 
     import preauth.cluster as module
     from preauth.cluster import connect
@@ -928,5 +929,8 @@ def test_a_silent_scheduler_is_refused_from_inside_a_running_event_loop(
 
     with socket.create_server(("127.0.0.1", 0)) as silent:
         spec = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
-        said = asyncio.run(inside_a_loop(spec))
+        # A thread of its own for the test's loop: in this suite the main thread may already run
+        # one (Playwright's), the very case the check must survive.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            said = pool.submit(asyncio.run, inside_a_loop(spec)).result()
     assert said.endswith(f"--dask {spec}: cannot reach the scheduler (no Dask handshake within 1 s)"), said

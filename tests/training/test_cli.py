@@ -43,6 +43,11 @@ def test_train_end_to_end_shows_both_labellings(tmp_path: Path, labels_file: Pat
     assert "95% bootstrap interval" in out and "optimistic" in out
     assert "completed trials" in out and "Shipped model: refit on all 990 rows" in out
     assert "Monotone constraints on (Credit amount increasing, Duration increasing)" in out
+    threshold = meta["threshold"]
+    assert (
+        f"Threshold: {threshold:.3f} (calibrated p(bad risk) ≥ threshold → refuse; the lowest expected "
+        "cost where approving a bad applicant costs 5, refusing a good one costs 1)"
+    ) in out
     assert "Calibration: " in out
     assert "perfectly calibrated would show " in out
     assert "Baselines vs labels from rules/rubric-v1 (198 holdout rows)" in out

@@ -463,8 +463,13 @@ def print_training_result(result: TrainingResult, console: Console) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    chosen = (
+        "given by --threshold"
+        if result.threshold_given
+        else f"the lowest expected cost where {result.costs.text}"
+    )
     console.print(
-        f"Threshold: {result.threshold:.3f} (calibrated p(bad risk) ≥ threshold → refuse)",
+        f"Threshold: {result.threshold:.3f} (calibrated p(bad risk) ≥ threshold → refuse; {chosen})",
         highlight=False,
         soft_wrap=True,
     )

@@ -350,6 +350,8 @@ class TrainingResult:
     report_path: Path | None = None
     costs: Costs = GERMAN_COSTS
     """What the threshold was chosen for (the schema's ``[costs]``)."""
+    threshold_given: bool = False
+    """Whether ``--threshold`` set it (else the costs chose it)."""
 
 
 def bundle_meta(
@@ -494,6 +496,7 @@ def train_from_file(
         calibration_method=model.calibration.method,
         report_path=report_path,
         costs=data.schema.costs,
+        threshold_given=config.threshold is not None,
     )
 
 

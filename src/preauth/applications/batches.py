@@ -298,25 +298,17 @@ def _array_batches(path: Path, start: int, batch_rows: int, schema: Schema) -> I
 
 def _array_keys(path: Path, start: int) -> tuple[list[str], int, int, tuple[int, str] | None]:
     """As :func:`_json_lines_keys`, for the elements of a JSON array."""
-    names: dict[str, None] = {}
-    count = good = 0
-    first_bad: tuple[int, str] | None = None
-    for piece in array_pieces(path, start):
-        parsed = _piece_objects(piece)
-        if parsed is not None:
-            count += parsed[0]
-            good += parsed[0]
-            names.update(dict.fromkeys(parsed[1]))
-            continue
-        for value in element_values(piece, path, start):
-            count += 1
-            record, bad = application_object(value)
-            if bad is not None:
-                first_bad = first_bad or (count, bad[1])
-                continue
-            good += 1
-            names.update(dict.fromkeys(record))
-    return list(names), count, good, first_bad
+
+    def parts() -> Iterator[tuple[int, list[str]] | Iterator[tuple[Any, tuple[str, str] | None]]]:
+        for piece in array_pieces(path, start):
+            parsed = _piece_objects(piece)
+            yield (
+                (parsed[0], parsed[1])
+                if parsed is not None
+                else (application_object(value) for value in element_values(piece, path, start))
+            )
+
+    return _tally_keys(parts())
 
 
 def _piece_objects(piece: Piece) -> tuple[int, list[str], list[Any]] | None:
@@ -379,17 +371,30 @@ def _take(held: list[_Cells], rows: int) -> tuple[_Cells, list[_Cells]]:
 def _json_lines_keys(path: Path, lines: int) -> tuple[list[str], int, int, tuple[int, str] | None]:
     """Every key of the file's applications in order of first appearance, how many applications
     (lines not blank) and how many good, and the first bad one's number and reason."""
+
+    def parts() -> Iterator[tuple[int, list[str]] | Iterator[tuple[Any, tuple[str, str] | None]]]:
+        for block, first_line in _json_blocks(path, lines):
+            parsed = _plain_objects(block)
+            yield (parsed[0], parsed[1]) if parsed is not None else _json_lines(block, first_line)
+
+    return _tally_keys(parts())
+
+
+def _tally_keys(
+    parts: Iterable[tuple[int, list[str]] | Iterator[tuple[Any, tuple[str, str] | None]]],
+) -> tuple[list[str], int, int, tuple[int, str] | None]:
+    """A first pass's count over its parts: each either Arrow's (rows, keys) of plain objects, or
+    the objects one at a time, each with its (excerpt, reason) when it is not an application."""
     names: dict[str, None] = {}
     count = good = 0
     first_bad: tuple[int, str] | None = None
-    for block, first_line in _json_blocks(path, lines):
-        parsed = _plain_objects(block)
-        if parsed is not None:
-            count += parsed[0]
-            good += parsed[0]
-            names.update(dict.fromkeys(parsed[1]))
+    for part in parts:
+        if isinstance(part, tuple):
+            count += part[0]
+            good += part[0]
+            names.update(dict.fromkeys(part[1]))
             continue
-        for record, bad in _json_lines(block, first_line):
+        for record, bad in part:
             count += 1
             if bad is not None:
                 first_bad = first_bad or (count, bad[1])

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -29,18 +30,26 @@ BAD = {
 }
 
 
+def two_workers() -> Any:
+    """A LocalCluster of two worker processes, its HTTP server on a free port as preauth's own (no
+    'Port 8787 is already in use' warning when another cluster runs)."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    )
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[object]:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # as preauth's own (no 8787 warning)
-        ) as local,
+        two_workers() as local,
         Client(local) as client,
     ):
         yield client
@@ -562,7 +571,7 @@ def test_a_worker_killed_while_a_booster_is_fit_stops_the_run_in_one_line() -> N
     import threading
 
     import numpy as np
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from preauth.errors import ClusterError
     from preauth.training.on_dask import fit_booster_on_cluster
@@ -573,13 +582,7 @@ def test_a_worker_killed_while_a_booster_is_fit_stops_the_run_in_one_line() -> N
     params = {"objective": "binary:logistic", "tree_method": "hist", "max_depth": 6}
     # a cluster of its own: the module's keeps its workers for the other tests
     with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # as preauth's own (no 8787 warning)
-        ) as local,
+        two_workers() as local,
         Client(local) as client,
     ):
         victim = min(client.run(os.getpid).values())

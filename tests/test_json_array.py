@@ -17,23 +17,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from preauth.applications import MALFORMED_ROWS, json_array, read_applications
+from preauth.applications import GERMAN, MALFORMED_ROWS, json_array, read_applications
 from preauth.applications import batches as batches_module
 from preauth.applications.batches import iter_applications, iter_tables
 from preauth.applications.reading import read_table
 from preauth.errors import InputError
 
-FIELDS = [
-    "Age",
-    "Sex",
-    "Job",
-    "Housing",
-    "Saving accounts",
-    "Checking account",
-    "Credit amount",
-    "Duration",
-    "Purpose",
-]
+FIELDS = list(GERMAN.field_names)
 GOOD = dict(zip(FIELDS, [30, "male", 2, "own", "little", "moderate", 1000, 12, "car"], strict=True))
 TRICKY = [
     "]", "}", "{", "[", ",", '"', "\\", '\\"', "\\\\", 'a"]},{"', "café", "漢字 😀", "\u2028", "tab\there",

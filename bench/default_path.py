@@ -7,7 +7,7 @@ library's own steps and none of its own: on each outer fold's training part, the
 (``split_holdout``), the rounds from 5-fold CV with early stopping on AUC (``Folds.cross_validate``),
 the calibration chosen on those out-of-fold scores (``fit_calibration``), the refit on the whole
 outer training part (``fit_here``). It skips the search: the AUCs are bench/quality.py's
-"preauth (monotone)" row exactly (seeds 0-5: 0.7506, 0.7547, 0.7462, 0.7580, 0.7476, 0.7601), at a
+"preauth (monotone)" row exactly (seeds 0-5: 0.7555, 0.7552, 0.7481, 0.7596, 0.7487, 0.7613), at a
 few seconds per seed instead of minutes, so a variant can be judged on 30 or 60 folds rather than
 on the 10 of one split, where a gain of 0.003 is noise.
 
@@ -16,8 +16,8 @@ Variants:
   - ``--variant NAME=JSON``: the default with some parameters replaced, e.g.
     ``--variant 'bynode={"colsample_bynode": 0.5, "num_parallel_tree": 5}'`` (repeatable);
   - ``--blend``: the default's margin averaged with the margin of bench/quality.py's constrained
-    logistic regression (Credit amount and Duration coefficients bounded >= 0, so the sum of two
-    curves that never fall never falls): ``half``, equal weights on the two margins each divided
+    logistic regression (every constrained field's coefficients bounded to its direction, so the
+    sum of two curves that never go against it never does): ``half``, equal weights on the two margins each divided
     by its standard deviation on the training part's out-of-fold scores, then Platt; ``stack``,
     non-negative weights and an intercept fit by log loss on those out-of-fold scores (the
     booster's at its chosen rounds, refit per fold, not early-stopped). Nothing is chosen on the

@@ -13,9 +13,9 @@
 For each: ROC AUC (mean ± sd over folds), ECE (10 equal-width bins) on the pooled out-of-fold
 predictions of all 1,000 rows and, noisier, averaged over the 100-row folds, Brier score, monotonicity
 violations (applicants of the test fold whose predicted risk falls anywhere as Credit amount or
-Duration rises, the rest of the application fixed), cost per applicant with the 5:1 cost matrix
-(preauth at its own threshold; the peers at the Bayes cut 1/6, right for calibrated
-probabilities), the mean predicted p(bad) against the observed rate, and training time per fold.
+Duration rises, or rises as a balance moves up its levels, the rest of the application fixed),
+cost per applicant with the 5:1 cost matrix (preauth at its own threshold; the peers at the Bayes
+cut 1/6, right for calibrated probabilities), the mean predicted p(bad) against the observed rate, and training time per fold.
 Then each issue-9 goal with the measured figure and its ratio to the goal, and for the monotone
 runs which candidate shipped, which calibration map was chosen and what the map cost in AUC
 against the booster's raw scores (a map with flat steps ties applicants; the centred isotonic map
@@ -47,7 +47,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "src" / "preauth" / "data" / "german_credit_risk.csv"
-SWEEPS = {"Credit amount": np.linspace(250, 20000, 25), "Duration": np.arange(4, 73, 4, dtype=float)}
+SWEEPS = {  # the German schema's constrained fields: numbers over a range, ordered balances by level code
+    "Credit amount": np.linspace(250, 20000, 25),
+    "Duration": np.arange(4, 73, 4, dtype=float),
+    "Saving accounts": np.arange(4, dtype=float),  # little, moderate, quite rich, rich
+    "Checking account": np.arange(3, dtype=float),  # little, moderate, rich
+}
 BAYES_CUT = 1 / 6
 STEPS = 8  # cumulative step features per constrained number in the step variant (quantiles)
 
@@ -61,7 +66,12 @@ def ece(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def violations(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, features: list[str]) -> int:
-    """Applicant-field pairs whose predicted risk falls anywhere as the field rises."""
+    """Applicant-field pairs whose predicted risk moves against the schema's direction anywhere as
+    the field rises (falls for an increasing field, rises for a decreasing one)."""
+    from preauth.features import monotone_constraints
+
+    directions = monotone_constraints(features)
+    assert set(directions) == set(SWEEPS), f"the sweeps must cover the schema's directions: {directions}"
     count = 0
     for name, grid in SWEEPS.items():
         j = features.index(name)
@@ -70,7 +80,9 @@ def violations(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, featu
             swept = x.copy()
             swept[:, j] = value
             curves.append(predict(swept))
-        count += int(np.any(np.diff(np.column_stack(curves), axis=1) < 0, axis=1).sum())
+        steps = np.diff(np.column_stack(curves), axis=1)
+        against = steps < 0 if directions[name] == "increasing" else steps > 0
+        count += int(np.any(against, axis=1).sum())
     return count
 
 
@@ -91,30 +103,39 @@ def to_frame(x: np.ndarray, features: list[str]) -> Any:
 
 class ConstrainedLogistic:
     """EXPERIMENT, not shipped: the bench's logistic regression (one-hot categories, standardised
-    numbers, L2 with C=1) whose coefficients on the schema's constrained numbers keep their direction
-    (>= 0 for "increasing"), fit by L-BFGS-B with those bounds. With ``steps`` > 0 each constrained
-    number also gets cumulative step features (1 when the value exceeds one of ``steps`` quantiles of
-    the training part) under the same bound, so the model's curve in that number is a non-decreasing
-    ramp plus steps instead of a straight line. Either way risk cannot fall as the number rises, so an
-    average with the monotone booster cannot either.
+    numbers, L2 with C=1) whose coefficients on the schema's constrained fields keep their direction,
+    fit by L-BFGS-B with those bounds. A constrained number's coefficient is >= 0 ("increasing") or
+    <= 0; with ``steps`` > 0 it also gets cumulative step features (1 when the value exceeds one of
+    ``steps`` quantiles of the training part) under the same bound, so the model's curve in that
+    number is a monotone ramp plus steps instead of a straight line. A constrained ordered category
+    (German: the two balances) is coded as cumulative level indicators (1 when the level is at or
+    above the k-th) under the bound, plus a free indicator for its missing level, which is outside
+    the order. Either way risk cannot move against a direction, so an average with the monotone
+    booster cannot either.
     """
 
     def __init__(self, features: list[str], steps: int = 0, c: float = 1.0) -> None:
+        from preauth.applications import GERMAN, field_by_name
         from preauth.features import monotone_constraints
 
         self.features = features
         self.steps = steps
         self.c = c
-        self.constrained = {
+        every = {
             name: (1 if way == "increasing" else -1) for name, way in monotone_constraints(features).items()
         }
+        # per ordered category, its levels' codes in order (its missing level has none)
+        self.levels = {n: GERMAN.level_codes[n] for n in every if field_by_name(n).is_category}
+        self.constrained = {n: way for n, way in every.items() if n not in self.levels}  # the numbers
+        self.ordered = {n: way for n, way in every.items() if n in self.levels}
+        self.plain = [n for n in features if n not in self.levels]  # what the one-hot/scaling part sees
         self.free_signs: dict[str, float] = {}  # each constrained number's coefficient fit without bounds
         self.held: dict[str, tuple[int, int]] = {}  # per constrained number: coefficients held at 0, of
 
     def _design(self, frame: Any) -> tuple[np.ndarray, list[tuple[float | None, float | None]]]:
         from preauth.training.baselines import _inputs
 
-        matrix = self.prep.transform(_inputs(frame, self.features))
+        matrix = self.prep.transform(_inputs(frame, self.plain))
         matrix = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float64)
         names = list(self.prep.get_feature_names_out())
         columns = [matrix]
@@ -126,6 +147,13 @@ class ConstrainedLogistic:
             for cut in self.cuts[name]:
                 columns.append((np.nan_to_num(value, nan=-np.inf) > cut).astype(np.float64)[:, None])
                 bounds.append(bound)
+        for name, way in self.ordered.items():
+            codes = frame[name].map(self.levels[name]).to_numpy(dtype=np.float64, na_value=np.nan)
+            for k in range(1, len(self.levels[name])):
+                columns.append((np.nan_to_num(codes, nan=-1.0) >= k).astype(np.float64)[:, None])
+                bounds.append((0.0, None) if way > 0 else (None, 0.0))
+            columns.append(np.isnan(codes).astype(np.float64)[:, None])  # its missing level: free
+            bounds.append((None, None))
         return np.hstack(columns), bounds
 
     def fit(self, frame: Any, y: np.ndarray) -> ConstrainedLogistic:
@@ -133,7 +161,7 @@ class ConstrainedLogistic:
 
         from preauth.training.baselines import _inputs, logistic_regression
 
-        self.prep = logistic_regression(self.features)[:-1].fit(_inputs(frame, self.features))
+        self.prep = logistic_regression(self.plain)[:-1].fit(_inputs(frame, self.plain))
         self.cuts = {
             name: np.unique(
                 np.nanquantile(
@@ -143,7 +171,9 @@ class ConstrainedLogistic:
             for name in self.constrained
         }
         x, bounds = self._design(frame)
-        step_of = [name for name in self.constrained for _ in self.cuts[name]]  # the step columns' number
+        # the step columns' number, then the ordered categories' columns (never a number's)
+        step_of = [name for name in self.constrained for _ in self.cuts[name]]
+        step_of += [""] * (x.shape[1] - len(self.prep.get_feature_names_out()) - len(step_of))
         y = np.asarray(y, dtype=np.float64)
 
         def loss(w: np.ndarray) -> tuple[float, np.ndarray]:

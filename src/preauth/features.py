@@ -31,15 +31,19 @@ def category_levels(columns: Sequence[str], schema: Schema = GERMAN) -> dict[str
 def monotone_direction(f: Field) -> int:
     """XGBoost's code for a field's direction: 1 increasing, -1 decreasing, 0 free.
 
-    A category has no order, so a direction on one is a schema mistake, refused here rather than
-    silently ignored (XGBoost would ignore it, and the promise it makes would not hold).
+    An ordered category is coded by its position in the listed order (a number to XGBoost), so a
+    direction holds along that order; its missing level is coded missing, outside the order and
+    free of it. An unordered category has no order, so a direction on one is a schema mistake,
+    refused here rather than silently ignored (XGBoost would ignore it, and the promise it makes
+    would not hold).
     """
     if f.direction is None:
         return 0
-    if f.is_category:
+    if f.is_category and not f.ordered:
         raise ConfigurationError(
             f"'{f.name}' is a category: its levels have no order, so risk cannot be "
-            f"{f.direction} in it; remove its direction from the schema"
+            f"{f.direction} in it; remove its direction from the schema, or list the levels in "
+            'order and make it kind = "ordered category"'
         )
     if f.direction not in ("increasing", "decreasing"):
         raise ConfigurationError(

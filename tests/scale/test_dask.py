@@ -561,15 +561,31 @@ def test_train_on_dask_fits_across_both_workers(
 # preauth train --dask on more rows than the train process may hold (--search-rows)
 
 
+def _die_once_boosting(dask_worker: Any) -> None:
+    """Run on a worker: a thread that kills this worker's process with SIGKILL 1.5 s after an
+    xgboost training task starts executing on it."""
+    import os
+    import signal
+    import threading
+    import time
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            # xgboost.dask submits its training function wrapped, under the key "fn-<uuid>"
+            if any(str(task.key).startswith("fn-") for task in dask_worker.state.executing):
+                time.sleep(1.5)
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(0.02)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 @pytest.mark.timeout(180)
 def test_a_worker_killed_while_a_booster_is_fit_stops_the_run_in_one_line() -> None:
     """xgboost.dask cannot lose a worker mid-fit: a worker killed with -9 ended `train --dask` in an
     XGBoostError's or ValueError's traceback ('Resilience is not yet supported'). It is one line
     saying the cluster lost a worker (the run writes no bundle: the fit comes before it)."""
-    import os
-    import signal
-    import threading
-
     import numpy as np
     from distributed import Client
 
@@ -585,8 +601,13 @@ def test_a_worker_killed_while_a_booster_is_fit_stops_the_run_in_one_line() -> N
         two_workers() as local,
         Client(local) as client,
     ):
-        victim = min(client.run(os.getpid).values())
-        threading.Timer(2, os.kill, (victim, signal.SIGKILL)).start()  # 3,000 rounds take longer
+        victim = sorted(client.scheduler_info()["workers"])[0]
+        # The worker kills itself once xgboost's training task has run 1.5 s on it, so inside the
+        # rounds (3,000 take far longer). A timer started before the fit landed, under load,
+        # before the fit (Dask restarted the worker and the fit succeeded) or as the workers joined
+        # XGBoost's tracker, whose own thread then aborts the process that holds the scheduler
+        # (xgboost's limitation, in the README).
+        client.run(_die_once_boosting, workers=[victim])
         with pytest.raises(ClusterError) as lost:
             fit_booster_on_cluster(client, x, y, ["Age", "Job", "Credit amount", "Duration"], params, 3000,
                                    partition_rows=20_000)  # fmt: skip

@@ -54,6 +54,8 @@ def test_the_german_schema_is_the_bundled_file_and_the_module_names_are_views_of
     )
     assert field_by_name("Credit amount").direction == "increasing"
     assert field_by_name("Duration").direction == "increasing"
+    balances = field_by_name("Saving accounts"), field_by_name("Checking account")
+    assert all(f.ordered and f.direction == "decreasing" for f in balances)
     assert field_by_name("Age").direction is None
     assert field_by_name("Job").readable["3"] == "highly skilled"
 
@@ -91,6 +93,7 @@ name = "Records"
 kind = "ordered category"
 categories = ["none", "some", "many"]
 missing = "not asked"
+direction = "increasing"
 [[fields]]
 name = "Income"
 kind = "number"
@@ -103,6 +106,7 @@ direction = "decreasing"
     )
     records, income = schema.fields
     assert records.ordered and records.levels() == ("none", "some", "many", "not asked")
+    assert records.direction == "increasing"
     assert income.missing_allowed and not income.is_category and income.direction == "decreasing"
     assert (
         schema.target is not None
@@ -126,6 +130,8 @@ direction = "decreasing"
         ("[[fields]]\nname = 'A'\nkind = 'number'\nminimum = '5'\nmaximum = 9", "lender.toml: field 'A': 'minimum' must be a number, got '5'"),
         ("[[fields]]\nname = 'A'\nkind = 'number'\npositive = true\ndirection = 'up'", "lender.toml: field 'A': 'direction' must be one of: increasing, decreasing; got 'up'"),
         ("[[fields]]\nname = 'A'\nkind = 'category'", "lender.toml: field 'A': a category needs 'categories'"),
+        ("[[fields]]\nname = 'A'\nkind = 'category'\ncategories = ['x', 'y']\ndirection = 'increasing'", "lender.toml: field 'A': 'direction' applies to numbers and ordered categories: a category's levels have no order (list them in order and make it kind = \"ordered category\")"),
+        ("[[fields]]\nname = 'A'\nkind = 'ordered category'\ncategories = ['x', 'y']\ndirection = 'down'", "lender.toml: field 'A': 'direction' must be one of: increasing, decreasing; got 'down'"),
         ("[[fields]]\nname = 'A'\nkind = 'category'\ncategories = ['x', 'X']", "lender.toml: field 'A': category 'x' is listed twice"),
         ("[[fields]]\nname = 'A'\nkind = 'category'\ncategories = ['x']\npositive = true", "lender.toml: field 'A': 'positive' applies to numbers, not to a category"),
         ("[[fields]]\nname = 'A'\nkind = 'category'\ncategories = ['x']\nlabels = {y = 'Y'}", "lender.toml: field 'A': label for 'y', which is not one of the categories"),

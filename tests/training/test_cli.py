@@ -42,7 +42,10 @@ def test_train_end_to_end_shows_both_labellings(tmp_path: Path, labels_file: Pat
     assert f"{meta['metrics']['holdout']['roc_auc']:.3f} [{low:.3f}–{high:.3f}]" in out
     assert "95% bootstrap interval" in out and "optimistic" in out
     assert "completed trials" in out and "Shipped model: refit on all 990 rows" in out
-    assert "Monotone constraints on (Credit amount increasing, Duration increasing)" in out
+    assert (
+        "Monotone constraints on (Saving accounts decreasing, Checking account decreasing, "
+        "Credit amount increasing, Duration increasing)"
+    ) in out
     threshold = meta["threshold"]
     assert (
         f"Threshold: {threshold:.3f} (calibrated p(bad risk) ≥ threshold → refuse; the lowest expected "

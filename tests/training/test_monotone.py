@@ -1,4 +1,5 @@
-"""Monotone constraints: no applicant is ever approved by asking for more money or a longer term."""
+"""Monotone constraints: no applicant is ever approved by asking for more money or a longer term,
+or refused for a larger balance."""
 
 from __future__ import annotations
 
@@ -20,18 +21,30 @@ from preauth.service.serving import Request, Served
 from preauth.training import load_labels, train
 
 APPLICANTS = 120
-GRIDS = {
-    "Credit amount": np.r_[np.linspace(250, 20000, 25), 50_000, 250_000, 1_000_000],
-    "Duration": np.r_[np.arange(4, 73, 4), 96, 120],
+GRIDS: dict[str, list[object]] = {
+    "Credit amount": [*np.linspace(250, 20000, 25), 50_000, 250_000, 1_000_000],
+    "Duration": [*np.arange(4, 73, 4), 96, 120],
+    "Saving accounts": ["little", "moderate", "quite rich", "rich"],
+    "Checking account": ["little", "moderate", "rich"],
+}
+DIRECTIONS = {
+    "Saving accounts": "decreasing",
+    "Checking account": "decreasing",
+    "Credit amount": "increasing",
+    "Duration": "increasing",
 }
 
 
 def test_german_fields_carry_their_directions() -> None:
     directions = {f.name: f.direction for f in FIELDS if f.direction}
-    assert directions == {"Credit amount": "increasing", "Duration": "increasing"}
-    columns = ["Age", "Credit amount", "Housing", "Duration"]
-    assert xgboost_constraints(columns) == "(0,1,0,1)"
-    assert monotone_constraints(columns) == {"Credit amount": "increasing", "Duration": "increasing"}
+    assert directions == DIRECTIONS
+    columns = ["Age", "Credit amount", "Housing", "Duration", "Checking account"]
+    assert xgboost_constraints(columns) == "(0,1,0,1,-1)"
+    assert monotone_constraints(columns) == {
+        "Credit amount": "increasing",
+        "Duration": "increasing",
+        "Checking account": "decreasing",
+    }
 
 
 def test_a_direction_on_a_category_is_refused_with_its_name() -> None:
@@ -40,18 +53,21 @@ def test_a_direction_on_a_category_is_refused_with_its_name() -> None:
         monotone_direction(purpose)
     decreasing = Field("Age", "age", "integer", "x", 30, direction="decreasing")
     assert monotone_direction(decreasing) == -1
+    ordered = dataclasses.replace(purpose, categories=("car", "house"), ordered=True, direction="decreasing")
+    assert monotone_direction(ordered) == -1
 
 
 def _applicants(bundled_risk: Path) -> pd.DataFrame:
     return read_applications(bundled_risk).given.iloc[:APPLICANTS]
 
 
-def _non_decreasing(curves: np.ndarray) -> np.ndarray:
-    """Rows whose probability falls anywhere as the swept value rises."""
-    return np.any(np.diff(curves, axis=1) < 0, axis=1)
+def _against(curves: np.ndarray, direction: str) -> np.ndarray:
+    """Rows whose probability moves against ``direction`` anywhere as the swept value rises."""
+    steps = np.diff(curves, axis=1)
+    return np.any(steps < 0 if direction == "increasing" else steps > 0, axis=1)
 
 
-def test_no_applicant_is_less_risky_for_more_money_or_time_through_predict_and_the_service(
+def test_no_applicant_moves_against_a_fields_direction_through_predict_and_the_service(
     bundle_run, bundled_risk: Path
 ) -> None:
     bundle = load_bundle(bundle_run.bundle_path.parent, bundle_run.version)
@@ -72,9 +88,15 @@ def test_no_applicant_is_less_risky_for_more_money_or_time_through_predict_and_t
             service.append([d["probability"] for d in decisions])
         for curves in (np.column_stack(batch), np.column_stack(service)):
             assert curves.shape == (APPLICANTS, len(grid))
-            assert not _non_decreasing(curves).any(), name
+            assert not _against(curves, DIRECTIONS[name]).any(), name
+            assert np.ptp(curves.mean(axis=0)) > 0, (
+                f"{name}: the model does not use it, so the sweep proves nothing"
+            )
             refused = curves >= bundle.threshold
-            assert not np.any(refused[:, :-1] & ~refused[:, 1:]), f"{name}: a refusal became an approval"
+            if DIRECTIONS[name] == "decreasing":  # a larger balance never turns an approval down
+                assert not np.any(~refused[:, :-1] & refused[:, 1:]), f"{name}: an approval became a refusal"
+            else:
+                assert not np.any(refused[:, :-1] & ~refused[:, 1:]), f"{name}: a refusal became an approval"
         np.testing.assert_allclose(np.column_stack(batch), np.column_stack(service), rtol=1e-6)
 
 
@@ -83,7 +105,7 @@ def test_without_constraints_the_run_says_what_they_would_have_cost(labels_file:
     assert "monotone_constraints" not in free.params
     cost = free.search.summary["monotone"]
     assert cost["applied"] is False
-    assert cost["directions"] == {"Credit amount": "increasing", "Duration": "increasing"}
+    assert cost["directions"] == DIRECTIONS
     assert cost["cv_auc_without"] == pytest.approx(free.search.cv_auc)
     bound = trained.search.summary["monotone"]
     assert bound["applied"] is True and bound["cv_auc_with"] == pytest.approx(trained.search.cv_auc)

@@ -150,19 +150,34 @@ def test_holdout_is_disjoint_from_the_search(trained) -> None:
 
 
 def test_search_does_not_change_when_the_holdout_changes(labels_file: Path, trained) -> None:
-    """Scramble the holdout rows' features: everything the search decided must be identical."""
+    """Scramble the holdout rows' features: everything the search decided must be identical.
+
+    The holdout decides one thing by design: which candidate ships (tuned or regularised
+    default). Each candidate's CV figures, and the threshold and CV AUC of whichever ships, come
+    from the training part alone.
+    """
     data = load_labels(labels_file)
     held = trained.holdout_rows
     frame = data.frame.copy()
     frame.loc[held, "Credit amount"] = 250.0
     frame.loc[held, "Duration"] = 72.0
-    frame.loc[held, "Checking account"] = "rich"
+    frame.loc[held, "Age"] = 80.0
     changed = train(dataclasses.replace(data, frame=frame), FAST)
     assert np.array_equal(changed.holdout_rows, held)
     pd.testing.assert_frame_equal(changed.search.trials, trained.search.trials)
+    before, after = trained.search.summary, changed.search.summary
+    assert after["best_params"] == before["best_params"] and after["best_value"] == before["best_value"]
+    assert after["default"] == before["default"]
+    assert after["comparison"] != before["comparison"]  # the holdout itself did change
+    # the shipped candidate's CV AUC and threshold: those of the search's run of that candidate
+    for model in (trained, changed):
+        summary = model.search.summary
+        cv = summary["best_value"] if summary["shipped"] == "tuned" else summary["default"]["cv_auc"]
+        assert model.metrics["cv_auc"] == pytest.approx(cv)
+    # this scramble leaves the choice where it was, so the threshold, chosen on that candidate's
+    # out-of-fold scores on the training part, is the same too
+    assert after["shipped"] == before["shipped"]
     assert changed.threshold == trained.threshold
-    assert changed.metrics["cv_auc"] == trained.metrics["cv_auc"]
-    assert changed.metrics["holdout"] != trained.metrics["holdout"]  # the holdout itself did change
 
 
 def test_risk_column_never_influences_an_llm_target_model(tmp_path: Path, trained) -> None:
@@ -413,7 +428,7 @@ def test_rejected_row_reasons_are_kept_in_the_provenance(tmp_path: Path) -> None
     assert data.provenance["rejected_rows"] == [f"{path}, row 3, column 'Duration': -3 is not positive"]
 
 
-@pytest.mark.parametrize(("seed", "shipped"), [(1, "tuned"), (5, "regularised default")])
+@pytest.mark.parametrize(("seed", "shipped"), [(5, "tuned"), (1, "regularised default")])
 def test_the_regularised_default_is_shipped_unless_the_search_beats_it_on_the_holdout(
     risk_file: Path, seed: int, shipped: str
 ) -> None:
@@ -432,7 +447,7 @@ def test_the_regularised_default_is_shipped_unless_the_search_beats_it_on_the_ho
     winner = "tuned_holdout_auc" if shipped == "tuned" else "default_holdout_auc"
     assert model.metrics["holdout"]["roc_auc"] == pytest.approx(comparison[winner])
     if shipped == "regularised default":
-        # with seed 5 the tuned AUC is higher on the holdout, but by less than one standard error
+        # with seed 1 the tuned AUC is higher on the holdout, but by less than one standard error
         assert gain > 0 and low <= 0
         for key, value in regularised_default(summary["scale_pos_weight_ratio"]).items():
             assert model.params[key] == value, key

@@ -100,6 +100,8 @@ class Field:
     unit: str = ""
     ordered: bool = False
     direction: Literal["increasing", "decreasing"] | None = None
+    """Risk never falls (``increasing``) or never rises (``decreasing``) as this number rises, or
+    as an ordered category moves up its listed order; None: free."""
     refer_margin: float | None = None
     """This number's own refer margin (see :meth:`Schema.refer_margin_for`); None: the schema's."""
 

@@ -23,6 +23,14 @@ Layout::
     minimum = 18
     maximum = 100
     refer_margin = 0.25              # optional: this field's own margin
+    direction = "increasing"         # optional: risk never falls as this number rises
+
+    [[fields]]
+    name = "Savings"
+    kind = "ordered category"        # levels listed from lowest to highest
+    categories = ["little", "moderate", "rich"]
+    direction = "decreasing"         # optional: risk never rises up the listed order
+    missing = "unknown"              # a missing value: outside the order, so free of the direction
     ...
 """
 
@@ -290,9 +298,15 @@ class _Reader:
                         where,
                         f"category {json.dumps(c)} has spaces around it: values are read without them, so none would match",
                     )
-            for key_ in ("minimum", "maximum", "positive", "direction", "refer_margin"):
+            for key_ in ("minimum", "maximum", "positive", "refer_margin"):
                 if key_ in raw:
                     self.fail(where, f"'{key_}' applies to numbers, not to a {kind_text}")
+            if "direction" in raw and not ordered:
+                self.fail(
+                    where,
+                    "'direction' applies to numbers and ordered categories: a category's levels have "
+                    'no order (list them in order and make it kind = "ordered category")',
+                )
             for value in labels:
                 if value.lower() not in lowered and value != missing:
                     self.fail(where, f"label for '{value}', which is not one of the categories")
@@ -308,11 +322,9 @@ class _Reader:
                 self.fail(where, "a number needs 'minimum' and 'maximum' (or 'positive = true')")
             elif minimum is not None and maximum is not None and minimum > maximum:
                 self.fail(where, f"'minimum' {minimum:g} is above 'maximum' {maximum:g}")
-            if direction is not None and direction not in DIRECTIONS:
-                self.fail(
-                    where, f"'direction' must be one of: {', '.join(DIRECTIONS)}; got {_shown(direction)}"
-                )
-                direction = None
+        if direction is not None and direction not in DIRECTIONS and (ordered or kind != "category"):
+            self.fail(where, f"'direction' must be one of: {', '.join(DIRECTIONS)}; got {_shown(direction)}")
+            direction = None
         refer_margin = self.margin(raw, where) if kind != "category" else None
         example = raw.get("example")
         if len(self.mistakes) > before:

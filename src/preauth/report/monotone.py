@@ -1,10 +1,13 @@
 """The monotone promise, drawn: each constrained field's partial dependence, and what it costs.
 
 For every field the schema gives a direction (risk never falls as Credit amount or Duration
-rises), the report sweeps that field over a grid for every holdout applicant, the rest of the
-application fixed, and draws the mean calibrated probability (the partial dependence) with a few
-applicants' own curves. It counts the applicants whose curve goes the wrong way anywhere (zero
-when the constraints hold), and states the cross-validated AUC with and without the constraints.
+rises, never rises as a balance moves up its ordered levels), the report sweeps that field over a
+grid for every holdout applicant, the rest of the application fixed, and draws the mean calibrated
+probability (the partial dependence) with a few applicants' own curves. A number's grid runs from
+half its smallest holdout value to one and a half times its largest; an ordered category's grid
+is its levels in order (its missing level is outside the order, so not swept). It counts the
+applicants whose curve goes the wrong way anywhere (zero when the constraints hold), and states
+the cross-validated AUC with and without the constraints.
 """
 
 from __future__ import annotations
@@ -15,13 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..applications import GERMAN, Schema
+from ..applications import GERMAN, Field, Schema
 from ..calibration import Calibration
 from ..features import encode, monotone_constraints
 from .figures import ACCENT, legend_below, svg
 
 GRID_POINTS = 40
 CURVES_SHOWN = 25
+PANELS_PER_ROW = 2
+
+
+def grid_for(field: Field, values: pd.Series) -> np.ndarray:
+    """The values a field is swept over: an ordered category's level codes in order, or a number's
+    span from half its smallest holdout value to one and a half times its largest."""
+    if field.is_category:
+        return np.arange(len(field.categories), dtype=np.float64)
+    numbers = values.to_numpy(dtype=np.float64)
+    return np.linspace(max(np.nanmin(numbers) * 0.5, 1e-9), np.nanmax(numbers) * 1.5, GRID_POINTS)
 
 
 def sweep(
@@ -52,6 +65,15 @@ def violations(curves: np.ndarray, direction: str, tolerance: float = 1e-9) -> i
     return int(np.any(wrong, axis=1).sum())
 
 
+def rises_words(field: Field) -> tuple[str, str]:
+    """How the report says a field goes up, long and short: a number rises, an ordered category
+    moves up its levels (the long form lists them in order)."""
+    if field.is_category:
+        order = " \u2192 ".join(field.readable.get(c, c) for c in field.categories)
+        return f"moves up its levels ({order})", "moves up its levels"
+    return "rises", "rises"
+
+
 def section(
     booster: Any, meta: Mapping[str, Any], holdout: pd.DataFrame, schema: Schema = GERMAN
 ) -> dict[str, Any] | None:
@@ -67,8 +89,8 @@ def section(
 
     fields: list[dict[str, Any]] = []
     for name, direction in directions.items():
-        values = holdout[name].to_numpy(dtype=np.float64)
-        grid = np.linspace(max(values.min() * 0.5, 1e-9), values.max() * 1.5, GRID_POINTS)
+        field = schema.field(name)
+        grid = grid_for(field, holdout[name])
         curves = sweep(predict, holdout, features, name, grid, schema)
         fields.append(
             {
@@ -77,28 +99,49 @@ def section(
                 "grid": grid,
                 "curves": curves,
                 "violations": violations(curves, direction),
-                "unit": schema.field(name).unit,
+                "unit": field.unit,
+                "levels": [field.readable.get(c, c) for c in field.categories] if field.is_category else None,
+                "never": "falls" if direction == "increasing" else "rises",
+                "rises": rises_words(field)[0],
+                "up": rises_words(field)[1],
             }
         )
+
+    ncols = min(len(fields), PANELS_PER_ROW)
+    nrows = -(-len(fields) // ncols)
 
     def draw(figure: Any, ax: Any) -> None:
         shown = np.random.default_rng(0).choice(len(holdout), min(CURVES_SHOWN, len(holdout)), replace=False)
         for k, f in enumerate(fields):
-            a = ax[0, k]
+            a = ax[k // ncols, k % ncols]
+            marker = "o" if f["levels"] else None  # levels are points in order, not a continuum
             for row in shown:
-                a.plot(f["grid"], f["curves"][row], color="grey", lw=0.5, alpha=0.5)
-            a.plot(f["grid"], f["curves"].mean(axis=0), color=ACCENT, lw=2, label="mean (partial dependence)")
+                a.plot(f["grid"], f["curves"][row], color="grey", lw=0.5, alpha=0.5, marker=marker, ms=2)
+            a.plot(
+                f["grid"],
+                f["curves"].mean(axis=0),
+                color=ACCENT,
+                lw=2,
+                marker=marker,
+                label="mean (partial dependence)",
+            )
+            if f["levels"]:
+                a.set_xticks(f["grid"], f["levels"])
             a.set(
                 title=f"{f['name']} ({f['direction']})",
                 xlabel=f"{f['name']} {f['unit']}".strip(),
                 ylabel="p(bad risk), calibrated",
             )
+        for k in range(len(fields), nrows * ncols):
+            ax[k // ncols, k % ncols].set_visible(False)
         legend_below(figure, *ax[0, 0].get_legend_handles_labels())
 
     return {
-        "figure": svg("monotone", draw, ncols=len(fields), width=4.6 * len(fields), height=4.2),
+        "figure": svg(
+            "monotone", draw, ncols=ncols, nrows=nrows, width=4.6 * ncols, height=0.4 + 3.8 * nrows
+        ),
         "fields": [
-            {"name": f["name"], "direction": f["direction"], "violations": f["violations"]} for f in fields
+            {k: f[k] for k in ("name", "direction", "violations", "never", "rises", "up")} for f in fields
         ],
         "rows": len(holdout),
         "applied": stored.get("applied", "monotone_constraints" in (meta.get("params") or {})),

@@ -86,13 +86,35 @@ def violations(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, featu
     return count
 
 
+def peer_codes(x: np.ndarray, features: list[str]) -> np.ndarray:
+    """preauth's matrix as the peers get it: every category a plain one, its missing level a code
+    of its own. preauth codes an ordered category by its place in the order and its missing level
+    (German balances: "unknown", the safest checking level) as missing; the peers keep the
+    unordered coding they had before the balances were ordered, so that change is not theirs to bear."""
+    from preauth.applications import field_by_name
+
+    out = x.copy()
+    for j, name in enumerate(features):
+        f = field_by_name(name)
+        if f.ordered and f.missing_is_unknown:
+            out[:, j] = np.where(np.isnan(out[:, j]), len(f.categories), out[:, j])
+    return out
+
+
+def peer_types(features: list[str]) -> list[str]:
+    """XGBoost's feature types for :func:`peer_codes`: every category ``c``."""
+    from preauth.applications import field_by_name
+
+    return ["c" if field_by_name(name).is_category else "q" for name in features]
+
+
 def to_frame(x: np.ndarray, features: list[str]) -> Any:
     """The encoded matrix back to a frame of values (category codes to levels) for the linear models."""
     import pandas as pd
 
     from preauth.applications import field_by_name
 
-    frame = pd.DataFrame(x, columns=features)
+    frame = pd.DataFrame(peer_codes(x, features), columns=features)
     for name in features:
         if field_by_name(name).is_category:
             levels = np.array(field_by_name(name).levels(), dtype=object)
@@ -235,7 +257,7 @@ def main() -> None:
     from sklearn.model_selection import StratifiedKFold
 
     from preauth.evaluation import expected_cost, roc_auc
-    from preauth.features import encode, feature_types
+    from preauth.features import encode
     from preauth.training import TrainingConfig, load_labels, train
     from preauth.training.baselines import _inputs, logistic_regression
 
@@ -250,7 +272,7 @@ def main() -> None:
     features = config.features()
     x_all = encode(data.frame, features)
     y_all = data.y
-    types = feature_types(features)
+    types = peer_types(features)
     categorical = [t == "c" for t in types]
     splits = list(StratifiedKFold(options.folds, shuffle=True, random_state=options.seed).split(x_all, y_all))
 
@@ -341,15 +363,21 @@ def main() -> None:
 
     def fit_xgboost(tr: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
         matrix = xgb.DMatrix(
-            x_all[tr], label=y_all[tr], feature_names=features, feature_types=types, enable_categorical=True
+            peer_codes(x_all[tr], features),
+            label=y_all[tr],
+            feature_names=features,
+            feature_types=types,
+            enable_categorical=True,
         )
         booster = xgb.train({"objective": "binary:logistic", "nthread": 1, "seed": options.seed}, matrix, 100)
-        return (lambda x: np.asarray(booster.inplace_predict(x), dtype=np.float64)), BAYES_CUT
+        return (
+            lambda x: np.asarray(booster.inplace_predict(peer_codes(x, features)), dtype=np.float64)
+        ), BAYES_CUT
 
     def fit_hgb(tr: np.ndarray) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
         model = HistGradientBoostingClassifier(categorical_features=categorical, random_state=options.seed)
-        model.fit(x_all[tr], y_all[tr])
-        return (lambda x: np.asarray(model.predict_proba(x)[:, 1])), BAYES_CUT
+        model.fit(peer_codes(x_all[tr], features), y_all[tr])
+        return (lambda x: np.asarray(model.predict_proba(peer_codes(x, features))[:, 1])), BAYES_CUT
 
     contenders: dict[str, Callable[..., Any]] = {
         "preauth (monotone)": fit_preauth(True),

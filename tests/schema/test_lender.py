@@ -37,10 +37,15 @@ def lender(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "14 fields, target 'Status', id 'Ref' → proposed.toml"
     proposed = load_schema(work / "proposed.toml")
-    # The user confirms the proposal's questions: savings are ordered and missing means no account.
+    # The user confirms the proposal's questions: savings are ordered and missing means no account;
+    # and adds the lender's rule that more savings never make an applicant riskier.
     fields = tuple(
         dataclasses.replace(
-            f, categories=("none", "low", "medium", "high"), ordered=True, missing="no account"
+            f,
+            categories=("none", "low", "medium", "high"),
+            ordered=True,
+            missing="no account",
+            direction="decreasing",
         )
         if f.name == "Savings"
         else dataclasses.replace(f, direction="increasing")
@@ -187,6 +192,14 @@ def test_prepare_train_on_outcomes_and_predict_with_the_bundles_schema(
     assert bundle.metrics["holdout"]["roc_auc"] > 0.7  # the outcome follows the columns
     report = (bundle.path / "report.html").read_text()
     assert "real outcome (Status)" in report and "Marital is <b>not</b> an input of this model" in report
+    # The lender's directions are constraints, the ordered category's along its levels, and hold.
+    codes = bundle.meta["params"]["monotone_constraints"].strip("()").split(",")
+    assert {bundle.features[j]: c for j, c in enumerate(codes) if c != "0"} == {
+        "Amount": "1",
+        "Savings": "-1",
+    }
+    assert "risk never rises as <b>Savings</b> moves up its levels (none → low → medium → high)" in report
+    assert "Savings: 0 applicants whose risk rises anywhere as it moves up its levels" in report
     assert "Approval rate by Marital" in report or "<th>Marital</th>" in report
     assert "Trained on the real outcomes (Status) themselves" in report  # the lender's own target, not Risk
     # predict reads the file with the model's schema: no --schema needed, ids kept in the results.

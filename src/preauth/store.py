@@ -94,6 +94,10 @@ assert {c.name for c in decisions.columns} == {"seq", "idempotency_key", *ROW_CO
 assert tuple(c.name for c in shadow_scores.columns) == SHADOW_COLUMNS
 _KEY_COLUMNS = tuple(c.name for c in idempotency_keys.columns)
 INLINE_ROWS = 256
+CONNECT_TIMEOUT = 10
+"""Seconds a PostgreSQL server has to accept a connection and answer (libpq's ``connect_timeout``):
+a host that drops the packets, or a port that accepts and says nothing, would otherwise hold the
+service's request, or the command, for ever."""
 """Up to this many rows are committed on the event loop itself (SQLite); more go to a thread."""
 _SQLITE_INSERT = (
     f"INSERT INTO decisions ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' for _ in ROW_COLUMNS)})"
@@ -141,6 +145,8 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=8, max_overflow=8)
+        if parsed.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (sa.exc.NoSuchModuleError, ImportError) as error:

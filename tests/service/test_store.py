@@ -197,6 +197,28 @@ def test_an_unreachable_or_unknown_database_is_one_clear_line(models_dir, tmp_pa
     assert line.startswith("preauth: error: decision store postgresql+psycopg://postgres:***@127.0.0.1:")
 
 
+@pytest.mark.timeout(60)  # before: waited for ever
+def test_a_database_that_never_answers_is_one_line_quickly(monkeypatch):
+    """A database URL at a port that accepts and says nothing (a firewall's proxy, another
+    service) held `preauth serve`, every store command and each request for ever: psycopg waits
+    for the server's first answer without a limit unless given one."""
+    import socket
+    import time
+
+    from preauth import store as module
+    from preauth.errors import ConfigurationError
+
+    monkeypatch.setattr(module, "CONNECT_TIMEOUT", 1)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/test"
+        started = time.monotonic()
+        with pytest.raises(ConfigurationError) as refused:
+            DecisionStore(url).migrate()
+    assert time.monotonic() - started < 5
+    assert str(refused.value).startswith("decision store postgresql+psycopg://postgres@127.0.0.1:")
+    assert "timeout" in str(refused.value) and "\n" not in str(refused.value)
+
+
 def test_keys_stored_before_the_key_table_still_replay(tmp_path):
     """A database written by the previous version (keys in the decisions table, a batch's rows as
     KEY#batch#i) is migrated: its keys replay what they stood for, on the route they came from."""

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..store import CONNECT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -233,9 +234,6 @@ def run_trials(
             return
 
 
-CONNECT_TIMEOUT = 10
-"""Seconds the study's PostgreSQL server has to accept a connection and answer: a host that drops
-the packets, or a port that accepts and says nothing, would otherwise hold the command for ever."""
 HEARTBEAT_INTERVAL = 2
 """Seconds between a running trial's heartbeats in the shared study (a thread beats while it runs)."""
 GRACE_PERIOD = 8

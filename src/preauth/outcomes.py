@@ -59,11 +59,22 @@ class Outcome:
 @dataclass(frozen=True)
 class Recorded:
     """The store's answer for one outcome: ``created``, ``unchanged`` (already known, the same),
-    ``conflict`` (a different outcome is known: never overwritten) or ``unknown`` (no such decision)."""
+    ``conflict`` (a different outcome is known: never overwritten), ``unknown`` (no such
+    decision) or ``before`` (dated before the day the decision was made: a typo'd year, or the
+    outcome of another loan, which would teach the model and the live AUC a false pairing)."""
 
-    status: Literal["created", "unchanged", "conflict", "unknown"]
+    status: Literal["created", "unchanged", "conflict", "unknown", "before"]
     outcome: Outcome
     stored: Outcome | None = None
+    decided_at: datetime | None = None
+
+    def too_early(self) -> str:
+        """Why an outcome dated before its decision is refused (for ``before``)."""
+        assert self.decided_at is not None
+        return (
+            f"{self.outcome.known_at.date().isoformat()} is before the decision was made "
+            f"({self.decided_at.date().isoformat()}): an outcome is known after its decision"
+        )
 
     def conflict(self) -> tuple[str, str]:
         """The field of a conflicting outcome that differs from the stored one, and why it is
@@ -137,10 +148,20 @@ def record(store: DecisionStore, items: Sequence[Outcome], *, source: str) -> li
     insert = _insert_ignoring_conflicts(store).returning(outcomes.c.decision_id)
     answers: list[Recorded] = []
     with store.engine.begin() as connection:
-        known = set(connection.execute(sa.select(decisions.c.id).where(decisions.c.id.in_(ids))).scalars())
+        decided = dict(
+            connection.execute(  # type: ignore[arg-type]
+                sa.select(decisions.c.id, decisions.c.created_at).where(decisions.c.id.in_(ids))
+            ).all()
+        )
         for item in items:
-            if item.decision_id not in known:
+            if item.decision_id not in decided:
                 answers.append(Recorded("unknown", item))
+                continue
+            made = as_utc(decided[item.decision_id])
+            # Compared by day: a date means midnight, and an outcome known the day a loan was
+            # decided is possible (a cancellation), so only an earlier day is refused.
+            if item.known_at.date() < made.date():
+                answers.append(Recorded("before", item, decided_at=made))
                 continue
             row = {**item.as_dict(), "known_at": item.known_at, "recorded_at": now, "source": source}
             if connection.execute(insert, row).first() is not None:
@@ -255,6 +276,8 @@ def import_file(store: DecisionStore, path: Path) -> Imported:
             unchanged += 1
         elif done.status == "unknown":
             rejects.append(Reject(row, "decision_id", outcome.decision_id, "no stored decision has this id"))
+        elif done.status == "before":
+            rejects.append(Reject(row, "known_at", outcome.known_at.isoformat(), done.too_early()))
         else:
             field, reason = done.conflict()
             value = outcome.outcome if field == "outcome" else outcome.known_at.isoformat()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def challenged(
                 outcome = "defaulted" if risk == "bad" else "repaid"
                 http.post(
                     f"/v1/decisions/{decision['id']}/outcome",
-                    json={"outcome": outcome, "known_at": "2026-11-01"},
+                    json={"outcome": outcome, "known_at": datetime.now(UTC).date().isoformat()},
                 )
         yield url
 

@@ -19,6 +19,14 @@ def application(**changes: Any) -> dict[str, Any]:
     return record
 
 
+def today() -> str:
+    """Today's date in UTC: an outcome may not be dated before its decision (nor in the future),
+    so a test's outcome for a decision it has just made is known today. Call it after the decision."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).date().isoformat()
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from service_helpers import today
 from sklearn.metrics import roc_auc_score
 
 from preauth import applications, bundles, features
@@ -143,7 +144,7 @@ def test_a_shadow_scores_every_request_and_is_compared_with_production(
         for i, d in enumerate(answered, start=1):
             outcome = "defaulted" if DEFAULTED[i] else "repaid"
             posted = http.post(
-                f"/v1/decisions/{d['id']}/outcome", json={"outcome": outcome, "known_at": "2026-11-01"}
+                f"/v1/decisions/{d['id']}/outcome", json={"outcome": outcome, "known_at": today()}
             )
             assert posted.status_code == 201
 

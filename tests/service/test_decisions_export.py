@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from service_helpers import application
+from service_helpers import application, today
 
 from preauth.cli import cli
 from preauth.decisions import EXPORT_COLUMNS
@@ -29,7 +29,7 @@ def _fill(client) -> dict[str, dict]:
     made.append(referred)
     review = {"decision": "decline", "reason": FORMULA}
     assert client.post(f"/v1/decisions/{referred['id']}/review", json=review).status_code == 201
-    outcome = {"outcome": "defaulted", "known_at": "2026-10-01"}
+    outcome = {"outcome": "defaulted", "known_at": today()}
     assert client.post(f"/v1/decisions/{made[0]['id']}/outcome", json=outcome).status_code == 201
     return {d["id"]: d for d in made}
 
@@ -92,9 +92,7 @@ def test_the_export_is_the_list_with_reviews_and_outcomes(serve, referring_model
         assert cells["review_reason"] == "'" + FORMULA and typed["review_reason"] == FORMULA
         assert typed["reviewed_at"].tzinfo is not None
         with_outcome = [r for r in rows.values() if r["outcome"]]
-        assert [(r["outcome"], r["outcome_known_at"][:10]) for r in with_outcome] == [
-            ("defaulted", "2026-10-01")
-        ]
+        assert [(r["outcome"], r["outcome_known_at"][:10]) for r in with_outcome] == [("defaulted", today())]
         assert all(not r["review_decision"] for r in rows.values() if r["decision_id"] != referred["id"])
 
         bad = client.get("/v1/decisions/export", params={"since": "yesterday"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from service_helpers import application
+from service_helpers import application, today
 
 FAR = {"Age": 18, "Credit amount": 1_000_000}  # far outside training: referred
 
@@ -119,7 +119,7 @@ def test_an_outcomes_file_with_a_nul_in_an_id_rejects_that_row_on_postgresql(
         decided = client.post("/v1/decisions", json=application()).json()["id"]
         book = tmp_path / "book.csv"
         book.write_text(
-            f"decision_id,outcome,known_at\nab\x00c,repaid,2026-01-01\n{decided},defaulted,2026-01-02\n",
+            f"decision_id,outcome,known_at\nab\x00c,repaid,{today()}\n{decided},defaulted,{today()}\n",
             encoding="utf-8",
         )
         imported = import_file(DecisionStore(fresh_postgres_url), book)

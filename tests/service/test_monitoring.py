@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from service_helpers import running
+from service_helpers import running, today
 
 from preauth import applications, bundles, drift, features
 from preauth.cli import cli
@@ -199,7 +199,7 @@ def test_api_answers_the_cli_numbers_and_live_quality_once_outcomes_exist(
             {
                 "decision_id": ids,
                 "outcome": ["defaulted" if r == "bad" else "repaid" for r in risk],
-                "known_at": "2026-01-01",
+                "known_at": today(),
             }
         )
         outcomes.to_csv(tmp_path / "outcomes.csv", index=False)

@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from service_helpers import application
+from service_helpers import application, today
 
 from preauth.outcomes import decided_with_outcomes
 from preauth.store import DecisionStore
@@ -24,20 +24,20 @@ def test_an_outcome_is_recorded_once_and_never_overwritten(server):
     with server.client() as client:
         decision = client.post("/v1/decisions", json=application()).json()
         path = f"/v1/decisions/{decision['id']}/outcome"
-        first = client.post(path, json={"outcome": "repaid", "known_at": "2026-10-01"})
-        again = client.post(path, json={"outcome": "Repaid", "known_at": "2026-10-01T00:00:00+00:00"})
-        changed = client.post(path, json={"outcome": "defaulted", "known_at": "2026-11-01"})
-        redated = client.post(path, json={"outcome": "repaid", "known_at": "2026-10-02"})
+        day = today()
+        first = client.post(path, json={"outcome": "repaid", "known_at": day})
+        again = client.post(path, json={"outcome": "Repaid", "known_at": f"{day}T00:00:00+00:00"})
+        changed = client.post(path, json={"outcome": "defaulted", "known_at": day})
+        redated = client.post(path, json={"outcome": "repaid", "known_at": f"{day}T00:00:01+00:00"})
         read = client.get(path)
-        unknown = client.post(
-            "/v1/decisions/nope/outcome", json={"outcome": "repaid", "known_at": "2026-10-01"}
-        )
+        unknown = client.post("/v1/decisions/nope/outcome", json={"outcome": "repaid", "known_at": day})
+        before = client.post(path, json={"outcome": "repaid", "known_at": "2020-01-01"})
         nothing = client.get("/v1/decisions/nope/outcome")
     assert first.status_code == 201, first.text
     assert first.json() == {
         "decision_id": decision["id"],
         "outcome": "repaid",
-        "known_at": "2026-10-01T00:00:00+00:00",
+        "known_at": f"{day}T00:00:00+00:00",
     }
     assert again.status_code == 200 and again.json() == first.json()
     assert changed.status_code == 409 and "never overwritten" in changed.json()["error"]["message"]
@@ -46,11 +46,14 @@ def test_an_outcome_is_recorded_once_and_never_overwritten(server):
     # outcome 'repaid'" to a client sending repaid)
     assert redated.status_code == 409 and redated.json()["error"]["errors"][0]["field"] == "known_at"
     assert (
-        "outcome 'repaid' is already recorded as known 2026-10-01T00:00:00+00:00, not 2026-10-02"
+        f"outcome 'repaid' is already recorded as known {day}T00:00:00+00:00, not {day}T00:00:01+00:00"
         in redated.text
     )
     assert read.status_code == 200 and read.json() == first.json()
     assert unknown.status_code == 404 and nothing.status_code == 404
+    # dated before the decision was made: a typo'd year, or another loan's outcome
+    assert before.status_code == 422 and before.json()["error"]["errors"][0]["field"] == "known_at"
+    assert f"known_at 2020-01-01 is before the decision was made ({day})" in before.text
 
 
 @pytest.mark.parametrize(
@@ -79,15 +82,17 @@ def test_a_bad_outcome_is_422_naming_the_field(serve, tmp_path, body, field):
 def test_outcomes_import_records_good_rows_and_rejects_the_rest(server, tmp_path):
     with server.client() as client:
         made = [client.post("/v1/decisions", json=application(Age=30 + i)).json()["id"] for i in range(4)]
-        client.post(f"/v1/decisions/{made[3]}/outcome", json={"outcome": "repaid", "known_at": "2026-09-01"})
+        day = today()
+        client.post(f"/v1/decisions/{made[3]}/outcome", json={"outcome": "repaid", "known_at": day})
     lines = [
         "decision_id,outcome,known_at",
-        f"{made[0]},repaid,2026-10-01",
-        f"{made[1]},DEFAULTED,2026-10-02",
-        "no-such-decision,repaid,2026-10-01",
-        f"{made[2]},maybe,2026-10-01",
+        f"{made[0]},repaid,{day}",
+        f"{made[1]},DEFAULTED,{day}",
+        f"no-such-decision,repaid,{day}",
+        f"{made[2]},maybe,{day}",
         f"{made[2]},repaid,yesterday",
-        f"{made[3]},defaulted,2026-10-01",
+        f"{made[3]},defaulted,{day}",
+        f"{made[2]},repaid,2020-01-01",
     ]
     book = tmp_path / "book.csv"
     book.write_text("\n".join(lines) + "\n")
@@ -107,14 +112,18 @@ def test_outcomes_import_records_good_rows_and_rejects_the_rest(server, tmp_path
     first = subprocess.run(command, capture_output=True, text=True, timeout=120)
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert first.returncode == 2, first.stderr
-    assert "2 outcomes recorded, 0 already known, 4 rejected" in first.stdout
+    assert "2 outcomes recorded, 0 already known, 5 rejected" in first.stdout
     assert f"{book}, row 3, column 'decision_id': no stored decision has this id" in first.stderr
     assert f"{book}, row 4, column 'outcome': 'maybe' is not one of: repaid, defaulted" in first.stderr
     assert f"{book}, row 5, column 'known_at'" in first.stderr
     assert f"{book}, row 6, column 'outcome': the decision already has the outcome 'repaid'" in first.stderr
+    assert (
+        f"{book}, row 7, column 'known_at': 2020-01-01 is before the decision was made ({day})"
+        in first.stderr
+    )
     assert "Traceback" not in first.stderr
-    assert rejects.read_text().count("\n") == 5  # a header and four rows
-    assert "0 outcomes recorded, 2 already known, 4 rejected" in again.stdout
+    assert rejects.read_text().count("\n") == 6  # a header and five rows
+    assert "0 outcomes recorded, 2 already known, 5 rejected" in again.stdout
     store = DecisionStore(server.settings.database_url)
     joined = {row["id"]: row["outcome"] for row in decided_with_outcomes(store)}
     store.close()
@@ -171,7 +180,7 @@ def test_train_from_store_learns_the_outcomes_that_came_back(serve, tmp_path):
         for decision, risk in zip(made, data["Risk"], strict=True):
             outcome = "defaulted" if risk == "bad" else "repaid"
             answer = client.post(
-                f"/v1/decisions/{decision['id']}/outcome", json={"outcome": outcome, "known_at": "2026-10-01"}
+                f"/v1/decisions/{decision['id']}/outcome", json={"outcome": outcome, "known_at": today()}
             )
             assert answer.status_code == 201
     models = tmp_path / "models"

@@ -35,8 +35,9 @@ def import_outcomes(
 
     \b
     Importing the same file twice changes nothing; an outcome never overwrites a different one.
-    A row with a bad value, an unknown decision id or a conflicting outcome is rejected with its
-    reason (exit 2); the good rows are recorded all the same.
+    A row with a bad value, an unknown decision id, a conflicting outcome or an outcome dated
+    before the day its decision was made is rejected with its reason (exit 2); the good rows are
+    recorded all the same.
     """
     from ..outcomes import import_file
     from ..rejects import write_rejects

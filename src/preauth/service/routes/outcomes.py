@@ -65,6 +65,7 @@ OUTCOME_BODY: dict[str, Any] = {
         200: {"description": "The same outcome was already recorded: nothing changed."},
         404: {"description": "No decision with this id."},
         409: {"description": "A different outcome is already recorded (never overwritten)."},
+        422: {"description": "A field is wrong, or the outcome is dated before the decision was made."},
         415: {"description": "Content type other than application/json."},
     },
     openapi_extra={"requestBody": OUTCOME_BODY},
@@ -86,6 +87,11 @@ async def record_outcome(request: Request, decision_id: str) -> Response:
     (done,) = await asyncio.to_thread(record, store, [outcome], source="api")
     if done.status == "unknown":
         return json_response(404, error_body(404, f"no decision with id '{outcome.decision_id}'"))
+    if done.status == "before":
+        message = f"decision '{outcome.decision_id}': known_at {done.too_early()}"
+        return json_response(
+            422, error_body(422, message, [{"row": None, "field": "known_at", "message": message}])
+        )
     if done.status == "conflict":
         field, reason = done.conflict()
         message = f"decision '{outcome.decision_id}': {reason}"

@@ -113,6 +113,55 @@ def test_a_storage_that_never_answers_is_refused_in_one_line_quickly(monkeypatch
     assert "\n" not in str(refused.value)
 
 
+@pytest.mark.timeout(120)
+def test_a_joiner_of_a_study_nobody_started_stops_and_one_started_late_is_joined(
+    storage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mistyped --join-study created a study of that name and ran the whole search in it alone,
+    with no --study-name process ever to make a bundle. Now it waits OWNER_WAIT for the study or
+    its owner (machines started together), then stops in one line naming the studies there."""
+    import threading
+
+    import optuna
+
+    from preauth.errors import ConfigurationError
+    from preauth.training import shared_study as module
+    from preauth.training.shared_study import open_study, shared_study
+
+    monkeypatch.setattr(module, "OWNER_WAIT", 1.0)
+    with shared_study(storage, "credit", joining=False):  # an owner's study, now finished
+        open_study(None, None, "credit")
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError) as refused, shared_study(storage, "credti", joining=True):
+        open_study(None, None, "credti")
+    assert 1 <= time.monotonic() - started < 10
+    assert str(refused.value) == (
+        "no study 'credti' in --study-storage, and no --study-name process started it within 1 s: "
+        "start `--study-name credti` first, or check the name; the studies there: credit"
+    )
+    assert optuna.study.get_all_study_names(storage) == ["credit"]  # nothing created for the typo
+
+    # An owner that starts while the joiner waits: the joiner goes on into the owner's study.
+    monkeypatch.setattr(module, "OWNER_WAIT", 30.0)
+    owner_in, release = threading.Event(), threading.Event()
+
+    def owner() -> None:
+        time.sleep(1)
+        with shared_study(storage, "late", joining=False):
+            owner_in.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    try:
+        with shared_study(storage, "late", joining=True):
+            joined = open_study(None, None, "late")
+        assert owner_in.is_set() and joined.study_name == "late"
+    finally:
+        release.set()
+        thread.join()
+
+
 def test_a_process_searching_otherwise_is_refused_before_it_adds_a_trial(
     storage: str, bundled_risk: Path, tmp_path: Path
 ) -> None:
@@ -195,6 +244,9 @@ def test_a_joiner_killed_mid_trial_is_failed_and_its_trial_run_again(
 
     running = optuna.trial.TrialState.RUNNING
     stuck: list[int] = []
+    # The study exists before its owner runs (a joiner refuses a study nobody started); the joiner
+    # records its settings in it and dies mid-trial, then the owner comes.
+    optuna.create_study(study_name="k", storage=storage, direction="maximize")
     for _ in range(3):  # the kill lands between two trials now and then: then the study has none stuck
         joiner = train(tmp_path / "joiner-models", bundled_risk, "--study-storage", storage, "--join-study", "k",
                        "--trials", str(KILLED_TRIALS))  # fmt: skip

@@ -157,7 +157,8 @@ _DEFAULTS = TrainingConfig()
     "--join-study",
     metavar="NAME",
     default=None,
-    help="Add trials to the named shared study, then stop (its --study-name process makes the bundle).",
+    help="Add trials to the named shared study, then stop (its --study-name process makes the bundle). "
+    "Waits up to 30 s for the study or its --study-name process, then stops: a mistyped name is not a new study.",
 )
 @click.option(
     "--dask",

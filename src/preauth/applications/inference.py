@@ -64,7 +64,8 @@ def infer_schema(
         "": [
             f"Proposed by `preauth schema infer` from {Path(source).name}: check every line.",
             'Categories with an order (little < moderate < rich): list them in order, kind = "ordered category".',
-            'Numbers where risk may only grow (or fall) with the value: direction = "increasing" (or "decreasing").',
+            "Numbers or ordered categories where risk may only grow (or fall) as the value rises: "
+            'direction = "increasing" (or "decreasing"); an ordered category\'s missing level is outside the order.',
             "refer_margin: an application whose number lies further than this share of the training "
             "range outside it is referred for manual review (0 refers anything outside the range); "
             "a field may set its own.",

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 
 from .decisions import ROW_COLUMNS, SHADOW_COLUMNS, Decision, as_decision
 from .errors import ConfigurationError, InputError
+from .postgres import CONNECT_TIMEOUT
 
 metadata = sa.MetaData()
 
@@ -94,10 +95,6 @@ assert {c.name for c in decisions.columns} == {"seq", "idempotency_key", *ROW_CO
 assert tuple(c.name for c in shadow_scores.columns) == SHADOW_COLUMNS
 _KEY_COLUMNS = tuple(c.name for c in idempotency_keys.columns)
 INLINE_ROWS = 256
-CONNECT_TIMEOUT = 10
-"""Seconds a PostgreSQL server has to accept a connection and answer (libpq's ``connect_timeout``):
-a host that drops the packets, or a port that accepts and says nothing, would otherwise hold the
-service's request, or the command, for ever."""
 """Up to this many rows are committed on the event loop itself (SQLite); more go to a thread."""
 _SQLITE_INSERT = (
     f"INSERT INTO decisions ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' for _ in ROW_COLUMNS)})"

@@ -84,7 +84,7 @@ def test_downgrades_undo_reviews_and_shadow_and_keep_older_data(store):
                 "decision": "decline",
             },
         )
-    known = datetime(2026, 1, 5, tzinfo=UTC)
+    known = datetime.now(UTC).replace(microsecond=0)  # after the decision (made a day ago)
     assert record(store, [Outcome(row["id"], "repaid", known)], source="test")[0].status == "created"
     assert (
         record_review(store, row["id"], reviewer="ana", decision="approve", reason="income checked").status

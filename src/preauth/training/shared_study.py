@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..store import CONNECT_TIMEOUT
+from ..postgres import CONNECT_TIMEOUT
 
 
 @dataclass(frozen=True)

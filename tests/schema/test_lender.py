@@ -78,6 +78,16 @@ def test_infer_proposes_kinds_ranges_the_id_the_target_and_the_questions_to_conf
     assert age.kind == "integer" and age.minimum is not None and age.minimum < 18 and age.maximum > 69
 
 
+def test_infer_names_an_unnamed_id_column_in_words(tmp_path: Path, bundled_risk: Path) -> None:
+    """German Credit's CSV saves its row index under an empty header: the note read "'' looks
+    like an applicant id"."""
+    done = preauth("schema", "infer", bundled_risk, "--target", "Risk", "-o", "g.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "g.toml").read_text()
+    assert "# The column with no name looks like an applicant id (a saved row index)" in text
+    assert "''" not in text and load_schema(tmp_path / "g.toml").id_column == "id"
+
+
 def test_infer_guesses_a_text_coded_target_and_takes_bad_from_the_user(tmp_path: Path) -> None:
     write_lender_csv(tmp_path / "text.csv", rows=60, status=("bad", "good"))
     assert (

@@ -115,8 +115,13 @@ def infer_schema(
         notes[""].append(
             f"Protected (kept for fairness measurement, never a model input unless asked): {', '.join(protected)}."
         )
-    if id_column is not None:
+    if id_column:
         notes[""].append(f"'{id_column}' looks like an applicant id: kept as the id, not a model input.")
+    elif id_column is not None:  # a header left empty: a table's saved index, as German Credit's CSV has
+        notes[""].append(
+            "The column with no name looks like an applicant id (a saved row index): kept as the id, "
+            "not a model input."
+        )
     schema = Schema(
         name=name or normalize_name(Path(source).stem) or "lender",
         fields=tuple(fields),

@@ -148,11 +148,8 @@ def record(store: DecisionStore, items: Sequence[Outcome], *, source: str) -> li
     insert = _insert_ignoring_conflicts(store).returning(outcomes.c.decision_id)
     answers: list[Recorded] = []
     with store.engine.begin() as connection:
-        decided = dict(
-            connection.execute(  # type: ignore[arg-type]
-                sa.select(decisions.c.id, decisions.c.created_at).where(decisions.c.id.in_(ids))
-            ).all()
-        )
+        query = sa.select(decisions.c.id, decisions.c.created_at).where(decisions.c.id.in_(ids))
+        decided = {row.id: row.created_at for row in connection.execute(query)}
         for item in items:
             if item.decision_id not in decided:
                 answers.append(Recorded("unknown", item))

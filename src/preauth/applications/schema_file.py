@@ -307,6 +307,7 @@ class _Reader:
                     "'direction' applies to numbers and ordered categories: a category's levels have "
                     'no order (list them in order and make it kind = "ordered category")',
                 )
+                direction = None
             for value in labels:
                 if value.lower() not in lowered and value != missing:
                     self.fail(where, f"label for '{value}', which is not one of the categories")
@@ -322,7 +323,7 @@ class _Reader:
                 self.fail(where, "a number needs 'minimum' and 'maximum' (or 'positive = true')")
             elif minimum is not None and maximum is not None and minimum > maximum:
                 self.fail(where, f"'minimum' {minimum:g} is above 'maximum' {maximum:g}")
-        if direction is not None and direction not in DIRECTIONS and (ordered or kind != "category"):
+        if direction is not None and direction not in DIRECTIONS:
             self.fail(where, f"'direction' must be one of: {', '.join(DIRECTIONS)}; got {_shown(direction)}")
             direction = None
         refer_margin = self.margin(raw, where) if kind != "category" else None

@@ -26,6 +26,7 @@ from .figures import ACCENT, legend_below, svg
 GRID_POINTS = 40
 CURVES_SHOWN = 25
 PANELS_PER_ROW = 2
+ORDER_ARROW = " \u2192 "
 
 
 def grid_for(field: Field, values: pd.Series) -> np.ndarray:
@@ -65,15 +66,6 @@ def violations(curves: np.ndarray, direction: str, tolerance: float = 1e-9) -> i
     return int(np.any(wrong, axis=1).sum())
 
 
-def rises_words(field: Field) -> tuple[str, str]:
-    """How the report says a field goes up, long and short: a number rises, an ordered category
-    moves up its levels (the long form lists them in order)."""
-    if field.is_category:
-        order = " \u2192 ".join(field.readable.get(c, c) for c in field.categories)
-        return f"moves up its levels ({order})", "moves up its levels"
-    return "rises", "rises"
-
-
 def section(
     booster: Any, meta: Mapping[str, Any], holdout: pd.DataFrame, schema: Schema = GERMAN
 ) -> dict[str, Any] | None:
@@ -92,6 +84,9 @@ def section(
         field = schema.field(name)
         grid = grid_for(field, holdout[name])
         curves = sweep(predict, holdout, features, name, grid, schema)
+        # a number rises; an ordered category moves up its levels (listed once, in the text)
+        levels = [field.readable.get(c, c) for c in field.categories] if field.is_category else None
+        up = "moves up its levels" if levels else "rises"
         fields.append(
             {
                 "name": name,
@@ -100,10 +95,10 @@ def section(
                 "curves": curves,
                 "violations": violations(curves, direction),
                 "unit": field.unit,
-                "levels": [field.readable.get(c, c) for c in field.categories] if field.is_category else None,
+                "levels": levels,
                 "never": "falls" if direction == "increasing" else "rises",
-                "rises": rises_words(field)[0],
-                "up": rises_words(field)[1],
+                "rises": f"{up} ({ORDER_ARROW.join(levels)})" if levels else up,
+                "up": up,
             }
         )
 

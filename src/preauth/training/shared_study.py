@@ -164,15 +164,17 @@ def open_study(sampler: Any, pruner: Any, name: str, setup: StudySetup | None = 
         # The same seed in every process would propose the same first trials in each.
         sampler = optuna.samplers.TPESampler(seed=os.getpid())
     try:
-        if shared.joining:
-            _await_owner(shared)
         with _locked(shared):  # two processes creating Optuna's tables at once would collide
+            storage = _storage(shared.storage)
+        if shared.joining:
+            _await_owner(shared, storage)
+        with _locked(shared):
             study = optuna.create_study(
                 direction="maximize",
                 sampler=sampler,
                 pruner=pruner,
                 study_name=shared.name,
-                storage=_storage(shared.storage),
+                storage=storage,
                 load_if_exists=True,
             )
             if setup is not None:
@@ -189,29 +191,30 @@ OWNER_WAIT = 30.0
 to start (machines started together), before it takes the name for a typo and stops."""
 
 
-def _await_owner(shared: SharedStudy) -> None:
+def _await_owner(shared: SharedStudy, storage: Any) -> None:
     """Return once the study exists or its owner runs; refuse a name nobody has started.
 
     A joiner used to create a study of a mistyped name and run every trial in it alone: a whole
-    search's time, with no ``--study-name`` process ever to make the bundle from it.
+    search's time, with no ``--study-name`` process ever to make the bundle from it. Whether an
+    owner runs is read from ``pg_locks`` (:data:`_HELD`), on one connection for the whole wait.
     """
     import optuna
 
-    with _locked(shared):  # the first use of a storage creates Optuna's tables
-        storage = _storage(shared.storage)
     deadline = time.monotonic() + OWNER_WAIT
-    while True:
-        names = optuna.study.get_all_study_names(storage)
-        if shared.name in names or _owner_running(shared):
-            return
-        if time.monotonic() >= deadline:
-            there = f"; the studies there: {', '.join(sorted(names)[:10])}" if names else ""
-            raise ConfigurationError(
-                f"no study '{shared.name}' in --study-storage, and no --study-name process started it "
-                f"within {OWNER_WAIT:g} s: start `--study-name {shared.name}` first, or check the "
-                f"name{there}"
-            )
-        time.sleep(0.5)
+    with _connection(shared) as connection:
+        owner = _lock_key(connection, shared, "owner")
+        while True:
+            names = optuna.study.get_all_study_names(storage)
+            if shared.name in names or connection.execute(_HELD, (owner, owner)).fetchone()[0]:
+                return
+            if time.monotonic() >= deadline:
+                there = f"; the studies there: {', '.join(sorted(names)[:10])}" if names else ""
+                raise ConfigurationError(
+                    f"no study '{shared.name}' in --study-storage, and no --study-name process started "
+                    f"it within {OWNER_WAIT:g} s: start `--study-name {shared.name}` first, or check "
+                    f"the name{there}"
+                )
+            time.sleep(0.5)
 
 
 _HELD = (
@@ -219,15 +222,9 @@ _HELD = (
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     " AND classid = (%s::bigint >> 32)::oid AND objid = (%s::bigint & 4294967295)::oid AND objsubid = 1)"
 )
-"""Whether some session holds an advisory lock of this (bigint) key: read from ``pg_locks``, so a
-look never holds the lock itself (trying it would, for an instant, refuse an owner starting then)."""
-
-
-def _owner_running(shared: SharedStudy) -> bool:
-    """Whether a ``--study-name`` process holds this study's owner lock (see :func:`_owned`)."""
-    with _connection(shared) as connection:
-        key = _lock_key(connection, shared, "owner")
-        return bool(connection.execute(_HELD, (key, key)).fetchone()[0])
+"""Whether some session holds an advisory lock of this (bigint) key, such as a study's owner lock
+(:func:`_owned`): read from ``pg_locks``, so a look never holds the lock itself (trying it would,
+for an instant, refuse an owner starting then)."""
 
 
 def _cannot_open(error: Exception) -> ConfigurationError:

@@ -90,22 +90,23 @@ def no_target(tmp_path: Path, risk_file: Path) -> Path:
     return Path(shutil.copy(risk_file, tmp_path / "apps.csv"))
 
 
-@pytest.fixture
-def all_unlabeled(tmp_path: Path) -> Path:
-    path = make_labels_file(tmp_path / "labels.csv")
+def _labels_with_blank(path: Path, column: str) -> Path:
+    """A labels file whose ``column`` is empty on every row."""
+    make_labels_file(path)
     table = pd.read_csv(path, keep_default_na=False, dtype=str)
-    table["target"] = ""
+    table[column] = ""
     table.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def all_unlabeled(tmp_path: Path) -> Path:
+    return _labels_with_blank(tmp_path / "labels.csv", "target")
 
 
 @pytest.fixture
 def all_rejected(tmp_path: Path) -> Path:
-    path = make_labels_file(tmp_path / "labels.csv")
-    table = pd.read_csv(path, keep_default_na=False, dtype=str)
-    table["Duration"] = ""
-    table.to_csv(path, index=False)
-    return path
+    return _labels_with_blank(tmp_path / "labels.csv", "Duration")
 
 
 @pytest.fixture
